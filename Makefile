@@ -1,0 +1,79 @@
+# cjm-workbench. `make` lists the targets; `make run` and `make test` do all their own set-up.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORE_STAMP := $(VENV)/.installed-core
+DEV_STAMP := $(VENV)/.installed-dev
+NB_STAMP := $(VENV)/.installed-notebooks
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+RAW := data/raw
+CUSTOMERS ?= 20000
+SEED ?= 42
+
+.PHONY: help install install-dev data run test test-fast lab bench lint clean system-deps
+
+help: ## list the targets
+	@echo "cjm-workbench: make <target>"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_.-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cjm-workbench needs Python 3.11 or newer; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+
+$(CORE_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP_INSTALL) --editable .
+	@touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP_INSTALL) --editable ".[dev]"
+	@touch $@ $(CORE_STAMP)
+
+$(NB_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP_INSTALL) --editable ".[notebooks]"
+	@touch $@
+
+install: $(CORE_STAMP) ## create .venv and install the workbench
+
+install-dev: $(DEV_STAMP) ## install the workbench with its test tools
+
+data: $(CORE_STAMP) ## generate the sample into data/raw if it holds no data yet
+	@if [ -z "$$(find $(RAW) -mindepth 1 ! -name README.md -print -quit)" ]; then \
+		$(BIN)/cjm sample --out $(RAW) --customers $(CUSTOMERS) --seed $(SEED); \
+	else echo "data/raw already holds data; using it"; fi
+
+run: data ## set up, make sample data if needed, run all notebooks into reports/<run_id>/
+	$(BIN)/cjm run
+
+system-deps: ## install what some tests need from Debian (Java for PySpark) when missing
+	@if ! command -v java >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Java for the PySpark parity test"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+		else echo "java not found and cannot install it: the PySpark parity test will be skipped"; fi; \
+	fi
+
+test: $(DEV_STAMP) system-deps ## set up and run unit, notebook (nbval) and end-to-end tests
+	$(BIN)/pytest
+
+test-fast: $(DEV_STAMP) ## unit tests only (no notebooks, no end-to-end, no Spark)
+	$(BIN)/pytest tests cjmlib -m "not slow and not spark and not browser"
+
+lab: $(NB_STAMP) ## open JupyterLab on the project
+	$(BIN)/jupyter lab --notebook-dir=.
+
+bench: $(DEV_STAMP) ## run the benchmarks (ingestion, journeys, pilots); figures in benchmarks/results/
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lint: $(DEV_STAMP) ## ruff on the library, tests and notebooks
+	$(BIN)/ruff check .
+
+environment.yml: pyproject.toml ## regenerate environment.yml (conda) from pyproject.toml
+	$(BIN)/python -m cjmlib._environment > $@
+
+clean: ## remove processed data, reports and caches (keeps data/raw and .venv)
+	find data/processed reports -mindepth 1 ! -name README.md -exec rm -rf {} +
+	rm -rf .pytest_cache .ruff_cache benchmarks/results
+	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +

@@ -1,0 +1,7 @@
+"""``python -m cjmlib`` is the same as ``cjm``."""
+
+import sys
+
+from cjmlib.cli import main
+
+sys.exit(main())
