@@ -22,6 +22,13 @@ _EXPORTS: dict[str, str] = {
     "load_yaml": "cjmlib.config",
     "run_notebooks": "cjmlib.runner",
     "assign_variants": "cjmlib.pilot_design",
+    "sample_size": "cjmlib.pilot_design",
+    "minimum_detectable_effect": "cjmlib.pilot_design",
+    "load_pilot_plan": "cjmlib.pilot_design",
+    "MetricSpec": "cjmlib.pilot_eval",
+    "evaluate_pilot": "cjmlib.pilot_eval",
+    "sample_ratio_mismatch": "cjmlib.pilot_eval",
+    "difference_in_differences": "cjmlib.quasi_experiments",
 }
 
 __all__ = sorted(_EXPORTS)

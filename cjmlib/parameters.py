@@ -6,6 +6,11 @@ and types in ``__annotations__``; papermill injects overrides as plain assignmen
 the next cell and only *warns* about names the notebook does not declare. The cell after
 that calls :func:`check_parameters`, which turns a misspelt or ill-typed parameter into
 an error that names it, so a scheduled run fails loudly instead of silently using a default.
+
+Optional parameters are written with a quoted annotation, ``units_path: "Optional[str]" =
+None``: papermill's parameter parser accepts it (it rejects ``str | None``) and the kernel
+needs no import, because :func:`check_parameters` evaluates quoted annotations itself. A
+parameter line holds exactly one ``=`` (papermill skips lines with more, comments included).
 """
 
 from __future__ import annotations
@@ -42,7 +47,8 @@ def check_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
     ...
     cjmlib.parameters.ParameterError: unknown parameter 'alhpa' (did you mean 'alpha'?); this notebook declares: alpha
     """
-    declared: dict[str, Any] = dict(namespace.get("__annotations__", {}))
+    declared: dict[str, Any] = {name: _evaluate_annotation(name, annotation) for name, annotation
+                                in dict(namespace.get("__annotations__", {})).items()}
     if not declared:
         raise ParameterError(
             "no typed parameters found: the cell tagged 'parameters' must declare each "
@@ -75,6 +81,27 @@ def check_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
         raise ParameterError("; ".join(problems) if len(problems) == 1 else
                              "\n  - " + "\n  - ".join(problems))
     return values
+
+
+# Names a quoted annotation may use.
+_ANNOTATION_NAMES: dict[str, Any] = {
+    "str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict,
+    "tuple": tuple, "None": None, "Any": Any, "Optional": typing.Optional,
+    "Union": typing.Union, "Literal": Literal,
+}
+
+
+def _evaluate_annotation(name: str, annotation: Any) -> Any:
+    """Turn a quoted annotation such as ``"Optional[str]"`` into the type it names."""
+    if not isinstance(annotation, str):
+        return annotation
+    try:
+        return eval(annotation, {"__builtins__": {}}, dict(_ANNOTATION_NAMES))  # noqa: S307
+    except Exception as exc:
+        raise ParameterError(
+            f"cannot read the type {annotation!r} of parameter {name!r}; use builtins, "
+            f"list[...], dict[...], Optional[...] or Literal[...]"
+        ) from exc
 
 
 def conforms(value: Any, annotation: Any) -> bool:

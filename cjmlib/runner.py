@@ -100,11 +100,28 @@ def _pilot_kind(path: Path) -> str:
     )
 
 
-def declared_parameters(notebook: Path) -> dict[str, dict[str, Any]]:
-    """Parameters a notebook declares in its ``parameters`` cell (papermill's view)."""
-    import papermill
+def declared_parameters(notebook: Path) -> dict[str, Any]:
+    """Names and default values a notebook declares in its cell tagged ``parameters``.
 
-    return papermill.inspect_notebook(str(notebook))
+    Read with :mod:`ast`, not papermill's line parser, which drops some valid declarations.
+    """
+    import ast
+
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    if not cells:
+        raise ValueError(f"{notebook}: no cell tagged 'parameters'")
+    declared: dict[str, Any] = {}
+    for node in ast.parse(cells[0].source).body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            declared[node.target.id] = ast.literal_eval(node.value) if node.value else None
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    declared[target.id] = ast.literal_eval(node.value)
+    return declared
 
 
 def plan_parameters(
@@ -267,7 +284,8 @@ def run_notebooks(
 
         start_kernel = _async_start_kernel
 
-    logging.getLogger("papermill").setLevel(logging.WARNING)
+    # papermill's own notices ("Input Notebook", parser warnings) would drown the progress lines
+    logging.getLogger("papermill").setLevel(logging.ERROR)
     try:
         for k, path in enumerate(paths, start=1):
             executed = run_dir / path.name

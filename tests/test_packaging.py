@@ -66,6 +66,16 @@ def test_notebook_parameters_are_typed_commented_and_checked(path) -> None:
     assert "output_dir" in names
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_sees_every_declared_parameter(path) -> None:
+    """papermill's line parser must agree with Python, or it warns about real parameters."""
+    from papermill import inspect_notebook
+
+    from cjmlib.runner import declared_parameters
+
+    assert list(inspect_notebook(str(path))) == list(declared_parameters(path))
+
+
 def test_readme_quick_start_is_the_two_commands() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     first_block = re.search(r"```(?:sh|bash|console)?\n(.*?)```", readme, re.S).group(1)

@@ -82,3 +82,14 @@ def test_int_is_a_float_but_bool_is_not_an_int() -> None:
 def test_describe_type_reads_like_the_declaration() -> None:
     assert describe_type(str | None) == "str or None"
     assert describe_type(list[str]) == "list[str]"
+
+
+def test_quoted_annotations_are_checked_like_real_ones() -> None:
+    ns = {"__annotations__": {"units_path": "Optional[str]", "arms": "list[str]"},
+          "units_path": None, "arms": ["control"]}
+    assert check_parameters(ns) == {"units_path": None, "arms": ["control"]}
+    ns["units_path"] = 3
+    with pytest.raises(ParameterError, match=r"'units_path' must be str or None, got int 3"):
+        check_parameters(ns)
+    with pytest.raises(ParameterError, match=r"cannot read the type 'os.path'"):
+        check_parameters({"__annotations__": {"x": "os.path"}, "x": 1})
