@@ -29,6 +29,13 @@ _EXPORTS: dict[str, str] = {
     "evaluate_pilot": "cjmlib.pilot_eval",
     "sample_ratio_mismatch": "cjmlib.pilot_eval",
     "difference_in_differences": "cjmlib.quasi_experiments",
+    "survey_metrics": "cjmlib.voice",
+    "experience_curve": "cjmlib.voice",
+    "score_sentiment": "cjmlib.sentiment",
+    "themes": "cjmlib.themes",
+    "key_drivers": "cjmlib.drivers",
+    "segment_customers": "cjmlib.segments",
+    "persona_cards": "cjmlib.segments",
 }
 
 __all__ = sorted(_EXPORTS)
