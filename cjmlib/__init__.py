@@ -32,7 +32,6 @@ _EXPORTS: dict[str, str] = {
     "survey_metrics": "cjmlib.voice",
     "experience_curve": "cjmlib.voice",
     "score_sentiment": "cjmlib.sentiment",
-    "themes": "cjmlib.themes",
     "key_drivers": "cjmlib.drivers",
     "segment_customers": "cjmlib.segments",
     "persona_cards": "cjmlib.segments",

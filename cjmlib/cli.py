@@ -2,6 +2,11 @@
 
     cjm sample --out data/raw --customers 20000 --seed 42
     cjm run [--raw DIR] [--config FILE] [--pilot PATH] [--out DIR] [-p NAME VALUE ...]
+            [--reuse | --no-reuse] [--no-privacy-scan]
+
+``cjm run --pilot NEW.csv`` writes a new run folder in which the notebooks that do not depend
+on the pilot data (same inputs, parameters and code as in the previous run) are copied from
+that run, and the rest are executed (:mod:`cjmlib.runner`).
 """
 
 from __future__ import annotations
@@ -52,6 +57,14 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="notebook parameter (YAML value); NAME or NOTEBOOK.NAME; repeatable")
     run.add_argument("--notebooks", nargs="+",
                      help="run only these notebooks (names without .ipynb), in the given order")
+    reuse = run.add_mutually_exclusive_group()
+    reuse.add_argument("--reuse", dest="reuse", action="store_true", default=None,
+                       help="copy notebooks whose inputs, parameters and code are unchanged "
+                            "since the previous run (default with --pilot)")
+    reuse.add_argument("--no-reuse", dest="reuse", action="store_false",
+                       help="execute every notebook, even with --pilot")
+    run.add_argument("--no-privacy-scan", dest="privacy_scan", action="store_false",
+                     help="skip the search of the outputs for raw e-mails, phones and names")
     return parser
 
 
@@ -85,7 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_cfg = _load_run_config(args.config)
 
     def path_option(cli_value: Path | None, key: str) -> Path | None:
-        value = cli_value or run_cfg.get(key)
+        # a path typed on the command line is relative to the current directory, like any
+        # command's; one from the run config is resolved against the workspace
+        if cli_value is not None:
+            return cli_value.expanduser().resolve()
+        value = run_cfg.get(key)
         return config.resolve_path(value) if value else None
 
     overrides = dict(run_cfg.get("parameters") or {})
@@ -99,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides=overrides,
             notebooks=args.notebooks or run_cfg.get("notebooks") or NOTEBOOKS,
             progress=print_progress,
+            reuse=args.reuse,
+            privacy_scan=args.privacy_scan,
         )
     except RunFailed as exc:
         print(f"run failed: {exc}", file=sys.stderr)

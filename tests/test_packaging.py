@@ -95,3 +95,15 @@ def test_importing_cjmlib_is_quiet_and_lazy() -> None:
     done = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
                           text=True, check=True)
     assert done.stdout.strip() == "[]" and done.stderr == ""
+
+
+def test_public_names_do_not_shadow_submodules() -> None:
+    """`from cjmlib import themes` must give the module, not a function of the same name."""
+    import pkgutil
+
+    import cjmlib
+
+    modules = {m.name for m in pkgutil.iter_modules(cjmlib.__path__)}
+    assert not modules & set(cjmlib.__all__)
+    for name in cjmlib.__all__:
+        assert getattr(cjmlib, name) is not None
