@@ -47,12 +47,16 @@ data: $(CORE_STAMP) ## generate the sample into data/raw if it holds no data yet
 run: data ## set up, make sample data if needed, run all notebooks into reports/<run_id>/
 	$(BIN)/cjm run
 
-system-deps: ## install what some tests need from Debian (Java for PySpark) when missing
-	@if ! command -v java >/dev/null 2>&1; then \
+system-deps: ## install from Debian what some tests need when missing: Java, Chromium, CJK fonts
+	@missing=""; \
+	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	[ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing="$$missing fonts-noto-cjk"; \
+	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing Java for the PySpark parity test"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
-		else echo "java not found and cannot install it: the PySpark parity test will be skipped"; fi; \
+			echo "installing from Debian:$$missing (PySpark parity, browser test, CJK figures)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else echo "missing:$$missing and cannot install them here; the tests needing them will be skipped"; fi; \
 	fi
 
 test: $(DEV_STAMP) system-deps ## set up and run unit, notebook (nbval) and end-to-end tests
