@@ -35,6 +35,12 @@ _EXPORTS: dict[str, str] = {
     "key_drivers": "cjmlib.drivers",
     "segment_customers": "cjmlib.segments",
     "persona_cards": "cjmlib.segments",
+    "build_report": "cjmlib.report",
+    "score_backlog": "cjmlib.backlog",
+    "control_charts": "cjmlib.monitoring",
+    "compare_runs": "cjmlib.monitoring",
+    "scan_run": "cjmlib.privacy",
+    "suppress_small_groups": "cjmlib.privacy",
 }
 
 __all__ = sorted(_EXPORTS)

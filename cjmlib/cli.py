@@ -97,21 +97,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     run_cfg = _load_run_config(args.config)
 
-    def path_option(cli_value: Path | None, key: str) -> Path | None:
+    def path_option(cli_value: Path | None, key: str, *, output: bool = False) -> Path | None:
         # a path typed on the command line is relative to the current directory, like any
         # command's; one from the run config is resolved against the workspace
         if cli_value is not None:
             return cli_value.expanduser().resolve()
         value = run_cfg.get(key)
-        return config.resolve_path(value) if value else None
+        if not value:
+            return None
+        if output:  # a folder the run writes belongs to the workspace, even before it exists
+            path = Path(value).expanduser()
+            return path if path.is_absolute() else (config.workspace() / path).resolve()
+        return config.resolve_path(value)
 
     overrides = dict(run_cfg.get("parameters") or {})
     overrides.update({name: _parse_value(value) for name, value in args.parameter})
     try:
         result = run_notebooks(
             raw_dir=path_option(args.raw, "raw_dir"),
-            processed_dir=path_option(args.processed, "processed_dir"),
-            reports_dir=path_option(args.out, "reports_dir"),
+            processed_dir=path_option(args.processed, "processed_dir", output=True),
+            reports_dir=path_option(args.out, "reports_dir", output=True),
             pilot_path=path_option(args.pilot, "pilot"),
             overrides=overrides,
             notebooks=args.notebooks or run_cfg.get("notebooks") or NOTEBOOKS,

@@ -78,6 +78,16 @@ def resolve_path(path: str | os.PathLike[str], *, must_exist: bool = False) -> P
     return (p if p.is_absolute() else workspace() / p).resolve()
 
 
+def output_path(path: str | os.PathLike[str]) -> Path:
+    """Resolve a path the workbench *writes*: absolute as given, relative under the workspace.
+
+    Unlike :func:`resolve_path`, it never falls back to the current directory or the project
+    root, so a test or scheduled workspace can never write into the project's own data.
+    """
+    p = Path(path).expanduser()
+    return (p if p.is_absolute() else workspace() / p).resolve()
+
+
 def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a YAML config into a dict, with the file named in any error."""
     resolved = resolve_path(path, must_exist=True)

@@ -19,6 +19,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def read_table(path: str | os.PathLike[str], **kwargs: Any) -> pd.DataFrame:
     """Read a Parquet or CSV table into pandas; the error names the file when it is missing.
 
@@ -43,6 +47,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
     os.close(fd)
     try:
         write(Path(tmp))
+        # mkstemp creates 0600; give the file the mode any other new file would get
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -87,9 +93,9 @@ def write_json(data: Any, path: str | os.PathLike[str]) -> Path:
 
 
 def output_folder(path: str | os.PathLike[str]) -> Path:
-    """Resolve a notebook's ``output_dir`` parameter and create the folder."""
-    from cjmlib.config import resolve_path
+    """Resolve a notebook's ``output_dir`` parameter (under the workspace) and create it."""
+    from cjmlib.config import output_path
 
-    folder = resolve_path(path)
+    folder = output_path(path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder

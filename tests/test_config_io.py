@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +27,14 @@ def test_relative_paths_prefer_the_workspace(tmp_path, monkeypatch) -> None:
     assert config.resolve_path("configs/journey.yaml") == config.ROOT / "configs" / "journey.yaml"
     # a new output goes under the workspace
     assert config.resolve_path("reports/new") == (ws / "reports" / "new").resolve()
+
+
+def test_outputs_always_go_to_the_workspace(tmp_path, monkeypatch) -> None:
+    """Even when the project root has a folder of that name (data/processed, reports)."""
+    monkeypatch.setenv("CJM_WORKSPACE", str(tmp_path))
+    assert (config.ROOT / "data" / "processed").exists()
+    assert config.output_path("data/processed") == (tmp_path / "data" / "processed").resolve()
+    assert config.output_path("/abs/x") == Path("/abs/x")
 
 
 def test_missing_input_names_every_place_searched(tmp_path, monkeypatch) -> None:
@@ -58,6 +67,9 @@ def test_write_table_writes_csv_and_microsecond_parquet(tmp_path: Path) -> None:
     assert back["t"].iloc[0] == pd.Timestamp("2026-01-01 10:00:00.123456", tz="UTC")
     assert read_table(paths["csv"])["x"].tolist() == [1.5]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.csv", "events.parquet"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert paths["csv"].stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
 def test_a_crash_mid_write_leaves_the_old_file_untouched(tmp_path: Path) -> None:
