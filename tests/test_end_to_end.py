@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from cjmlib.runner import NOTEBOOKS
@@ -65,9 +66,33 @@ def test_progress_is_one_line_per_notebook_and_otherwise_quiet(run: dict) -> Non
     assert len(lines) == 1 + 2 * len(NOTEBOOKS), "\n".join(lines)
 
 
-def test_a_second_run_gets_its_own_folder(run: dict) -> None:
+def test_report_states_pain_point_pilot_effect_and_verdict(run: dict) -> None:
+    truth = json.loads((run["home"] / "data" / "raw" / "ground_truth.json").read_text())
+    report = (run["run_dir"] / "report.html").read_text(encoding="utf-8")
+    summary = report[: report.index("</ol>")] if "</ol>" in report else report
+    assert "Payment" in summary or truth["pain_point_touchpoint"] in summary
+    results = pd.read_csv(run["run_dir"] / "pilot_results.csv")
+    primary = results[results["decision"].isin(["ship", "iterate", "stop", "inconclusive"])]
+    row = primary.iloc[0]
+    assert f"{100 * row.ci_low:+.1f} pp to {100 * row.ci_high:+.1f} pp" in summary
+    assert f"Verdict: <b>{row.decision}</b>" in summary
+
+
+def test_no_personal_data_in_any_output(run: dict) -> None:
+    manifest = json.loads((run["run_dir"] / "manifest.json").read_text())
+    assert manifest["privacy_scan"]["passed"] is True
+
+
+def test_new_pilot_data_reruns_only_what_depends_on_it(run: dict) -> None:
+    pilot = run["home"] / "data" / "raw" / "pilot" / "ab_units.csv"
     again = _cjm("run", "--raw", "data/raw", "--processed", "data/processed", "--out",
-                 "reports", "--notebooks", "04_pilot_design", cwd=run["home"])
+                 "reports", "--pilot", str(pilot), cwd=run["home"])
     assert again.returncode == 0, again.stderr
     second = Path(again.stdout.strip().splitlines()[-1])
     assert second != run["run_dir"] and (run["run_dir"] / "manifest.json").exists()
+    manifest = json.loads((second / "manifest.json").read_text())
+    status = {n["notebook"]: n["status"] for n in manifest["notebooks"]}
+    assert [status[n] for n in NOTEBOOKS[:3]] == ["reused"] * 3
+    assert status["05_pilot_eval"] == "succeeded" and status["06_report"] == "succeeded"
+    report = (second / "report.html").read_text(encoding="utf-8")
+    assert f"Compared with run {run['run_dir'].name}" in report
