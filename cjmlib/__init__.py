@@ -14,6 +14,8 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     "make_sample": "cjmlib.sample",
+    "collect": "cjmlib.collection",
+    "stitch": "cjmlib.identity",
     "check_parameters": "cjmlib.parameters",
     "ParameterError": "cjmlib.parameters",
     "check_scalar": "cjmlib.checks",
