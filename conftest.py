@@ -18,7 +18,7 @@ NOTEBOOK_SAMPLE_CUSTOMERS = 1500
 NOTEBOOK_SAMPLE_SEED = 7
 
 
-def pytest_collection_modifyitems(session, config, items):  # noqa: ARG001
+def pytest_collection_modifyitems(session, config, items):
     global _WORKSPACE
     if _WORKSPACE is not None or not any(str(i.path).endswith(".ipynb") for i in items):
         return
@@ -30,6 +30,6 @@ def pytest_collection_modifyitems(session, config, items):  # noqa: ARG001
     os.environ["CJM_WORKSPACE"] = str(_WORKSPACE)
 
 
-def pytest_unconfigure(config):  # noqa: ARG001
+def pytest_unconfigure(config):
     if _WORKSPACE is not None:
         shutil.rmtree(_WORKSPACE, ignore_errors=True)

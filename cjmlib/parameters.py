@@ -96,7 +96,7 @@ def _evaluate_annotation(name: str, annotation: Any) -> Any:
     if not isinstance(annotation, str):
         return annotation
     try:
-        return eval(annotation, {"__builtins__": {}}, dict(_ANNOTATION_NAMES))  # noqa: S307
+        return eval(annotation, {"__builtins__": {}}, dict(_ANNOTATION_NAMES))
     except Exception as exc:
         raise ParameterError(
             f"cannot read the type {annotation!r} of parameter {name!r}; use builtins, "

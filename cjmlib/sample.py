@@ -1145,7 +1145,7 @@ class _Generator:
         shift = r["persona"].map(lambda x: personas[x].satisfaction_shift).to_numpy()
         g = rng.normal(0, 1, len(r))
         items, latents = {}, {}
-        for tp, w in _DRIVER_WEIGHTS.items():
+        for tp in _DRIVER_WEIGHTS:
             lat = CSAT_LATENT[tp] + shift + 0.5 * g + rng.normal(0, 0.8, len(r))
             latents[tp] = lat
             items[f"sat_{tp}"] = np.clip(np.round(lat), 1, 5).astype(int)

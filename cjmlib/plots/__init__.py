@@ -16,8 +16,8 @@ import matplotlib
 if not os.environ.get("DISPLAY") and "inline" not in matplotlib.get_backend().lower():
     matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import seaborn as sns
 
 #: Width of a full-width figure in inches: fits a laptop screen and an A4 page in the HTML.
 FULL_WIDTH = 10.0

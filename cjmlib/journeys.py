@@ -1,0 +1,848 @@
+"""Journeys: the ordered touchpoints of each customer (or session), built inside the engine.
+
+Everything here runs through Ibis, on embedded DuckDB by default and unchanged on PySpark or
+any other Ibis backend: :func:`read_events` accepts a pandas DataFrame, a Parquet/CSV path or
+an Ibis table, checks it against the events contract of ``DESIGN.md`` and returns a lazy Ibis
+table; :func:`build_journeys` orders the events of each journey and adds the step number, the
+gap since the previous step and the journey's outcome, still lazily. Only the small aggregates
+computed by :mod:`cjmlib.touchpoints`, :mod:`cjmlib.transitions`, :mod:`cjmlib.funnel`,
+:mod:`cjmlib.attribution` and :mod:`cjmlib.channels` come back to pandas.
+
+A *journey* is, with ``unit="customer"``, all events of one customer in the analysis window;
+with ``unit="session"``, one session (the ``session_id`` of the events when the source gave
+one, otherwise a new session after ``session_timeout_minutes`` of inactivity, as web analytics
+tools do). Events are ordered by ``event_time`` and then ``seq``. With
+``ends_at_conversion=True`` a journey stops at its first conversion touchpoint (the usual
+path-to-purchase view, Anderl et al. 2016); otherwise it runs to its last event and *converted*
+means that it reached a conversion touchpoint anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import pandas as pd
+
+from cjmlib.checks import check_columns, check_scalar
+
+if TYPE_CHECKING:  # pragma: no cover
+    import ibis.expr.types as ir
+
+#: Columns of the canonical events table (DESIGN.md), in contract order.
+EVENT_COLUMNS = ("customer_id", "event_time", "channel", "touchpoint", "stage", "session_id",
+                 "duration_s", "value", "source", "seq")
+#: Columns a journey analysis cannot do without; the others are filled with nulls if absent.
+REQUIRED_COLUMNS = ("customer_id", "event_time", "channel", "touchpoint", "stage", "seq")
+#: Pseudo-touchpoints that open and close every journey in transition tables and chains.
+START, END = "(start)", "(end)"
+
+# An ISO-8601 time that states its offset: ...Z, ...+00:00, ...-0500
+_OFFSET_PATTERN = r"(?:Z|z|[+-][0-9]{2}(?::?[0-9]{2})?)$"
+
+
+# --------------------------------------------------------------------------------------------
+# Reading and checking the events table
+# --------------------------------------------------------------------------------------------
+
+
+def read_events(data: Any, *, what: str | None = None) -> ir.Table:
+    """Return ``data`` as a checked, lazy Ibis table with the events contract columns.
+
+    ``data`` is a pandas DataFrame, a path to a Parquet or CSV file (read by DuckDB, never
+    loaded into pandas) or an Ibis table on any backend. Missing optional columns
+    (``session_id``, ``duration_s``, ``value``, ``source``) are added as nulls.
+
+    Raises ``ValueError`` naming what was expected and what was found when a required column
+    is missing, when ``event_time`` is naive (no time zone) or cannot be parsed, or when
+    ``customer_id``, ``touchpoint`` or ``event_time`` hold nulls.
+    """
+    import ibis
+    import ibis.expr.types as ir
+
+    if isinstance(data, ir.Table):
+        what = what or "events table"
+        table = data
+    elif isinstance(data, pd.DataFrame):
+        what = what or "events table"
+        check_columns(data, REQUIRED_COLUMNS, what=what)
+        frame = data.copy(deep=False)
+        frame["event_time"] = _parse_times_pandas(frame["event_time"], what=what)
+        table = ibis.memtable(frame)
+    elif isinstance(data, (str, os.PathLike)):
+        path = Path(data)
+        what = what or str(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: events table not found")
+        table = _read_path(path)
+    else:
+        raise TypeError(
+            "events must be a pandas DataFrame, a Parquet/CSV path or an Ibis table, "
+            f"got {type(data).__name__}"
+        )
+    check_columns(table, REQUIRED_COLUMNS, what=what)
+    table = _check_time_column(table, "event_time", what=what)
+    fills = {"session_id": "string", "duration_s": "float64", "value": "float64",
+             "source": "string"}
+    table = table.mutate(**{c: ibis.null().cast(t) for c, t in fills.items()
+                            if c not in table.columns})
+    table = table.mutate(customer_id=table.customer_id.cast("string"),
+                         session_id=table.session_id.cast("string"),
+                         touchpoint=table.touchpoint.cast("string"),
+                         channel=table.channel.cast("string"),
+                         stage=table.stage.cast("string"),
+                         duration_s=table.duration_s.cast("float64"),
+                         value=table.value.cast("float64"))
+    return table
+
+
+def _read_path(path: Path) -> ir.Table:
+    import warnings
+
+    suffix = path.suffix.lower()
+    con = _duckdb()
+    with warnings.catch_warnings():  # ibis 12 on duckdb 2.0 calls a deprecated fetch
+        warnings.simplefilter("ignore", DeprecationWarning)
+        if suffix in (".parquet", ".pq") or path.is_dir():
+            return con.read_parquet(str(path / "*.parquet") if path.is_dir() else str(path))
+        if suffix in (".csv", ".tsv", ".txt"):
+            return con.read_csv(str(path))
+    raise ValueError(f"{path}: unsupported table format {suffix!r}; expected .parquet or .csv")
+
+
+_DUCKDB: Any = None
+
+
+def default_backend() -> Any:
+    """The embedded DuckDB connection (an Ibis backend) that runs the journey analysis of
+    pandas DataFrames and Parquet/CSV paths; created on first use (about half a second)."""
+    return _duckdb()
+
+
+def _duckdb() -> Any:
+    """The module's embedded DuckDB connection (created on first use)."""
+    global _DUCKDB
+    if _DUCKDB is None:
+        import ibis
+
+        con = ibis.duckdb.connect()
+        con.compiler = _lean_window_compiler(con.compiler)
+        # Spill files go to the system temporary folder, never into the working directory
+        # (DuckDB's default is ./.tmp, which would land in the project checkout).
+        spill = Path(tempfile.gettempdir()) / "cjm-duckdb"
+        con.raw_sql(f"SET temp_directory = '{spill.as_posix()}'")
+        try:  # quiet in logs; inside Jupyter DuckDB draws no bar and refuses the setting
+            con.raw_sql("SET enable_progress_bar = false")
+        except Exception:  # any refusal leaves the default, which is harmless
+            pass
+        _DUCKDB = con
+    return _DUCKDB
+
+
+def _lean_window_compiler(compiler: Any) -> Any:
+    """A DuckDB compiler that writes ``lag``, ``lead`` and ``row_number`` without a frame.
+
+    Ibis 12 writes ``ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING`` into every
+    window; these functions ignore frames in standard SQL, but DuckDB 2.0 then takes a
+    slower path (about 20% on a 10-million-event log). Ibis's Impala and MSSQL compilers drop
+    the frame the same way, through the same ``_minimize_spec`` hook; results are unchanged.
+    The subclass is set on the workbench's own connection only, so other Ibis code in the
+    process is unaffected; if a future Ibis lacks the hook, the default compiler is kept.
+    """
+    import ibis.expr.operations as ops
+
+    base = type(compiler)
+    if not hasattr(base, "_minimize_spec"):
+        return compiler
+
+    class _LeanWindowCompiler(base):  # type: ignore[misc, valid-type]
+        @staticmethod
+        def _minimize_spec(op: Any, spec: Any) -> Any:
+            if isinstance(op.func, (ops.Lag, ops.Lead, ops.RowNumber)):
+                return None
+            return base._minimize_spec(op, spec)
+
+    return _LeanWindowCompiler()
+
+
+def _parse_times_pandas(times: pd.Series, *, what: str) -> pd.Series:
+    """Parse a pandas time column to UTC, refusing naive or unparseable values."""
+    if isinstance(times.dtype, pd.DatetimeTZDtype):
+        return times.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_any_dtype(times):
+        raise ValueError(
+            f"{what}: column 'event_time' must be a UTC timestamp with time zone; found naive "
+            f"timestamps ({times.dtype}, e.g. row {times.index[0]} = {times.iloc[0]}). "
+            "Localise them to their source time zone and convert to UTC first"
+        )
+    if times.dtype != object and not pd.api.types.is_string_dtype(times):
+        raise ValueError(
+            f"{what}: column 'event_time' must be a UTC timestamp; found dtype {times.dtype}"
+        )
+    text = times.astype("string")
+    missing = text.isna()
+    if missing.any():
+        row = missing.idxmax()
+        raise ValueError(
+            f"{what}: column 'event_time' is empty in {int(missing.sum())} rows "
+            f"(first at row {row}); expected an ISO-8601 time with offset"
+        )
+    parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
+    bad = parsed.isna()
+    if bad.any():
+        row = bad.idxmax()
+        raise ValueError(
+            f"{what}: column 'event_time' has {int(bad.sum())} unparseable values "
+            f"(first at row {row}: {text[row]!r}); expected an ISO-8601 time with offset "
+            "such as '2026-01-05T10:00:00Z'"
+        )
+    naive = ~text.str.strip().str.contains(_OFFSET_PATTERN, regex=True)
+    if naive.any():
+        row = naive.idxmax()
+        raise ValueError(
+            f"{what}: column 'event_time' has {int(naive.sum())} naive times without a time "
+            f"zone (first at row {row}: {text[row]!r}); expected an offset such as 'Z' or "
+            "'+00:00'"
+        )
+    return parsed
+
+
+def _check_time_column(table: ir.Table, column: str, *, what: str) -> ir.Table:
+    """Accept a time-zone-aware timestamp, or ISO strings with offsets (cast in the engine)."""
+    import ibis
+
+    dtype = table.schema()[column]
+    if dtype.is_timestamp():
+        if dtype.timezone is None and not _is_spark(table):
+            raise ValueError(
+                f"{what}: column {column!r} must be a UTC timestamp with time zone; found a "
+                f"naive timestamp ({dtype}). Localise it to its source time zone and convert "
+                "to UTC first"
+            )
+        if _is_spark(table):
+            _check_spark_time_zone(table, what=what)
+        return table
+    if not dtype.is_string():
+        raise ValueError(
+            f"{what}: column {column!r} must be a UTC timestamp; found {dtype}"
+        )
+    col = table[column].strip()
+    parsed = col.try_cast(ibis.dtype("timestamp('UTC')"))
+    checks = table.aggregate(
+        empty=col.isnull().sum(),
+        bad=(col.notnull() & parsed.isnull()).sum(),
+        bad_example=col.min(where=col.notnull() & parsed.isnull()),
+        naive=(parsed.notnull() & ~col.re_search(_OFFSET_PATTERN)).sum(),
+        naive_example=col.min(where=parsed.notnull() & ~col.re_search(_OFFSET_PATTERN)),
+    )
+    checks = execute(checks).iloc[0]
+    if checks["empty"]:
+        raise ValueError(
+            f"{what}: column {column!r} is empty in {int(checks['empty'])} rows; expected an "
+            "ISO-8601 time with offset"
+        )
+    if checks["bad"]:
+        raise ValueError(
+            f"{what}: column {column!r} has {int(checks['bad'])} unparseable values (e.g. "
+            f"{checks['bad_example']!r}); expected an ISO-8601 time with offset such as "
+            "'2026-01-05T10:00:00Z'"
+        )
+    if checks["naive"]:
+        raise ValueError(
+            f"{what}: column {column!r} has {int(checks['naive'])} naive times without a time "
+            f"zone (e.g. {checks['naive_example']!r}); expected an offset such as 'Z' or "
+            "'+00:00'"
+        )
+    return table.mutate(**{column: parsed})
+
+
+def _is_spark(table: ir.Table) -> bool:
+    backends, _ = table._find_backends()
+    return any(b.name == "pyspark" for b in backends)
+
+
+def _check_spark_time_zone(table: ir.Table, *, what: str) -> None:
+    # Spark's TIMESTAMP is an instant shown in the session time zone; Ibis sees it as naive.
+    # Window bounds and returned times are only UTC when the session is.
+    session = next(b for b in table._find_backends()[0] if b.name == "pyspark")._session
+    tz = session.conf.get("spark.sql.session.timeZone")
+    if tz not in ("UTC", "Etc/UTC", "GMT", "Z", "+00:00"):
+        raise ValueError(
+            f"{what}: the Spark session time zone must be UTC (spark.sql.session.timeZone); "
+            f"found {tz!r}"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JourneyConfig:
+    """The journey model of ``configs/journey.yaml``.
+
+    ``touchpoints`` maps each touchpoint to its ``stage``, ``label`` and future-state
+    ``target`` (a dict of metric -> target value, e.g. ``exit_rate``, ``csat_mean``,
+    ``median_duration_s``); ``priority_weights`` are the weights of
+    :func:`cjmlib.touchpoints.prioritise`.
+    """
+
+    stages: tuple[str, ...]
+    touchpoints: Mapping[str, Mapping[str, Any]]
+    conversion_touchpoints: tuple[str, ...]
+    funnel_steps: tuple[str, ...]
+    funnel_name: str
+    funnel_window_days: float | None
+    session_timeout_minutes: float
+    exclude_touchpoints: tuple[str, ...] = ()
+    priority_weights: Mapping[str, float] = field(default_factory=dict)
+    min_customers: int = 30
+
+    def stage_of(self) -> dict[str, str]:
+        """touchpoint -> stage."""
+        return {tp: spec["stage"] for tp, spec in self.touchpoints.items()}
+
+    def labels(self) -> dict[str, str]:
+        """touchpoint -> readable label (the touchpoint name when no label is given)."""
+        return {tp: spec.get("label", tp) for tp, spec in self.touchpoints.items()}
+
+    def targets(self) -> pd.DataFrame:
+        """Future-state targets: one row per touchpoint, one column per metric."""
+        rows = {tp: dict(spec.get("target") or {}) for tp, spec in self.touchpoints.items()}
+        frame = pd.DataFrame.from_dict(rows, orient="index")
+        frame.index.name = "touchpoint"
+        return frame.reset_index()
+
+
+def load_journey_config(path: str | os.PathLike[str]) -> JourneyConfig:
+    """Read and check ``configs/journey.yaml`` (the errors name the file and the key)."""
+    from cjmlib.config import load_yaml, resolve_path
+
+    resolved = resolve_path(path, must_exist=True)
+    raw = load_yaml(resolved)
+    for key in ("stages", "touchpoints", "conversion_touchpoints"):
+        if key not in raw:
+            raise ValueError(f"{resolved}: missing key {key!r}; found {sorted(raw)}")
+    stages = tuple(raw["stages"])
+    touchpoints = raw["touchpoints"]
+    for tp, spec in touchpoints.items():
+        if not isinstance(spec, Mapping) or spec.get("stage") not in stages:
+            found = spec.get("stage") if isinstance(spec, Mapping) else spec
+            raise ValueError(
+                f"{resolved}: touchpoints.{tp}.stage must be one of {list(stages)}; "
+                f"found {found!r}"
+            )
+        target = spec.get("target") or {}
+        if not isinstance(target, Mapping) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in target.values()):
+            raise ValueError(
+                f"{resolved}: touchpoints.{tp}.target must map metric names to numbers; "
+                f"found {target!r}"
+            )
+    conversions = tuple(raw["conversion_touchpoints"])
+    unknown = [c for c in conversions if c not in touchpoints]
+    if unknown:
+        raise ValueError(
+            f"{resolved}: conversion_touchpoints {unknown} are not listed under touchpoints"
+        )
+    funnel = raw.get("funnel") or {}
+    steps = tuple(funnel.get("steps") or ())
+    unknown = [s for s in steps if s not in touchpoints]
+    if unknown:
+        raise ValueError(f"{resolved}: funnel.steps {unknown} are not listed under touchpoints")
+    return JourneyConfig(
+        stages=stages,
+        touchpoints=touchpoints,
+        conversion_touchpoints=conversions,
+        funnel_steps=steps,
+        funnel_name=str(funnel.get("name", "funnel")),
+        funnel_window_days=funnel.get("window_days"),
+        session_timeout_minutes=float(raw.get("session_timeout_minutes", 30)),
+        exclude_touchpoints=tuple(raw.get("exclude_touchpoints") or ()),
+        priority_weights=dict(raw.get("priority_weights") or {}),
+        min_customers=int(raw.get("min_customers", 30)),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Journeys
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Journeys:
+    """Events arranged into journeys, kept lazily in the engine.
+
+    ``steps`` is an Ibis table with one row per step: ``journey_id``, ``customer_id``,
+    ``event_time``, ``seq``, ``time_us`` (event time in microseconds since 1970, for exact
+    gaps), ``touchpoint``, ``stage``, ``channel``, ``duration_s``, ``value``,
+    ``is_conversion`` and the segment column when one was asked for. Journey order is
+    ``(event_time, seq)``; :meth:`ordered` adds the step number and neighbouring steps,
+    :meth:`per_journey` one row per journey. The other fields echo the options and what
+    was found: ``observed_from``/``observed_until`` (first event, and last event or window
+    end: the end of observation for censoring) and ``touchpoint_counts`` (events per
+    touchpoint).
+    """
+
+    steps: ir.Table
+    unit: Literal["customer", "session"]
+    conversion_touchpoints: tuple[str, ...]
+    ends_at_conversion: bool
+    session_timeout_minutes: float
+    window: tuple[pd.Timestamp | None, pd.Timestamp | None]
+    segment_col: str | None
+    observed_from: pd.Timestamp
+    observed_until: pd.Timestamp
+    touchpoint_counts: pd.DataFrame
+    seq_range: tuple[int, int] = (0, 0)
+
+    def order_key(self, table: ir.Table | None = None) -> Any:
+        """An expression that orders the steps of a journey: ``(event_time, seq)`` packed
+        into one int64 when the data's time span and ``seq`` range allow it exactly (a
+        single integer is much cheaper to compare than a struct), else a struct."""
+        import ibis
+
+        t = self.steps if table is None else table
+        lo, hi = self.seq_range
+        base = int(self.observed_from.value // 1000)
+        span = int(self.observed_until.value // 1000) - base + 1
+        width = hi - lo + 1
+        if lo >= -(2**31) and span > 0 and width > 0 and span * width < 2**62:
+            return (t.time_us - base) * width + (t.seq - lo)
+        return ibis.struct({"t": t.time_us, "q": t.seq})
+
+    @property
+    def n_events(self) -> int:
+        """Events in the journeys (before ``ends_at_conversion`` cuts)."""
+        return int(self.touchpoint_counts["events"].sum())
+
+    @property
+    def sort_quantiles(self) -> bool:
+        """Whether quantiles are computed by sorting (large logs, see
+        :func:`group_quantiles`)."""
+        return self.n_events > SORT_QUANTILES_ABOVE
+
+    def ordered(self, *columns: str) -> ir.Table:
+        """``steps`` plus window columns computed in one pass over each journey in order.
+
+        Any of: ``step`` (1, 2, ...), ``prev_touchpoint``, ``next_touchpoint``,
+        ``after_next_touchpoint`` (two steps on), ``prev_channel``, ``next_channel``,
+        ``gap_s`` (seconds since the previous step), ``next_gap_s`` (seconds to the next),
+        ``next_time_us`` (time of the next step, microseconds),
+        ``conversions_so_far`` (conversion steps up to and including this one). Neighbours
+        are null where there is none.
+        """
+        import ibis
+
+        s = self.steps
+        w = ibis.window(group_by="journey_id", order_by=[s.event_time, s.seq])
+        cumulative = ibis.window(group_by="journey_id", order_by=[s.event_time, s.seq],
+                                 rows=(None, 0))
+        make = {
+            "step": lambda: ibis.row_number().over(w) + 1,
+            "prev_touchpoint": lambda: s.touchpoint.lag().over(w),
+            "next_touchpoint": lambda: s.touchpoint.lead().over(w),
+            "after_next_touchpoint": lambda: s.touchpoint.lead(2).over(w),
+            "prev_channel": lambda: s.channel.lag().over(w),
+            "next_channel": lambda: s.channel.lead().over(w),
+            "gap_s": lambda: (s.time_us - s.time_us.lag().over(w)) / 1e6,
+            "next_gap_s": lambda: (s.time_us.lead().over(w) - s.time_us) / 1e6,
+            "next_time_us": lambda: s.time_us.lead().over(w),
+            "conversions_so_far": lambda: s.is_conversion.cast("int64").sum().over(cumulative),
+        }
+        unknown = [c for c in columns if c not in make]
+        if unknown:
+            raise ValueError(f"unknown ordered columns {unknown}; expected any of {list(make)}")
+        return s.mutate(**{c: make[c]() for c in columns})
+
+    def per_journey(self) -> ir.Table:
+        """One row per journey (lazy): ``journey_id``, ``customer_id``, ``converted``,
+        ``n_steps``, ``start_us``, ``end_us`` (first and last event, microseconds) and the
+        segment column."""
+        s = self.steps
+        seg = [self.segment_col] if self.segment_col else []
+        return s.group_by(["journey_id", *seg]).aggregate(
+            customer_id=s.customer_id.max(),
+            converted=s.is_conversion.max(),
+            n_steps=s.count(),
+            start_us=s.time_us.min(),
+            end_us=s.time_us.max(),
+        )
+
+    def to_pandas(self, *, limit: int | None = 10_000) -> pd.DataFrame:
+        """The first ``limit`` steps in journey order, with step numbers and gaps (for a
+        look, not for analysis)."""
+        expr = self.ordered("step", "gap_s").drop("time_us").order_by(["journey_id", "step"])
+        if limit is not None:
+            expr = expr.limit(limit)
+        return execute(expr)
+
+    def summary(self) -> pd.DataFrame:
+        """One row: ``unit``, ``customers``, ``journeys``, ``steps``, ``converted_journeys``,
+        ``median_steps`` and the conversion rate of journeys with its 95% Wilson interval."""
+        from cjmlib._rates import add_rate
+
+        pj = self.per_journey()
+        row = execute(pj.aggregate(
+            customers=pj.customer_id.nunique(),
+            journeys=pj.count(),
+            steps=pj.n_steps.sum(),
+            converted_journeys=pj.converted.cast("int64").sum(),
+            median_steps=pj.n_steps.median(),
+        ))
+        row = row.astype({"customers": "int64", "journeys": "int64", "steps": "int64",
+                          "converted_journeys": "int64"})
+        add_rate(row, "conversion_rate", "converted_journeys", "journeys")
+        row.insert(0, "unit", self.unit)
+        return row
+
+
+def build_journeys(
+    events: Any,
+    *,
+    conversion_touchpoints: Sequence[str],
+    unit: Literal["customer", "session"] = "customer",
+    sessions: Literal["given", "inactivity"] = "given",
+    session_timeout_minutes: float = 30.0,
+    window: tuple[Any, Any] | None = None,
+    ends_at_conversion: bool = False,
+    exclude_touchpoints: Iterable[str] = (),
+    customers: Any = None,
+    segment_col: str | None = None,
+) -> Journeys:
+    """Arrange an events table into journeys (lazily, in the engine holding the events).
+
+    ``events``: pandas DataFrame, Parquet/CSV path or Ibis table with the events contract.
+    ``conversion_touchpoints``: touchpoints that make a journey converted; each must occur
+    in the events (in the window). ``unit``: ``"customer"`` (one journey per customer) or
+    ``"session"``. ``sessions``: with ``"given"`` a session is the events' ``session_id``,
+    and events without one are split into sessions after ``session_timeout_minutes`` of
+    inactivity; with ``"inactivity"`` the ``session_id`` is ignored and every customer's
+    events, on all channels, are split after that much inactivity (cross-channel visits:
+    a call right after a web session stays in its journey). ``window``: ``(start, end)`` of
+    event times kept, end exclusive; either may be None; naive bounds are read as UTC.
+    ``ends_at_conversion``: drop the steps after a journey's first conversion.
+    ``exclude_touchpoints``: touchpoints that are not steps of a journey (e.g. e-mails the
+    company sends). ``segment_col``: a column of the events or of ``customers`` (table with
+    ``customer_id``) to break results down by.
+
+    Raises ``ValueError`` for a bad events table (see :func:`read_events`), a conversion
+    touchpoint that never occurs, an empty window or a segment column that does not exist.
+    """
+    import ibis
+
+    check_scalar(unit, "unit", in_=("customer", "session"))
+    check_scalar(sessions, "sessions", in_=("given", "inactivity"))
+    check_scalar(session_timeout_minutes, "session_timeout_minutes", typ=float, gt=0)
+    check_scalar(ends_at_conversion, "ends_at_conversion", typ=bool)
+    if isinstance(conversion_touchpoints, str):
+        conversion_touchpoints = [conversion_touchpoints]
+    conversions = tuple(dict.fromkeys(conversion_touchpoints))
+    if not conversions:
+        raise ValueError("conversion_touchpoints must name at least one touchpoint, got []")
+    exclude = tuple(exclude_touchpoints)
+    clash = [c for c in conversions if c in exclude]
+    if clash:
+        raise ValueError(f"conversion touchpoints {clash} are also in exclude_touchpoints")
+
+    t = read_events(events)
+    what = "events table" if not isinstance(events, (str, os.PathLike)) else str(events)
+    keep = ["customer_id", "event_time", "channel", "touchpoint", "stage", "session_id",
+            "duration_s", "value", "seq"]
+    if segment_col is not None:
+        check_scalar(segment_col, "segment_col", typ=str)
+        if segment_col in keep:
+            raise ValueError(
+                f"segment_col {segment_col!r} is a journey column; choose a segment such as "
+                "a customers attribute"
+            )
+        if segment_col in t.columns:
+            t = t.select(*keep, segment_col)
+        else:
+            t = t.select(*keep)
+            if customers is None:
+                raise ValueError(
+                    f"segment column {segment_col!r} not found: the events table has "
+                    f"{list(t.columns)} and no customers table was given"
+                )
+            cust = _as_table(customers, what="customers table")
+            if segment_col not in cust.columns or "customer_id" not in cust.columns:
+                raise ValueError(
+                    f"segment column {segment_col!r} not found: expected it in the events "
+                    f"table or the customers table (with customer_id); events have "
+                    f"{list(t.columns)}, customers have {list(cust.columns)}"
+                )
+            seg = cust.select(customer_id=cust.customer_id.cast("string"),
+                              **{segment_col: cust[segment_col].cast("string")})
+            t = t.left_join(seg, "customer_id").select(*keep, segment_col)
+        t = t.mutate(**{segment_col: t[segment_col].cast("string").fill_null("(missing)")})
+    else:
+        t = t.select(*keep)
+
+    if exclude:
+        t = t.filter(~t.touchpoint.isin(exclude))
+    start, end = _window_bounds(window)
+    if start is not None:
+        t = t.filter(t.event_time >= _time_literal(start, t))
+    if end is not None:
+        t = t.filter(t.event_time < _time_literal(end, t))
+
+    # One small query: what is there, per touchpoint, and the time span (for censoring).
+    counts = execute(t.group_by("touchpoint").aggregate(
+        events=t.count(), first=t.event_time.min(), last=t.event_time.max(),
+        null_customers=t.customer_id.isnull().sum(), seq_min=t.seq.min(), seq_max=t.seq.max(),
+    ))
+    if counts.empty:
+        span = execute(read_events(events).aggregate(
+            first=lambda x: x.event_time.min(), last=lambda x: x.event_time.max(),
+            n=lambda x: x.count()))
+        raise ValueError(
+            f"{what}: no events in the window [{start}, {end})"
+            + (f" after excluding {list(exclude)}" if exclude else "")
+            + f"; the events span {span['first'].iloc[0]} to {span['last'].iloc[0]} "
+            f"({int(span['n'].iloc[0])} events)"
+        )
+    if counts["touchpoint"].isna().any():
+        raise ValueError(f"{what}: column 'touchpoint' is empty in "
+                         f"{int(counts.loc[counts['touchpoint'].isna(), 'events'].sum())} rows")
+    if int(counts["null_customers"].sum()):
+        raise ValueError(f"{what}: column 'customer_id' is empty in "
+                         f"{int(counts['null_customers'].sum())} rows")
+    found = sorted(counts["touchpoint"])
+    never = [c for c in conversions if c not in found]
+    if never:
+        where = "in the window" if window else "in the events"
+        raise ValueError(
+            f"conversion touchpoint(s) {never} never occur {where}; touchpoints found: {found}"
+        )
+
+    t = t.mutate(time_us=epoch_microseconds(t.event_time, t),
+                 is_conversion=t.touchpoint.isin(list(conversions)))
+    if unit == "customer":
+        t = t.mutate(journey_id=t.customer_id)
+    else:
+        by_customer = ibis.window(group_by="customer_id", order_by=[t.event_time, t.seq])
+        new = (t.time_us - t.time_us.lag().over(by_customer)).fill_null(-1)
+        limit_us = int(round(session_timeout_minutes * 60_000_000))
+        t = t.mutate(_new=((new < 0) | (new > limit_us)).cast("int64"))
+        t = t.mutate(_session=t._new.cumsum().over(
+            ibis.window(group_by="customer_id", order_by=[t.event_time, t.seq])))
+        derived = ibis.literal("~") + t._session.cast("string")
+        given = t.session_id if sessions == "given" else ibis.null().cast("string")
+        t = t.mutate(journey_id=t.customer_id + "|" + given.fill_null(derived))
+        t = t.drop("_new", "_session")
+    if ends_at_conversion:
+        in_journey = ibis.window(group_by="journey_id", order_by=[t.event_time, t.seq])
+        t = t.mutate(_conv_so_far=t.is_conversion.cast("int64").cumsum().over(in_journey))
+        t = t.filter((t._conv_so_far - t.is_conversion.cast("int64")) == 0).drop("_conv_so_far")
+    cols = ["journey_id", "customer_id", "event_time", "seq", "time_us", "touchpoint", "stage",
+            "channel", "duration_s", "value", "is_conversion"]
+    if segment_col is not None:
+        cols.append(segment_col)
+    steps = t.select(*cols)
+    tp_counts = counts[["touchpoint", "events"]].sort_values(
+        ["events", "touchpoint"], ascending=[False, True]).reset_index(drop=True)
+    return Journeys(
+        steps=steps, unit=unit, conversion_touchpoints=conversions,
+        ends_at_conversion=ends_at_conversion,
+        session_timeout_minutes=float(session_timeout_minutes), window=(start, end),
+        segment_col=segment_col,
+        observed_from=_utc(counts["first"].min()),
+        observed_until=_utc(end if end is not None else counts["last"].max()),
+        touchpoint_counts=tp_counts,
+        seq_range=(int(counts["seq_min"].min()), int(counts["seq_max"].max())),
+    )
+
+
+def epoch_microseconds(column: Any, table: ir.Table) -> Any:
+    """Microseconds since 1970 as int64, computed the same way on DuckDB and Spark.
+
+    Differences of these integers are exact and cheap; DuckDB's ``date_diff`` on time-zone-
+    aware timestamps is several times slower on clickstream volumes.
+    """
+    if _is_spark(table):
+        return _spark_unix_micros(column)
+    return _duckdb_epoch_us(column)
+
+
+def _builtin(name: str, input_type: Any) -> Any:
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    def fn(x):  # pragma: no cover - body never runs: the engine's builtin does
+        ...
+
+    fn.__annotations__ = {"x": input_type, "return": dt.int64}
+    fn.__name__ = f"_{name}"
+    return ibis.udf.scalar.builtin(name=name)(fn)
+
+
+class _LazyBuiltin:
+    def __init__(self, name: str, timezone: str | None) -> None:
+        self.name, self.timezone, self.fn = name, timezone, None
+
+    def __call__(self, column: Any) -> Any:
+        import ibis.expr.datatypes as dt
+
+        if self.fn is None:
+            self.fn = _builtin(self.name, dt.Timestamp(timezone=self.timezone))
+        return self.fn(column)
+
+
+_duckdb_epoch_us = _LazyBuiltin("epoch_us", "UTC")
+_spark_unix_micros = _LazyBuiltin("unix_micros", None)
+
+
+def check_journeys(journeys: Any, *, what: str = "journeys") -> Journeys:
+    """Raise a clear ``TypeError`` unless ``journeys`` comes from :func:`build_journeys`."""
+    if not isinstance(journeys, Journeys):
+        raise TypeError(
+            f"{what} must be a Journeys object from cjmlib.journeys.build_journeys(events, "
+            f"conversion_touchpoints=...), got {type(journeys).__name__}"
+        )
+    return journeys
+
+
+def check_touchpoints_occur(journeys: Journeys, names: Iterable[str], *, what: str) -> None:
+    """``ValueError`` when any of ``names`` never occurs in the journeys."""
+    found = list(journeys.touchpoint_counts["touchpoint"])
+    never = [n for n in names if n not in found]
+    if never:
+        raise ValueError(f"{what} {never} never occur in the journeys; touchpoints found: "
+                         f"{sorted(found)}")
+
+
+def segment_keys(journeys: Journeys, by_segment: bool) -> list[str]:
+    """The segment column as a grouping key, or ``ValueError`` when none was built in."""
+    if not by_segment:
+        return []
+    if journeys.segment_col is None:
+        raise ValueError("by_segment=True needs journeys built with segment_col=...; "
+                         "found segment_col=None")
+    return [journeys.segment_col]
+
+
+#: Above this many events, per-group quantiles are computed by sorting (see
+#: :func:`group_quantiles`) instead of by the engine's quantile aggregate.
+SORT_QUANTILES_ABOVE = 20_000_000
+
+
+def group_quantiles(table: ir.Table, keys: list[str], value: str,
+                    quantiles: dict[str, float], *, by_sorting: bool = False,
+                    extra: dict[str, Any] | None = None) -> ir.Table:
+    """Exact per-group quantiles of ``value`` (linear interpolation, as numpy's default,
+    DuckDB's ``quantile_cont`` and Spark's ``percentile``), plus ``_rows`` (rows) and
+    ``_n`` (non-null values) per group, and any ``extra`` aggregates (name -> expression on
+    ``table``).
+
+    ``quantiles`` maps output names to fractions. With ``by_sorting=False`` the engine's
+    quantile aggregate does the work; with ``True`` the values are ranked within their
+    group by a window sort and the two order statistics around each quantile are
+    interpolated. Both give the same numbers; the sort spills to disk gracefully on
+    hundreds of millions of rows, where DuckDB 2.0's holistic aggregate state grows
+    without bound.
+    """
+    import ibis
+
+    v = table[value]
+    extra = dict(extra or {})
+    if not by_sorting:
+        return table.group_by(keys).aggregate(
+            _rows=table.count(), _n=v.count(), **extra,
+            **{name: v.quantile(q) for name, q in quantiles.items()})
+    present = table.filter(v.notnull()).select(*keys, _v=v)
+    counts = table.group_by(keys).aggregate(_rows=table.count(), _n=v.count(), **extra)
+    w = ibis.window(group_by=keys, order_by=present._v)
+    ranked = present.mutate(_rn=ibis.row_number().over(w))
+    # ranked rows meet their group size; only the order statistics needed are kept
+    c = counts.rename({f"_k_{k}": k for k in keys})
+    x = ranked.join(c, [ranked[k] == c[f"_k_{k}"] for k in keys])
+    pos = {name: (x._n - 1) * q for name, q in quantiles.items()}
+    lo = {name: p.floor().cast("int64") for name, p in pos.items()}
+    hi = {name: p.ceil().cast("int64") for name, p in pos.items()}
+    wanted = None
+    for name in quantiles:
+        hit = (x._rn == lo[name]) | (x._rn == hi[name])
+        wanted = hit if wanted is None else wanted | hit
+    x = x.filter(wanted)
+    stats = {}
+    for name in quantiles:
+        stats[f"_lo_{name}"] = x._v.max(where=x._rn == lo[name])
+        stats[f"_hi_{name}"] = x._v.max(where=x._rn == hi[name])
+        stats[f"_f_{name}"] = (pos[name] - lo[name]).max()
+    picked = x.group_by(keys).aggregate(**stats)
+    p = picked.rename({f"_k_{k}": k for k in keys})
+    out = counts.left_join(p, [counts[k] == p[f"_k_{k}"] for k in keys])
+    return out.select(*keys, "_rows", "_n", *extra, **{
+        name: out[f"_lo_{name}"] + out[f"_f_{name}"] * (out[f"_hi_{name}"] - out[f"_lo_{name}"])
+        for name in quantiles})
+
+
+def execute(expr: Any) -> pd.DataFrame:
+    """Run an Ibis expression on its backend and return pandas, times in UTC."""
+    backends, _ = expr._find_backends()
+    backend = backends[0] if backends else _duckdb()  # memtables only: embedded DuckDB
+    frame = backend.to_pandas(expr)
+    for col in frame.columns:
+        s = frame[col]
+        if pd.api.types.is_datetime64_any_dtype(s) and not isinstance(s.dtype,
+                                                                       pd.DatetimeTZDtype):
+            frame[col] = s.dt.tz_localize("UTC")  # Spark returns UTC instants as naive
+    return frame
+
+
+def _as_table(data: Any, *, what: str) -> ir.Table:
+    import ibis
+    import ibis.expr.types as ir
+
+    if isinstance(data, ir.Table):
+        return data
+    if isinstance(data, pd.DataFrame):
+        return ibis.memtable(data)
+    if isinstance(data, (str, os.PathLike)):
+        path = Path(data)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: {what} not found")
+        return _read_path(path)
+    raise TypeError(f"{what} must be a pandas DataFrame, a path or an Ibis table, "
+                    f"got {type(data).__name__}")
+
+
+def _window_bounds(window: tuple[Any, Any] | None
+                   ) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    if window is None:
+        return None, None
+    if not isinstance(window, (tuple, list)) or len(window) != 2:
+        raise ValueError(f"window must be (start, end), got {window!r}")
+    bounds = []
+    for name, value in zip(("start", "end"), window, strict=True):
+        if value is None:
+            bounds.append(None)
+            continue
+        try:
+            ts = pd.Timestamp(value)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"window {name} {value!r} is not a time: {exc}") from exc
+        bounds.append(_utc(ts))
+    start, end = bounds
+    if start is not None and end is not None and not start < end:
+        raise ValueError(f"window start {start} must be before its end {end}")
+    return start, end
+
+
+def _utc(value: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _time_literal(ts: pd.Timestamp, table: ir.Table) -> Any:
+    import ibis
+
+    if _is_spark(table):  # Spark compares instants in the (UTC) session time zone
+        return ibis.literal(ts.tz_convert("UTC").tz_localize(None).to_pydatetime())
+    return ibis.literal(ts.to_pydatetime(), type="timestamp('UTC')")
