@@ -34,9 +34,9 @@ METRICS = [
 
 
 def make_units(path: Path, n: int) -> None:
-    from cjmlib.pilot_eval import _duckdb
+    from cjmlib.engine import connection
 
-    con = _duckdb()
+    con = connection()
     con.raw_sql("SELECT setseed(0.42)")
     con.raw_sql(f"""
         COPY (
@@ -73,8 +73,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="DuckDB threads (0: default)")
     args = parser.parse_args()
 
+    from cjmlib.engine import connection
     from cjmlib.pilot_eval import (
-        _duckdb,
         _moment_aggregates,
         _survival_counts,
         _value_counts,
@@ -84,7 +84,7 @@ def main() -> None:
         parse_metrics,
     )
 
-    con = _duckdb()
+    con = connection()
     if args.threads:
         con.raw_sql(f"SET threads = {args.threads}")
     results: dict[str, float] = {}

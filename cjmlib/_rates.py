@@ -1,8 +1,9 @@
-"""Rates with their denominators: Wilson intervals and small-cell flags for journey tables.
+"""Rates with their denominators: the workbench's one Wilson interval, and small-cell flags.
 
-Private helper of the journey modules (``journeys``, ``touchpoints``, ``transitions``,
-``funnel``, ``channels``): every rate they return goes through :func:`add_rate`, so each one
-carries its denominator, a 95% Wilson score interval and, where asked, a small-cell flag.
+Every proportion interval in the library comes from :func:`wilson_interval` (the journey
+modules through :func:`add_rate`, so each rate carries its denominator, a 95% Wilson score
+interval and, where asked, a small-cell flag; voice, themes, segments and collection
+directly).
 """
 
 from __future__ import annotations

@@ -65,6 +65,7 @@ import pandas as pd
 
 from cjmlib.checks import check_columns, check_scalar
 from cjmlib.config import load_yaml, output_path, resolve_path
+from cjmlib.engine import as_table
 from cjmlib.identity import IdentityConfig, StitchResult, hash_identifier, resolve_salt, stitch
 
 # --------------------------------------------------------------------------------------------
@@ -2128,21 +2129,6 @@ def _manifest(cfg: SourcesConfig, raw: Path, files: dict[str, list[tuple[Path | 
 # --------------------------------------------------------------------------------------------
 
 
-def _ibis_table(data: Any) -> Any:
-    """An Ibis table from a path (Parquet/CSV), a pandas DataFrame or an Ibis table."""
-    import ibis
-
-    if isinstance(data, pd.DataFrame):
-        return ibis.memtable(data)
-    if isinstance(data, (str, os.PathLike)):
-        p = Path(data)
-        if not p.exists():
-            raise FileNotFoundError(f"{p}: table not found")
-        con = ibis.duckdb.connect()
-        return con.read_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else con.read_csv(p)
-    return data
-
-
 def coverage(events: Any, *, freq: str = "week", by: str = "source") -> pd.DataFrame:
     """Events and distinct customers per period and ``by`` column (``source`` or ``channel``).
 
@@ -2153,7 +2139,7 @@ def coverage(events: Any, *, freq: str = "week", by: str = "source") -> pd.DataF
     """
     check_scalar(freq, "freq", in_=("day", "week", "month"))
     check_scalar(by, "by", in_=("source", "channel", "touchpoint", "stage"))
-    t = _ibis_table(events)
+    t = as_table(events, what="events table")
     check_columns(t, ["customer_id", "event_time", by], what="events table")
     unit = {"day": "D", "week": "W", "month": "M"}[freq]
     m = t.mutate(period=t.event_time.truncate(unit))
@@ -2189,7 +2175,7 @@ def stitching_summary(customers: Any, *, alpha: float = 0.05) -> pd.DataFrame:
     more than one channel (cross-channel, among customers with events); with feedback only.
     Columns: ``metric``, ``count``, ``denominator``, ``share``, ``ci_low``, ``ci_high``.
     """
-    from statsmodels.stats.proportion import proportion_confint
+    from cjmlib._rates import wilson_interval
 
     check_scalar(alpha, "alpha", typ=float, gt=0, lt=1)
     df = customers if isinstance(customers, pd.DataFrame) else pd.read_parquet(customers)
@@ -2203,10 +2189,9 @@ def stitching_summary(customers: Any, *, alpha: float = 0.05) -> pd.DataFrame:
          (df["n_channels"] > 1).sum(), with_events.sum()),
         ("feedback only (no events)", ((~with_events) & (df["n_feedback"] > 0)).sum(), len(df)),
     ]
-    out = []
-    for metric, k, n in rows:
-        k, n = int(k), int(n)
-        lo, hi = proportion_confint(k, n, alpha=alpha, method="wilson") if n else (np.nan, np.nan)
-        out.append({"metric": metric, "count": k, "denominator": n,
-                    "share": k / n if n else np.nan, "ci_low": float(lo), "ci_high": float(hi)})
-    return pd.DataFrame(out)
+    out = pd.DataFrame(rows, columns=["metric", "count", "denominator"]).astype(
+        {"count": int, "denominator": int})
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["share"] = out["count"] / out["denominator"].where(out["denominator"] > 0)
+    out["ci_low"], out["ci_high"] = wilson_interval(out["count"], out["denominator"], alpha=alpha)
+    return out

@@ -20,7 +20,6 @@ means that it reached a conversion touchpoint anywhere.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 
 from cjmlib.checks import check_columns, check_scalar
+from cjmlib.engine import as_table, connection
 
 if TYPE_CHECKING:  # pragma: no cover
     import ibis.expr.types as ir
@@ -101,72 +101,13 @@ def read_events(data: Any, *, what: str | None = None) -> ir.Table:
 
 
 def _read_path(path: Path) -> ir.Table:
-    import warnings
-
-    suffix = path.suffix.lower()
-    con = _duckdb()
-    with warnings.catch_warnings():  # ibis 12 on duckdb 2.0 calls a deprecated fetch
-        warnings.simplefilter("ignore", DeprecationWarning)
-        if suffix in (".parquet", ".pq") or path.is_dir():
-            return con.read_parquet(str(path / "*.parquet") if path.is_dir() else str(path))
-        if suffix in (".csv", ".tsv", ".txt"):
-            return con.read_csv(str(path))
-    raise ValueError(f"{path}: unsupported table format {suffix!r}; expected .parquet or .csv")
-
-
-_DUCKDB: Any = None
+    return as_table(path, what="events table")
 
 
 def default_backend() -> Any:
     """The embedded DuckDB connection (an Ibis backend) that runs the journey analysis of
-    pandas DataFrames and Parquet/CSV paths; created on first use (about half a second)."""
-    return _duckdb()
-
-
-def _duckdb() -> Any:
-    """The module's embedded DuckDB connection (created on first use)."""
-    global _DUCKDB
-    if _DUCKDB is None:
-        import ibis
-
-        con = ibis.duckdb.connect()
-        con.compiler = _lean_window_compiler(con.compiler)
-        # Spill files go to the system temporary folder, never into the working directory
-        # (DuckDB's default is ./.tmp, which would land in the project checkout).
-        spill = Path(tempfile.gettempdir()) / "cjm-duckdb"
-        con.raw_sql(f"SET temp_directory = '{spill.as_posix()}'")
-        try:  # quiet in logs; inside Jupyter DuckDB draws no bar and refuses the setting
-            con.raw_sql("SET enable_progress_bar = false")
-        except Exception:  # any refusal leaves the default, which is harmless
-            pass
-        _DUCKDB = con
-    return _DUCKDB
-
-
-def _lean_window_compiler(compiler: Any) -> Any:
-    """A DuckDB compiler that writes ``lag``, ``lead`` and ``row_number`` without a frame.
-
-    Ibis 12 writes ``ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING`` into every
-    window; these functions ignore frames in standard SQL, but DuckDB 2.0 then takes a
-    slower path (about 20% on a 10-million-event log). Ibis's Impala and MSSQL compilers drop
-    the frame the same way, through the same ``_minimize_spec`` hook; results are unchanged.
-    The subclass is set on the workbench's own connection only, so other Ibis code in the
-    process is unaffected; if a future Ibis lacks the hook, the default compiler is kept.
-    """
-    import ibis.expr.operations as ops
-
-    base = type(compiler)
-    if not hasattr(base, "_minimize_spec"):
-        return compiler
-
-    class _LeanWindowCompiler(base):  # type: ignore[misc, valid-type]
-        @staticmethod
-        def _minimize_spec(op: Any, spec: Any) -> Any:
-            if isinstance(op.func, (ops.Lag, ops.Lead, ops.RowNumber)):
-                return None
-            return base._minimize_spec(op, spec)
-
-    return _LeanWindowCompiler()
+    pandas DataFrames and Parquet/CSV paths (:func:`cjmlib.engine.connection`)."""
+    return connection()
 
 
 def _parse_times_pandas(times: pd.Series, *, what: str) -> pd.Series:
@@ -786,7 +727,7 @@ def group_quantiles(table: ir.Table, keys: list[str], value: str,
 def execute(expr: Any) -> pd.DataFrame:
     """Run an Ibis expression on its backend and return pandas, times in UTC."""
     backends, _ = expr._find_backends()
-    backend = backends[0] if backends else _duckdb()  # memtables only: embedded DuckDB
+    backend = backends[0] if backends else connection()  # memtables only: embedded DuckDB
     frame = backend.to_pandas(expr)
     for col in frame.columns:
         s = frame[col]

@@ -65,6 +65,7 @@ import numpy as np
 import pandas as pd
 
 from cjmlib.checks import check_scalar
+from cjmlib.engine import connection
 
 KINDS = ("proportion", "mean", "ratio", "ordinal", "nps", "time_to_event")
 ROLES = ("primary", "guardrail", "secondary")
@@ -350,19 +351,6 @@ class Aggregates:
                 ) / self.mean(den1) / self.mean(den2)
 
 
-_DUCKDB: Any = None
-
-
-def _duckdb() -> Any:
-    """The module's embedded DuckDB connection (created on first use)."""
-    global _DUCKDB
-    if _DUCKDB is None:
-        import ibis
-
-        _DUCKDB = ibis.duckdb.connect()
-    return _DUCKDB
-
-
 @dataclass
 class UnitsData:
     """A units table in the engine plus the name used in error messages."""
@@ -392,7 +380,7 @@ def load_units(source: Any, *, name: str | None = None) -> UnitsData:
             raise FileNotFoundError(f"{path}: units table not found")
         label = name or path.name
         if path.suffix.lower() in (".parquet", ".pq"):
-            return UnitsData(_duckdb().read_parquet(str(path)), label)
+            return UnitsData(connection().read_parquet(str(path)), label)
         from cjmlib.io import read_table
 
         return UnitsData(ibis.memtable(read_table(path)), label)

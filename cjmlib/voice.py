@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cjmlib import _rates
 from cjmlib.checks import check_columns, check_scalar
 
 #: Score columns and their valid ranges (DESIGN.md feedback contract).
@@ -191,13 +192,10 @@ def nps_interval(scores: Iterable[float], *, alpha: float = 0.05) -> dict[str, f
 
 def wilson_interval(successes: int, trials: int, *, alpha: float = 0.05
                     ) -> tuple[float, float]:
-    """Wilson (1927) score interval of a proportion (statsmodels ``proportion_confint``)."""
-    from statsmodels.stats.proportion import proportion_confint
-
-    if trials <= 0:
-        return np.nan, np.nan
-    low, high = proportion_confint(successes, trials, alpha=alpha, method="wilson")
-    return float(low), float(high)
+    """Wilson (1927) score interval of one proportion, as floats (NaN when ``trials`` is 0);
+    a scalar view of :func:`cjmlib._rates.wilson_interval`."""
+    low, high = _rates.wilson_interval(np.array([successes]), np.array([trials]), alpha=alpha)
+    return float(low[0]), float(high[0])
 
 
 def score_summary(group: pd.DataFrame, *, alpha: float = 0.05) -> dict[str, float]:
