@@ -22,7 +22,8 @@ import pandas as pd
 
 from cjmlib._rates import MIN_CELL, add_rate
 from cjmlib.checks import check_scalar
-from cjmlib.journeys import Journeys, _as_table, check_journeys, execute
+from cjmlib.engine import as_table
+from cjmlib.journeys import Journeys, check_journeys, execute
 
 
 def channel_transitions(journeys: Journeys, *, cross_channel_only: bool = False,
@@ -90,7 +91,7 @@ def switching_outcomes(
     check_scalar(alpha, "alpha", typ=float, gt=0, lt=1)
     pj = journeys.per_journey()
     seen = pj.group_by("customer_id").aggregate(_converted=pj.converted.max())
-    cust = _as_table(customers, what="customers table") if customers is not None else None
+    cust = as_table(customers, what="customers table") if customers is not None else None
     if cust is not None and outcome in cust.columns:
         if "customer_id" not in cust.columns:
             raise ValueError(f"customers table: missing column 'customer_id'; found "

@@ -44,9 +44,13 @@ def connection() -> Any:
 
 def as_table(data: Any, *, what: str = "table") -> Any:
     """An Ibis table from a pandas DataFrame, a Parquet/CSV path (file or folder of Parquet
-    files) or an Ibis table; ``what`` names the table in errors."""
+    files) or an Ibis table (of any backend, used as it is); ``what`` names the table in
+    errors."""
     import ibis
+    import ibis.expr.types as ir
 
+    if isinstance(data, ir.Table):
+        return data
     if isinstance(data, pd.DataFrame):
         return ibis.memtable(data)
     if isinstance(data, (str, os.PathLike)):
@@ -63,7 +67,8 @@ def as_table(data: Any, *, what: str = "table") -> Any:
                 return con.read_csv(str(path))
         raise ValueError(
             f"{path}: unsupported {what} format {suffix!r}; expected .parquet or .csv")
-    return data
+    raise TypeError(f"{what} must be a pandas DataFrame, a path or an Ibis table, "
+                    f"got {type(data).__name__}")
 
 
 def _lean_window_compiler(compiler: Any) -> Any:

@@ -74,11 +74,8 @@ def read_events(data: Any, *, what: str | None = None) -> ir.Table:
         frame["event_time"] = _parse_times_pandas(frame["event_time"], what=what)
         table = ibis.memtable(frame)
     elif isinstance(data, (str, os.PathLike)):
-        path = Path(data)
-        what = what or str(path)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: events table not found")
-        table = _read_path(path)
+        what = what or str(Path(data))
+        table = as_table(data, what="events table")
     else:
         raise TypeError(
             "events must be a pandas DataFrame, a Parquet/CSV path or an Ibis table, "
@@ -98,10 +95,6 @@ def read_events(data: Any, *, what: str | None = None) -> ir.Table:
                          duration_s=table.duration_s.cast("float64"),
                          value=table.value.cast("float64"))
     return table
-
-
-def _read_path(path: Path) -> ir.Table:
-    return as_table(path, what="events table")
 
 
 def default_backend() -> Any:
@@ -511,7 +504,7 @@ def build_journeys(
                     f"segment column {segment_col!r} not found: the events table has "
                     f"{list(t.columns)} and no customers table was given"
                 )
-            cust = _as_table(customers, what="customers table")
+            cust = as_table(customers, what="customers table")
             if segment_col not in cust.columns or "customer_id" not in cust.columns:
                 raise ValueError(
                     f"segment column {segment_col!r} not found: expected it in the events "
@@ -735,23 +728,6 @@ def execute(expr: Any) -> pd.DataFrame:
                                                                        pd.DatetimeTZDtype):
             frame[col] = s.dt.tz_localize("UTC")  # Spark returns UTC instants as naive
     return frame
-
-
-def _as_table(data: Any, *, what: str) -> ir.Table:
-    import ibis
-    import ibis.expr.types as ir
-
-    if isinstance(data, ir.Table):
-        return data
-    if isinstance(data, pd.DataFrame):
-        return ibis.memtable(data)
-    if isinstance(data, (str, os.PathLike)):
-        path = Path(data)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: {what} not found")
-        return _read_path(path)
-    raise TypeError(f"{what} must be a pandas DataFrame, a path or an Ibis table, "
-                    f"got {type(data).__name__}")
 
 
 def _window_bounds(window: tuple[Any, Any] | None

@@ -111,15 +111,7 @@ def journey_map(
                 lines.append(f"{short} {fmt.format(value) if pd.notna(value) else '–'}")
             ax.text(x0 + 0.05, y0 + 0.62, "\n".join(lines), fontsize=8.5, va="top", ha="left",
                     color=_INK, linespacing=1.35, family="DejaVu Sans")
-    ax.set_xlim(0, len(cols))
-    ax.set_ylim(-rows, 0)
-    ax.set_xticks(np.arange(len(cols)) + 0.5)
-    ax.set_xticklabels([c.capitalize() for c in cols], fontsize=11, fontweight="bold")
-    ax.xaxis.tick_top()
-    ax.set_yticks([])
-    ax.grid(False)
-    for spine in ax.spines.values():
-        spine.set_visible(False)
+    _stage_grid_axes(ax, cols, rows)
     ax_curve.set_title(title, loc="left")
     note = fig.add_subplot(gs[2])
     note.set_axis_off()
@@ -248,15 +240,7 @@ def future_state_map(
             for k, (text, colour) in enumerate(lines):
                 ax.text(x0 + 0.05, y0 + 0.62 - 0.16 * k * (4 / max(len(shown), 4)), text,
                         fontsize=8, va="top", ha="left", color=colour)
-    ax.set_xlim(0, len(cols))
-    ax.set_ylim(-rows, 0)
-    ax.set_xticks(np.arange(len(cols)) + 0.5)
-    ax.set_xticklabels([c.capitalize() for c in cols], fontsize=11, fontweight="bold")
-    ax.xaxis.tick_top()
-    ax.set_yticks([])
-    ax.grid(False)
-    for spine in ax.spines.values():
-        spine.set_visible(False)
+    _stage_grid_axes(ax, cols, rows)
     ax.set_title(title, loc="left")
     note.text(0, 0.5, "Orange: misses its target; green: meets it. Gaps of rates in percentage "
               "points, CSAT on 1..5, dwell in seconds. Cell colour: share of targets met.",
@@ -562,3 +546,16 @@ def channel_switch_chart(outcomes: pd.DataFrame, *, top: int = 8,
     ax.set_title(title or f"Channel switches: {outcome} of switchers vs the other customers",
                  loc="left", fontsize=12)
     return fig
+
+
+def _stage_grid_axes(ax: plt.Axes, cols: Sequence[str], rows: int) -> None:
+    """Axes of a journey-map grid: stages as column headings on top, no frame or y ticks."""
+    ax.set_xlim(0, len(cols))
+    ax.set_ylim(-rows, 0)
+    ax.set_xticks(np.arange(len(cols)) + 0.5)
+    ax.set_xticklabels([c.capitalize() for c in cols], fontsize=11, fontweight="bold")
+    ax.xaxis.tick_top()
+    ax.set_yticks([])
+    ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
