@@ -1085,6 +1085,7 @@ class _Builder:
 
     def section_pilot(self) -> str:
         from cjmlib.plots import report as figs
+        from cjmlib.plots.pilots import forest_plot
 
         out = []
         prim, pr = self.primary_pilot()
@@ -1117,12 +1118,12 @@ class _Builder:
             rel = pr[pr["rel_effect"].map(_finite) & pr["rel_ci_low"].map(_finite)] if (
                 "rel_ci_low" in pr.columns) else pr.iloc[0:0]
             if len(rel):
-                fig = figs.pilot_effects(
+                fig = forest_plot(
                     rel, names=[f"{self.lang.metric(m)} ({ROLE_TEXT[self.lang.code].get(r, r)})"
                                 for m, r in zip(rel["metric"], rel.get("role", [""] * len(rel)),
                                                 strict=True)],
-                    decision_labels=VERDICTS[self.lang.code], xlabel=self.t("rel_change"),
-                    title=self.t("pilot_title"))
+                    decision_labels=VERDICTS[self.lang.code],
+                    relative_label=self.t("rel_change"), title=self.t("pilot_title"))
                 out.append(_figure(figs.figure_data_uri(fig), alt=self.t("pilot_title")))
         dd = self.tables.get("did_results")
         if dd is None or dd.empty:

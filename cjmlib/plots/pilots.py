@@ -3,27 +3,40 @@ power curves. Each function takes result tables and returns a matplotlib ``Figur
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from cjmlib.plots import FULL_WIDTH, plt
 
-_DECISION_COLOURS = {
+#: Colour per decision or guardrail state (colour-blind-safe palette), for every pilot figure.
+DECISION_COLOURS = {
     "ship": "#029e73", "better": "#029e73", "guardrail ok": "#0173b2",
     "iterate": "#de8f05", "inconclusive": "#949494", "no clear difference": "#949494",
     "stop": "#d55e00", "worse": "#d55e00", "guardrail breached": "#d55e00",
 }
 
 
-def forest_plot(results: pd.DataFrame, *, title: str = "Effects with intervals") -> plt.Figure:
+def forest_plot(
+    results: pd.DataFrame,
+    *,
+    title: str = "Effects with intervals",
+    names: Sequence[str] | None = None,
+    decision_labels: Mapping[str, str] | None = None,
+    relative_label: str = "change vs control (%)",
+) -> plt.Figure:
     """Relative effects (treatment / control - 1, %) with their intervals, one row per
     metric and arm; rank effects (P(T>C) - 0.5) and NPS are drawn on their own scale in a
-    second panel. Colour = decision."""
+    second panel. Colour = decision.
+
+    ``names`` (one per row of ``results``), ``decision_labels`` and ``relative_label``
+    replace the default row labels, decision words and axis label (the report translates
+    them)."""
+    label_of = dict(zip(results.index, names, strict=True)) if names is not None else None
     rel = results[np.isfinite(results["rel_effect"]) & np.isfinite(results["rel_ci_low"])]
     other = results.drop(rel.index)
-    panels = [(rel, "relative", "change vs control (%)")] if len(rel) else []
+    panels = [(rel, "relative", relative_label)] if len(rel) else []
     for i in range(len(other)):   # own scale each: NPS points, rank effect, ...
         row = other.iloc[[i]]
         unit = ("NPS points" if row["kind"].iloc[0] == "nps" else
@@ -37,23 +50,25 @@ def forest_plot(results: pd.DataFrame, *, title: str = "Effects with intervals")
         frame = frame.iloc[::-1]
         y = np.arange(len(frame))
         multi = frame["treatment"].nunique() > 1
-        names = [f"{m} ({r})" + (f" [{t}]" if multi else "")
+        rows = ([label_of[i] for i in frame.index] if label_of is not None else
+                [f"{m} ({r})" + (f" [{t}]" if multi else "")
                  for m, r, t in zip(frame["metric"], frame["role"], frame["treatment"],
-                                    strict=True)]
+                                    strict=True)])
         if scale == "relative":
             est, lo, hi = (100 * frame["rel_effect"], 100 * frame["rel_ci_low"],
                            100 * frame["rel_ci_high"])
         else:
             est, lo, hi = frame["effect"], frame["ci_low"], frame["ci_high"]
-        colours = [_DECISION_COLOURS.get(d, "#333333") for d in frame["decision"]]
+        colours = [DECISION_COLOURS.get(d, "#333333") for d in frame["decision"]]
         ax.hlines(y, lo, hi, colors=colours, linewidth=2.5)
         ax.scatter(est, y, color=colours, zorder=3, s=40)
         ax.axvline(0, color="black", linewidth=1)
-        ax.set_yticks(y, names)
+        ax.set_yticks(y, rows)
         ax.set_xlabel(label)
         for yi, d in enumerate(frame["decision"]):
-            ax.annotate(d, (1.01, yi), xycoords=("axes fraction", "data"), va="center",
-                        fontsize=9, color=_DECISION_COLOURS.get(d, "#333333"))
+            ax.annotate((decision_labels or {}).get(d, d), (1.01, yi),
+                        xycoords=("axes fraction", "data"), va="center",
+                        fontsize=9, color=DECISION_COLOURS.get(d, "#333333"))
     axes[0, 0].set_title(title)
     fig.tight_layout()
     return fig

@@ -27,9 +27,6 @@ _BAD, _GOOD, _NEUTRAL, _INK, _MUTED, _WARN = ("#D55E00", "#009E73", "#0072B2", "
                                              "#777777", "#E69F00")
 STATUS_COLOURS = {"proposed": "#0072B2", "piloting": "#E69F00", "shipped": "#009E73",
                   "rejected": "#999999"}
-DECISION_COLOURS = {"ship": _GOOD, "better": _GOOD, "guardrail ok": _NEUTRAL,
-                    "iterate": _WARN, "inconclusive": "#949494", "no clear difference": "#949494",
-                    "stop": _BAD, "worse": _BAD, "guardrail breached": _BAD}
 #: Font families searched, in order, for CJK text (Debian: fonts-noto-cjk).
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Source Han Sans SC",
              "Source Han Sans CN", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
@@ -262,39 +259,6 @@ def backlog_chart(
                for s, c in STATUS_COLOURS.items() if s in set(b["status"])]
     if handles:
         ax.legend(handles=handles, loc="lower right", fontsize=8.5, frameon=True)
-    if title:
-        ax.set_title(title, loc="left")
-    fig.tight_layout()
-    return fig
-
-
-def pilot_effects(
-    rows: pd.DataFrame,
-    *,
-    names: Sequence[str],
-    decision_labels: Mapping[str, str] | None = None,
-    xlabel: str = "change vs control (%)",
-    title: str = "",
-) -> plt.Figure:
-    """Relative effects (%) with intervals of the pilot's metrics, coloured by decision.
-
-    ``rows``: pilot_results rows with ``rel_effect``, ``rel_ci_low``/``rel_ci_high`` (rows
-    without a relative interval are left out by the caller); ``names``: a label per row.
-    """
-    r = rows.reset_index(drop=True).assign(_name=list(names)).iloc[::-1].reset_index(drop=True)
-    y = np.arange(len(r))
-    fig, ax = plt.subplots(figsize=(FULL_WIDTH, 0.5 * len(r) + 1.3))
-    colours = [DECISION_COLOURS.get(d, _INK) for d in r["decision"]]
-    est, lo, hi = (100 * r["rel_effect"], 100 * r["rel_ci_low"], 100 * r["rel_ci_high"])
-    ax.hlines(y, lo, hi, colors=colours, linewidth=2.5)
-    ax.scatter(est, y, color=colours, zorder=3, s=40)
-    ax.axvline(0, color=_INK, linewidth=1)
-    ax.set_yticks(y, r["_name"])
-    ax.set_xlabel(xlabel)
-    for yi, d in enumerate(r["decision"]):
-        ax.annotate((decision_labels or {}).get(d, d), (1.01, yi),
-                    xycoords=("axes fraction", "data"), va="center", fontsize=8.5,
-                    color=DECISION_COLOURS.get(d, _INK))
     if title:
         ax.set_title(title, loc="left")
     fig.tight_layout()
