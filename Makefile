@@ -75,7 +75,7 @@ lint: $(DEV_STAMP) ## ruff on the library, tests and notebooks
 	$(BIN)/ruff check .
 
 environment.yml: pyproject.toml ## regenerate environment.yml (conda) from pyproject.toml
-	$(BIN)/python -m cjmlib._environment > $@
+	$(BIN)/python -m cjmlib.workflow.environment > $@
 
 clean: ## remove processed data, reports and caches (keeps data/raw and .venv)
 	find data/processed reports -mindepth 1 ! -name README.md -exec rm -rf {} +

@@ -22,7 +22,7 @@ def pytest_collection_modifyitems(session, config, items):
     global _WORKSPACE
     if _WORKSPACE is not None or not any(str(i.path).endswith(".ipynb") for i in items):
         return
-    from cjmlib.sample import make_sample
+    from cjmlib.sample.generator import make_sample
 
     _WORKSPACE = Path(tempfile.mkdtemp(prefix="cjm-nbval-"))
     make_sample(_WORKSPACE / "data" / "raw", n_customers=NOTEBOOK_SAMPLE_CUSTOMERS,

@@ -185,7 +185,8 @@ def run_step(step: str, path: str) -> dict:
     import statsmodels.stats.proportion  # noqa: F401 - Wilson intervals of every rate
 
     from cjmlib import attribution, funnel, touchpoints, transitions  # noqa: F401
-    from cjmlib.journeys import build_journeys, default_backend
+    from cjmlib.journeys.build import build_journeys
+    from cjmlib.journeys.events import default_backend
 
     default_backend()  # the embedded engine starts once per session, like an import
     t_import = time.perf_counter() - t0
@@ -194,28 +195,28 @@ def run_step(step: str, path: str) -> dict:
     t_build = time.perf_counter() - t1
     t2 = time.perf_counter()
     if step == "transitions":
-        from cjmlib.transitions import transitions
+        from cjmlib.journeys.transitions import transitions
 
         out = transitions(journeys)
     elif step == "touchpoint_metrics":
-        from cjmlib.touchpoints import touchpoint_metrics
+        from cjmlib.journeys.touchpoints import touchpoint_metrics
 
         # the table's own columns; loop rates and removal effects are timed on their own
         out = touchpoint_metrics(journeys, removal_effects=False, loops=False)
     elif step == "touchpoint_metrics_full":
-        from cjmlib.touchpoints import touchpoint_metrics
+        from cjmlib.journeys.touchpoints import touchpoint_metrics
 
         out = touchpoint_metrics(journeys)  # with loop rates and Markov removal effects
     elif step == "loop_rates":
-        from cjmlib.transitions import loop_rates
+        from cjmlib.journeys.transitions import loop_rates
 
         out = loop_rates(journeys)
     elif step == "funnel":
-        from cjmlib.funnel import funnel
+        from cjmlib.journeys.funnel import funnel
 
         out = funnel(journeys, FUNNEL, window="7 days")
     elif step == "removal_effects":
-        from cjmlib.attribution import markov_attribution
+        from cjmlib.journeys.attribution import markov_attribution
 
         out = markov_attribution(journeys).removal_effects
     else:

@@ -34,7 +34,7 @@ METRICS = [
 
 
 def make_units(path: Path, n: int) -> None:
-    from cjmlib.engine import connection
+    from cjmlib.core.engine import connection
 
     con = connection()
     con.raw_sql("SELECT setseed(0.42)")
@@ -73,8 +73,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="DuckDB threads (0: default)")
     args = parser.parse_args()
 
-    from cjmlib.engine import connection
-    from cjmlib.pilot_eval import (
+    from cjmlib.core.engine import connection
+    from cjmlib.pilots.evaluation import (
         _moment_aggregates,
         _survival_counts,
         _value_counts,

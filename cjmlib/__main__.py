@@ -2,6 +2,6 @@
 
 import sys
 
-from cjmlib.cli import main
+from cjmlib.workflow.cli import main
 
 sys.exit(main())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cjmlib.sample import make_sample
+from cjmlib.sample.generator import make_sample
 
 SAMPLE_CUSTOMERS = 1500
 SAMPLE_SEED = 7
@@ -29,8 +29,8 @@ def ground_truth(sample_dir: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def processed_dir(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Canonical tables collected from :func:`sample_dir` by ``cjmlib.collection.collect``."""
-    from cjmlib.collection import collect
+    """Canonical tables collected from :func:`sample_dir` by ``cjmlib.collection.collection.collect``."""
+    from cjmlib.collection.collection import collect
 
     out = tmp_path_factory.mktemp("processed")
     collect(sample_dir, processed_dir=out)

@@ -1,0 +1,1 @@
+"""Step 1, notebook 01_collect: raw exports to validated, identity-stitched canonical tables."""

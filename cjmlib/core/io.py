@@ -1,0 +1,111 @@
+"""Reading and writing tables: one way for every notebook and module.
+
+Writes are atomic (a temporary file in the same folder, then ``os.replace``), so a crash
+never leaves a half-written table. Timestamps are written to Parquet with microsecond
+precision, which Spark, DuckDB and pandas all read (Spark rejects nanoseconds).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def read_table(path: str | os.PathLike[str], **kwargs: Any) -> pd.DataFrame:
+    """Read a Parquet or CSV table into pandas; the error names the file when it is missing.
+
+    CSV timestamps are not parsed here; modules that need them parse and validate them.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: table not found")
+    suffix = p.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(p, **kwargs)
+    if suffix in (".csv", ".tsv", ".txt"):
+        return pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",", **kwargs)
+    raise ValueError(f"{p}: unsupported table format {suffix!r}; expected .parquet or .csv")
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` then move the result onto ``path`` in one step."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        # mkstemp creates 0600; give the file the mode any other new file would get
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def to_arrow(frame: pd.DataFrame) -> pa.Table:
+    """Arrow table with nanosecond timestamps coarsened to microseconds."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    fields = []
+    for f in table.schema:
+        if pa.types.is_timestamp(f.type) and f.type.unit == "ns":
+            f = f.with_type(pa.timestamp("us", tz=f.type.tz))
+        fields.append(f)
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata), safe=False)
+
+
+def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Atomic Parquet write with microsecond timestamps."""
+    table = to_arrow(frame)
+    return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def write_table(frame: pd.DataFrame, folder: str | os.PathLike[str], name: str,
+                *, formats: tuple[str, ...] = ("csv", "parquet")) -> dict[str, Path]:
+    """Write ``frame`` as ``<folder>/<name>.csv`` and ``.parquet`` (atomically); return paths."""
+    folder = Path(folder)
+    written: dict[str, Path] = {}
+    if "parquet" in formats:
+        written["parquet"] = write_parquet(frame, folder / f"{name}.parquet")
+    if "csv" in formats:
+        written["csv"] = atomic_write(folder / f"{name}.csv",
+                                      lambda tmp: frame.to_csv(tmp, index=False))
+    return written
+
+
+def write_json(data: Any, path: str | os.PathLike[str]) -> Path:
+    """Atomic, pretty JSON write (non-JSON values such as timestamps become strings)."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def file_sha256(path: str | os.PathLike[str], *, digest: Any = None) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 4 MB blocks; with ``digest`` (a hashlib
+    object) the bytes are fed into it instead and its hex digest is returned."""
+    h = digest if digest is not None else hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def output_folder(path: str | os.PathLike[str]) -> Path:
+    """Resolve a notebook's ``output_dir`` parameter (under the workspace) and create it."""
+    from cjmlib.core.config import output_path
+
+    folder = output_path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -1,0 +1,9 @@
+"""Output tables of collection (filled in below)."""
+
+from __future__ import annotations
+
+from cjmlib.core.schema._spec import FigureSpec, TableSpec
+
+TABLES: tuple[TableSpec, ...] = ()
+
+FIGURES: tuple[FigureSpec, ...] = ()

@@ -1,0 +1,100 @@
+"""The journey model of ``configs/journey.yaml``: stages, touchpoints and their labels,
+conversion touchpoints, the funnel, future-state targets and priority weights."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from cjmlib.core.config import load_yaml, resolve_path
+
+
+@dataclass(frozen=True)
+class JourneyConfig:
+    """The journey model of ``configs/journey.yaml``.
+
+    ``touchpoints`` maps each touchpoint to its ``stage``, ``label`` and future-state
+    ``target`` (a dict of metric -> target value, e.g. ``exit_rate``, ``csat_mean``,
+    ``median_duration_s``); ``priority_weights`` are the weights of
+    :func:`cjmlib.journeys.touchpoints.prioritise`.
+    """
+
+    stages: tuple[str, ...]
+    touchpoints: Mapping[str, Mapping[str, Any]]
+    conversion_touchpoints: tuple[str, ...]
+    funnel_steps: tuple[str, ...]
+    funnel_name: str
+    funnel_window_days: float | None
+    session_timeout_minutes: float
+    exclude_touchpoints: tuple[str, ...] = ()
+    priority_weights: Mapping[str, float] = field(default_factory=dict)
+    min_customers: int = 30
+
+    def stage_of(self) -> dict[str, str]:
+        """touchpoint -> stage."""
+        return {tp: spec["stage"] for tp, spec in self.touchpoints.items()}
+
+    def labels(self) -> dict[str, str]:
+        """touchpoint -> readable label (the touchpoint name when no label is given)."""
+        return {tp: spec.get("label", tp) for tp, spec in self.touchpoints.items()}
+
+    def targets(self) -> pd.DataFrame:
+        """Future-state targets: one row per touchpoint, one column per metric."""
+        rows = {tp: dict(spec.get("target") or {}) for tp, spec in self.touchpoints.items()}
+        frame = pd.DataFrame.from_dict(rows, orient="index")
+        frame.index.name = "touchpoint"
+        return frame.reset_index()
+
+
+def load_journey_config(path: str | os.PathLike[str]) -> JourneyConfig:
+    """Read and check ``configs/journey.yaml`` (the errors name the file and the key)."""
+    resolved = resolve_path(path, must_exist=True)
+    raw = load_yaml(resolved)
+    for key in ("stages", "touchpoints", "conversion_touchpoints"):
+        if key not in raw:
+            raise ValueError(f"{resolved}: missing key {key!r}; found {sorted(raw)}")
+    stages = tuple(raw["stages"])
+    touchpoints = raw["touchpoints"]
+    for tp, spec in touchpoints.items():
+        if not isinstance(spec, Mapping) or spec.get("stage") not in stages:
+            found = spec.get("stage") if isinstance(spec, Mapping) else spec
+            raise ValueError(
+                f"{resolved}: touchpoints.{tp}.stage must be one of {list(stages)}; "
+                f"found {found!r}"
+            )
+        target = spec.get("target") or {}
+        if not isinstance(target, Mapping) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in target.values()):
+            raise ValueError(
+                f"{resolved}: touchpoints.{tp}.target must map metric names to numbers; "
+                f"found {target!r}"
+            )
+    conversions = tuple(raw["conversion_touchpoints"])
+    unknown = [c for c in conversions if c not in touchpoints]
+    if unknown:
+        raise ValueError(
+            f"{resolved}: conversion_touchpoints {unknown} are not listed under touchpoints"
+        )
+    funnel = raw.get("funnel") or {}
+    steps = tuple(funnel.get("steps") or ())
+    unknown = [s for s in steps if s not in touchpoints]
+    if unknown:
+        raise ValueError(f"{resolved}: funnel.steps {unknown} are not listed under touchpoints")
+    return JourneyConfig(
+        stages=stages,
+        touchpoints=touchpoints,
+        conversion_touchpoints=conversions,
+        funnel_steps=steps,
+        funnel_name=str(funnel.get("name", "funnel")),
+        funnel_window_days=funnel.get("window_days"),
+        session_timeout_minutes=float(raw.get("session_timeout_minutes", 30)),
+        exclude_touchpoints=tuple(raw.get("exclude_touchpoints") or ()),
+        priority_weights=dict(raw.get("priority_weights") or {}),
+        min_customers=int(raw.get("min_customers", 30)),
+    )
+
+

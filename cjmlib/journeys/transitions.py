@@ -1,0 +1,287 @@
+"""Transitions between touchpoints: directly-follows counts, path variants, loops and rework.
+
+All counting happens in the engine that holds the journeys (see :mod:`cjmlib.journeys.build`);
+the functions return small pandas tables. The directly-follows relation is the one of
+process mining (van der Aalst 2016, *Process Mining*, ch. 6): ``source -> target`` when
+``target`` is the next step of the same journey. Every journey opens with a transition from
+``(start)`` and closes with one to ``(end)``, so each source's counts sum to the times it was
+left and probabilities are the first-order Markov transition probabilities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cjmlib.core.checks import check_scalar
+from cjmlib.core.engine import execute, group_quantiles
+from cjmlib.journeys.build import END, START, Journeys, check_journeys, segment_keys
+from cjmlib.stats.intervals import MIN_CELL, add_rate
+from cjmlib.stats.multiplicity import adjust_p_values
+
+#: Contract columns of the transitions table (DESIGN.md), in order.
+TRANSITION_COLUMNS = ("source", "target", "count", "probability", "median_gap_s")
+
+
+def transitions(journeys: Journeys, *, by_segment: bool = False,
+                min_count: int = MIN_CELL) -> pd.DataFrame:
+    """Directly-follows transitions with counts, probabilities and the median gap.
+
+    Returns one row per ``(source, target)`` pair, sorted by descending ``count``:
+    ``source``, ``target`` (touchpoints or the ``(start)``/``(end)`` pseudo-touchpoints),
+    ``count`` (times ``target`` directly followed ``source``), ``probability`` (count / times
+    ``source`` was left, the first-order transition probability), ``median_gap_s`` (median
+    seconds between the two events; null from ``(start)`` and to ``(end)``), then
+    ``source_count`` (the denominator), ``probability_ci_low``/``_high`` (95% Wilson)
+    and ``small_cell`` (``source_count < min_count``: shown, read with care).
+    With ``by_segment=True`` the segment column comes first and probabilities are within it.
+
+    >>> import pandas as pd
+    >>> from cjmlib.journeys.build import build_journeys
+    >>> t0 = pd.Timestamp("2026-01-05 10:00", tz="UTC")
+    >>> events = pd.DataFrame({
+    ...     "customer_id": ["a", "a", "a", "b", "b"], "seq": [0, 1, 2, 0, 1],
+    ...     "event_time": [t0, t0 + pd.Timedelta("1min"), t0 + pd.Timedelta("3min"), t0,
+    ...                    t0 + pd.Timedelta("2min")],
+    ...     "touchpoint": ["cart", "payment", "order", "cart", "payment"],
+    ...     "channel": "web", "stage": "purchase"})
+    >>> flows = transitions(build_journeys(events, conversion_touchpoints=["order"]))
+    >>> flows[["source", "target", "count", "probability", "median_gap_s"]]
+        source   target  count  probability  median_gap_s
+    0  (start)     cart      2          1.0           NaN
+    1     cart  payment      2          1.0          90.0
+    2    order    (end)      1          1.0           NaN
+    3  payment    (end)      1          0.5           NaN
+    4  payment    order      1          0.5         120.0
+    """
+    check_journeys(journeys)
+    check_scalar(min_count, "min_count", typ=int, ge=0)
+    seg = segment_keys(journeys, by_segment)
+    # One ordered pass: each step closes the pair (previous or (start) -> this touchpoint).
+    # Every event is followed by another step or by the end of its journey, so the flows to
+    # (end) are the events of a touchpoint minus the flows out of it: no second look-ahead.
+    o = journeys.ordered("prev_touchpoint", "gap_s")
+    pairs = o.select(*seg, source=o.prev_touchpoint.fill_null(START), target=o.touchpoint,
+                     gap=o.gap_s)
+    agg = group_quantiles(pairs, [*seg, "source", "target"], "gap", {"median_gap_s": 0.5},
+                          by_sorting=journeys.sort_quantiles)
+    body = execute(agg).rename(columns={"_rows": "count"}).drop(columns="_n")
+    body["count"] = body["count"].astype("int64")
+    arrivals = body.groupby([*seg, "target"])["count"].sum()
+    departures = body[body["source"] != START].groupby([*seg, "source"])["count"].sum()
+    departures.index = departures.index.set_names([*seg, "target"])
+    ends = (arrivals - departures.reindex(arrivals.index, fill_value=0)).reset_index(
+        name="count")
+    ends = ends[ends["count"] > 0].rename(columns={"target": "source"})
+    ends["target"] = END
+    ends["median_gap_s"] = np.nan
+    out = pd.concat([body, ends], ignore_index=True)
+    out["count"] = out["count"].astype("int64")
+    out["source_count"] = out.groupby([*seg, "source"])["count"].transform("sum")
+    add_rate(out, "probability", "count", "source_count")
+    out["median_gap_s"] = out["median_gap_s"].astype(float)
+    out["small_cell"] = out["source_count"] < min_count
+    cols = [*seg, *TRANSITION_COLUMNS, "source_count", "probability_ci_low",
+            "probability_ci_high", "small_cell"]
+    return (out[cols].sort_values([*seg, "count", "source", "target"],
+                                  ascending=[True] * len(seg) + [False, True, True])
+            .reset_index(drop=True))
+
+
+def compare_transitions(a: pd.DataFrame, b: pd.DataFrame, *,
+                        labels: tuple[str, str] = ("a", "b"),
+                        alpha: float = 0.05) -> pd.DataFrame:
+    """Difference of transition probabilities between two transitions tables.
+
+    ``a`` and ``b`` come from :func:`transitions` on two segments or two periods. For each
+    pair found in either, returns the counts and probabilities of both (``count_<label>``,
+    ``probability_<label>``, their denominators ``source_count_<label>``), the
+    ``difference`` (b minus a), its Newcombe hybrid-score interval ``ci_low``/``ci_high``
+    (Newcombe 1998, method 10) and the two-sided score-test ``p_value``
+    (statsmodels ``confint_proportions_2indep``/``test_proportions_2indep``), then
+    ``p_value_adjusted`` (Benjamini-Hochberg over all pairs), sorted by the absolute
+    difference. Pairs whose source never occurs on one side have no difference (NaN).
+    """
+    check_scalar(alpha, "alpha", typ=float, gt=0, lt=1)
+    if len(labels) != 2 or labels[0] == labels[1]:
+        raise ValueError(f"labels must be two different names, got {labels!r}")
+    for name, frame in zip(labels, (a, b), strict=True):
+        missing = [c for c in ("source", "target", "count", "source_count")
+                   if c not in frame.columns]
+        if missing:
+            raise ValueError(f"transitions table {name!r}: missing columns {missing}; expected "
+                             "the output of cjmlib.journeys.transitions.transitions")
+    la, lb = labels
+    keys = ["source", "target"]
+    left = a[[*keys, "count", "source_count"]]
+    right = b[[*keys, "count", "source_count"]]
+    out = left.merge(right, on=keys, how="outer", suffixes=(f"_{la}", f"_{lb}"))
+    for lab, frame in ((la, a), (lb, b)):
+        totals = frame.groupby("source")["count"].sum()
+        out[f"count_{lab}"] = out[f"count_{lab}"].fillna(0).astype("int64")
+        out[f"source_count_{lab}"] = out["source"].map(totals).fillna(0).astype("int64")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[f"probability_{lab}"] = np.where(
+                out[f"source_count_{lab}"] > 0,
+                out[f"count_{lab}"] / out[f"source_count_{lab}"].clip(lower=1), np.nan)
+    out["difference"] = out[f"probability_{lb}"] - out[f"probability_{la}"]
+    out["ci_low"] = np.nan
+    out["ci_high"] = np.nan
+    out["p_value"] = np.nan
+    ok = (out[f"source_count_{la}"] > 0) & (out[f"source_count_{lb}"] > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):  # statsmodels' odds ratio at 0 or 1
+        _difference_tests(out, ok, la, lb, alpha)
+    out["p_value_adjusted"] = np.nan
+    tested = out["p_value"].notna()
+    if tested.any():
+        out.loc[tested, "p_value_adjusted"] = adjust_p_values(
+            out.loc[tested, "p_value"], method="bh")
+    cols = [*keys, f"count_{la}", f"source_count_{la}", f"probability_{la}",
+            f"count_{lb}", f"source_count_{lb}", f"probability_{lb}", "difference",
+            "ci_low", "ci_high", "p_value", "p_value_adjusted"]
+    order = out["difference"].abs().fillna(-1).sort_values(ascending=False, kind="stable").index
+    return out.loc[order, cols].reset_index(drop=True)
+
+
+def _difference_tests(out: pd.DataFrame, ok: pd.Series, la: str, lb: str,
+                      alpha: float) -> None:
+    from statsmodels.stats.proportion import (
+        confint_proportions_2indep,
+        test_proportions_2indep,
+    )
+
+    for i in np.flatnonzero(ok.to_numpy()):
+        row = out.iloc[i]
+        args = (row[f"count_{lb}"], row[f"source_count_{lb}"],
+                row[f"count_{la}"], row[f"source_count_{la}"])
+        low, high = confint_proportions_2indep(*args, method="newcomb", compare="diff",
+                                               alpha=alpha)
+        out.iloc[i, out.columns.get_loc("ci_low")] = low
+        out.iloc[i, out.columns.get_loc("ci_high")] = high
+        same = (args[0] == args[2] and args[1] == args[3]) or (
+            args[0] in (0, args[1]) and args[2] in (0, args[3]) and
+            args[0] / args[1] == args[2] / args[3])
+        out.iloc[i, out.columns.get_loc("p_value")] = 1.0 if same else float(
+            test_proportions_2indep(*args, method="score", compare="diff").pvalue)
+
+
+def path_variants(journeys: Journeys, *, top: int = 10, max_steps: int = 12,
+                  separator: str = " > ") -> pd.DataFrame:
+    """The most frequent journeys (variants), with their share and conversion rate.
+
+    A variant is the ordered touchpoints of a journey; journeys longer than ``max_steps``
+    are cut there and end in ``" > ..."``. Returns the ``top`` variants by number of
+    journeys, then one ``(other variants)`` row so the shares add to one: ``path``,
+    ``n_steps`` (of the variant, before cutting), ``journeys``, ``share`` of all journeys
+    (+95% Wilson ``share_ci_low``/``_high``), ``converted`` journeys and ``conversion_rate``
+    (+Wilson interval), ``small_cell``.
+    """
+    import ibis
+
+    check_journeys(journeys)
+    check_scalar(top, "top", typ=int, ge=1)
+    check_scalar(max_steps, "max_steps", typ=int, ge=1)
+    s = journeys.ordered("step")
+    # Conditional aggregation spells the path without an order-sensitive aggregate, which
+    # some engines (Spark) do not offer; a journey's steps are 1..n_steps.
+    parts = [s.touchpoint.max(where=s.step == k) for k in range(1, max_steps + 1)]
+    per_journey = s.group_by("journey_id").aggregate(
+        n_steps=s.step.max(), converted=s.is_conversion.max(),
+        **{f"_p{k}": p for k, p in enumerate(parts, start=1)})
+    # concat_ws skips the nulls of journeys shorter than max_steps (DuckDB and Spark alike)
+    path = ibis.literal(separator).join([per_journey[f"_p{k}"]
+                                         for k in range(1, max_steps + 1)])
+    path = ibis.ifelse(per_journey.n_steps > max_steps, path + separator + "...", path)
+    per_journey = per_journey.select(path=path, n_steps=per_journey.n_steps,
+                                     converted=per_journey.converted.cast("int64"))
+    variants = per_journey.group_by("path").aggregate(
+        n_steps=per_journey.n_steps.min(), journeys=per_journey.count(),
+        converted=per_journey.converted.sum())
+    total = execute(per_journey.aggregate(journeys=per_journey.count(),
+                                          converted=per_journey.converted.sum()))
+    head = execute(variants.order_by([ibis.desc("journeys"), "path"]).limit(top))
+    n_all = int(total["journeys"].iloc[0])
+    other = pd.DataFrame({
+        "path": ["(other variants)"], "n_steps": [np.nan],
+        "journeys": [n_all - int(head["journeys"].sum())],
+        "converted": [int(total["converted"].iloc[0]) - int(head["converted"].sum())]})
+    out = pd.concat([head, other], ignore_index=True) if other["journeys"].iloc[0] else head
+    out = out.astype({"journeys": "int64", "converted": "int64"})
+    out["n_all"] = n_all
+    add_rate(out, "share", "journeys", "n_all")
+    add_rate(out, "conversion_rate", "converted", "journeys")
+    out["small_cell"] = out["journeys"] < MIN_CELL
+    return out.drop(columns="n_all")[[
+        "path", "n_steps", "journeys", "share", "share_ci_low", "share_ci_high", "converted",
+        "conversion_rate", "conversion_rate_ci_low", "conversion_rate_ci_high", "small_cell"]]
+
+
+def loops(journeys: Journeys, *, by_segment: bool = False) -> pd.DataFrame:
+    """Rework: ``A -> B -> A`` loops, where a journey goes to ``B`` and straight back to ``A``.
+
+    Returns one row per ordered pair ``(touchpoint A, via B)`` with ``B != A``, sorted by
+    journeys: ``touchpoint``, ``via``, ``occurrences`` (times the loop was run),
+    ``journeys`` (journeys that ran it at least once), ``touchpoint_journeys`` (journeys that
+    reached A, the denominator), ``loop_rate`` = journeys / touchpoint_journeys with its
+    95% Wilson interval, ``small_cell``. Immediate repeats (``A -> A``) are not loops here;
+    they show as self-transitions in :func:`transitions` and as ``repeat_rate`` in
+    :func:`cjmlib.journeys.touchpoints.touchpoint_metrics`.
+    """
+    check_journeys(journeys)
+    seg = segment_keys(journeys, by_segment)
+    s = journeys.ordered("next_touchpoint", "after_next_touchpoint")
+    hit = s.filter((s.after_next_touchpoint == s.touchpoint)
+                   & (s.next_touchpoint != s.touchpoint))
+    agg = hit.group_by([*seg, "touchpoint", "next_touchpoint"]).aggregate(
+        occurrences=hit.count(), journeys=hit.journey_id.nunique())
+    reach = s.group_by([*seg, "touchpoint"]).aggregate(touchpoint_journeys=s.journey_id.nunique())
+    out = execute(agg).rename(columns={"next_touchpoint": "via"})
+    denominators = execute(reach)
+    out = out.merge(denominators, on=[*seg, "touchpoint"], how="left")
+    for c in ("occurrences", "journeys", "touchpoint_journeys"):
+        out[c] = out[c].astype("int64")
+    add_rate(out, "loop_rate", "journeys", "touchpoint_journeys")
+    out["small_cell"] = out["touchpoint_journeys"] < MIN_CELL
+    cols = [*seg, "touchpoint", "via", "occurrences", "journeys", "touchpoint_journeys",
+            "loop_rate", "loop_rate_ci_low", "loop_rate_ci_high", "small_cell"]
+    return (out[cols].sort_values([*seg, "journeys", "touchpoint", "via"],
+                                  ascending=[True] * len(seg) + [False, True, True])
+            .reset_index(drop=True))
+
+
+def loop_rates(journeys: Journeys, *, by_channel: bool = False,
+               by_segment: bool = False) -> pd.DataFrame:
+    """Journeys with an ``A -> B -> A`` loop starting at each touchpoint (any ``B``).
+
+    Returns the grouping columns (segment, ``touchpoint``, ``channel`` when asked) and
+    ``loops``: journeys in which the touchpoint (on that channel) was left for another one
+    and returned to straight after. The denominators (journeys through the touchpoint) are
+    in :func:`cjmlib.journeys.touchpoints.touchpoint_metrics`, which turns this into ``loop_rate``.
+    """
+    check_journeys(journeys)
+    seg = segment_keys(journeys, by_segment)
+    keys = [*seg, "touchpoint", *(["channel"] if by_channel else [])]
+    s = journeys.ordered("next_touchpoint", "after_next_touchpoint")
+    hit = s.filter((s.after_next_touchpoint == s.touchpoint)
+                   & (s.next_touchpoint != s.touchpoint))
+    out = execute(hit.group_by(keys).aggregate(loops=hit.journey_id.nunique()))
+    out["loops"] = out["loops"].astype("int64")
+    return out
+
+
+def transition_matrix(table: pd.DataFrame, *, order: Sequence[str] | None = None
+                      ) -> pd.DataFrame:
+    """Square probability matrix (sources as rows, targets as columns) from a transitions table.
+
+    ``order`` fixes the touchpoint order; ``(start)`` comes first and ``(end)`` last.
+    """
+    names: list[Any] = list(order) if order is not None else sorted(
+        set(table["source"]) | set(table["target"]) - {START, END})
+    rows = [START, *[n for n in names if n not in (START, END)]]
+    cols = [*[n for n in names if n not in (START, END)], END]
+    mat = table.pivot_table(index="source", columns="target", values="probability",
+                            aggfunc="sum", fill_value=0.0)
+    return mat.reindex(index=rows, columns=cols, fill_value=0.0)

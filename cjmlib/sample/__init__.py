@@ -1,0 +1,1 @@
+"""The seeded sample generator with planted ground truth (``cjm sample``)."""

@@ -1,0 +1,2 @@
+"""Step 3, notebook 03_voice: survey metrics, sentiment, themes, key drivers, segments and
+personas."""

@@ -1,0 +1,1 @@
+"""Running the chain: notebook parameters, the runner, and the ``cjm`` command line."""

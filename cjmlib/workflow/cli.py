@@ -1,0 +1,139 @@
+"""``cjm``: the workbench's command line.
+
+    cjm sample --out data/raw --customers 20000 --seed 42
+    cjm run [--raw DIR] [--config FILE] [--pilot PATH] [--out DIR] [-p NAME VALUE ...]
+            [--reuse | --no-reuse] [--no-privacy-scan]
+
+``cjm run --pilot NEW.csv`` writes a new run folder in which the notebooks that do not depend
+on the pilot data (same inputs, parameters and code as in the previous run) are copied from
+that run, and the rest are executed (:mod:`cjmlib.workflow.runner`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def _parse_value(text: str) -> Any:
+    """Parse a -p value as YAML, so numbers, booleans, lists and dicts keep their types."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cjm", description="Customer-journey research workbench.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sample = sub.add_parser("sample", help="write realistic raw multi-channel sample data")
+    sample.add_argument("--out", type=Path, required=True, help="folder for the raw files")
+    sample.add_argument("--customers", type=int, default=20_000,
+                        help="number of real people (default 20000)")
+    sample.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    sample.add_argument("--start", default="2026-01-05", help="first day of the data window")
+    sample.add_argument("--weeks", type=int, default=26, help="length of the window in weeks")
+
+    run = sub.add_parser("run", help="run the notebook chain into reports/<run_id>/")
+    run.add_argument("--raw", type=Path, help="raw data folder (default data/raw)")
+    run.add_argument("--processed", type=Path,
+                     help="folder for the canonical tables (default data/processed)")
+    run.add_argument("--config", type=Path,
+                     help="run config YAML: paths and per-notebook parameters "
+                          "(default configs/run.yaml)")
+    run.add_argument("--pilot", type=Path,
+                     help="new pilot data: an A/B units table or a store panel (CSV/Parquet)")
+    run.add_argument("--out", type=Path, help="reports folder (default reports/)")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                     metavar=("NAME", "VALUE"),
+                     help="notebook parameter (YAML value); NAME or NOTEBOOK.NAME; repeatable")
+    run.add_argument("--notebooks", nargs="+",
+                     help="run only these notebooks (names without .ipynb), in the given order")
+    reuse = run.add_mutually_exclusive_group()
+    reuse.add_argument("--reuse", dest="reuse", action="store_true", default=None,
+                       help="copy notebooks whose inputs, parameters and code are unchanged "
+                            "since the previous run (default with --pilot)")
+    reuse.add_argument("--no-reuse", dest="reuse", action="store_false",
+                       help="execute every notebook, even with --pilot")
+    run.add_argument("--no-privacy-scan", dest="privacy_scan", action="store_false",
+                     help="skip the search of the outputs for raw e-mails, phones and names")
+    return parser
+
+
+def _load_run_config(path: Path | None) -> dict[str, Any]:
+    from cjmlib.core import config
+
+    default = config.CONFIGS_DIR / "run.yaml"
+    if path is None and not default.exists():
+        return {}
+    return config.load_yaml(path or default)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    if args.command == "sample":
+        from cjmlib.sample.generator import make_sample
+
+        started = time.perf_counter()
+        truth = make_sample(args.out, n_customers=args.customers, seed=args.seed,
+                            start=args.start, weeks=args.weeks,
+                            progress=lambda m: print(f"  {m}", file=sys.stderr))
+        print(f"sample written to {args.out}: {truth['n_customers']} customers, "
+              f"{truth['n_events']} events, ground truth in "
+              f"{args.out / 'ground_truth.json'} ({time.perf_counter() - started:.1f} s)",
+              file=sys.stderr)
+        return 0
+
+    from cjmlib.core import config
+    from cjmlib.workflow.runner import NOTEBOOKS, RunFailed, print_progress, run_notebooks
+
+    run_cfg = _load_run_config(args.config)
+
+    def path_option(cli_value: Path | None, key: str, *, output: bool = False) -> Path | None:
+        # a path typed on the command line is relative to the current directory, like any
+        # command's; one from the run config is resolved against the workspace
+        if cli_value is not None:
+            return cli_value.expanduser().resolve()
+        value = run_cfg.get(key)
+        if not value:
+            return None
+        if output:  # a folder the run writes belongs to the workspace, even before it exists
+            path = Path(value).expanduser()
+            return path if path.is_absolute() else (config.workspace() / path).resolve()
+        return config.resolve_path(value)
+
+    overrides = dict(run_cfg.get("parameters") or {})
+    overrides.update({name: _parse_value(value) for name, value in args.parameter})
+    try:
+        result = run_notebooks(
+            raw_dir=path_option(args.raw, "raw_dir"),
+            processed_dir=path_option(args.processed, "processed_dir", output=True),
+            reports_dir=path_option(args.out, "reports_dir", output=True),
+            pilot_path=path_option(args.pilot, "pilot"),
+            overrides=overrides,
+            notebooks=args.notebooks or run_cfg.get("notebooks") or NOTEBOOKS,
+            progress=print_progress,
+            reuse=args.reuse,
+            privacy_scan=args.privacy_scan,
+        )
+    except RunFailed as exc:
+        print(f"run failed: {exc}", file=sys.stderr)
+        print(f"partial run kept in {exc.run_dir}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"cjm run: {exc}", file=sys.stderr)
+        return 2
+    print(result.run_dir)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,544 @@
+"""Run the numbered notebooks with papermill into one run folder per run.
+
+A run folder ``reports/<run_id>/`` holds, per notebook, the executed ``.ipynb`` and its HTML
+export with code hidden, the tables the notebooks wrote, ``kernel.log`` and ``manifest.json``
+(parameters, input file hashes, package versions, timings, status). A run folder is never
+overwritten: a second run in the same second gets a suffix.
+
+Parameters flow by name: the runner knows a set of run-level values (``output_dir``,
+``raw_dir``, ``events_path``, ``units_path``, ``previous_run``, ...) and passes each notebook
+exactly the ones its ``parameters`` cell declares, so no notebook receives a name it does not
+know.
+
+Reuse (``cjm run --pilot NEW``): each notebook gets a *fingerprint* -- the SHA-256 of its own
+file, of the library code and package versions, of its parameters (``output_dir`` aside), of
+the content of every file or folder its path parameters name (``*_path``, ``*_dir``,
+``previous_run``; output locations such as ``processed_dir`` by name only) and of the tables
+already in the run folder when it starts (the results of the notebooks before it, except the
+files it writes itself). A notebook whose fingerprint equals the one recorded for it in the
+latest earlier run of the reports folder is not executed again: its executed notebook, HTML
+export and outputs are copied from that run (and whatever it wrote outside the run folder,
+e.g. ``data/processed``, must still hash the same), and the manifest records it as
+``reused`` with the source run. Everything downstream of new pilot data (its fingerprint
+changes) is executed. Reuse is on by default when ``pilot_path`` is given; any change to the
+library's code reruns everything.
+
+Privacy: after the last notebook, every file of the run folder is searched for the e-mails,
+phones and names of the raw data (:mod:`cjmlib.core.privacy`); a hit fails the run
+(``failed_step: privacy_scan``), with the masked hits in ``privacy_scan.csv``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TextIO
+
+from cjmlib.core import config
+from cjmlib.core.io import file_sha256
+from cjmlib.core.runs import earlier_runs, find_previous_run, new_run_dir
+
+NOTEBOOKS: tuple[str, ...] = (
+    "01_collect", "02_journeys", "03_voice", "04_pilot_design", "05_pilot_eval", "06_report",
+)
+#: Parameters that name where a notebook writes: hashed by value, not by content.
+OUTPUT_PARAMETERS = frozenset({"output_dir", "processed_dir"})
+#: Run-folder files that are not notebook results.
+_RUN_FILES = frozenset({"manifest.json", "kernel.log", "privacy_scan.csv", "manifest.json.tmp"})
+#: Packages whose versions go into every manifest.
+MANIFEST_PACKAGES = (
+    "cjm-workbench", "pandas", "numpy", "scipy", "statsmodels", "matplotlib", "seaborn",
+    "ibis-framework", "duckdb", "pyarrow", "papermill", "nbconvert", "ipykernel", "pyyaml",
+)
+
+
+class RunFailed(RuntimeError):
+    """A notebook failed; ``run_dir`` keeps everything executed so far."""
+
+    def __init__(self, message: str, run_dir: Path) -> None:
+        super().__init__(message)
+        self.run_dir = run_dir
+
+
+@dataclass
+class RunResult:
+    """Outcome of :func:`run_notebooks`: the run folder and its manifest."""
+
+    run_dir: Path
+    manifest: dict[str, Any] = field(repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.manifest.get("status") == "succeeded"
+
+
+def default_run_values(
+    *,
+    raw_dir: Path,
+    processed_dir: Path,
+    run_dir: Path,
+    pilot_path: Path | None = None,
+    previous_run: Path | None = None,
+) -> dict[str, Any]:
+    """Run-level parameter values, passed to every notebook that declares them."""
+    pilot_dir = raw_dir / "pilot"
+    values: dict[str, Any] = {
+        "output_dir": str(run_dir),
+        "raw_dir": str(raw_dir),
+        "processed_dir": str(processed_dir),
+        "events_path": str(processed_dir / "events.parquet"),
+        "feedback_path": str(processed_dir / "feedback.parquet"),
+        "customers_path": str(processed_dir / "customers.parquet"),
+        "sources_path": str(config.CONFIGS_DIR / "sources.yaml"),
+        "config_path": str(config.CONFIGS_DIR / "journey.yaml"),
+        "pilot_config_path": str(config.CONFIGS_DIR / "pilot.yaml"),
+        "units_path": str(pilot_dir / "ab_units.csv"),
+        "panel_path": str(pilot_dir / "store_panel.csv"),
+        "report_config_path": str(config.CONFIGS_DIR / "report.yaml"),
+        "improvements_path": str(config.CONFIGS_DIR / "improvements.yaml"),
+        "previous_run": str(previous_run) if previous_run is not None else None,
+    }
+    if pilot_path is not None:
+        values[_pilot_kind(pilot_path)] = str(pilot_path)
+    return values
+
+
+def _pilot_kind(path: Path) -> str:
+    """Tell an A/B units table from a store panel by its header."""
+    import pandas as pd
+
+    columns = set(pd.read_csv(path, nrows=0).columns) if path.suffix != ".parquet" else set(
+        pd.read_parquet(path).columns)
+    if {"unit_id", "variant"} <= columns:
+        return "units_path"
+    if {"unit", "period", "treated", "post"} <= columns:
+        return "panel_path"
+    raise ValueError(
+        f"{path}: not a pilot table; expected columns unit_id, variant (A/B units) or "
+        f"unit, period, treated, post (store panel), found {sorted(columns)}"
+    )
+
+
+def declared_parameters(notebook: Path) -> dict[str, Any]:
+    """Names and default values a notebook declares in its cell tagged ``parameters``.
+
+    Read with :mod:`ast`, not papermill's line parser, which drops some valid declarations.
+    """
+    import ast
+
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    if not cells:
+        raise ValueError(f"{notebook}: no cell tagged 'parameters'")
+    declared: dict[str, Any] = {}
+    for node in ast.parse(cells[0].source).body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            declared[node.target.id] = ast.literal_eval(node.value) if node.value else None
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    declared[target.id] = ast.literal_eval(node.value)
+    return declared
+
+
+def plan_parameters(
+    notebooks: Sequence[Path],
+    run_values: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """Parameters for each notebook: run values and overrides it declares.
+
+    An override ``name`` applies to every notebook declaring it; ``02_journeys.name`` to that
+    notebook only. An override no notebook declares is an error, listing what exists.
+    """
+    declared = {nb.stem: declared_parameters(nb) for nb in notebooks}
+    unused = dict(overrides)
+    plan: dict[str, dict[str, Any]] = {}
+    for stem, params in declared.items():
+        chosen = {k: v for k, v in run_values.items() if k in params}
+        for key, value in overrides.items():
+            target, _, name = key.rpartition(".")
+            if (not target or target == stem) and name in params:
+                chosen[name] = value
+                unused.pop(key, None)
+        plan[stem] = chosen
+    if unused:
+        known = sorted({p for params in declared.values() for p in params})
+        raise ValueError(
+            f"unknown parameter(s) {', '.join(sorted(unused))}: no notebook declares them; "
+            f"known parameters: {', '.join(known)}"
+        )
+    return plan
+
+
+def file_hashes(paths: Sequence[Path]) -> dict[str, dict[str, Any]]:
+    """SHA-256 and size of every file under the given files or folders."""
+    out: dict[str, dict[str, Any]] = {}
+    for root in paths:
+        if not root.exists():
+            continue
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for f in files:
+            out[str(f)] = {"sha256": file_sha256(f), "bytes": f.stat().st_size}
+    return out
+
+
+def package_versions(names: Sequence[str] = MANIFEST_PACKAGES) -> dict[str, str | None]:
+    """Installed versions of the packages that shape the results."""
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def export_html(notebook: Path, html: Path) -> None:
+    """Export an executed notebook to HTML with code cells and prompts hidden."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    html.write_text(body, encoding="utf-8")
+
+
+def _failure_message(exc: Exception, notebook: str, executed: Path) -> str:
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, PapermillExecutionError):
+        source = "\n".join("    " + line for line in str(exc.source).splitlines()[:6])
+        return (f"{notebook} failed in cell {exc.cell_index} (In [{exc.exec_count}]): "
+                f"{exc.ename}: {exc.evalue}\n  cell source:\n{source}\n"
+                f"  executed notebook kept at {executed}")
+    return f"{notebook} failed: {type(exc).__name__}: {exc}\n  see {executed}"
+
+
+# --------------------------------------------------------------------------------------------
+# Fingerprints and reuse
+# --------------------------------------------------------------------------------------------
+def tree_hash(path: Path, *, exclude: frozenset[str] | set[str] = frozenset()) -> str:
+    """SHA-256 over the relative names and contents of every file under ``path`` (or of one
+    file); ``"missing"`` when it does not exist. ``exclude``: relative names to skip."""
+    if not path.exists():
+        return "missing"
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        rel = str(f.relative_to(path)) if path.is_dir() else f.name
+        if rel in exclude or rel.endswith(".tmp"):
+            continue
+        digest.update(rel.encode() + b"\0")
+        file_sha256(f, digest=digest)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def code_fingerprint() -> str:
+    """SHA-256 of the library's source files, the Python version and the package versions."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parents[1]  # cjmlib/
+    for f in sorted(package.rglob("*.py")):
+        digest.update(str(f.relative_to(package)).encode() + b"\0" + f.read_bytes())
+    digest.update(sys.version.encode())
+    digest.update(json.dumps(package_versions(), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _is_path_parameter(name: str) -> bool:
+    return name.endswith(("_path", "_dir", "_file")) or name == "previous_run"
+
+
+def _notebook_files(notebooks: Sequence[str]) -> set[str]:
+    return {f"{stem}{suffix}" for stem in notebooks for suffix in (".ipynb", ".html")}
+
+
+def run_state(run_dir: Path, *, skip: set[str] | frozenset[str] = frozenset()
+              ) -> dict[str, str]:
+    """SHA-256 of every result file in the run folder (bookkeeping and ``skip`` aside)."""
+    return {rel: tree_hash(p) for p in sorted(run_dir.rglob("*")) if p.is_file()
+            and (rel := str(p.relative_to(run_dir))) not in _RUN_FILES and rel not in skip
+            and not rel.endswith(".tmp")}
+
+
+def notebook_fingerprint(
+    notebook: Path,
+    parameters: Mapping[str, Any],
+    *,
+    state: Mapping[str, str],
+    code: str,
+    overwrites: Sequence[str] = (),
+) -> str:
+    """The fingerprint of one notebook execution (see the module docstring).
+
+    ``parameters``: every parameter the notebook will see (defaults and planned values).
+    ``state``: :func:`run_state` of the run folder when the notebook starts; ``overwrites``:
+    files of it the notebook writes itself (not inputs: a table an earlier notebook wrote
+    under the same name is replaced, not read).
+    """
+    digest = hashlib.sha256()
+    digest.update(notebook.read_bytes())
+    digest.update(code.encode())
+    for name in sorted(parameters):
+        if name == "output_dir":
+            continue
+        value = parameters[name]
+        digest.update(name.encode() + b"=" + json.dumps(value, sort_keys=True,
+                                                         default=str).encode())
+        if name in OUTPUT_PARAMETERS or not _is_path_parameter(name):
+            continue
+        if isinstance(value, str) and value:
+            digest.update(tree_hash(config.resolve_path(value)).encode())
+    skip = set(overwrites)
+    for rel in sorted(state):
+        if rel not in skip:
+            digest.update(rel.encode() + b"\0" + state[rel].encode())
+    return digest.hexdigest()
+
+
+def _snapshot(run_dir: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(run_dir)): (p.stat().st_mtime_ns, p.stat().st_size)
+            for p in run_dir.rglob("*") if p.is_file()}
+
+
+def _external_outputs(parameters: Mapping[str, Any]) -> dict[str, str]:
+    """Hashes of the places outside the run folder a notebook writes (``processed_dir``)."""
+    return {str(config.resolve_path(v)): tree_hash(config.resolve_path(v))
+            for k, v in parameters.items()
+            if k in OUTPUT_PARAMETERS and k != "output_dir" and isinstance(v, str) and v}
+
+
+def find_reusable(notebook: str, fingerprint: Callable[[Sequence[str]], str],
+                  runs: Sequence[Path]) -> tuple[Path, dict[str, Any], str] | None:
+    """The latest earlier run that ran ``notebook`` with the same fingerprint, with every
+    file it recorded still present and its outside outputs unchanged, as (run, its manifest
+    entry, the fingerprint); else None. ``fingerprint(overwrites)`` computes this run's
+    fingerprint given the files the notebook wrote in that run."""
+    for run in runs:
+        try:
+            manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        entry = next((e for e in manifest.get("notebooks", []) if e.get("notebook") == notebook
+                      and e.get("status") in ("succeeded", "reused")), None)
+        if entry is None:
+            continue  # this run did not run the notebook: look further back
+        mine = fingerprint(entry.get("outputs", []))
+        if entry.get("fingerprint") != mine:
+            return None  # the latest record differs: the notebook must run again
+        files = [*entry.get("outputs", []), f"{notebook}.ipynb", f"{notebook}.html"]
+        if not all((run / f).exists() for f in files):
+            return None
+        if any(tree_hash(Path(path)) != digest
+               for path, digest in (entry.get("external_outputs") or {}).items()):
+            return None
+        return run, entry, mine
+    return None
+
+
+def _reuse(source: Path, entry: Mapping[str, Any], notebook: str, run_dir: Path) -> list[str]:
+    import shutil
+
+    outputs = list(entry.get("outputs", []))
+    for rel in [*outputs, f"{notebook}.ipynb", f"{notebook}.html"]:
+        target = run_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / rel, target)
+    return outputs
+
+
+def privacy_check(run_dir: Path, sources: Sequence[Path]) -> tuple[dict[str, Any], Any]:
+    """Scan ``run_dir`` for the personal data of ``sources`` (raw folder, pilot file); the
+    manifest entry and the :class:`cjmlib.core.privacy.PrivacyScan`."""
+    from cjmlib.core import privacy
+
+    started = time.perf_counter()
+    present = [p for p in sources if p is not None and p.exists()]
+    personal = privacy.personal_data(present) if present else None
+    if personal is None or personal.empty:
+        return ({"passed": True, "skipped": "no raw data with personal data to look for",
+                 "seconds": round(time.perf_counter() - started, 2)}, None)
+    scan = privacy.scan_outputs(run_dir, personal, exclude=("privacy_scan.csv",))
+    entry = {"passed": scan.passed, "files_scanned": len(scan.files_scanned),
+             "files_skipped": len(scan.files_skipped), "hits": int(scan.hits["count"].sum())
+             if len(scan.hits) else 0,
+             "looked_for": {k: int(v) for k, v in
+                            personal.summary().set_index("kind")["distinct_values"].items()},
+             "seconds": round(time.perf_counter() - started, 2)}
+    return entry, scan
+
+
+def run_notebooks(
+    *,
+    raw_dir: Path | None = None,
+    processed_dir: Path | None = None,
+    reports_dir: Path | None = None,
+    pilot_path: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    notebooks: Sequence[str] = NOTEBOOKS,
+    notebooks_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+    reuse: bool | None = None,
+    privacy_scan: bool = True,
+) -> RunResult:
+    """Execute ``notebooks`` in order into a new run folder and return its manifest.
+
+    ``reuse``: copy notebooks whose fingerprint is unchanged since the latest earlier run
+    instead of executing them (see the module docstring); None: only when ``pilot_path`` is
+    given. ``privacy_scan``: search the finished run for the raw data's personal data.
+
+    Raises :class:`RunFailed` naming the notebook, cell and error when one fails, or the
+    leaks when the privacy scan finds personal data; the partial run folder (executed
+    notebooks, HTML of those that finished, manifest with ``status: failed``) is kept.
+    """
+    import papermill
+    from jupyter_client.manager import AsyncKernelManager
+
+    say = progress or (lambda message: None)
+    raw_dir = (raw_dir or config.raw_dir()).resolve()
+    processed_dir = (processed_dir or config.processed_dir()).resolve()
+    reports_dir = (reports_dir or config.reports_dir()).resolve()
+    notebooks_dir = (notebooks_dir or config.NOTEBOOKS_DIR).resolve()
+    paths = [notebooks_dir / f"{name}.ipynb" for name in notebooks]
+    for p in paths:
+        if not p.exists():
+            raise FileNotFoundError(f"notebook not found: {p}")
+    plan_parameters(paths, {}, overrides or {})  # unknown overrides fail before any folder exists
+    reuse = pilot_path is not None if reuse is None else reuse
+    run_dir = new_run_dir(reports_dir)
+    runs_before = earlier_runs(reports_dir, run_dir)
+    values = default_run_values(raw_dir=raw_dir, processed_dir=processed_dir, run_dir=run_dir,
+                                pilot_path=pilot_path.resolve() if pilot_path else None,
+                                previous_run=find_previous_run(run_dir))
+    plan = plan_parameters(paths, values, overrides or {})
+    inputs = [raw_dir, config.CONFIGS_DIR] + ([pilot_path] if pilot_path else [])
+    manifest: dict[str, Any] = {
+        "run_id": run_dir.name,
+        "status": "running",
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": package_versions(),
+        "inputs": file_hashes(inputs),
+        "overrides": dict(overrides or {}),
+        "reuse": reuse,
+        "notebooks": [],
+    }
+    manifest_path = run_dir / "manifest.json"
+
+    def write_manifest() -> None:
+        tmp = manifest_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+        tmp.replace(manifest_path)
+
+    write_manifest()
+    say(f"run folder: {run_dir}")
+    kernel_log = open(run_dir / "kernel.log", "w", encoding="utf-8")
+
+    class _QuietKernelManager(AsyncKernelManager):
+        """Kernel whose start-up chatter goes to kernel.log instead of the terminal."""
+
+        async def _async_start_kernel(self, **kw: Any) -> None:
+            kw.setdefault("stdout", kernel_log)
+            kw.setdefault("stderr", kernel_log)
+            await super()._async_start_kernel(**kw)
+
+        start_kernel = _async_start_kernel
+
+    # papermill's own notices ("Input Notebook", parser warnings) would drown the progress lines
+    logging.getLogger("papermill").setLevel(logging.ERROR)
+    code = code_fingerprint()
+    skip = _notebook_files([p.stem for p in paths])
+    try:
+        for k, path in enumerate(paths, start=1):
+            executed = run_dir / path.name
+            entry: dict[str, Any] = {"notebook": path.stem, "parameters": plan[path.stem]}
+            manifest["notebooks"].append(entry)
+            started = time.perf_counter()
+            seen = {**declared_parameters(path), **plan[path.stem]}
+            state = run_state(run_dir, skip=skip)
+
+            def fingerprint(overwrites: Sequence[str], path: Path = path,
+                            seen: dict[str, Any] = seen, state: dict[str, str] = state) -> str:
+                return notebook_fingerprint(path, seen, state=state, code=code,
+                                            overwrites=overwrites)
+
+            found = find_reusable(path.stem, fingerprint, runs_before) if reuse else None
+            if found is not None:
+                source, before, entry["fingerprint"] = found
+                entry["outputs"] = _reuse(source, before, path.stem, run_dir)
+                entry.update(status="reused", reused_from=source.name,
+                             executed_in=before.get("executed_in", source.name),
+                             external_outputs=before.get("external_outputs", {}),
+                             html=executed.with_suffix(".html").name,
+                             seconds=round(time.perf_counter() - started, 2))
+                write_manifest()
+                say(f"[{k}/{len(paths)}] {path.stem} reused from {source.name} (inputs and "
+                    "parameters unchanged)")
+                continue
+            say(f"[{k}/{len(paths)}] {path.stem} ...")
+            before_files = _snapshot(run_dir)
+            try:
+                papermill.execute_notebook(
+                    str(path), str(executed), parameters=plan[path.stem],
+                    kernel_name="python3", progress_bar=False, log_output=False,
+                    cwd=str(config.ROOT), kernel_manager_class=_QuietKernelManager,
+                )
+            except Exception as exc:  # a failing notebook stops the run, folder kept
+                entry.update(status="failed", seconds=round(time.perf_counter() - started, 2))
+                message = _failure_message(exc, path.stem, executed)
+                entry["error"] = message
+                manifest.update(status="failed", failed_notebook=path.stem,
+                                finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
+                write_manifest()
+                raise RunFailed(message, run_dir) from exc
+            export_html(executed, executed.with_suffix(".html"))
+            after_files = _snapshot(run_dir)
+            seconds = round(time.perf_counter() - started, 2)
+            outputs = sorted(f for f, stamp in after_files.items()
+                             if before_files.get(f) != stamp and f not in _RUN_FILES
+                             and f not in skip)
+            entry.update(status="succeeded", seconds=seconds,
+                         html=executed.with_suffix(".html").name, executed_in=run_dir.name,
+                         outputs=outputs, fingerprint=fingerprint(outputs),
+                         external_outputs=_external_outputs(plan[path.stem]))
+            write_manifest()
+            say(f"[{k}/{len(paths)}] {path.stem} done in {seconds:.1f} s")
+    finally:
+        kernel_log.close()
+    if privacy_scan:
+        entry, scan = privacy_check(run_dir, [raw_dir, pilot_path.resolve() if pilot_path
+                                              else None])
+        manifest["privacy_scan"] = entry
+        if scan is not None and not scan.passed:
+            from cjmlib.core.io import write_table
+
+            write_table(scan.hits, run_dir, "privacy_scan", formats=("csv",))
+            manifest.update(status="failed", failed_step="privacy_scan",
+                            finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
+            write_manifest()
+            raise RunFailed(scan.message() + f"\n  masked hits in {run_dir / 'privacy_scan.csv'}",
+                            run_dir)
+    manifest.update(status="succeeded",
+                    finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                    outputs=sorted(p.name for p in run_dir.iterdir() if p.is_file()))
+    write_manifest()
+    return RunResult(run_dir=run_dir, manifest=manifest)
+
+
+def print_progress(message: str, stream: TextIO | None = None) -> None:
+    """Progress line on stderr (stdout stays clean for scripts)."""
+    print(message, file=stream or sys.stderr, flush=True)

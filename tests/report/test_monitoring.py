@@ -1,0 +1,354 @@
+"""Monitoring: control limits against hand computations, the rules on made-up sequences, KPI
+series against a hand count, the planted KPI shift, and the run-to-run comparison and reuse."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cjmlib.report import monitoring as m
+
+
+def _weeks(n: int, start: str = "2026-01-05") -> pd.Series:
+    return pd.Series(pd.date_range(start, periods=n, freq="7D", tz="UTC"))
+
+
+# ------------------------------------------------------------------------------------------
+# Control limits
+# ------------------------------------------------------------------------------------------
+def test_p_chart_limits_follow_the_textbook_formula() -> None:
+    x = [10, 12, 9, 11, 30, 14]
+    n = [100, 120, 90, 110, 100, 140]
+    series = pd.DataFrame({"period": _weeks(6), "x": x, "n": n})
+    chart = m.p_chart(series, successes="x", trials="n", baseline=4)
+    p_bar = (10 + 12 + 9 + 11) / (100 + 120 + 90 + 110)  # baseline only: 42 / 420 = 0.1
+    assert p_bar == pytest.approx(0.1)
+    for i in range(6):
+        sd = math.sqrt(0.1 * 0.9 / n[i])
+        assert chart["centre"][i] == pytest.approx(0.1)
+        assert chart["ucl"][i] == pytest.approx(0.1 + 3 * sd)
+        assert chart["lcl"][i] == pytest.approx(max(0.0, 0.1 - 3 * sd))
+        assert chart["z"][i] == pytest.approx((x[i] / n[i] - 0.1) / sd)
+    # 30/100 is 6.7 sigma above: rule 1; nothing else breaks a rule
+    assert chart["signal"].tolist() == [False, False, False, False, True, False]
+    assert chart.loc[4, "rules"] == "1"
+    assert chart["baseline"].tolist() == [True] * 4 + [False] * 2
+
+
+def test_individuals_chart_uses_the_average_moving_range() -> None:
+    values = [10.0, 12.0, 11.0, 13.0, 12.0, 30.0]
+    chart = m.individuals_chart(pd.DataFrame({"period": _weeks(6), "v": values}), value="v",
+                                baseline=5)
+    mean = sum(values[:5]) / 5                      # 11.6
+    mr_bar = (2 + 1 + 2 + 1) / 4                    # moving ranges within the baseline
+    assert chart["centre"][0] == pytest.approx(mean)
+    assert chart["ucl"][0] == pytest.approx(mean + 2.66 * mr_bar, abs=0.01)   # 3 / 1.128
+    assert chart["lcl"][0] == pytest.approx(mean - 3 * mr_bar / 1.128)
+    assert chart["moving_range"].tolist()[1:] == [2.0, 1.0, 2.0, 1.0, 18.0]
+    assert chart["signal"].tolist() == [False] * 5 + [True]
+
+
+def test_baseline_defaults_to_before_the_rollout_or_the_first_half() -> None:
+    periods = _weeks(20)
+    before = m._baseline_mask(periods, pd.Timestamp("2026-04-06", tz="UTC"), min_baseline=8)
+    assert before.sum() == 13  # 13 Mondays from 2026-01-05 before 2026-04-06
+    half = m._baseline_mask(periods, None, min_baseline=8)
+    assert half.sum() == 10
+    short = m._baseline_mask(periods, pd.Timestamp("2026-01-20", tz="UTC"), min_baseline=8)
+    assert short.sum() == 10  # too few periods before the date: first half instead
+
+
+@pytest.mark.parametrize(("z", "rule", "flagged"), [
+    ([0, 2.5, 0.5, 2.2, 0], "rule_2", [3]),             # 2 of 3 beyond 2 sigma, same side
+    ([0, 2.5, 0.5, -2.2, 0], "rule_2", []),             # opposite sides do not count
+    ([1.5, 0.2, 1.2, 1.1, 1.3, 0], "rule_3", [4]),      # 4 of 5 beyond 1 sigma
+    ([-1.5, -0.2, -1.2, -1.1, -1.3], "rule_3", [4]),
+    ([0.1] * 7 + [-0.1] + [0.1] * 8, "rule_4", [15]),   # 8 in a row on one side
+    ([0.5, -0.5] * 8, "rule_4", []),
+    ([0.0, 3.01, -3.2, 2.9], "rule_1", [1, 2]),
+])
+def test_western_electric_rules_on_made_up_sequences(z, rule, flagged) -> None:
+    rules = m.western_electric(z)
+    assert list(np.flatnonzero(rules[rule].to_numpy())) == flagged
+
+
+def test_false_alarms_of_an_in_control_process_are_rare() -> None:
+    rng = np.random.default_rng(3)
+    alarms = 0
+    for _ in range(100):
+        n = rng.integers(150, 250, 26)
+        x = rng.binomial(n, 0.3)
+        chart = m.p_chart(pd.DataFrame({"period": _weeks(26), "x": x, "n": n}),
+                          successes="x", trials="n", baseline=13)
+        alarms += bool(chart.loc[~chart["baseline"], "rule_1"].any())
+    # 13 monitored points at 0.27% each: about 3.5% of the series (estimated limits add a bit)
+    assert alarms / 100 < 0.10
+
+
+# ------------------------------------------------------------------------------------------
+# KPI series
+# ------------------------------------------------------------------------------------------
+def _events(rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
+    stage = {"product_page": "consideration", "cart": "purchase", "payment": "purchase",
+             "order_confirmation": "purchase"}
+    frame = pd.DataFrame(rows, columns=["customer_id", "event_time", "touchpoint", "channel"])
+    frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True)
+    frame["stage"] = frame["touchpoint"].map(stage)
+    frame["seq"] = frame.groupby("customer_id").cumcount() + 1
+    return frame
+
+
+def test_rate_trends_count_journeys_exits_and_conversions_by_hand() -> None:
+    events = _events([
+        ("c1", "2026-01-05 10:00", "product_page", "web"),
+        ("c1", "2026-01-05 10:01", "cart", "web"),
+        ("c1", "2026-01-05 10:02", "payment", "web"),          # exits at payment
+        ("c2", "2026-01-06 09:00", "product_page", "app"),
+        ("c2", "2026-01-06 09:01", "cart", "app"),
+        ("c2", "2026-01-06 09:02", "payment", "app"),
+        ("c2", "2026-01-06 09:03", "order_confirmation", "app"),  # converts
+        ("c3", "2026-01-13 10:00", "product_page", "web"),
+        ("c3", "2026-01-13 10:01", "payment", "web"),          # exits at payment
+        ("c3", "2026-01-13 15:00", "product_page", "web"),     # new session: exits here
+    ])
+    trends = m.rate_trends(events, conversion_touchpoints=["order_confirmation"],
+                           levels=["touchpoint", "stage", "touchpoint_channel"], freq="W")
+    pay = trends[(trends["level"] == "touchpoint") & (trends["group"] == "payment")]
+    assert pay["period"].dt.strftime("%Y-%m-%d").tolist() == ["2026-01-05", "2026-01-12"]
+    assert pay[["journeys", "exits", "converted_journeys"]].to_numpy().tolist() == [
+        [2, 1, 1], [1, 1, 0]]
+    page = trends[(trends["level"] == "touchpoint") & (trends["group"] == "product_page")]
+    assert page[["journeys", "exits"]].to_numpy().tolist() == [[2, 0], [2, 1]]
+    purchase = trends[(trends["level"] == "stage") & (trends["group"] == "purchase")]
+    assert purchase[["journeys", "exits"]].to_numpy().tolist() == [[2, 1], [1, 1]]
+    app = trends[(trends["level"] == "touchpoint_channel") & (trends["group"] == "payment / app")]
+    assert app[["journeys", "exits", "converted_journeys"]].to_numpy().tolist() == [[1, 0, 1]]
+    assert pay["exit_rate"].tolist() == [0.5, 1.0]
+    # the data run from Monday 5 to Tuesday 13 January: the second week is incomplete
+    assert pay["complete"].tolist() == [True, False]
+
+
+def test_a_planted_shift_is_flagged_and_measured() -> None:
+    rng = np.random.default_rng(11)
+    n = np.full(26, 200)
+    p = np.where(np.arange(26) < 20, 0.30, 0.45)
+    periods = _weeks(26)
+    rates = pd.DataFrame({"level": "touchpoint", "group": "payment", "touchpoint": "payment",
+                          "stage": "purchase", "channel": None, "period": periods,
+                          "complete": True, "journeys": n, "exits": rng.binomial(n, p),
+                          "converted_journeys": rng.binomial(n, 0.2)})
+    release = periods[20]
+    result = m.control_charts(rates, rate_metrics=["exit_rate"],
+                              rollouts=[{"name": "release", "date": str(release.date()),
+                                         "touchpoints": ["payment"]}])
+    assert result.baseline.startswith("periods before the first rollout")
+    shift = result.shifts.iloc[0]
+    assert shift["direction"] == "up" and shift["start"] >= release
+    rollout = result.rollouts.iloc[0]
+    assert rollout["ci_low"] < 0.15 < rollout["ci_high"] and rollout["ci_low"] > 0
+    assert rollout["signals_after"] >= 3
+    # the comparison is the two pooled proportions, as a hand count gives them
+    before = rates[rates["period"] < release]
+    assert rollout["before"] == pytest.approx(before["exits"].sum() / before["journeys"].sum())
+
+
+def test_the_sample_s_planted_app_payment_shift_is_found(processed_dir: Path,
+                                                        ground_truth: dict) -> None:
+    shift = ground_truth["kpi_shift"]
+    trends = m.rate_trends(processed_dir / "events.parquet",
+                           conversion_touchpoints=ground_truth["conversion_touchpoints"],
+                           levels=["touchpoint_channel"],
+                           exclude_touchpoints=["email_sent", "email_open"])
+    group = f"{shift['touchpoint']} / {shift['channel']}"
+    result = m.control_charts(trends, rate_metrics=["exit_rate"],
+                              rollouts=[{"name": f"app {shift['app_version']}",
+                                         "date": shift["start"],
+                                         "channels": [shift["channel"]]}])
+    row = result.rollouts[(result.rollouts["group"] == group)].iloc[0]
+    assert row["ci_low"] > 0, row  # exits rose after the release
+    assert (result.rollouts["p_value"] < row["p_value"]).sum() == 0  # the clearest change
+    charted = result.series("touchpoint_channel", group, "exit_rate")
+    after = charted[charted["period"] >= pd.Timestamp(shift["start"])]
+    assert after["signal"].any()
+
+
+def test_score_trends_average_per_period_and_nps_uses_the_promoter_coding() -> None:
+    feedback = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "d"],
+        "response_time": pd.to_datetime(["2026-01-05", "2026-01-06", "2026-01-07",
+                                          "2026-02-03"], utc=True),
+        "touchpoint": ["payment"] * 4, "stage": ["purchase"] * 4, "channel": ["web"] * 4,
+        "csat": [1.0, 2.0, 4.0, 5.0], "nps": [10.0, 7.0, 3.0, 9.0], "ces": [np.nan] * 4,
+        "text": [None] * 4, "language": ["en"] * 4, "source": ["s"] * 4,
+        "survey": ["post_interaction"] * 4})
+    csat = m.score_trends(feedback, score="csat", levels=["touchpoint"], freq="M")
+    assert csat["mean"].tolist() == pytest.approx([7 / 3, 5.0])
+    assert csat["n"].tolist() == [3, 1]
+    nps = m.score_trends(feedback, score="nps", levels=["touchpoint"], freq="M")
+    assert nps["mean"].iloc[0] == pytest.approx((100 + 0 - 100) / 3)  # promoter, passive, detractor
+
+
+# ------------------------------------------------------------------------------------------
+# Run to run
+# ------------------------------------------------------------------------------------------
+def _run(folder: Path, *, exits: int, decision: str, status: str, sha: str) -> Path:
+    folder.mkdir(parents=True)
+    pd.DataFrame({"touchpoint": ["payment", "cart"], "channel": "all",
+                  "journeys": [1000, 1000], "exits": [exits, 300],
+                  "converted_journeys": [400, 300],
+                  "exit_rate": [exits / 1000, 0.3], "conversion_rate": [0.4, 0.3],
+                  "priority_rank": [1, 2]}).to_parquet(folder / "touchpoint_metrics.parquet")
+    pd.DataFrame({"metric": ["conversion"], "treatment": ["t"], "role": ["primary"],
+                  "effect": [0.05], "ci_low": [0.01], "ci_high": [0.09],
+                  "decision": [decision]}).to_parquet(folder / "pilot_results.parquet")
+    pd.DataFrame({"id": ["a"], "status": [status], "rank": [1]}).to_parquet(
+        folder / "backlog.parquet")
+    (folder / "manifest.json").write_text(json.dumps(
+        {"inputs": {"/raw/a.csv": {"sha256": sha}, "/raw/b.csv": {"sha256": "same"}}}))
+    return folder
+
+
+def test_compare_runs_flags_what_changed_beyond_its_interval(tmp_path: Path) -> None:
+    before = _run(tmp_path / "20260101T000000Z", exits=400, decision="inconclusive",
+                  status="proposed", sha="x")
+    after = _run(tmp_path / "20260108T000000Z", exits=480, decision="ship", status="piloting",
+                 sha="y")
+    cmp_ = m.compare_runs(after, before).set_index(["section", "item", "metric"])
+    exit_payment = cmp_.loc[("touchpoints", "payment", "exit_rate")]
+    assert exit_payment["change"] == pytest.approx(0.08)
+    assert exit_payment["ci_low"] < 0.08 < exit_payment["ci_high"]
+    assert bool(exit_payment["changed"])  # 40% -> 48% of 1000 each: the interval excludes 0
+    assert not bool(cmp_.loc[("touchpoints", "cart", "exit_rate"), "changed"])
+    assert bool(cmp_.loc[("pilot", "conversion", "decision"), "changed"])
+    assert not bool(cmp_.loc[("pilot", "conversion", "effect"), "changed"])
+    status = cmp_.loc[("backlog", "a", "status")]
+    assert (status["previous_label"], status["current_label"]) == ("proposed", "piloting")
+    m.compare_runs(after, before).to_parquet(tmp_path / "comparison.parquet")  # writable
+    assert cmp_.loc[("inputs", "input files", "changed files"), "current"] == 1
+
+
+# ------------------------------------------------------------------------------------------
+# cjm run --pilot: unchanged notebooks are reused, a run folder is never overwritten
+# ------------------------------------------------------------------------------------------
+def _notebook(path: Path, params: str, body: str) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    cell = nbformat.v4.new_code_cell(params)
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell(
+        "from cjmlib.workflow.parameters import check_parameters\nparams = check_parameters(globals())"),
+        nbformat.v4.new_code_cell(body)]
+    nbformat.write(nb, path)
+
+
+def test_a_notebook_fingerprint_changes_with_its_inputs_only(tmp_path: Path) -> None:
+    from cjmlib.workflow.runner import notebook_fingerprint, run_state
+
+    nb = tmp_path / "01_x.ipynb"
+    _notebook(nb, 'units_path: str = "u.csv"  # units\noutput_dir: str = "out"  # run folder',
+              "pass")
+    units, run_a, run_b = tmp_path / "u.csv", tmp_path / "run_a", tmp_path / "run_b"
+    units.write_text("a\n1\n")
+    run_a.mkdir()
+    run_b.mkdir()
+
+    def fp(run: Path = run_a, code: str = "c", overwrites: tuple[str, ...] = ()) -> str:
+        return notebook_fingerprint(nb, {"units_path": str(units), "output_dir": str(run)},
+                                    state=run_state(run), code=code, overwrites=overwrites)
+
+    base = fp()
+    assert fp(run=run_b) == base                      # another run folder, same inputs
+    (run_b / "manifest.json").write_text("{}")        # run bookkeeping is not an input
+    assert fp(run=run_b) == base
+    assert fp(code="d") != base                       # library code changed
+    (run_b / "events_summary.csv").write_text("n\n2\n")
+    assert fp(run=run_b) != base                      # an earlier notebook's table differs
+    assert fp(run=run_b, overwrites=("events_summary.csv",)) == base  # ...that it replaces
+    units.write_text("a\n2\n")
+    assert fp() != base                               # the pilot file's content changed
+
+
+def test_a_new_pilot_file_reruns_only_what_depends_on_it(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from cjmlib.workflow.runner import run_notebooks
+
+    # the library code is part of every fingerprint; hold it still while others edit cjmlib
+    monkeypatch.setattr("cjmlib.workflow.runner.code_fingerprint", lambda: "code")
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _notebook(nbs / "01_events.ipynb",
+              'raw_dir: str = "raw"  # raw data\noutput_dir: str = "out"  # run folder',
+              'from pathlib import Path\nn = len(Path(raw_dir, "events.csv").read_text())\n'
+              'Path(output_dir, "events_summary.csv").write_text(f"n\\n{n}\\n")')
+    _notebook(nbs / "02_pilot.ipynb",
+              'units_path: str = "u.csv"  # pilot units\noutput_dir: str = "out"  # run folder',
+              'from pathlib import Path\n'
+              'Path(output_dir, "pilot_results.csv").write_text(Path(units_path).read_text())')
+    _notebook(nbs / "03_report.ipynb",
+              'output_dir: str = "out"  # run folder\n'
+              'previous_run: "Optional[str]" = None  # earlier run',
+              'from pathlib import Path\n'
+              'Path(output_dir, "report.html").write_text(Path(output_dir, "pilot_results.csv")'
+              '.read_text() + Path(output_dir, "events_summary.csv").read_text() + '
+              'str(previous_run))')
+    raw = tmp_path / "raw"
+    (raw / "pilot").mkdir(parents=True)
+    (raw / "events.csv").write_text("customer_id\nc1\nc2\n")
+    (raw / "pilot" / "ab_units.csv").write_text("unit_id,variant,converted\n1,control,0\n")
+    new_pilot = tmp_path / "new_units.csv"
+    new_pilot.write_text("unit_id,variant,converted\n1,control,0\n2,treatment,1\n")
+    options = dict(raw_dir=raw, processed_dir=tmp_path / "processed",
+                   reports_dir=tmp_path / "reports",
+                   notebooks=["01_events", "02_pilot", "03_report"], notebooks_dir=nbs)
+    first = run_notebooks(**options)
+    messages: list[str] = []
+    second = run_notebooks(pilot_path=new_pilot, progress=messages.append, **options)
+    assert second.run_dir != first.run_dir
+    entries = {e["notebook"]: e for e in second.manifest["notebooks"]}
+    assert entries["01_events"]["status"] == "reused"
+    assert entries["01_events"]["reused_from"] == first.run_dir.name
+    assert entries["02_pilot"]["status"] == entries["03_report"]["status"] == "succeeded"
+    assert any("01_events reused from" in msg for msg in messages)
+    # copied: the executed notebook, its HTML and its table; the first run is untouched
+    for name in ("01_events.ipynb", "01_events.html", "events_summary.csv"):
+        assert (second.run_dir / name).read_bytes() == (first.run_dir / name).read_bytes()
+    assert (second.run_dir / "pilot_results.csv").read_text() == new_pilot.read_text()
+    assert (first.run_dir / "pilot_results.csv").read_text().count("\n") == 2
+    assert str(first.run_dir) in (second.run_dir / "report.html").read_text()
+    assert second.manifest["privacy_scan"]["passed"]
+    # reuse is the default with --pilot only; with unchanged inputs only the report reruns
+    # (its previous run changed)
+    assert first.manifest["reuse"] is False and second.manifest["reuse"] is True
+    third = run_notebooks(pilot_path=new_pilot, **options)
+    assert [e["status"] for e in third.manifest["notebooks"]] == ["reused", "reused",
+                                                                   "succeeded"]
+    assert len({first.run_dir, second.run_dir, third.run_dir}) == 3
+
+
+def test_run_folders_go_to_the_workspace_even_before_they_exist(tmp_path: Path,
+                                                                monkeypatch) -> None:
+    from cjmlib.workflow import cli, runner
+
+    seen: dict = {}
+
+    def fake_run(**kwargs):
+        seen.update(kwargs)
+        return runner.RunResult(run_dir=tmp_path / "reports" / "x", manifest={})
+
+    monkeypatch.setenv("CJM_WORKSPACE", str(tmp_path))
+    monkeypatch.setattr(runner, "run_notebooks", fake_run)
+    assert cli.main(["run", "--pilot", str(tmp_path / "new.csv")]) == 0
+    # configs/run.yaml says reports/ and data/processed: the workspace's, not the project's
+    assert seen["reports_dir"] == tmp_path / "reports"
+    assert seen["processed_dir"] == tmp_path / "data" / "processed"
+    assert seen["pilot_path"] == tmp_path / "new.csv" and seen["reuse"] is None
+    assert cli.main(["run", "--no-reuse", "--no-privacy-scan"]) == 0
+    assert seen["reuse"] is False and seen["privacy_scan"] is False

@@ -1,0 +1,121 @@
+"""`cjm run` mechanics on tiny notebooks: parameter planning, run folders, manifest, failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from cjmlib.workflow import cli
+from cjmlib.workflow.runner import RunFailed, plan_parameters, run_notebooks
+
+
+def _notebook(path: Path, params: str, body: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    p = nbformat.v4.new_code_cell(params)
+    p.metadata["tags"] = ["parameters"]
+    check = nbformat.v4.new_code_cell(
+        "from cjmlib.workflow.parameters import check_parameters\nparams = check_parameters(globals())")
+    nb.cells = [nbformat.v4.new_markdown_cell("# tiny"), p, check,
+                nbformat.v4.new_code_cell(body)]
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture()
+def tiny(tmp_path: Path) -> Path:
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _notebook(folder / "01_first.ipynb",
+              'output_dir: str = "out"  # run folder\nraw_dir: str = "raw"  # raw data\n'
+              'greeting: str = "hello"  # what to write',
+              'from pathlib import Path\nsecret_code_marker = 1\n'
+              'Path(output_dir, "first.txt").write_text(greeting)\nprint("visible output")')
+    _notebook(folder / "02_second.ipynb",
+              'output_dir: str = "out"  # run folder\nfail: bool = False  # raise on purpose',
+              'from pathlib import Path\nif fail:\n    raise ValueError("planted failure")\n'
+              'Path(output_dir, "second.txt").write_text(Path(output_dir, "first.txt")'
+              '.read_text() + "!")')
+    return folder
+
+
+def test_parameters_go_only_to_notebooks_that_declare_them(tiny: Path) -> None:
+    paths = sorted(tiny.glob("*.ipynb"))
+    plan = plan_parameters(paths, {"output_dir": "/r", "raw_dir": "/raw", "units_path": "u"},
+                           {"greeting": "hi", "02_second.fail": True})
+    assert plan == {"01_first": {"output_dir": "/r", "raw_dir": "/raw", "greeting": "hi"},
+                    "02_second": {"output_dir": "/r", "fail": True}}
+
+
+def test_an_override_no_notebook_declares_is_refused(tiny: Path) -> None:
+    with pytest.raises(ValueError) as info:
+        plan_parameters(sorted(tiny.glob("*.ipynb")), {}, {"gretting": "hi"})
+    assert str(info.value) == ("unknown parameter(s) gretting: no notebook declares them; "
+                               "known parameters: fail, greeting, output_dir, raw_dir")
+
+
+def test_a_run_writes_notebooks_html_and_manifest(tiny: Path, tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.csv").write_text("x\n1\n")
+    messages: list[str] = []
+    result = run_notebooks(raw_dir=raw, processed_dir=tmp_path / "processed",
+                           reports_dir=tmp_path / "reports", notebooks=["01_first", "02_second"],
+                           notebooks_dir=tiny, overrides={"greeting": "hi"},
+                           progress=messages.append)
+    run = result.run_dir
+    assert result.ok
+    assert (run / "second.txt").read_text() == "hi!"
+    for stem in ("01_first", "02_second"):
+        assert (run / f"{stem}.ipynb").exists()
+        html = (run / f"{stem}.html").read_text()
+        assert "secret_code_marker" not in html and "check_parameters" not in html
+    assert "visible output" in (run / "01_first.html").read_text()
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "succeeded"
+    assert [n["notebook"] for n in manifest["notebooks"]] == ["01_first", "02_second"]
+    assert all(n["seconds"] > 0 for n in manifest["notebooks"])
+    assert manifest["notebooks"][0]["parameters"]["greeting"] == "hi"
+    assert manifest["inputs"][str(raw / "a.csv")]["bytes"] == 4
+    assert manifest["packages"]["pandas"]
+    assert any("02_second done in" in m for m in messages)
+
+
+def test_a_failing_notebook_stops_the_run_and_keeps_the_folder(tiny: Path,
+                                                               tmp_path: Path) -> None:
+    with pytest.raises(RunFailed) as info:
+        run_notebooks(raw_dir=tmp_path, processed_dir=tmp_path, reports_dir=tmp_path / "r",
+                      notebooks=["01_first", "02_second"], notebooks_dir=tiny,
+                      overrides={"fail": True})
+    message = str(info.value)
+    assert message.startswith("02_second failed in cell 4 (In [4]): ValueError: planted failure")
+    assert 'raise ValueError("planted failure")' in message
+    run = info.value.run_dir
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["failed_notebook"] == "02_second"
+    assert (run / "01_first.html").exists() and (run / "02_second.ipynb").exists()
+
+
+def test_cli_reports_the_failure_and_exit_code(tiny: Path, tmp_path: Path, capsys,
+                                               monkeypatch) -> None:
+    monkeypatch.setattr("cjmlib.core.config.NOTEBOOKS_DIR", tiny)
+    code = cli.main(["run", "--raw", str(tmp_path), "--processed", str(tmp_path),
+                     "--out", str(tmp_path / "r"), "--notebooks", "01_first", "02_second",
+                     "-p", "fail", "true"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "run failed: 02_second failed in cell 4" in err and "partial run kept in" in err
+    code = cli.main(["run", "--notebooks", "01_first", "-p", "nope", "1"])
+    assert code == 2
+    assert "unknown parameter(s) nope" in capsys.readouterr().err
+
+
+def test_cli_parses_parameter_values_as_yaml() -> None:
+    assert cli._parse_value("0.1") == 0.1
+    assert cli._parse_value("true") is True
+    assert cli._parse_value("[a, b]") == ["a", "b"]
+    assert cli._parse_value("NEW.csv") == "NEW.csv"
