@@ -13,7 +13,7 @@ RAW := data/raw
 CUSTOMERS ?= 20000
 SEED ?= 42
 
-.PHONY: help install install-dev data run test test-fast lab bench lint clean system-deps
+.PHONY: help install install-dev data run test test-fast lab bench lint clean system-deps docs
 
 help: ## list the targets
 	@echo "cjm-workbench: make <target>"
@@ -65,14 +65,17 @@ test: $(DEV_STAMP) system-deps ## set up and run unit, notebook (nbval) and end-
 test-fast: $(DEV_STAMP) ## unit tests only (no notebooks, no end-to-end, no Spark)
 	$(BIN)/pytest tests cjmlib -m "not slow and not spark and not browser"
 
-lab: $(NB_STAMP) ## open JupyterLab on the project
-	$(BIN)/jupyter lab --notebook-dir=.
+lab: $(NB_STAMP) ## open JupyterLab on the project (as root too, as in most containers)
+	$(BIN)/jupyter lab --notebook-dir=. $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 bench: $(DEV_STAMP) ## run the benchmarks (ingestion, journeys, pilots); figures in benchmarks/results/
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lint: $(DEV_STAMP) ## ruff on the library, tests and notebooks
 	$(BIN)/ruff check .
+
+docs: $(CORE_STAMP) ## regenerate the table section of docs/design.md from cjmlib/core/schema
+	$(BIN)/python -m cjmlib.core.schema --write docs/design.md
 
 environment.yml: pyproject.toml ## regenerate environment.yml (conda) from pyproject.toml
 	$(BIN)/python -m cjmlib.workflow.environment > $@

@@ -1,13 +1,17 @@
 """Figures: one style for every notebook, readable in exported HTML and on paper.
 
-Topic modules (``cjmlib.journeys.plots``, ``.voice``, ``.pilots``) hold the figure functions;
-each takes tables (pandas) and keyword options and returns a matplotlib ``Figure`` without
-showing or saving it. Notebooks display them; :func:`save_figure` writes PNGs to a run folder.
+Each step's ``plots`` module (``cjmlib.collection.plots``, ``cjmlib.journeys.plots``,
+``cjmlib.voice.plots``, ``cjmlib.pilots.plots``, ``cjmlib.report.plots``) holds its figure
+functions; each takes tables (pandas) and keyword options and returns a matplotlib
+``Figure`` without showing or saving it. Notebooks call :func:`use_style` once and
+:func:`show_figure` for every figure (save, display, close). Chinese text needs a CJK font
+(:func:`find_cjk_font`; Debian ``fonts-noto-cjk``).
 """
 
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import matplotlib
@@ -21,6 +25,13 @@ import seaborn as sns
 
 #: Width of a full-width figure in inches: fits a laptop screen and an A4 page in the HTML.
 FULL_WIDTH = 10.0
+#: Font families searched, in order, for CJK text (Debian: fonts-noto-cjk).
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Noto Sans SC",
+             "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Zen Hei",
+             "WenQuanYi Micro Hei", "Microsoft YaHei", "PingFang SC", "Heiti SC", "SimHei",
+             "AR PL UMing CN", "Droid Sans Fallback")
+_CJK_FILE_HINTS = ("notosanscjk", "sourcehansans", "wqy", "msyh", "pingfang", "simhei",
+                   "notosanssc", "notoserifcjk")
 
 
 def use_style() -> None:
@@ -37,3 +48,47 @@ def save_figure(fig: plt.Figure, folder: str | os.PathLike[str], name: str) -> P
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, bbox_inches="tight")
     return path
+
+
+@lru_cache(maxsize=1)
+def find_cjk_font() -> str | None:
+    """Name of an installed font family that has CJK glyphs, or None.
+
+    Looks in matplotlib's font list first; when the list predates the font's installation
+    (a cached list), registers the CJK font files found by
+    ``matplotlib.font_manager.findSystemFonts`` and looks again.
+    """
+    from matplotlib import font_manager
+
+    def known() -> str | None:
+        names = {f.name for f in font_manager.fontManager.ttflist}
+        for name in CJK_FONTS:
+            if name in names:
+                return name
+        return next((n for n in sorted(names) if "CJK" in n and "Mono" not in n), None)
+
+    name = known()
+    if name is not None:
+        return name
+    for path in font_manager.findSystemFonts():
+        flat = path.lower().replace("-", "").replace("_", "")
+        if any(hint in flat for hint in _CJK_FILE_HINTS):
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):  # unreadable font file
+                continue
+    return known()
+
+
+def use_cjk_font() -> str | None:
+    """Put a CJK font behind the Latin one in matplotlib's font fallback list.
+
+    ``font.family`` becomes ``["DejaVu Sans", <CJK font>]``: Latin text keeps DejaVu Sans,
+    and glyphs it lacks (Chinese) come from the CJK font (matplotlib >= 3.6 falls back glyph
+    by glyph along the family list). Returns the CJK family used, or None when no CJK font
+    is installed (Chinese then renders as boxes; install ``fonts-noto-cjk``).
+    """
+    name = find_cjk_font()
+    if name is not None:
+        plt.rcParams["font.family"] = ["DejaVu Sans", name]
+    return name

@@ -1,16 +1,39 @@
-"""Run folders: their ids, where to find earlier ones, and what a run folder holds.
+"""Run folders: their ids, their layout, where to find earlier ones and their tables.
 
 A run folder is ``reports/<run_id>/`` with ``run_id`` the UTC start time,
 ``YYYYMMDDTHHMMSSZ``, and a suffix ``-2``, ``-3``, ... when two runs start in the same second.
 Run ids sort in time order; :func:`run_key` turns a folder name into that order.
+
+Inside a run folder::
+
+    report.html        the improvement report (06_report)
+    index.html         every output with the notebook that wrote it (cjm run)
+    manifest.json      parameters, input hashes, package versions, timings, status
+    notebooks/         executed notebooks (.ipynb), their HTML exports, kernel.log
+    tables/            tables (CSV and Parquet) and documents (JSON, Markdown), named
+                       <step>_<table> (cjmlib.core.schema)
+    figures/           figures (PNG), named <step>_<figure>
+
+Run folders written before this layout held everything flat, with the table names of
+``TableSpec.legacy``; :func:`find_table` still reads them, so a new run compares itself with
+an old one.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pandas as pd
+
+from cjmlib.core import schema
+from cjmlib.core.config import output_path
+
+#: Sub-folders of a run folder.
+TABLES_FOLDER, FIGURES_FOLDER, NOTEBOOKS_FOLDER = "tables", "figures", "notebooks"
 
 _RUN_NAME = re.compile(r"^(\d{8}T\d{6}Z)(?:-(\d+))?$")
 
@@ -75,3 +98,63 @@ def find_previous_run(
             continue
         candidates.append((key, p))
     return max(candidates)[1] if candidates else None
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """A run folder and its sub-folders (created on :func:`open_run_folder`)."""
+
+    path: Path
+
+    @property
+    def tables(self) -> Path:
+        """``<run>/tables``: CSV and Parquet tables, JSON and Markdown documents."""
+        return self.path / TABLES_FOLDER
+
+    @property
+    def figures(self) -> Path:
+        """``<run>/figures``: PNG figures."""
+        return self.path / FIGURES_FOLDER
+
+    @property
+    def notebooks(self) -> Path:
+        """``<run>/notebooks``: executed notebooks and their HTML exports."""
+        return self.path / NOTEBOOKS_FOLDER
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def open_run_folder(path: str | os.PathLike[str]) -> RunFolder:
+    """Resolve a notebook's ``output_dir``/``run_dir`` parameter (relative paths under the
+    workspace, :func:`cjmlib.core.config.output_path`) and create the folder with its
+    ``tables/`` and ``figures/`` sub-folders."""
+    run = RunFolder(output_path(path))
+    for folder in (run.path, run.tables, run.figures):
+        folder.mkdir(parents=True, exist_ok=True)
+    return run
+
+
+def find_table(run_dir: str | os.PathLike[str], name: str,
+               suffixes: tuple[str, ...] = (".parquet", ".csv")) -> Path | None:
+    """The file of table ``name`` (a :data:`cjmlib.core.schema.TABLES` name) in a run
+    folder: ``tables/<file>`` of this layout, else ``<legacy name>`` of a flat run folder
+    written before it; the first suffix found wins; None when the run has no such table."""
+    spec = schema.table(name)
+    root = Path(run_dir)
+    for folder, stem in ((root / TABLES_FOLDER, spec.file), (root, spec.legacy or spec.name)):
+        for suffix in suffixes:
+            path = folder / f"{stem}{suffix}"
+            if path.exists():
+                return path
+    return None
+
+
+def read_run_table(run_dir: str | os.PathLike[str], name: str) -> pd.DataFrame | None:
+    """Table ``name`` of a run folder (Parquet preferred, else CSV; see :func:`find_table`),
+    or None when the run does not have it."""
+    path = find_table(run_dir, name)
+    if path is None:
+        return None
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)

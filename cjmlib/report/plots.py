@@ -3,7 +3,7 @@
 Every function takes a table and the already translated words it draws (titles, axis labels,
 legend entries: the report owns the translations) and returns a matplotlib ``Figure``,
 never shown or saved here. :func:`report_style` applies the workbench style and a CJK font
-so that Chinese text renders (:func:`use_cjk_font`); :func:`figure_data_uri` turns a figure
+so that Chinese text renders (:func:`cjmlib.core.figures.use_cjk_font`); :func:`figure_data_uri` turns a figure
 into the ``data:image/png;base64,...`` URI the self-contained report embeds.
 
 The journey map here is the report's compact version of
@@ -21,66 +21,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cjmlib.core.figures import FULL_WIDTH, plt, use_style
+from cjmlib.core.figures import FULL_WIDTH, plt, use_cjk_font, use_style
 
 _BAD, _GOOD, _NEUTRAL, _INK, _MUTED, _WARN = ("#D55E00", "#009E73", "#0072B2", "#222222",
                                              "#777777", "#E69F00")
 STATUS_COLOURS = {"proposed": "#0072B2", "piloting": "#E69F00", "shipped": "#009E73",
                   "rejected": "#999999"}
-#: Font families searched, in order, for CJK text (Debian: fonts-noto-cjk).
-CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Source Han Sans SC",
-             "Source Han Sans CN", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
-             "Microsoft YaHei", "PingFang SC", "SimHei", "Noto Sans SC")
-_CJK_FILE_HINTS = ("notosanscjk", "sourcehansans", "wqy", "msyh", "pingfang", "simhei",
-                   "notosanssc", "notoserifcjk")
-
-
 # --------------------------------------------------------------------------------------------
 # Style and fonts
 # --------------------------------------------------------------------------------------------
-def find_cjk_font() -> str | None:
-    """Name of an installed font family that has CJK glyphs, or None.
-
-    Looks in matplotlib's font list first; when the list predates the font's installation
-    (a cached list), registers the CJK font files found by
-    ``matplotlib.font_manager.findSystemFonts`` and looks again.
-    """
-    from matplotlib import font_manager
-
-    def known() -> str | None:
-        names = {f.name for f in font_manager.fontManager.ttflist}
-        for name in CJK_FONTS:
-            if name in names:
-                return name
-        return next((n for n in sorted(names) if "CJK" in n and "Mono" not in n), None)
-
-    name = known()
-    if name is not None:
-        return name
-    for path in font_manager.findSystemFonts():
-        flat = path.lower().replace("-", "").replace("_", "")
-        if any(hint in flat for hint in _CJK_FILE_HINTS):
-            try:
-                font_manager.fontManager.addfont(path)
-            except (OSError, RuntimeError, ValueError):  # unreadable font file
-                continue
-    return known()
-
-
-def use_cjk_font() -> str | None:
-    """Put a CJK font behind the Latin one in matplotlib's font fallback list.
-
-    ``font.family`` becomes ``["DejaVu Sans", <CJK font>]``: Latin text keeps DejaVu Sans,
-    and glyphs it lacks (Chinese) come from the CJK font (matplotlib >= 3.6 falls back glyph
-    by glyph along the family list). Returns the CJK family used, or None when no CJK font
-    is installed (Chinese then renders as boxes; install ``fonts-noto-cjk``).
-    """
-    name = find_cjk_font()
-    if name is not None:
-        plt.rcParams["font.family"] = ["DejaVu Sans", name]
-    return name
-
-
 def report_style() -> str | None:
     """The workbench style (:func:`cjmlib.core.figures.use_style`) plus the CJK fallback font."""
     use_style()

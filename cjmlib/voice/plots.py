@@ -14,37 +14,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from cjmlib.core.figures import FULL_WIDTH
+from cjmlib.core.figures import FULL_WIDTH, find_cjk_font
 
 _CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
-_CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "Source Han Sans SC",
-                 "Source Han Sans CN", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "SimHei",
-                 "Microsoft YaHei", "PingFang SC", "Heiti SC", "AR PL UMing CN",
-                 "Droid Sans Fallback")
 _OURS, _OTHER, _BAD, _GOOD = "#0072B2", "#999999", "#D55E00", "#009E73"
 
 
-@lru_cache(maxsize=1)
-def cjk_font() -> str | None:
-    """Name of an installed font that draws Chinese, or None."""
-    from matplotlib import font_manager
-
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    return next((f for f in _CJK_FAMILIES if f in names), None)
-
-
 def _text_ok(text: str) -> bool:
-    return cjk_font() is not None or not _CJK.search(str(text))
+    return find_cjk_font() is not None or not _CJK.search(str(text))
 
 
 def _fontfamily() -> list[str] | None:
-    font = cjk_font()
+    font = find_cjk_font()
     return [plt.rcParams["font.family"][0] if isinstance(plt.rcParams["font.family"], list)
             else plt.rcParams["font.family"], font] if font else None
 
@@ -193,7 +179,7 @@ def themes_plot(themes: pd.DataFrame, *, group: str, level: str | None = None,
     if t.empty:
         raise ValueError(f"themes: no {direction} terms for group {group!r}")
     hidden = 0
-    if cjk_font() is None:
+    if find_cjk_font() is None:
         keep = t["term"].map(_text_ok)
         hidden = int((~keep).sum())
         t = t[keep]

@@ -18,13 +18,17 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Literal, Union, get_args, get_origin
 
 # Names IPython puts in every user namespace; never parameters.
 _IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
 # What papermill can inject: plain literals.
 _LITERAL_TYPES = (str, int, float, bool, list, dict, tuple, type(None))
+# Set in the namespace by the first check: the names that existed then. A notebook run again
+# top to bottom in the same kernel holds its own results from the first run (``params``,
+# tables, ...); they were created after the first check, so they are not parameters.
+_SEEN = "_cjm_names_at_first_check"
 
 
 class ParameterError(ValueError):
@@ -38,11 +42,12 @@ def check_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
     names of the ``parameters`` cell. Raises :class:`ParameterError` listing every unknown
     name (with the closest declared name) and every value whose type does not match.
 
-    >>> ns = {"__annotations__": {"alpha": float}, "alpha": 0.1}
-    >>> check_parameters(ns)
+    A notebook run top to bottom again in the same kernel checks again: the names its cells
+    created after the first check are not parameters and are left alone.
+
+    >>> check_parameters({"__annotations__": {"alpha": float}, "alpha": 0.1})
     {'alpha': 0.1}
-    >>> ns["alhpa"] = 0.2
-    >>> check_parameters(ns)
+    >>> check_parameters({"__annotations__": {"alpha": float}, "alpha": 0.1, "alhpa": 0.2})
     Traceback (most recent call last):
     ...
     cjmlib.workflow.parameters.ParameterError: unknown parameter 'alhpa' (did you mean 'alpha'?); this notebook declares: alpha
@@ -55,9 +60,12 @@ def check_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
             "parameter with a type, e.g. `alpha: float = 0.05  # significance level`"
         )
     problems: list[str] = []
+    seen = namespace.get(_SEEN)
     for name, value in namespace.items():
         if name.startswith("_") or name in declared or name in _IPYTHON_NAMES:
             continue
+        if seen is not None and name not in seen:
+            continue  # made by the notebook itself after its first check
         if isinstance(value, _LITERAL_TYPES):
             close = difflib.get_close_matches(name, list(declared), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -80,6 +88,8 @@ def check_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
     if problems:
         raise ParameterError("; ".join(problems) if len(problems) == 1 else
                              "\n  - " + "\n  - ".join(problems))
+    if seen is None and isinstance(namespace, MutableMapping):
+        namespace[_SEEN] = frozenset(namespace)
     return values
 
 

@@ -1,9 +1,10 @@
 """Run the numbered notebooks with papermill into one run folder per run.
 
-A run folder ``reports/<run_id>/`` holds, per notebook, the executed ``.ipynb`` and its HTML
-export with code hidden, the tables the notebooks wrote, ``kernel.log`` and ``manifest.json``
-(parameters, input file hashes, package versions, timings, status). A run folder is never
-overwritten: a second run in the same second gets a suffix.
+A run folder ``reports/<run_id>/`` (layout in :mod:`cjmlib.core.runs`) holds ``report.html``,
+``index.html`` (every output with the notebook that wrote it), ``manifest.json`` (parameters,
+input file hashes, package versions, timings, status), ``notebooks/`` (each executed
+``.ipynb``, its HTML export with code hidden, ``kernel.log``), ``tables/`` and ``figures/``.
+A run folder is never overwritten: a second run in the same second gets a suffix.
 
 Parameters flow by name: the runner knows a set of run-level values (``output_dir``,
 ``raw_dir``, ``events_path``, ``units_path``, ``previous_run``, ...) and passes each notebook
@@ -45,7 +46,8 @@ from typing import Any, TextIO
 
 from cjmlib.core import config
 from cjmlib.core.io import file_sha256
-from cjmlib.core.runs import earlier_runs, find_previous_run, new_run_dir
+from cjmlib.core.runs import NOTEBOOKS_FOLDER, earlier_runs, find_previous_run, new_run_dir
+from cjmlib.report.index import write_index
 
 NOTEBOOKS: tuple[str, ...] = (
     "01_collect", "02_journeys", "03_voice", "04_pilot_design", "05_pilot_eval", "06_report",
@@ -53,7 +55,8 @@ NOTEBOOKS: tuple[str, ...] = (
 #: Parameters that name where a notebook writes: hashed by value, not by content.
 OUTPUT_PARAMETERS = frozenset({"output_dir", "processed_dir"})
 #: Run-folder files that are not notebook results.
-_RUN_FILES = frozenset({"manifest.json", "kernel.log", "privacy_scan.csv", "manifest.json.tmp"})
+_RUN_FILES = frozenset({"manifest.json", f"{NOTEBOOKS_FOLDER}/kernel.log", "privacy_scan.csv",
+                        "manifest.json.tmp", "index.html"})
 #: Packages whose versions go into every manifest.
 MANIFEST_PACKAGES = (
     "cjm-workbench", "pandas", "numpy", "scipy", "statsmodels", "matplotlib", "seaborn",
@@ -263,7 +266,9 @@ def _is_path_parameter(name: str) -> bool:
 
 
 def _notebook_files(notebooks: Sequence[str]) -> set[str]:
-    return {f"{stem}{suffix}" for stem in notebooks for suffix in (".ipynb", ".html")}
+    """Relative paths of the executed notebooks and their HTML exports in a run folder."""
+    return {f"{NOTEBOOKS_FOLDER}/{stem}{suffix}" for stem in notebooks
+            for suffix in (".ipynb", ".html")}
 
 
 def run_state(run_dir: Path, *, skip: set[str] | frozenset[str] = frozenset()
@@ -339,7 +344,7 @@ def find_reusable(notebook: str, fingerprint: Callable[[Sequence[str]], str],
         mine = fingerprint(entry.get("outputs", []))
         if entry.get("fingerprint") != mine:
             return None  # the latest record differs: the notebook must run again
-        files = [*entry.get("outputs", []), f"{notebook}.ipynb", f"{notebook}.html"]
+        files = [*entry.get("outputs", []), *sorted(_notebook_files([notebook]))]
         if not all((run / f).exists() for f in files):
             return None
         if any(tree_hash(Path(path)) != digest
@@ -353,7 +358,7 @@ def _reuse(source: Path, entry: Mapping[str, Any], notebook: str, run_dir: Path)
     import shutil
 
     outputs = list(entry.get("outputs", []))
-    for rel in [*outputs, f"{notebook}.ipynb", f"{notebook}.html"]:
+    for rel in [*outputs, *sorted(_notebook_files([notebook]))]:
         target = run_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source / rel, target)
@@ -446,7 +451,8 @@ def run_notebooks(
 
     write_manifest()
     say(f"run folder: {run_dir}")
-    kernel_log = open(run_dir / "kernel.log", "w", encoding="utf-8")
+    (run_dir / NOTEBOOKS_FOLDER).mkdir()
+    kernel_log = open(run_dir / NOTEBOOKS_FOLDER / "kernel.log", "w", encoding="utf-8")
 
     class _QuietKernelManager(AsyncKernelManager):
         """Kernel whose start-up chatter goes to kernel.log instead of the terminal."""
@@ -464,7 +470,7 @@ def run_notebooks(
     skip = _notebook_files([p.stem for p in paths])
     try:
         for k, path in enumerate(paths, start=1):
-            executed = run_dir / path.name
+            executed = run_dir / NOTEBOOKS_FOLDER / path.name
             entry: dict[str, Any] = {"notebook": path.stem, "parameters": plan[path.stem]}
             manifest["notebooks"].append(entry)
             started = time.perf_counter()
@@ -483,7 +489,7 @@ def run_notebooks(
                 entry.update(status="reused", reused_from=source.name,
                              executed_in=before.get("executed_in", source.name),
                              external_outputs=before.get("external_outputs", {}),
-                             html=executed.with_suffix(".html").name,
+                             html=f"{NOTEBOOKS_FOLDER}/{path.stem}.html",
                              seconds=round(time.perf_counter() - started, 2))
                 write_manifest()
                 say(f"[{k}/{len(paths)}] {path.stem} reused from {source.name} (inputs and "
@@ -512,13 +518,14 @@ def run_notebooks(
                              if before_files.get(f) != stamp and f not in _RUN_FILES
                              and f not in skip)
             entry.update(status="succeeded", seconds=seconds,
-                         html=executed.with_suffix(".html").name, executed_in=run_dir.name,
+                         html=f"{NOTEBOOKS_FOLDER}/{path.stem}.html", executed_in=run_dir.name,
                          outputs=outputs, fingerprint=fingerprint(outputs),
                          external_outputs=_external_outputs(plan[path.stem]))
             write_manifest()
             say(f"[{k}/{len(paths)}] {path.stem} done in {seconds:.1f} s")
     finally:
         kernel_log.close()
+        _write_index(run_dir, manifest, say)
     if privacy_scan:
         entry, scan = privacy_check(run_dir, [raw_dir, pilot_path.resolve() if pilot_path
                                               else None])
@@ -534,9 +541,19 @@ def run_notebooks(
                             run_dir)
     manifest.update(status="succeeded",
                     finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                    outputs=sorted(p.name for p in run_dir.iterdir() if p.is_file()))
+                    outputs=sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*")
+                                   if p.is_file()))
     write_manifest()
     return RunResult(run_dir=run_dir, manifest=manifest)
+
+
+def _write_index(run_dir: Path, manifest: Mapping[str, Any],
+                 say: Callable[[str], None]) -> None:
+    """index.html of the run; a failure to write it is reported, never fatal."""
+    try:
+        write_index(run_dir, manifest)
+    except Exception as exc:  # the run's results matter more than its table of contents
+        say(f"index.html not written: {type(exc).__name__}: {exc}")
 
 
 def print_progress(message: str, stream: TextIO | None = None) -> None:

@@ -170,4 +170,4 @@ def test_a_run_that_leaks_fails_with_the_masked_hits(tmp_path: Path) -> None:
     assert manifest["status"] == "failed" and manifest["failed_step"] == "privacy_scan"
     hits = pd.read_csv(run / "privacy_scan.csv")
     assert set(hits["kind"]) == {"email", "phone", "name"}
-    assert set(hits["file"]) == {"01_copy.ipynb", "01_copy.html"}
+    assert set(hits["file"]) == {"notebooks/01_copy.ipynb", "notebooks/01_copy.html"}

@@ -318,7 +318,7 @@ def test_a_new_pilot_file_reruns_only_what_depends_on_it(tmp_path: Path,
     assert entries["02_pilot"]["status"] == entries["03_report"]["status"] == "succeeded"
     assert any("01_events reused from" in msg for msg in messages)
     # copied: the executed notebook, its HTML and its table; the first run is untouched
-    for name in ("01_events.ipynb", "01_events.html", "events_summary.csv"):
+    for name in ("notebooks/01_events.ipynb", "notebooks/01_events.html", "events_summary.csv"):
         assert (second.run_dir / name).read_bytes() == (first.run_dir / name).read_bytes()
     assert (second.run_dir / "pilot_results.csv").read_text() == new_pilot.read_text()
     assert (first.run_dir / "pilot_results.csv").read_text().count("\n") == 2

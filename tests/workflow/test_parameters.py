@@ -93,3 +93,24 @@ def test_quoted_annotations_are_checked_like_real_ones() -> None:
         check_parameters(ns)
     with pytest.raises(ParameterError, match=r"cannot read the type 'os.path'"):
         check_parameters({"__annotations__": {"x": "os.path"}, "x": 1})
+
+
+def test_a_second_run_in_the_same_kernel_ignores_what_the_notebook_made_itself() -> None:
+    """Run all cells twice in JupyterLab: the first run left `params`, tables and lists
+    behind; the second check must not call them unknown parameters."""
+    ns = _ns()
+    check_parameters(ns)
+    ns.update(params={"alpha": 0.05}, conversions=["order_confirmation"], n_rows=3)
+    ns["alpha"] = 0.1  # the parameters cell runs again, maybe edited
+    assert check_parameters(ns)["alpha"] == 0.1
+    ns["alpha"] = "high"  # types are still checked on every run
+    with pytest.raises(ParameterError, match="parameter 'alpha' must be float"):
+        check_parameters(ns)
+
+
+def test_an_unknown_name_present_at_the_first_check_still_fails_later() -> None:
+    ns = _ns(alhpa=0.1)
+    with pytest.raises(ParameterError):
+        check_parameters(ns)
+    with pytest.raises(ParameterError, match="unknown parameter 'alhpa'"):
+        check_parameters(ns)

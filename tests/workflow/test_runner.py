@@ -71,10 +71,15 @@ def test_a_run_writes_notebooks_html_and_manifest(tiny: Path, tmp_path: Path) ->
     assert result.ok
     assert (run / "second.txt").read_text() == "hi!"
     for stem in ("01_first", "02_second"):
-        assert (run / f"{stem}.ipynb").exists()
-        html = (run / f"{stem}.html").read_text()
+        assert (run / "notebooks" / f"{stem}.ipynb").exists()
+        html = (run / "notebooks" / f"{stem}.html").read_text()
         assert "secret_code_marker" not in html and "check_parameters" not in html
-    assert "visible output" in (run / "01_first.html").read_text()
+    assert "visible output" in (run / "notebooks" / "01_first.html").read_text()
+    assert (run / "notebooks" / "kernel.log").exists()
+    assert {p.name for p in run.iterdir() if p.is_file()} == {
+        "manifest.json", "index.html", "first.txt", "second.txt"}
+    index = (run / "index.html").read_text()
+    assert '<a href="notebooks/01_first.html">' in index and "first.txt" in index
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "succeeded"
     assert [n["notebook"] for n in manifest["notebooks"]] == ["01_first", "02_second"]
@@ -97,7 +102,9 @@ def test_a_failing_notebook_stops_the_run_and_keeps_the_folder(tiny: Path,
     run = info.value.run_dir
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "failed" and manifest["failed_notebook"] == "02_second"
-    assert (run / "01_first.html").exists() and (run / "02_second.ipynb").exists()
+    assert (run / "notebooks" / "01_first.html").exists()
+    assert (run / "notebooks" / "02_second.ipynb").exists()
+    assert "planted failure" in (run / "index.html").read_text()  # the index says what failed
 
 
 def test_cli_reports_the_failure_and_exit_code(tiny: Path, tmp_path: Path, capsys,

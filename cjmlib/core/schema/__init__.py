@@ -21,7 +21,7 @@ __all__ = [
     "CUSTOMER_COLUMNS", "EVENT_COLUMNS", "FEEDBACK_COLUMNS", "FIGURES", "QUARANTINE_COLUMNS",
     "REQUIRED_EVENT_COLUMNS", "REQUIRED_FEEDBACK_COLUMNS", "SCORE_RANGES", "STEPS", "TABLES",
     "TYPES", "Column", "FigureSpec", "TableSpec", "figure_for_file", "markdown", "table",
-    "table_for_file",
+    "table_for_file", "with_tables",
 ]
 
 #: Workflow steps in run order: notebook and the prefix of every file it writes.
@@ -71,6 +71,19 @@ def figure_for_file(stem: str) -> FigureSpec | None:
     """The figure (or family of figures) saved as ``<stem>.png``, or None."""
     exact = next((f for f in FIGURES if f.file == stem), None)
     return exact or next((f for f in FIGURES if f.matches(stem)), None)
+
+
+BEGIN, END = "<!-- schema:begin", "<!-- schema:end -->"
+
+
+def with_tables(document: str) -> str:
+    """``document`` (docs/design.md) with its generated block, between the ``schema:begin``
+    and ``schema:end`` comments, replaced by :func:`markdown`."""
+    start, end = document.find(BEGIN), document.find(END)
+    if start < 0 or end < start:
+        raise ValueError(f"no generated block ({BEGIN} ... {END}) in the document")
+    head = document[: document.index("\n", start) + 1]
+    return head + "\n" + markdown() + "\n" + document[end:]
 
 
 def markdown() -> str:

@@ -1,5 +1,13 @@
-"""`python -m cjmlib.core.schema` prints the tables as Markdown (for docs/design.md)."""
+"""`python -m cjmlib.core.schema` prints the tables as Markdown; with `--write FILE` it
+replaces the generated block of FILE (docs/design.md) with them."""
 
-from cjmlib.core.schema import markdown
+import sys
+from pathlib import Path
 
-print(markdown(), end="")
+from cjmlib.core.schema import markdown, with_tables
+
+if len(sys.argv) == 3 and sys.argv[1] == "--write":
+    path = Path(sys.argv[2])
+    path.write_text(with_tables(path.read_text(encoding="utf-8")), encoding="utf-8")
+else:
+    print(markdown(), end="")

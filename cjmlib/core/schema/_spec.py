@@ -40,7 +40,8 @@ class TableSpec:
     ``"canonical"`` (data/processed) or ``"input"`` (pilot inputs a researcher provides).
     ``file`` is the file stem: ``<run folder>/tables/<file>.csv`` and ``.parquet`` for
     output tables, ``data/processed/<file>.parquet`` for canonical ones. ``legacy`` is the
-    stem the table had in the flat run folders before the ``tables/`` layout.
+    stem the table had in the flat run folders before the ``tables/`` layout (None: its
+    ``name``).
     """
 
     name: str
@@ -51,6 +52,9 @@ class TableSpec:
     patterns: tuple[tuple[str, str], ...] = ()
     legacy: str | None = None
     formats: tuple[str, ...] = ("csv", "parquet")
+    #: Columns holding customers' own words (comments, quotes): never previewed, redacted
+    #: wherever shown.
+    free_text: tuple[str, ...] = ()
 
     def names(self, *, optional: bool = True) -> tuple[str, ...]:
         """Column names in order (without the optional ones when ``optional=False``)."""

@@ -63,7 +63,7 @@ TABLES: tuple[TableSpec, ...] = (
               _EVENTS),
     TableSpec("feedback", "canonical", "feedback",
               "One row per survey answer, comment, social post or interview quote.",
-              _FEEDBACK),
+              _FEEDBACK, free_text=("text",)),
     TableSpec("customers", "canonical", "customers",
               "One row per stitched customer; CRM profile fields follow the columns below.",
               _CUSTOMERS,
