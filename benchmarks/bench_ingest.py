@@ -8,7 +8,7 @@
    logged in with a CRM id), session ids, raw event names, dwell times, and planted problems:
    0.1% unparseable times, 0.1% rows without any identifier, 0.1% negative dwell times,
    0.05% unknown event names and 0.1% exact duplicate rows.
-2. Runs :func:`cjmlib.collection.collection.collect` on it in a fresh child process with the
+2. Runs :func:`cjmlib.collection.assembly.collect` on it in a fresh child process with the
    ``web_clickstream`` definition of ``configs/sources.yaml`` -- the full pipeline: streaming
    read, validation and quarantine, identity stitching, sessions, de-duplication, ordering,
    customers table and manifest.
@@ -121,7 +121,7 @@ def sources_config(path: Path) -> None:
 
 CHILD = textwrap.dedent("""
     import json, resource, sys, time
-    from cjmlib.collection.collection import collect
+    from cjmlib.collection.assembly import collect
     raw, sources, out, threads, memory = sys.argv[1:6]
     t0 = time.perf_counter()
     r = collect(raw, sources_path=sources, processed_dir=out, hash_inputs=False,

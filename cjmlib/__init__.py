@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     "make_sample": "cjmlib.sample.generator",
-    "collect": "cjmlib.collection.collection",
+    "collect": "cjmlib.collection.assembly",
     "stitch": "cjmlib.collection.identity",
     "check_parameters": "cjmlib.workflow.parameters",
     "ParameterError": "cjmlib.workflow.parameters",

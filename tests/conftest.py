@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cjmlib.collection.assembly import collect
 from cjmlib.sample.generator import make_sample
 
 SAMPLE_CUSTOMERS = 1500
@@ -29,9 +30,7 @@ def ground_truth(sample_dir: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def processed_dir(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Canonical tables collected from :func:`sample_dir` by ``cjmlib.collection.collection.collect``."""
-    from cjmlib.collection.collection import collect
-
+    """Canonical tables collected from :func:`sample_dir` by ``cjmlib.collection.assembly.collect``."""
     out = tmp_path_factory.mktemp("processed")
     collect(sample_dir, processed_dir=out)
     return out

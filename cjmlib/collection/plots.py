@@ -54,7 +54,7 @@ def quarantine_reasons(reasons: pd.DataFrame) -> plt.Figure:
 
 def coverage(cov: pd.DataFrame, *, by: str = "source", value: str = "events") -> plt.Figure:
     """Small multiples, one row per ``by`` group: ``value`` per period (the output of
-    ``cjmlib.collection.collection.coverage``). Each panel has its own scale; an empty period is a gap
+    ``cjmlib.collection.quality.coverage``). Each panel has its own scale; an empty period is a gap
     in that export (or, for campaigns, a week without a send)."""
     check_columns(cov, ["period", by, value], what="coverage table")
     wide = cov.pivot_table(index="period", columns=by, values=value, aggfunc="sum",

@@ -1,6 +1,6 @@
 """Collection on the generated sample, checked against the generator's planted ground truth.
 
-The reference is independent of cjmlib.collection.collection: ``ground_truth.json`` (customer count, dirty
+The reference is independent of cjmlib.collection: ``ground_truth.json`` (customer count, dirty
 rows per file and reason, duplicates), ``ground_truth/events.parquet`` (the clean events with
 person ids) and ``ground_truth/persons.csv`` (person -> CRM id, tier, churn), plus counts read
 straight from the raw files with pandas.
@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cjmlib.collection.collection import collect
+from cjmlib.collection.assembly import collect
 from cjmlib.core.schema import EVENT_COLUMNS, FEEDBACK_COLUMNS
 
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from cjmlib.collection import collection
-from cjmlib.collection.collection import collect
+from cjmlib.collection import assembly, landing
+from cjmlib.collection.assembly import collect
 
 WEB = {
     "kind": "events", "files": "web.csv", "identifiers": {"crm": "user_id"},
@@ -273,11 +273,11 @@ def test_cp1251_and_bom_files_are_detected(tmp_path):
 def test_detect_encoding_prefers_utf8_and_checks_gb18030_plausibility(tmp_path):
     p = tmp_path / "x.csv"
     p.write_bytes("a\n支付失败\n".encode())
-    assert collection.detect_encoding(p) == "utf-8"
+    assert landing.detect_encoding(p) == "utf-8"
     p.write_bytes("a\n支付失败\n".encode("gb18030"))
-    assert collection.detect_encoding(p) == "gb18030"
+    assert landing.detect_encoding(p) == "gb18030"
     p.write_bytes("a\nпривет мир\n".encode("cp1251"))
-    assert collection.detect_encoding(p) == "cp1251"
+    assert landing.detect_encoding(p) == "cp1251"
 
 
 def test_mixed_formats_and_zones_become_utc(tmp_path):
@@ -466,7 +466,7 @@ def test_a_crash_leaves_previous_tables_whole(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(collection, "_assemble_customers", boom)
+    monkeypatch.setattr(assembly, "_assemble_customers", boom)
     (tmp_path / "raw" / "web.csv").write_text(
         "user_id,ts,event,dur\nC2,2026-01-06 10:00:00,view,1\n", encoding="utf-8")
     with pytest.raises(RuntimeError, match="disk full"):

@@ -20,7 +20,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cjmlib.collection.collection import collect
+from cjmlib.collection.assembly import collect
 
 SOURCES = {
     "identity": {"salt": "property"},

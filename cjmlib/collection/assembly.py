@@ -1,0 +1,507 @@
+"""Collection entry point: :func:`collect` from raw exports to the canonical tables.
+
+:func:`collect` reads every source declared in ``configs/sources.yaml`` (a researcher adds a
+source by editing YAML, not code), validates every row, stitches identities
+(:mod:`cjmlib.collection.identity`), removes duplicates, derives sessions and writes
+
+* ``events.parquet``, ``feedback.parquet``, ``customers.parquet`` -- the canonical tables of
+  DESIGN.md (contract columns first, then ``attributes``, ``raw_file``, ``raw_row``),
+* ``identity_audit.parquet`` -- which (hashed) identifiers formed each customer,
+* ``quarantine/<source>.parquet`` -- every rejected row with file, row, column and reason, and
+  ``quarantine/summary.csv``,
+* ``manifest.json`` -- inputs (with SHA-256), counts per source (``rows_in = rows_out +
+  rows_quarantined``), stitching and de-duplication statistics.
+
+This module holds :func:`collect` and its :class:`CollectionResult`, the feedback and customers
+tables, the identity audit, the quarantine and the manifest. The steps before live in
+:mod:`~cjmlib.collection.sources` (the config), :mod:`~cjmlib.collection.landing` (raw files to
+Parquet), :mod:`~cjmlib.collection.sql` (the field compiler), :mod:`~cjmlib.collection.staging`
+(validation per source) and :mod:`~cjmlib.collection.events` (events.parquet: sessions, near
+duplicates, ``seq``); :mod:`~cjmlib.collection.quality` summarises the result.
+
+How it scales: each raw file is streamed once with pyarrow (CSV/TSV/JSON lines in blocks,
+Parquet in row groups, Excel and SQL in chunks) into a landing Parquet file with a row number;
+everything after that runs inside DuckDB (``COPY (...) TO`` Parquet, spilling to disk under a
+memory limit), so a file of hundreds of millions of rows is never held in pandas. Only integer
+edge arrays of the identity graph come back to Python (for scipy), and the events pass once
+through a single sort, streamed into events.parquet in Arrow batches.
+``benchmarks/bench_ingest.py`` measures this on 10 million rows. Collection talks to DuckDB
+directly rather than through Ibis because it needs streaming Arrow ingestion and
+``COPY ... TO``; the tables it writes are read through Ibis by the later steps.
+
+Conventions:
+
+* ``row`` is the 1-based record number within its file: the header is not counted and blank
+  lines of CSV files are skipped (so in a plain CSV, line = row + 1); JSON lines and interview
+  transcripts count lines (row = line number); Excel rows count from the first data row.
+* Times become UTC (microseconds). A time written without an offset is read in the source's
+  ``timezone``.
+* ``attributes`` is a JSON object (string) of the source's unmapped columns, so nothing the
+  export carried is dropped; identifier columns and ``drop`` columns (names) never appear there.
+* events.parquet is ordered by ``customer_id``, ``event_time``, ``seq``; ``seq`` numbers a
+  customer's events from 1, ties of equal time broken by the source's position in the config,
+  then file and row. Given session ids are prefixed with the source (``web_clickstream:...``);
+  derived ones read ``<customer_id>/<source>/<n>``.
+* customers.parquet: ``channels`` is a comma-separated sorted list, ``revenue`` the sum of
+  ``value`` over conversion touchpoints (configs/journey.yaml), ``first_seen``/``last_seen``
+  span events and feedback, CRM fields follow (``crm_id``, ``segment``...) and ``tenure_days``
+  counts from ``date_joined`` to the last event in the data.
+* Re-running on the same inputs, configs and salt gives identical tables and manifest.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cjmlib import __version__
+from cjmlib.collection.events import assemble_events
+from cjmlib.collection.identity import StitchResult, resolve_salt, stitch
+from cjmlib.collection.landing import land
+from cjmlib.collection.sources import KINDS, SourcesConfig, load_sources
+from cjmlib.collection.sql import files_sql, lit, path_lit, q
+from cjmlib.collection.staging import StagedSource, stage_files, stage_source
+from cjmlib.core.checks import check_scalar
+from cjmlib.core.config import output_path, resolve_path
+from cjmlib.core.io import atomic_write, file_sha256, write_json
+from cjmlib.core.schema import CUSTOMER_COLUMNS, FEEDBACK_COLUMNS
+
+
+def _progress_noop(message: str) -> None:
+    """Default progress callback: say nothing."""
+
+
+@dataclass
+class CollectionResult:
+    """What :func:`collect` wrote and what it found.
+
+    ``paths`` maps ``events``, ``feedback``, ``customers``, ``identity_audit``, ``quarantine``
+    (folder) and ``manifest`` to files; ``sources`` has one row per source (``source``,
+    ``kind``, ``files``, ``rows_in``, ``rows_out``, ``rows_quarantined``, ``records_written``,
+    ``balanced``); ``quarantine`` one row per source, file, reason and column (``rows``);
+    ``identity`` and ``dedupe`` hold the stitching and duplicate statistics;
+    ``manifest`` is the content of manifest.json. ``elapsed_s`` is wall-clock seconds (not in
+    the manifest, which stays identical between re-runs).
+    """
+
+    paths: dict[str, Path]
+    sources: pd.DataFrame
+    quarantine: pd.DataFrame
+    identity: dict[str, Any]
+    dedupe: dict[str, Any]
+    manifest: dict[str, Any]
+    elapsed_s: float = 0.0
+
+    def to_pandas(self) -> pd.DataFrame:
+        """Rows in, out and quarantined per source."""
+        return self.sources.copy()
+
+    def __repr__(self) -> str:
+        return (f"CollectionResult({self.identity.get('customers', 0):,} customers, "
+                f"{self.manifest['tables']['events']['rows']:,} events, "
+                f"{self.manifest['tables']['feedback']['rows']:,} feedback rows, "
+                f"{int(self.sources['rows_quarantined'].sum()):,} rows quarantined, "
+                f"in {self.paths['manifest'].parent})")
+
+    def _repr_html_(self) -> str:
+        return (f"<p><b>Collection</b>: {self.identity.get('customers', 0):,} customers, "
+                f"{self.manifest['tables']['events']['rows']:,} events, "
+                f"{self.manifest['tables']['feedback']['rows']:,} feedback rows</p>"
+                + self.sources.to_html(index=False))
+
+
+def collect(
+    raw_dir: str | os.PathLike[str],
+    *,
+    sources_path: str | os.PathLike[str] = "configs/sources.yaml",
+    config_path: str | os.PathLike[str] = "configs/journey.yaml",
+    processed_dir: str | os.PathLike[str] = "data/processed",
+    salt: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    hash_inputs: bool = True,
+) -> CollectionResult:
+    """Read every configured raw source and write the canonical tables to ``processed_dir``.
+
+    ``raw_dir`` holds the raw exports (never modified); ``sources_path`` and ``config_path``
+    are ``configs/sources.yaml`` and ``configs/journey.yaml`` (relative paths resolve against
+    the workspace, then the project root). ``salt`` overrides the identifier salt (else the
+    environment variable named in the config, else the config's ``salt``). ``threads`` and
+    ``memory_limit`` bound DuckDB (defaults: the ``engine`` block of the config, else all cores
+    and 1GB; larger data spills to a temporary folder). ``hash_inputs`` records the SHA-256 of
+    every raw file in the manifest.
+
+    Raises ``FileNotFoundError`` when a required source has no file and ``ValueError`` naming
+    the file, the column and what was expected for whole-file problems (missing column,
+    unreadable encoding, empty file). Row-level problems never raise: the rows go to
+    ``quarantine/`` with their reason.
+    """
+    import duckdb
+
+    started = time.perf_counter()
+    say = progress or _progress_noop
+    raw = resolve_path(raw_dir, must_exist=True)
+    if not raw.is_dir():
+        raise ValueError(f"{raw}: raw_dir must be a folder of raw exports")
+    cfg = load_sources(sources_path, config_path)
+    salt_value, salt_source = resolve_salt(salt, cfg.identity)
+    out = output_path(processed_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    threads = threads if threads is not None else cfg.engine.get("threads", os.cpu_count() or 1)
+    check_scalar(threads, "threads", typ=int, ge=1)
+    memory_limit = memory_limit or str(cfg.engine.get("memory_limit", "1GB"))
+
+    files = _match_files(cfg, raw)
+    # no manifest while the tables change: a run that stops half-way cannot look complete
+    (out / "manifest.json").unlink(missing_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".collect-", dir=out))
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET threads = {int(threads)}")
+        con.execute(f"SET memory_limit = {lit(memory_limit)}")
+        con.execute(f"SET temp_directory = {path_lit(work / 'spill')}")
+        # intermediate files need no order (every output is sorted explicitly): let DuckDB
+        # write them in parallel
+        con.execute("SET preserve_insertion_order = false")
+        con.execute("SET TimeZone = 'UTC'")
+        try:
+            con.execute("SET enable_progress_bar = false")
+        except duckdb.Error:
+            pass  # in Jupyter without ipywidgets DuckDB shows no bar and refuses the setting
+        con.execute("SET VARIABLE cjm_salt = ?", [salt_value])
+
+        staged: list[StagedSource] = []
+        for i, spec in enumerate(cfg.sources):
+            landed = []
+            for k, (path, rel) in enumerate(files[spec.name]):
+                say(f"{spec.name}: reading {rel}")
+                landed.append(land(spec, path, rel, work / f"land_{i}_{k}.parquet", raw))
+            say(f"{spec.name}: validating {sum(x.rows for x in landed):,} rows")
+            st = StagedSource(spec, landed, None, sum(x.rows for x in landed))
+            if landed:
+                st.stage = work / f"stage_{i}.parquet"
+                st.exact_duplicates = stage_source(con, spec, cfg, landed, st.stage, salt_value,
+                                                    cfg.dedupe.exact, i)
+                for x in landed:  # landing copies are not needed any more
+                    if x.path is not None:
+                        x.path.unlink(missing_ok=True)
+            staged.append(st)
+
+        say("stitching identities")
+        ident = _stitch(con, cfg, staged)
+        say(f"{ident.stats['customers']:,} customers from {ident.stats['identifiers']:,} "
+            "identifiers")
+        primary = _primary_sql(ident.blocked)
+
+        say("events: sessions, duplicates, order")
+        dedupe = assemble_events(con, cfg, staged, out, primary)
+        say("feedback")
+        _assemble_feedback(con, staged, out, primary)
+        say("customers")
+        _assemble_customers(con, cfg, staged, out, primary)
+        _write_audit(con, out)
+        say("quarantine and manifest")
+        quarantine, sources = _write_quarantine(con, cfg, staged, work, out, primary)
+        tables = {name: {"path": f"{name}.parquet",
+                         "rows": con.execute(f"SELECT count(*) FROM read_parquet("
+                                             f"{path_lit(out / (name + '.parquet'))})"
+                                             ).fetchall()[0][0]}
+                  for name in ("events", "feedback", "customers", "identity_audit")}
+    finally:
+        con.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+    ident_stats = {**ident.stats, "giants": ident.giants}
+    manifest = _manifest(cfg, raw, files, staged, sources, quarantine, ident_stats, dedupe,
+                         tables, salt_source, hash_inputs)
+    write_json(manifest, out / "manifest.json")
+    paths = {"events": out / "events.parquet", "feedback": out / "feedback.parquet",
+             "customers": out / "customers.parquet",
+             "identity_audit": out / "identity_audit.parquet",
+             "quarantine": out / "quarantine", "manifest": out / "manifest.json"}
+    return CollectionResult(paths, sources, quarantine, ident_stats, dedupe, manifest,
+                            round(time.perf_counter() - started, 3))
+
+
+def _match_files(cfg: SourcesConfig, raw: Path) -> dict[str, list[tuple[Path | None, str]]]:
+    everything = sorted(p.relative_to(raw).as_posix() for p in raw.rglob("*") if p.is_file())
+    out: dict[str, list[tuple[Path | None, str]]] = {}
+    for spec in cfg.sources:
+        if spec.format == "sql":
+            out[spec.name] = [(None, str(spec.url))]
+            continue
+        rels = sorted({r for pat in spec.files for r in everything if fnmatch.fnmatch(r, pat)})
+        if not rels and not spec.optional:
+            raise FileNotFoundError(
+                f"source {spec.name!r}: no file in {raw} matches {list(spec.files)} (set "
+                "optional: true in the sources config when the source may be absent)")
+        out[spec.name] = [(raw / r, r) for r in rels]
+    return out
+
+
+def _unconfigured(cfg: SourcesConfig, raw: Path, files: dict[str, list[tuple[Path | None, str]]]
+                  ) -> list[str]:
+    used = {rel for lst in files.values() for _, rel in lst}
+    rest = []
+    for p in sorted(raw.rglob("*")):
+        if not p.is_file():
+            continue
+        rel = p.relative_to(raw).as_posix()
+        if rel in used or any(fnmatch.fnmatch(rel, pat) for pat in cfg.ignore):
+            continue
+        rest.append(rel)
+    return rest
+
+
+def _stitch(con: Any, cfg: SourcesConfig, staged: list[StagedSource]) -> StitchResult:
+    paths = stage_files(staged, *KINDS, stitch_only=True)
+    if paths:
+        records = (f"SELECT _source, _keys FROM {files_sql(paths)} "
+                   "WHERE _reason IS NULL AND _item = 0")
+    else:
+        records = "SELECT NULL::VARCHAR AS _source, []::VARCHAR[] AS _keys WHERE FALSE"
+    return stitch(con, records, cfg.identity)
+
+
+def _primary_sql(blocked: list[str]) -> str:
+    """The record's key used to find its customer: first identifier not blocked."""
+    if not blocked:
+        return "s._keys[1]"
+    lst = "[" + ", ".join(lit(b) for b in blocked) + "]"
+    return f"list_filter(s._keys, lambda k: NOT list_contains({lst}, k))[1]"
+
+
+def _copy_atomic(con: Any, sql: str, path: Path) -> None:
+    atomic_write(path, lambda tmp: con.execute(
+        f"COPY ({sql}) TO {path_lit(tmp)} (FORMAT parquet)"))
+
+
+def _assemble_feedback(con: Any, staged: list[StagedSource], out: Path, primary: str) -> None:
+    paths = stage_files(staged, "feedback")
+    cols = ", ".join(FEEDBACK_COLUMNS[1:9])
+    if not paths:
+        sql = ("SELECT NULL::VARCHAR AS customer_id, NULL::TIMESTAMPTZ AS response_time, "
+               "NULL::VARCHAR AS touchpoint, NULL::VARCHAR AS channel, NULL::INTEGER AS csat, "
+               "NULL::INTEGER AS nps, NULL::INTEGER AS ces, NULL::VARCHAR AS text, "
+               "NULL::VARCHAR AS language, NULL::VARCHAR AS source, NULL::VARCHAR AS survey, "
+               "NULL::VARCHAR AS response_id, NULL::VARCHAR AS stage, NULL::VARCHAR AS brand, "
+               "NULL::VARCHAR AS attributes, NULL::VARCHAR AS raw_file, "
+               "NULL::BIGINT AS raw_row WHERE FALSE")
+    else:
+        sql = f"""
+            SELECT CASE WHEN s._stitch THEN m.customer_id END AS customer_id,
+                   {', '.join('s.' + c for c in cols.split(', '))},
+                   s._source AS source, s.survey, s.response_id, s.stage, s.brand, s.attributes,
+                   s._file AS raw_file, s._row AS raw_row
+            FROM {files_sql(paths)} s LEFT JOIN _id_keymap m ON s._stitch AND m.key = {primary}
+            WHERE s._reason IS NULL AND NOT (s._stitch AND m.customer_id IS NULL)
+            ORDER BY s.survey, s._source, s._file, s._row, s._item"""
+    _copy_atomic(con, sql, out / "feedback.parquet")
+
+
+def _assemble_customers(con: Any, cfg: SourcesConfig, staged: list[StagedSource], out: Path,
+                        primary: str) -> None:
+    conv = ", ".join(lit(t) for t in cfg.conversion_touchpoints) or "NULL"
+    profile_specs = [s for s in staged if s.spec.kind == "customers" and s.stage is not None]
+    prof_fields: dict[str, str] = {}
+    for s in profile_specs:
+        for n, fs in s.spec.fields.items():
+            prof_fields.setdefault(n, fs.type)
+    reserved = set(CUSTOMER_COLUMNS) | {"tenure_days"}
+    clash = sorted(set(prof_fields) & reserved)
+    if clash:
+        raise ValueError(f"{cfg.path}: customers fields {clash} clash with computed columns "
+                         f"{sorted(reserved)}; rename them")
+    ev = path_lit(out / "events.parquet")
+    fb = path_lit(out / "feedback.parquet")
+    if profile_specs:
+        paths = [str(s.stage) for s in profile_specs]
+        order = " ".join(f"WHEN {lit(s.spec.name)} THEN {i}" for i, s in enumerate(profile_specs))
+        prof = f"""prof AS (
+            SELECT m.customer_id, {', '.join('s.' + q(n) for n in prof_fields)},
+                   row_number() OVER (PARTITION BY m.customer_id
+                                      ORDER BY CASE s._source {order} END, s._file, s._row)
+                       AS _rn
+            FROM {files_sql(paths)} s JOIN _id_keymap m ON m.key = {primary}
+            WHERE s._reason IS NULL),"""
+        prof_sel = ", ".join(f"p.{q(n)}" for n in prof_fields)
+        join = "LEFT JOIN prof p ON p.customer_id = c.customer_id AND p._rn = 1"
+    else:
+        prof, prof_sel, join = "", "", ""
+    tenure = ""
+    if prof_fields.get("date_joined") == "date":
+        tenure = (", date_diff('day', p.date_joined, (SELECT CAST(max(event_time) AS DATE) "
+                  f"FROM read_parquet({ev}))) AS tenure_days")
+    sql = f"""
+        WITH evc AS (SELECT customer_id, channel, min(event_time) AS first_ev,
+                            max(event_time) AS last_ev, count(*) AS n_events,
+                            bool_or(touchpoint IN ({conv})) AS converted,
+                            sum(value) FILTER (WHERE touchpoint IN ({conv})) AS revenue
+                     FROM read_parquet({ev}) GROUP BY customer_id, channel),
+        ev AS (SELECT customer_id, min(first_ev) AS first_ev, max(last_ev) AS last_ev,
+                      sum(n_events) AS n_events,
+                      string_agg(channel, ',' ORDER BY channel) AS channels,
+                      count(channel) AS n_channels, bool_or(converted) AS converted,
+                      sum(revenue) AS revenue
+               FROM evc GROUP BY customer_id),
+        fb AS (SELECT customer_id, min(response_time) AS first_fb, max(response_time) AS last_fb,
+                      count(*) AS n_feedback
+               FROM read_parquet({fb}) WHERE customer_id IS NOT NULL GROUP BY customer_id),
+        {prof}
+        base AS (SELECT c.customer_id, least(ev.first_ev, fb.first_fb) AS first_seen,
+                        greatest(ev.last_ev, fb.last_fb) AS last_seen,
+                        coalesce(ev.n_events, 0)::BIGINT AS n_events,
+                        coalesce(ev.channels, '') AS channels,
+                        coalesce(ev.converted, FALSE) AS converted,
+                        coalesce(ev.revenue, 0.0) AS revenue,
+                        coalesce(ev.n_channels, 0) AS n_channels,
+                        coalesce(fb.n_feedback, 0) AS n_feedback,
+                        c.n_identifiers, c.identifier_types
+                        {', ' + prof_sel if prof_sel else ''} {tenure}
+                 FROM _id_customers c LEFT JOIN ev ON ev.customer_id = c.customer_id
+                 LEFT JOIN fb ON fb.customer_id = c.customer_id {join})
+        SELECT * FROM base ORDER BY customer_id"""
+    _copy_atomic(con, sql, out / "customers.parquet")
+
+
+def _write_audit(con: Any, out: Path) -> None:
+    _copy_atomic(con, "SELECT * FROM _id_audit ORDER BY customer_id NULLS LAST, "
+                      "identifier_type, identifier_hash", out / "identity_audit.parquet")
+
+
+def _write_quarantine(con: Any, cfg: SourcesConfig, staged: list[StagedSource], work: Path,
+                      out: Path, primary: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    import pyarrow as pa
+
+    qdir = out / "quarantine"
+    qdir.mkdir(parents=True, exist_ok=True)
+    mal: dict[str, list[Any]] = {"source": [], "file": [], "row": [], "detail": []}
+    for s in staged:
+        for x in s.landed:
+            for row, detail in x.malformed:
+                mal["source"].append(s.spec.name)
+                mal["file"].append(x.file)
+                mal["row"].append(row)
+                mal["detail"].append(detail)
+    con.register("_malformed_arrow", pa.table({
+        "source": pa.array(mal["source"], pa.string()), "file": pa.array(mal["file"], pa.string()),
+        "row": pa.array(mal["row"], pa.int64()), "detail": pa.array(mal["detail"], pa.string())}))
+    ev_out = path_lit(out / "events.parquet")
+    fb_out = path_lit(out / "feedback.parquet")
+    ev_counts = dict(con.execute(f"SELECT source, count(*) FROM read_parquet({ev_out}) "
+                                 "GROUP BY source").fetchall())
+    fb_counts = {r[0]: (r[1], r[2]) for r in con.execute(
+        f"SELECT source, count(DISTINCT (raw_file, raw_row)), count(*) "
+        f"FROM read_parquet({fb_out}) GROUP BY source").fetchall()}
+    summary_rows = []
+    source_rows = []
+    written = set()
+    for s in staged:
+        name = s.spec.name
+        is_json = bool(s.landed) and s.landed[0].format == "jsonl"
+        parts = [f"""SELECT source, file, row, NULL::VARCHAR AS "column",
+                            {lit('unparseable_record' if is_json else 'malformed_row')} AS reason,
+                            NULL::VARCHAR AS value, detail, NULL::VARCHAR AS record
+                     FROM _malformed_arrow WHERE source = {lit(name)}"""]
+        if s.stage is not None:
+            st = path_lit(s.stage)
+            parts.append(f"""SELECT _source, _file, _row, _column, _reason, _value, _detail,
+                                    _record FROM read_parquet({st})
+                             WHERE _reason IS NOT NULL AND _item = 0""")
+            if s.spec.kind == "events":
+                parts.append(f"""SELECT _source, _file, _row, NULL, 'near_duplicate', NULL,
+                                        _detail, NULL FROM _near_drop
+                                 WHERE _source = {lit(name)}""")
+            if s.spec.stitch:
+                parts.append(f"""SELECT DISTINCT s._source, s._file, s._row, NULL,
+                                        'ambiguous_identity', NULL,
+                                        'every identifier of the row is blocked as shared', NULL
+                                 FROM read_parquet({st}) s LEFT JOIN _id_keymap m
+                                      ON m.key = {primary}
+                                 WHERE s._reason IS NULL AND m.customer_id IS NULL""")
+        sql = (f"SELECT * FROM ({' UNION ALL '.join(parts)}) "
+               "q(source, file, \"row\", \"column\", reason, value, detail, record) "
+               "ORDER BY file, \"row\", reason")
+        _copy_atomic(con, sql, qdir / f"{name}.parquet")
+        written.add(f"{name}.parquet")
+        qpath = path_lit(qdir / f"{name}.parquet")
+        for r in con.execute(f"""SELECT file, reason, "column", count(*) FROM read_parquet({qpath})
+                                 GROUP BY ALL ORDER BY ALL""").fetchall():
+            summary_rows.append({"source": name, "file": r[0], "reason": r[1], "column": r[2],
+                                 "rows": int(r[3])})
+        n_quar = con.execute(f"SELECT count(*) FROM (SELECT DISTINCT file, \"row\" FROM "
+                             f"read_parquet({qpath}))").fetchall()[0][0]
+        if s.spec.kind == "events":
+            out_rows = written_rows = ev_counts.get(name, 0)
+        elif s.spec.kind == "feedback":
+            out_rows, written_rows = fb_counts.get(name, (0, 0))
+        else:
+            out_rows = 0 if s.stage is None else con.execute(
+                f"SELECT count(*) FROM read_parquet({path_lit(s.stage)}) s "
+                f"JOIN _id_keymap m ON m.key = {primary} "
+                "WHERE s._reason IS NULL").fetchall()[0][0]
+            written_rows = out_rows
+        source_rows.append({
+            "source": name, "kind": s.spec.kind, "files": len(s.landed),
+            "rows_in": int(s.rows_in), "rows_out": int(out_rows),
+            "rows_quarantined": int(n_quar), "records_written": int(written_rows),
+            "balanced": int(s.rows_in) == int(out_rows) + int(n_quar)})
+    con.unregister("_malformed_arrow")
+    for stale in qdir.glob("*.parquet"):
+        if stale.name not in written:
+            stale.unlink()
+    summary = pd.DataFrame(summary_rows, columns=["source", "file", "reason", "column", "rows"])
+    atomic_write(qdir / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False))
+    sources = pd.DataFrame(source_rows)
+    bad = sources[~sources["balanced"]]
+    if len(bad):
+        raise RuntimeError("rows do not reconcile (rows_in != rows_out + rows_quarantined) for "
+                           f"{bad['source'].tolist()}: {bad.to_dict('records')}")
+    return summary, sources
+
+
+def _manifest(cfg: SourcesConfig, raw: Path, files: dict[str, list[tuple[Path | None, str]]],
+              staged: list[StagedSource], sources: pd.DataFrame, quarantine: pd.DataFrame,
+              identity: dict[str, Any], dedupe: dict[str, Any], tables: dict[str, Any],
+              salt_source: str, hash_inputs: bool) -> dict[str, Any]:
+    inputs = []
+    for s in staged:
+        for x in s.landed:
+            entry: dict[str, Any] = {"source": s.spec.name, "file": x.file, "format": x.format,
+                                     "encoding": x.encoding, "rows": x.rows}
+            path = raw / x.file if s.spec.format != "sql" else None
+            if path is not None and path.exists():
+                entry["bytes"] = path.stat().st_size
+                if hash_inputs:
+                    entry["sha256"] = file_sha256(path)
+            inputs.append(entry)
+    per_source = []
+    for rec in sources.to_dict("records"):
+        q = quarantine[quarantine["source"] == rec["source"]]
+        reasons = q.groupby("reason")["rows"].sum().sort_index()
+        per_source.append({**{k: (bool(v) if k == "balanced" else v) for k, v in rec.items()},
+                           "quarantine_reasons": {k: int(v) for k, v in reasons.items()}})
+    config_hash = {"sources": file_sha256(cfg.path)}
+    return {
+        "created_by": f"cjmlib.collection.assembly.collect {__version__}",
+        "raw_dir": str(raw),
+        "configs": config_hash,
+        "salt_source": salt_source,
+        "rule": "rows_in = rows_out + rows_quarantined for every source",
+        "sources": per_source,
+        "inputs": inputs,
+        "unconfigured_files": _unconfigured(cfg, raw, files),
+        "tables": tables,
+        "identity": identity,
+        "dedupe": dedupe,
+    }

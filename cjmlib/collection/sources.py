@@ -1,0 +1,372 @@
+"""Collection configuration: ``configs/sources.yaml`` read and checked into typed specs.
+
+:func:`load_sources` reads the source definitions (and, from ``configs/journey.yaml``, the
+touchpoints with their stages, the conversion touchpoints and the session timeout) into a
+:class:`SourcesConfig`: one :class:`SourceSpec` per raw source, one :class:`FieldSpec` per
+canonical field it fills, the identity rules and the duplicate rules (:class:`DedupeSpec`). Every
+error names the file, the source and the key. The contract of the canonical tables as the config
+sees it (table kinds, file formats, the fields of events and feedback, survey types) is here too.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cjmlib.collection.identity import IdentityConfig
+from cjmlib.core.config import load_yaml, resolve_path
+
+# --------------------------------------------------------------------------------------------
+# The contract
+# --------------------------------------------------------------------------------------------
+
+SURVEY_TYPES = ("post_interaction", "relationship", "social", "interview", "market_benchmark")
+KINDS = ("events", "feedback", "customers")
+FORMATS = ("csv", "tsv", "jsonl", "parquet", "excel", "sql", "transcript")
+
+# field name -> (type, required) per table kind
+EVENT_FIELDS = {"event_time": ("time", True), "channel": ("string", True),
+                 "touchpoint": ("touchpoint", True), "session_id": ("string", False),
+                 "duration_s": ("duration", False), "value": ("float", False)}
+FEEDBACK_FIELDS = {"response_time": ("time", False), "touchpoint": ("touchpoint", False),
+                    "channel": ("string", True), "csat": ("score", False),
+                    "nps": ("score", False), "ces": ("score", False), "text": ("string", False),
+                    "language": ("string", False), "survey": ("string", True),
+                    "response_id": ("string", False), "stage": ("string", False),
+                    "brand": ("string", False)}
+_PROFILE_TYPES = ("string", "float", "int", "bool", "date", "time")
+EPOCH_US = {"s": 1_000_000, "ms": 1_000, "us": 1}
+DEFAULT_ENCODINGS = ("utf-8", "gb18030", "cp1251")
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How one canonical field is filled: a constant, or a raw column parsed and mapped."""
+
+    name: str
+    column: str | None = None
+    value: Any = None
+    map: Mapping[str, Any] | None = None
+    strict: bool = True
+    formats: tuple[str, ...] = ()
+    unit: str | None = None
+    timezone: str | None = None
+    scale: float | None = None
+    type: str = "string"
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One raw source of ``configs/sources.yaml``."""
+
+    name: str
+    kind: str
+    files: tuple[str, ...]
+    format: str | None
+    encoding: str
+    encodings: tuple[str, ...]
+    delimiter: str
+    quote: str
+    timezone: str
+    identifiers: tuple[tuple[str, str], ...]  # (identifier type, raw column)
+    fields: dict[str, FieldSpec]
+    items: tuple[dict[str, FieldSpec], ...] = ()
+    sessions: str = "none"
+    stitch: bool = True
+    drop: tuple[str, ...] = ()
+    optional: bool = False
+    sheet: str | None = None
+    url: str | None = None
+    query: str | None = None
+    transcript: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def used_columns(self) -> list[str]:
+        """Raw columns the config reads (identifiers and fields), in config order."""
+        cols = [c for _, c in self.identifiers]
+        for spec in [*self.fields.values(), *(f for it in self.items for f in it.values())]:
+            if spec.column is not None:
+                cols.append(spec.column)
+        return list(dict.fromkeys(cols))
+
+    @property
+    def required_columns(self) -> list[str]:
+        optional = {f.column for f in self.fields.values() if f.optional}
+        return [c for c in self.used_columns if c not in optional]
+
+
+@dataclass(frozen=True)
+class DedupeSpec:
+    """Duplicate rules: exact duplicates per source, near duplicates across sources."""
+
+    exact: bool = True
+    near_tolerance_s: float = 120.0
+    near_touchpoints: tuple[str, ...] | None = None  # None: every touchpoint
+    near_enabled: bool = True
+    prefer_sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SourcesConfig:
+    """``configs/sources.yaml`` read and checked against ``configs/journey.yaml``."""
+
+    path: Path
+    sources: tuple[SourceSpec, ...]
+    identity: IdentityConfig
+    dedupe: DedupeSpec
+    ignore: tuple[str, ...]
+    touchpoint_stage: dict[str, str]
+    conversion_touchpoints: tuple[str, ...]
+    session_timeout_minutes: float
+    engine: dict[str, Any]
+
+
+def load_sources(sources_path: str | os.PathLike[str] = "configs/sources.yaml",
+                 config_path: str | os.PathLike[str] = "configs/journey.yaml") -> SourcesConfig:
+    """Read and check the source definitions; every error names the file, source and key."""
+    spath = resolve_path(sources_path, must_exist=True)
+    jpath = resolve_path(config_path, must_exist=True)
+    raw = load_yaml(spath)
+    journey = load_yaml(jpath)
+    tps = journey.get("touchpoints") or {}
+    if not isinstance(tps, Mapping) or not tps:
+        raise ValueError(f"{jpath}: 'touchpoints' must map each touchpoint to its stage")
+    touchpoint_stage = {}
+    for tp, spec in tps.items():
+        stage = spec.get("stage") if isinstance(spec, Mapping) else spec
+        if not isinstance(stage, str):
+            raise ValueError(f"{jpath}: touchpoints.{tp} needs a stage")
+        touchpoint_stage[str(tp)] = stage
+    conv = tuple(journey.get("conversion_touchpoints") or ())
+    timeout = journey.get("session_timeout_minutes", 30)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValueError(f"{jpath}: session_timeout_minutes must be a positive number, "
+                         f"got {timeout!r}")
+
+    where = str(spath)
+    known_top = {"defaults", "ignore", "identity", "dedupe", "maps", "sources", "engine"}
+    unknown = sorted(set(raw) - known_top)
+    if unknown:
+        raise ValueError(f"{where}: unknown top-level key(s) {unknown}; expected "
+                         f"{sorted(known_top)}")
+    defaults = dict(raw.get("defaults") or {})
+    maps = dict(raw.get("maps") or {})
+    identity = IdentityConfig.from_dict(raw.get("identity"), where=f"{where}: identity")
+    dedupe = _read_dedupe(raw.get("dedupe"), where, touchpoint_stage)
+    sources_raw = raw.get("sources")
+    if not isinstance(sources_raw, Mapping) or not sources_raw:
+        raise ValueError(f"{where}: 'sources' must map each source name to its definition")
+    sources = tuple(_read_source(str(name), spec, defaults, maps, identity, touchpoint_stage,
+                                 where) for name, spec in sources_raw.items())
+    ignore = tuple(str(p) for p in (raw.get("ignore") or ()))
+    engine = dict(raw.get("engine") or {})
+    return SourcesConfig(spath, sources, identity, dedupe, ignore, touchpoint_stage, conv,
+                         float(timeout), engine)
+
+
+def _read_dedupe(data: Any, where: str, touchpoint_stage: dict[str, str]) -> DedupeSpec:
+    data = dict(data or {})
+    near = data.pop("near", {}) or {}
+    exact = bool(data.pop("exact", True))
+    if data:
+        raise ValueError(f"{where}: dedupe: unknown option(s) {sorted(data)}; expected exact, near")
+    if near is False:
+        return DedupeSpec(exact=exact, near_enabled=False)
+    near = dict(near)
+    tol = near.pop("tolerance_seconds", 120)
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or tol < 0:
+        raise ValueError(f"{where}: dedupe.near.tolerance_seconds must be a number >= 0, "
+                         f"got {tol!r}")
+    tps = near.pop("touchpoints", None)
+    if tps is not None:
+        tps = tuple(str(t) for t in tps)
+        bad = [t for t in tps if t not in touchpoint_stage]
+        if bad:
+            raise ValueError(f"{where}: dedupe.near.touchpoints: unknown touchpoint(s) {bad}; "
+                             f"configs/journey.yaml declares {sorted(touchpoint_stage)}")
+    prefer = tuple(str(s) for s in (near.pop("prefer", None) or ()))
+    if near:
+        raise ValueError(f"{where}: dedupe.near: unknown option(s) {sorted(near)}; expected "
+                         "tolerance_seconds, touchpoints, prefer")
+    return DedupeSpec(exact, float(tol), tps, True, prefer)
+
+
+_SOURCE_KEYS = {"kind", "files", "format", "encoding", "encodings", "delimiter", "quote",
+                "timezone", "identifiers", "fields", "items", "sessions", "stitch", "drop",
+                "optional", "sheet", "url", "query", "transcript", "strict_touchpoints"}
+_FIELD_KEYS = {"column", "value", "map", "strict", "formats", "unit", "timezone", "scale", "type",
+               "optional"}
+
+
+def _read_source(name: str, spec: Any, defaults: dict[str, Any], maps: dict[str, Any],
+                 identity: IdentityConfig, touchpoint_stage: dict[str, str],
+                 where: str) -> SourceSpec:
+    at = f"{where}: source {name!r}"
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"{at}: expected a mapping of options")
+    spec = {**{k: v for k, v in defaults.items() if k in _SOURCE_KEYS}, **spec}
+    unknown = sorted(set(spec) - _SOURCE_KEYS)
+    if unknown:
+        raise ValueError(f"{at}: unknown option(s) {unknown}; expected {sorted(_SOURCE_KEYS)}")
+    kind = spec.get("kind")
+    if kind not in KINDS:
+        raise ValueError(f"{at}: kind must be one of {', '.join(map(repr, KINDS))}, got {kind!r}")
+    fmt = spec.get("format")
+    if fmt is not None and fmt not in FORMATS:
+        raise ValueError(f"{at}: format must be one of {', '.join(map(repr, FORMATS))}, "
+                         f"got {fmt!r}")
+    files = spec.get("files")
+    if fmt == "sql":
+        files = files or ()
+        if not spec.get("query") or not spec.get("url"):
+            raise ValueError(f"{at}: a sql source needs 'url' (sqlite:///file.db or "
+                             "duckdb:///file.duckdb) and 'query'")
+    elif not files:
+        raise ValueError(f"{at}: 'files' (a glob relative to raw_dir) is required")
+    files = (files,) if isinstance(files, str) else tuple(str(f) for f in files)
+    tz = str(spec.get("timezone", "UTC"))
+    strict_tp = bool(spec.get("strict_touchpoints", True))
+
+    ids = spec.get("identifiers") or {}
+    if not isinstance(ids, Mapping):
+        raise ValueError(f"{at}: identifiers must map identifier type -> raw column")
+    identifiers = []
+    for t, cols in ids.items():
+        identity.type(str(t))  # raises on unknown types
+        for c in [cols] if isinstance(cols, str) else list(cols):
+            identifiers.append((str(t), str(c)))
+    prio = identity.priority
+    identifiers.sort(key=lambda tc: prio[tc[0]])
+    stitch_ = bool(spec.get("stitch", True))
+    if kind == "events" and not stitch_:
+        raise ValueError(f"{at}: events must be stitched to customers (stitch: false is only "
+                         "for feedback about non-customers, such as a market benchmark)")
+    if stitch_ and not identifiers:
+        raise ValueError(f"{at}: no identifiers; declare at least one (e.g. crm: customer_no) "
+                         "or set stitch: false for rows that are not about customers")
+
+    allowed = (EVENT_FIELDS if kind == "events" else FEEDBACK_FIELDS if kind == "feedback"
+               else None)
+    fields_raw = dict(spec.get("fields") or {})
+    fields: dict[str, FieldSpec] = {}
+    for fname, fspec in fields_raw.items():
+        fname = str(fname)
+        if allowed is not None and fname not in allowed:
+            raise ValueError(f"{at}: unknown field {fname!r} for {kind}; expected one of "
+                             f"{sorted(allowed)}")
+        ftype = allowed[fname][0] if allowed is not None else None
+        fields[fname] = _read_field(fname, fspec, ftype, tz, maps, f"{at}: fields.{fname}",
+                                    touchpoint_stage, strict_tp)
+    if allowed is not None:
+        items_raw = spec.get("items") or ()
+        item_fields = {k for it in items_raw for k in (it or {})}
+        missing = [f for f, (_, req) in allowed.items()
+                   if req and f not in fields and f not in item_fields]
+        if missing:
+            raise ValueError(f"{at}: missing required field(s) {missing} for {kind}")
+    items = []
+    for i, it in enumerate(spec.get("items") or ()):
+        if kind != "feedback" or not isinstance(it, Mapping):
+            raise ValueError(f"{at}: items[{i}]: items are for wide feedback sources, as "
+                             "mappings such as {touchpoint: payment, csat: sat_payment}")
+        item = {}
+        for fname, val in it.items():
+            fname = str(fname)
+            if fname not in FEEDBACK_FIELDS:
+                raise ValueError(f"{at}: items[{i}]: unknown field {fname!r}")
+            if fname in ("touchpoint", "stage", "survey", "channel", "language", "brand"):
+                # in items these name a constant (the item's touchpoint), not a column
+                fs = {"value": val}
+            else:
+                fs = {"column": val} if isinstance(val, str) else val
+            item[fname] = _read_field(fname, fs, FEEDBACK_FIELDS[fname][0], tz, maps,
+                                      f"{at}: items[{i}].{fname}", touchpoint_stage, strict_tp)
+        items.append(item)
+    if kind == "feedback":
+        survey = fields.get("survey")
+        if survey is not None and survey.column is None and survey.value not in SURVEY_TYPES:
+            raise ValueError(f"{at}: fields.survey must be one of "
+                             f"{', '.join(map(repr, SURVEY_TYPES))}, got {survey.value!r}")
+    sessions = spec.get("sessions")
+    if sessions is None:
+        sessions = "given" if "session_id" in fields else "none"
+    if sessions not in ("given", "derive", "none"):
+        raise ValueError(f"{at}: sessions must be 'given', 'derive' or 'none', got {sessions!r}")
+    if sessions == "given" and "session_id" not in fields:
+        raise ValueError(f"{at}: sessions: given needs fields.session_id")
+    if sessions != "none" and kind != "events":
+        raise ValueError(f"{at}: sessions are for events sources")
+    encodings = tuple(str(e) for e in (spec.get("encodings") or DEFAULT_ENCODINGS))
+    encoding = str(spec.get("encoding", "auto"))
+    for enc in (*encodings, *([] if encoding == "auto" else [encoding])):
+        try:
+            codecs.lookup(enc)
+        except LookupError:
+            raise ValueError(f"{at}: unknown encoding {enc!r}") from None
+    transcript = {"separator": "---", "speaker": "Customer", "prompt": "Interviewer",
+                  **{str(k): str(v) for k, v in (spec.get("transcript") or {}).items()}}
+    delimiter = str(spec.get("delimiter", "\t" if fmt == "tsv" else ","))
+    return SourceSpec(
+        name=name, kind=kind, files=files, format=fmt, encoding=encoding, encodings=encodings,
+        delimiter=delimiter, quote=str(spec.get("quote", '"')), timezone=tz,
+        identifiers=tuple(identifiers), fields=fields, items=tuple(items), sessions=sessions,
+        stitch=stitch_, drop=tuple(str(c) for c in (spec.get("drop") or ())),
+        optional=bool(spec.get("optional", False)), sheet=spec.get("sheet"),
+        url=spec.get("url"), query=spec.get("query"), transcript=transcript)
+
+
+def _read_field(fname: str, fspec: Any, ftype: str | None, tz: str, maps: dict[str, Any],
+                at: str, touchpoint_stage: dict[str, str], strict_tp: bool) -> FieldSpec:
+    if fspec is None or not isinstance(fspec, Mapping):
+        # a plain scalar is a constant (channel: web); null says "not in this source"
+        fspec = {"value": fspec}
+    fspec = dict(fspec)
+    unknown = sorted(set(fspec) - _FIELD_KEYS)
+    if unknown:
+        raise ValueError(f"{at}: unknown option(s) {unknown}; expected {sorted(_FIELD_KEYS)}")
+    if ("column" in fspec) == ("value" in fspec):
+        raise ValueError(f"{at}: give either 'column' (a raw column) or 'value' (a constant)")
+    typ = ftype or str(fspec.get("type", "string"))
+    if ftype is None and typ not in _PROFILE_TYPES:
+        raise ValueError(f"{at}: type must be one of {', '.join(map(repr, _PROFILE_TYPES))}, "
+                         f"got {typ!r}")
+    mapping = fspec.get("map")
+    if isinstance(mapping, str):
+        if mapping not in maps:
+            raise ValueError(f"{at}: map {mapping!r} is not defined under 'maps'")
+        mapping = maps[mapping]
+    if mapping is not None:
+        if not isinstance(mapping, Mapping):
+            raise ValueError(f"{at}: map must be a mapping raw value -> canonical value")
+        mapping = {str(k): v for k, v in mapping.items()}
+    if typ == "touchpoint":
+        targets = list(mapping.values()) if mapping else []
+        if "value" in fspec and fspec["value"] is not None:
+            targets.append(fspec["value"])
+        bad = sorted({str(t) for t in targets if t is not None and t not in touchpoint_stage})
+        if bad:
+            raise ValueError(f"{at}: unknown touchpoint(s) {bad}; configs/journey.yaml "
+                             f"declares {sorted(touchpoint_stage)}")
+    unit = fspec.get("unit")
+    if unit is not None and unit not in EPOCH_US:
+        raise ValueError(f"{at}: unit must be 's', 'ms' or 'us' (epoch time), got {unit!r}")
+    formats = fspec.get("formats") or ()
+    formats = (formats,) if isinstance(formats, str) else tuple(str(f) for f in formats)
+    scale = fspec.get("scale")
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
+        raise ValueError(f"{at}: scale must be a number, got {scale!r}")
+    strict = bool(fspec.get("strict", strict_tp if typ == "touchpoint" else True))
+    return FieldSpec(name=fname, column=fspec.get("column"), value=fspec.get("value"),
+                     map=mapping, strict=strict, formats=formats, unit=unit,
+                     timezone=str(fspec.get("timezone", tz)), scale=scale, type=typ,
+                     optional=bool(fspec.get("optional", False)))

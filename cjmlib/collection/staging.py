@@ -1,0 +1,300 @@
+"""Staging one source: its landed files as one view, exact duplicates, phone keys, validation.
+
+:func:`stage_source` validates the landed files of one source inside DuckDB and writes one
+staging Parquet file: every record with its parsed fields, identifier keys and ``attributes``,
+or, for a rejected row, its quarantine reason, column, value and detail (exact duplicates are
+found here, per source). :class:`StagedSource` carries a source's landed files and staging file
+to the assembly, and :func:`stage_files` lists the staging files of some table kinds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cjmlib.collection.identity import hash_identifier
+from cjmlib.collection.landing import LandedFile
+from cjmlib.collection.sources import EVENT_FIELDS, FEEDBACK_FIELDS, SourcesConfig, SourceSpec
+from cjmlib.collection.sql import SQL_TYPES, FieldCompiler, lit, path_lit, q
+from cjmlib.core.checks import check_columns
+
+
+@dataclass
+class StagedSource:
+    """One source after staging: its spec, landed files and staging Parquet file."""
+
+    spec: SourceSpec
+    landed: list[LandedFile]
+    stage: Path | None  # validated rows + quarantined rows (Parquet)
+    rows_in: int = 0
+    exact_duplicates: int = 0
+
+
+def stage_files(staged: list[StagedSource], *kinds: str, stitch_only: bool = False) -> list[str]:
+    """Staging files of the sources of the given kinds (only stitched sources if asked)."""
+    return [str(s.stage) for s in staged if s.stage is not None and s.spec.kind in kinds
+            and (s.spec.stitch or not stitch_only)]
+
+
+def _land_view(spec: SourceSpec, landed: list[LandedFile]) -> str:
+    parts = [f"SELECT {lit(x.file)} AS _file, {k} AS _fidx, * "
+             f"FROM read_parquet({path_lit(x.path)})"
+             for k, x in enumerate(landed) if x.path is not None]
+    return " UNION ALL BY NAME ".join(parts)
+
+
+def _json_keys(con: Any, union: str) -> list[str]:
+    rows = con.execute(f"""
+        SELECT k FROM (
+            SELECT unnest(json_keys(l)) AS k, unnest(range(len(json_keys(l)))) AS pos, _row
+            FROM (SELECT _row, CASE WHEN _row = 1 THEN ltrim(_line, chr(65279)) ELSE _line END
+                  AS l FROM ({union}))
+            WHERE CASE WHEN json_valid(l) THEN json_type(l) = 'OBJECT' ELSE FALSE END)
+        GROUP BY k ORDER BY min(_row * 100000 + pos), k""").fetchall()
+    return [r[0] for r in rows]
+
+
+def _source_view(con: Any, spec: SourceSpec, landed: list[LandedFile]
+                 ) -> tuple[str, dict[str, str]]:
+    """SQL of the source's raw records (columns + _file, _row, _record_ok) and column types."""
+    union = _land_view(spec, landed)
+    fmt = landed[0].format if landed else (spec.format or "csv")
+    if fmt == "jsonl":
+        keys = _json_keys(con, union)
+        if not keys:
+            # not one line is a JSON object: the columns cannot be checked, and every line is
+            # quarantined as unparseable_record
+            keys = list(spec.required_columns)
+        for lf in landed:
+            lf.columns = keys
+        missing = [c for c in spec.required_columns if c not in keys]
+        if missing:
+            check_columns(pd.DataFrame(columns=keys), spec.required_columns,
+                          what=f"{', '.join(x.file for x in landed)} (source {spec.name!r}, "
+                               "JSON keys)")
+        paths = ", ".join(lit("$." + json.dumps(k)) for k in keys)
+        cols = ", ".join(f"_v[{i + 1}] AS {q(k)}" for i, k in enumerate(keys))
+        view = f"""
+            SELECT _file, _fidx, _row, _ok AS _record_ok, _line {', ' + cols if cols else ''}
+            FROM (
+                SELECT _file, _fidx, _row, _line, _ok,
+                       json_extract_string(CASE WHEN _ok THEN l ELSE '{{}}' END,
+                                           [{paths or "'$.x'"}]) AS _v
+                FROM (SELECT _file, _fidx, _row, _line, l,
+                             coalesce(CASE WHEN json_valid(l) THEN json_type(l) = 'OBJECT' END,
+                                      FALSE) AS _ok
+                      FROM (SELECT _file, _fidx, _row, _line, CASE WHEN _row = 1
+                                   THEN ltrim(_line, chr(65279)) ELSE _line END AS l
+                            FROM ({union}))))"""
+    else:
+        view = f"SELECT *, TRUE AS _record_ok FROM ({union})"
+    desc = con.execute(f"DESCRIBE SELECT * FROM ({view})").fetchall()
+    types = {r[0]: r[1] for r in desc
+             if r[0] not in ("_file", "_fidx", "_row", "_record_ok", "_line")}
+    if fmt == "jsonl":
+        types = {k: "VARCHAR" for k in types}
+    return view, types
+
+
+def _exact_duplicates(con: Any, view: str, raw_cols: list[str], name: str) -> None:
+    """Create temp table ``name`` (_file, _row, _dup_file, _dup_row): later copies of a record."""
+    if not raw_cols:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT NULL::VARCHAR AS _file, "
+                    "NULL::BIGINT AS _row, NULL::VARCHAR AS _dup_file, NULL::BIGINT AS _dup_row "
+                    "WHERE FALSE")
+        return
+    cols = ", ".join(q(c) for c in raw_cols)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {name} AS
+        WITH h AS (SELECT _file, _row, hash({cols}) AS _h FROM ({view})),
+             c AS (SELECT _h FROM h GROUP BY _h HAVING count(*) > 1),
+             r AS (SELECT s.* FROM ({view}) s SEMI JOIN
+                   (SELECT _file, _row FROM h SEMI JOIN c USING (_h)) k USING (_file, _row))
+        SELECT _file, _row, _dup_file, _dup_row FROM (
+            SELECT _file, _row,
+                   first_value(_file) OVER w AS _dup_file, first_value(_row) OVER w AS _dup_row,
+                   row_number() OVER w AS _rn
+            FROM r WINDOW w AS (PARTITION BY {cols} ORDER BY _file, _row))
+        WHERE _rn > 1""")
+
+
+def _phone_tables(con: Any, spec: SourceSpec, cfg: SourcesConfig, view: str, salt: str,
+                  prefix: str) -> dict[str, str]:
+    """Normalise the distinct raw phone values of each phone column with ``phonenumbers``."""
+    import pyarrow as pa
+
+    out = {}
+    for k, (typ, col) in enumerate(spec.identifiers):
+        it = cfg.identity.type(typ)
+        if it.normalise != "phone":
+            continue
+        name = f"{prefix}_phones_{k}"
+        raw = [r[0] for r in con.execute(
+            f"SELECT DISTINCT CAST({q(col)} AS VARCHAR) FROM ({view}) "
+            f"WHERE {q(col)} IS NOT NULL").fetchall()] if col in _describe_cols(con, view) else []
+        keys = []
+        for value in raw:
+            norm = it.clean(value)
+            if norm is None:
+                keys.append(None)
+            elif it.pii:
+                keys.append(f"{typ}:{hash_identifier(typ, norm, salt)}")
+            else:
+                keys.append(f"{typ}:{norm}")
+        table = pa.table({"raw": pa.array(raw, pa.string()), "key": pa.array(keys, pa.string())})
+        con.register(f"{name}_arrow", table)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+        con.unregister(f"{name}_arrow")
+        out[col] = name
+    return out
+
+
+def _describe_cols(con: Any, view: str) -> set[str]:
+    return {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM ({view})").fetchall()}
+
+
+_FIELD_ORDER = {
+    "events": ("event_time", "touchpoint", "channel", "duration_s", "value", "session_id"),
+    "feedback": ("response_time", "touchpoint", "channel", "csat", "nps", "ces", "survey",
+                 "response_id", "text", "language", "stage", "brand"),
+}
+
+
+def stage_source(con: Any, spec: SourceSpec, cfg: SourcesConfig, landed: list[LandedFile],
+                  dest: Path, salt: str, exact: bool, idx: int) -> int:
+    """Validate one source into ``dest``; return the number of exact duplicates."""
+    view, types = _source_view(con, spec, landed)
+    raw_cols = [c for c in types]
+    pii_cols = {c for t, c in spec.identifiers if cfg.identity.type(t).pii}
+    id_cols = {c for _, c in spec.identifiers}
+    dups = f"_dups_{idx}"
+    is_json = bool(landed) and landed[0].format == "jsonl"
+    # JSON lines are duplicates when the lines are identical (key order included)
+    _exact_duplicates(con, view, (["_line"] if is_json else raw_cols) if exact else [], dups)
+    phones = _phone_tables(con, spec, cfg, view, salt, f"_s{idx}")
+    comp = FieldCompiler(spec, cfg, types)
+    keys = comp.identifiers(phones)
+    if spec.stitch:
+        idcols = ", ".join(c for _, c in spec.identifiers)
+        comp.check(f"len({keys}) = 0", "missing_id", idcols, None)
+    order = _FIELD_ORDER.get(spec.kind, tuple(spec.fields))
+    table_fields = (EVENT_FIELDS if spec.kind == "events" else
+                    FEEDBACK_FIELDS if spec.kind == "feedback" else
+                    {f: (fs.type, False) for f, fs in spec.fields.items()})
+    base: dict[str, str] = {}
+    for fname in order:
+        if fname in spec.fields:
+            base[fname] = comp.field(spec.fields[fname], table_fields[fname][1])
+    items: list[dict[str, str]] = []
+    for item in spec.items:
+        items.append({f: comp.field(fs, False) for f, fs in item.items()})
+    # attributes: unmapped raw columns; record: the raw row for the quarantine (no PII)
+    used = set(spec.used_columns) | set(spec.drop) | id_cols
+    attr_cols = [c for c in raw_cols if c not in used]
+    rec_cols = [c for c in raw_cols if c not in pii_cols and c not in spec.drop]
+    passthrough = {c: comp.add(comp.raw(c)) for c in dict.fromkeys(attr_cols + rec_cols)}
+
+    f_select = ",\n".join(f"{e} AS {a}" for e, a in comp.select)
+    checks = [("NOT _record_ok", "unparseable_record", None, None), *comp.checks]
+    if exact:
+        checks.append(("_dup_row IS NOT NULL", "exact_duplicate", None, None))
+    # the checks run once, in order: the first that fails numbers the row's problem
+    check = "CASE " + " ".join(f"WHEN {c} THEN {i}" for i, (c, _, _, _) in
+                               enumerate(checks, start=1)) + " END"
+    reason = "CASE _check " + " ".join(f"WHEN {i} THEN {lit(r)}" for i, (_, r, _, _) in
+                                       enumerate(checks, start=1)) + " END"
+    column = "CASE _check " + " ".join(f"WHEN {i} THEN {lit(col)}" for i, (_, _, col, _) in
+                                       enumerate(checks, start=1) if col is not None) + " END"
+    value = "CASE _check " + " ".join(
+        f"WHEN {i} THEN CAST({v} AS VARCHAR)" for i, (_, _, col, v) in
+        enumerate(checks, start=1) if v and col not in pii_cols) + " END"
+    if column == "CASE _check  END":
+        column = "NULL::VARCHAR"
+    if value == "CASE _check  END":
+        value = "NULL::VARCHAR"
+    # an unreadable JSON line may hold personal data: report its length, never its text
+    detail = ("CASE WHEN _check = 1 THEN 'not a complete JSON object (' || "
+              "coalesce(length(_line), 0) || ' characters)' "
+              + (f"WHEN _check = {len(checks)} THEN 'same as ' || CASE WHEN _dup_file <> _file "
+                 "THEN _dup_file || ' ' ELSE '' END || 'row ' || _dup_row " if exact else "")
+              + "END")
+
+    def jobj(cols: list[str]) -> str:
+        if not cols:
+            return "'{}'"
+        args = ", ".join(f"{lit(c)}, CAST({passthrough[c]} AS VARCHAR)" for c in cols)
+        return f"json_object({args})"
+
+    tp_stage = " ".join(f"WHEN {lit(tp)} THEN {lit(st)}" for tp, st in
+                        cfg.touchpoint_stage.items())
+
+    def out_select(item_no: int, item: dict[str, str] | None) -> str:
+        fields = {**base, **(item or {})}
+
+        def fv(name: str, sqlt: str) -> str:
+            return f"CAST({fields[name]} AS {sqlt})" if name in fields else f"CAST(NULL AS {sqlt})"
+
+        common = [f"{lit(spec.name)} AS _source", f"{idx}::SMALLINT AS _sidx", "_file",
+                  "_fidx::INTEGER AS _fidx", "_row", f"{item_no}::INTEGER AS _item",
+                  f"{keys} AS _keys"]
+        if spec.kind == "events":
+            tp = fv("touchpoint", "VARCHAR")
+            sess = ("CAST(NULL AS VARCHAR)" if spec.sessions != "given" else
+                    f"CASE WHEN {fv('session_id', 'VARCHAR')} IS NOT NULL THEN "
+                    f"{lit(spec.name + ':')} || {fv('session_id', 'VARCHAR')} END")
+            body = [f"{fv('event_time', 'TIMESTAMPTZ')} AS event_time",
+                    f"{fv('channel', 'VARCHAR')} AS channel", f"{tp} AS touchpoint",
+                    f"CASE {tp} {tp_stage} END AS stage", f"{sess} AS session_id",
+                    f"{fv('duration_s', 'DOUBLE')} AS duration_s",
+                    f"{fv('value', 'DOUBLE')} AS value",
+                    f"{lit(spec.sessions)} AS _session_mode"]
+        elif spec.kind == "feedback":
+            tp = fv("touchpoint", "VARCHAR")
+            rid = (fv("response_id", "VARCHAR") if "response_id" in fields else
+                   f"{lit(spec.name + ':')} || _file || ':' || _row")
+            text = fv("text", "VARCHAR")
+            body = [f"{fv('response_time', 'TIMESTAMPTZ')} AS response_time",
+                    f"{tp} AS touchpoint", f"{fv('channel', 'VARCHAR')} AS channel",
+                    f"{fv('csat', 'INTEGER')} AS csat", f"{fv('nps', 'INTEGER')} AS nps",
+                    f"{fv('ces', 'INTEGER')} AS ces", f"{text} AS text",
+                    f"{fv('language', 'VARCHAR')} AS language",
+                    f"{fv('survey', 'VARCHAR')} AS survey", f"{rid} AS response_id",
+                    f"coalesce({fv('stage', 'VARCHAR')}, CASE {tp} {tp_stage} END) AS stage",
+                    f"{fv('brand', 'VARCHAR')} AS brand", f"{lit(spec.stitch)} AS _stitch"]
+        else:
+            body = [f"{fv(n, SQL_TYPES[fs.type])} AS {q(n)}" for n, fs in spec.fields.items()]
+        tail = [f"CASE WHEN _reason IS NULL THEN {jobj(attr_cols)} END AS attributes",
+                "_reason", "_column", "_value", "_detail",
+                f"CASE WHEN _reason IS NOT NULL AND _record_ok THEN {jobj(rec_cols)} END "
+                "AS _record"]
+        where = "" if item_no == 0 else "WHERE _reason IS NULL"
+        return f"SELECT {', '.join(common + body + tail)} FROM v {where}"
+
+    selects = ([out_select(j, it) for j, it in enumerate(items)] if items
+               else [out_select(0, None)])
+    has_dups = con.execute(f"SELECT count(*) FROM {dups}").fetchall()[0][0] > 0
+    dup_join = (f"LEFT JOIN {dups} d ON d._file = src._file AND d._row = src._row"
+                if has_dups else "")
+    dup_cols = ("d._dup_file, d._dup_row" if has_dups else
+                "NULL::VARCHAR AS _dup_file, NULL::BIGINT AS _dup_row")
+    sql = f"""
+        WITH src AS ({view}),
+        f AS (SELECT src._file, src._fidx, src._row, src._record_ok, {dup_cols},
+                     {'src._line' if is_json else 'NULL'} AS _line,
+                     {f_select}
+              FROM src {dup_join}
+              {' '.join(comp.joins)}),
+        c AS (SELECT *, {check} AS _check FROM f),
+        v AS (SELECT *, {reason} AS _reason, {column} AS _column, {value} AS _value,
+                     {detail} AS _detail FROM c)
+        {' UNION ALL '.join(selects)}"""
+    con.execute(f"COPY ({sql}) TO {path_lit(dest)} (FORMAT parquet, COMPRESSION uncompressed)")
+    for tbl in [dups, *phones.values()]:
+        con.execute(f"DROP TABLE IF EXISTS {tbl}")
+    n_dups = con.execute(f"SELECT count(*) FROM read_parquet({path_lit(dest)}) "
+                         "WHERE _reason = 'exact_duplicate'").fetchall()[0][0]
+    return int(n_dups)
