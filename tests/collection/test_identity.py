@@ -1,7 +1,7 @@
 """Identity stitching: normalisation, hashing, connected components, the giant-component guard.
 
 References are hand computations on tiny graphs (the components are obvious by eye) and the
-phone formats the sample generator writes (cjmlib.sample.generator._format_phone_*).
+phone formats the sample generator writes (cjmlib.sample.exports._format_phone_*).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from cjmlib.collection.identity import (
     resolve_salt,
     stitch,
 )
-from cjmlib.sample.generator import _format_phone_crm, _format_phone_national
+from cjmlib.sample.exports import _format_phone_crm, _format_phone_national
 
 
 @pytest.mark.parametrize("raw", ["+44 7700 900123", "07700900123", "07700 900123",

@@ -1,0 +1,272 @@
+"""The sample's operational exports: CRM customers and orders, web, app, contact centre, e-mail.
+
+Each writer takes the :class:`~cjmlib.sample.generator.SampleGenerator`, the people and the
+clean events, writes one raw file the way its source system would (own identifiers, time
+formats, typing habits, duplicates and corrupted rows) and returns the file's description
+for ``ground_truth.json``. The phone formatters show how the CRM and the contact centre type
+a number.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from cjmlib.sample.catalogue import (
+    APP_EVENT,
+    APP_SHIFT_WEEK,
+    PLACEHOLDER_EMAIL,
+    PLACEHOLDER_PHONE,
+    WEB_EVENT,
+    WEB_PATH,
+)
+
+if TYPE_CHECKING:
+    from cjmlib.sample.generator import SampleGenerator
+
+
+def write_crm_customers(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame,
+                        name: str) -> str:
+    rng = gen.rng
+    c = people[people["kind"] == "registered"].copy()
+    email = c["email"].astype(object)
+    # CRM agents type e-mails with capitals and stray spaces
+    shout = rng.random(len(c)) < 0.3
+    email = np.where(shout & email.notna() & (email != PLACEHOLDER_EMAIL),
+                     email.str.title(), email)
+    email = np.where((rng.random(len(c)) < 0.05) & pd.notna(email),
+                     pd.Series(email).astype(str) + " ", email)
+    phone = c["phone_e164"].map(_format_phone_crm)
+    df = pd.DataFrame({
+        "customer_no": c["crm_id"], "first_name": c["first_name"],
+        "last_name": c["last_name"], "email": email, "phone": phone,
+        "date_joined": c["date_joined"].dt.strftime("%d/%m/%Y"),
+        "tier": c["tier"], "region": c["region"], "country": c["country"],
+        "status": np.where(c["churn_date"].notna(), "churned", "active"),
+        "churn_date": c["churn_date"].dt.strftime("%Y-%m-%d"),
+        "marketing_opt_in": np.where(c["opt_in"], "Y", "N"),
+    })
+    df = df.iloc[rng.permutation(len(df))]
+    df.to_csv(gen.out / name, index=False)
+    return "CRM customer master (e-mails and phones typed by agents, placeholders included)"
+
+
+def write_orders(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name: str) -> str:
+    rng = gen.rng
+    o = ev[ev["order_id"].notna()].copy()
+    crm = o["person_id"].map(people.set_index("person_id")["crm_id"])
+    # the order system stamps the order shortly after the confirmation page
+    lag = pd.to_timedelta(rng.integers(5, 90, len(o)), unit="s")
+    local = (o["event_time"] + lag).dt.tz_convert("Europe/London")
+    df = pd.DataFrame({
+        "order_id": o["order_id"], "customer_no": crm,
+        "order_ts": local.dt.strftime("%Y-%m-%d %H:%M:%S"),
+        "channel": o["channel"],
+        "store_id": np.where(o["channel"] == "store",
+                             [f"S{k:02d}" for k in rng.integers(1, 41, len(o))], ""),
+        "amount_gbp": o["value"].map(lambda v: f"{v:.2f}"),
+        "items": 1 + rng.poisson(1.2, len(o)),
+    })
+    online = (o["channel"] != "store").sum()
+    gen.duplicates["near"] = {
+        "touchpoint": "order_confirmation", "count": int(online),
+        "sources": ["crm_orders.csv", "web_clickstream.csv + app_events.csv"],
+        "max_time_difference_s": 90,
+        "note": "every online order appears as a 'purchase' event in web/app analytics "
+                "and as an order in the CRM, seconds apart",
+    }
+    df.sort_values("order_id").to_csv(gen.out / name, index=False)
+    return "CRM orders (local time Europe/London, amounts in GBP)"
+
+
+def write_web(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name: str) -> str:
+    rng = gen.rng
+    w = ev[(ev["channel"] == "web")].copy()
+    w["cookie_id"] = _cookies(people, w)
+    crm = w["person_id"].map(people.set_index("person_id")["crm_id"])
+    # sessions: a new one after 30 minutes of inactivity (as the analytics tool does)
+    gap = w.groupby("person_id")["event_time"].diff().dt.total_seconds()
+    new = gap.isna() | (gap > 1800) | (w["cookie_id"] != w["cookie_id"].shift())
+    sess_no = new.cumsum()
+    # logged in for a whole session with probability 0.55; checkout requires login;
+    # the first session of every cookie of a registered customer is logged in, so every
+    # cookie can be linked to its customer
+    sess_login = pd.Series(rng.random(sess_no.max() + 1) < 0.55)
+    logged = sess_no.map(sess_login).to_numpy()
+    needs = w["touchpoint"].isin(["payment", "order_confirmation", "order_tracking",
+                                  "returns", "loyalty_rewards"])
+    sess_needs = needs.groupby(sess_no).transform("any").to_numpy()
+    first_sess = sess_no == sess_no.groupby(w["cookie_id"]).transform("min")
+    logged = (logged | sess_needs | first_sess.to_numpy()) & crm.notna().to_numpy()
+    pid = w["person_id"].str[1:].astype(int).to_numpy()
+    prod = (pid * 31 + w["step"].to_numpy() * 17) % 5000
+    path = [WEB_PATH[t].format(f"SKU{p:05d}") if "{}" in WEB_PATH[t] else WEB_PATH[t]
+            for t, p in zip(w["touchpoint"], prod, strict=True)]
+    path = [p.replace("/help/SKU", "/help/article-") for p in path]
+    ref = np.where(w["touchpoint"] == "search_landing", "https://www.google.com/", "")
+    from_email = w["journey_id"].isin(ev.loc[ev["touchpoint"] == "email_click", "journey_id"])
+    ref = np.where(from_email & (w["step"] == 1), "utm_source=newsletter", ref)
+    df = pd.DataFrame({
+        "event_ts": w["event_time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z",
+        "cookie_id": w["cookie_id"],
+        "user_id": np.where(logged, crm, ""),
+        "session_id": [f"{c[-8:]}.{s}" for c, s in zip(w["cookie_id"], sess_no,
+                                                           strict=True)],
+        "event_name": w["touchpoint"].map(WEB_EVENT),
+        "page_path": path,
+        "referrer": ref,
+        "dwell_ms": (w["duration_s"] * 1000).round().astype("Int64"),
+        "order_id": w["order_id"].fillna(""),
+    })
+
+    def bad_time(r):
+        r["event_ts"] = rng.choice(["N/A", "31/02/2026 25:00", "2026-13-45T10:00:00Z",
+                                    "yesterday"], size=len(r))
+        return r
+
+    def no_id(r):
+        r["cookie_id"], r["user_id"] = "", ""
+        return r
+
+    def negative(r):
+        r["dwell_ms"] = -rng.integers(100, 5000, len(r))
+        return r
+
+    def unknown(r):
+        r["event_name"] = "debug_ping"
+        return r
+
+    df = gen.exact_duplicates(df, name, 0.003)
+    df = gen.inject(df, name, {"unparseable_time": bad_time, "missing_id": no_id,
+                               "negative_duration": negative,
+                               "unknown_touchpoint": unknown})
+    df.to_csv(gen.out / name, index=False)
+    return "web analytics export (UTC ISO times, cookie ids, user_id when logged in)"
+
+
+def write_app(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name: str) -> str:
+    rng = gen.rng
+    a = ev[ev["channel"] == "app"].copy()
+    info = people.set_index("person_id")
+    shift = gen.start + pd.Timedelta(weeks=APP_SHIFT_WEEK)
+    version = np.where(a["event_time"] >= shift, "5.2.0",
+                       np.where(a["event_time"] >= gen.start + pd.Timedelta(weeks=8),
+                                "5.1.3", "5.0.9"))
+    df = pd.DataFrame({
+        "device_id": a["person_id"].map(info["device_id"]),
+        "user_id": a["person_id"].map(info["crm_id"]),
+        "event_name": a["touchpoint"].map(APP_EVENT),
+        "event_timestamp": (a["event_time"] - pd.Timestamp(0, tz="UTC"))
+        // pd.Timedelta(milliseconds=1),
+        "engagement_time_msec": (a["duration_s"] * 1000).round().astype("Int64"),
+        "app_version": version,
+        "platform": np.where(rng.random(len(a)) < 0.6, "iOS", "Android"),
+        "order_id": a["order_id"].fillna(""),
+    })
+
+    def no_id(r):
+        r["device_id"], r["user_id"] = "", ""
+        return r
+
+    def bad_time(r):
+        r["event_timestamp"] = "-"
+        return r
+
+    df = gen.exact_duplicates(df, name, 0.002)
+    df = gen.inject(df, name, {"missing_id": no_id, "unparseable_time": bad_time})
+    df.to_csv(gen.out / name, index=False)
+    return "app SDK export (epoch milliseconds, device ids, always logged in)"
+
+
+def write_contacts(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name: str) -> str:
+    rng = gen.rng
+    c = ev[ev["channel"].isin(["call_center", "chat"])].copy()
+    info = people.set_index("person_id")
+    phone = c["person_id"].map(info["phone_e164"])
+    crm = c["person_id"].map(info["crm_id"])
+    usable = phone.notna() & (phone != PLACEHOLDER_PHONE)
+    is_call = c["channel"] == "call_center"
+    # callers are identified by their number; the agent types the account number
+    # only sometimes, and always when the number is unknown
+    show_acct = (rng.random(len(c)) < 0.3) | ~usable | ~is_call
+    local = c["event_time"].dt.tz_convert("Europe/London")
+    queue = np.where(c["touchpoint"] == "support_call",
+                     rng.choice(["payments", "delivery", "returns", "general"], len(c),
+                                p=[0.45, 0.25, 0.15, 0.15]), "web_chat")
+    df = pd.DataFrame({
+        "contact_id": [f"K{k:08d}" for k in 10**7 + rng.choice(9 * 10**7, len(c),
+                                                               replace=False)],
+        "media": np.where(is_call, "voice", "chat"),
+        "caller_number": np.where(is_call & usable,
+                                  phone.map(lambda x: _format_phone_national(x, rng)
+                                            if isinstance(x, str) else ""), ""),
+        "account_no": np.where(show_acct, crm, ""),
+        "contact_start": local.dt.strftime("%d/%m/%Y %H:%M:%S"),
+        "duration_sec": c["duration_s"].round().astype(int),
+        "queue": queue,
+        "resolved": np.where(rng.random(len(c)) < 0.7, "Y", "N"),
+    })
+
+    def negative(r):
+        r["duration_sec"] = -r["duration_sec"]
+        return r
+
+    def bad_time(r):
+        r["contact_start"] = rng.choice(["32/01/2026 10:00:00", "00/00/0000 00:00:00"],
+                                        size=len(r))
+        return r
+
+    df = gen.inject(df, name, {"negative_duration": negative,
+                               "unparseable_time": bad_time})
+    df.to_csv(gen.out / name, index=False)
+    return "contact-centre log: calls and chats (local time, day-first dates)"
+
+
+def write_email(gen: SampleGenerator, people: pd.DataFrame, emails: pd.DataFrame, name: str) -> str:
+    rng = gen.rng
+    info = people.set_index("person_id")
+    addr = emails["person_id"].map(info["email"]).str.lower()
+    lines = [json.dumps({"email": a, "campaign_id": c, "event": e,
+                         "ts": t.strftime("%Y-%m-%dT%H:%M:%S+00:00")})
+             for a, c, e, t in zip(addr, emails["campaign"], emails["event"], emails["time"],
+                                   strict=True)]
+    k = max(3, round(0.001 * len(lines)))
+    for pos in sorted(rng.choice(len(lines), size=k, replace=False), reverse=True):
+        lines.insert(int(pos), lines[int(pos)][: len(lines[int(pos)]) // 2])  # cut-off line
+    gen.mark_dirty(name, "unparseable_record", k)
+    (gen.out / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return "e-mail service provider events: send/open/click, one JSON object per line"
+
+
+def _cookies(people: pd.DataFrame, ev: pd.DataFrame) -> pd.Series:
+    """Cookie per web event: a person's journeys spread over their cookies."""
+    info = people.set_index("person_id")
+    n_cookies = ev["person_id"].map(info["n_cookies"]).fillna(1).astype(int).to_numpy()
+    k = (ev["journey_id"].to_numpy() * 7919) % np.maximum(n_cookies, 1)
+    pid_num = ev["person_id"].str[1:].astype(int).to_numpy()
+    return pd.Series([f"GA1.2.{(p * 104729 + c * 7) % 10**9:09d}.{1600000000 + p}"
+                      for p, c in zip(pid_num, k, strict=True)], index=ev.index)
+
+
+def _format_phone_crm(e164: object) -> object:
+    """CRM style: '+44 7700 900123' / '+86 138 0013 8000'."""
+    if not isinstance(e164, str) or e164 == PLACEHOLDER_PHONE:
+        return e164
+    if e164.startswith("+44"):
+        d = e164[3:]
+        return f"+44 {d[:4]} {d[4:]}"
+    d = e164[3:]
+    return f"+86 {d[:3]} {d[3:7]} {d[7:]}"
+
+
+def _format_phone_national(e164: str, rng: np.random.Generator) -> str:
+    """Contact-centre style: national UK formats, international for China."""
+    if e164.startswith("+44"):
+        d = "0" + e164[3:]
+        style = rng.integers(0, 3)
+        return (d, f"{d[:5]} {d[5:]}", f"({d[:5]}) {d[5:8]}-{d[8:]}")[style]
+    d = e164[3:]
+    return ("0086" + d) if rng.random() < 0.5 else f"+86-{d[:3]}-{d[3:7]}-{d[7:]}"

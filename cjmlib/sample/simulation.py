@@ -1,0 +1,326 @@
+"""How the sample's people behave: who they are, their journeys, e-mail campaigns, churn.
+
+:func:`make_people` draws the persons (registered, anonymous, social-only) with names,
+contact details, app devices, cookies and tiers; :func:`journeys` schedules the organic and
+e-mail-click journeys, :func:`walk` runs them all through their persona's Markov chain (with
+the planted app release shift), :func:`campaigns` sends the fortnightly e-mail campaigns and
+:func:`churn` lets customers churn and drops their later journeys. Each step takes the
+:class:`~cjmlib.sample.generator.SampleGenerator` and draws from its random stream, in the
+order :meth:`~cjmlib.sample.generator.SampleGenerator.run` calls them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from cjmlib.sample.catalogue import (
+    ANONYMOUS,
+    APP_SHIFT_PAYMENT,
+    APP_SHIFT_WEEK,
+    BASE,
+    CHURN_HAZARD_OTHER,
+    CHURN_HAZARD_SWITCH,
+    CONVERSION_TOUCHPOINTS,
+    DOMAINS,
+    DOMAINS_CN,
+    DWELL_MEDIAN_S,
+    END,
+    FIRST_EN,
+    FIRST_ZH,
+    LAST_EN,
+    LAST_ZH,
+    PERSONAS,
+    PLACEHOLDER_EMAIL,
+    PLACEHOLDER_PHONE,
+    REGIONS_CN,
+    REGIONS_GB,
+    STATES,
+    Persona,
+)
+
+if TYPE_CHECKING:
+    from cjmlib.sample.generator import SampleGenerator
+
+
+# state name -> row and column of the transition matrices
+_S = {name: i for i, name in enumerate(STATES)}
+
+
+# --------------------------------------------------------------------------------------------
+# People
+# --------------------------------------------------------------------------------------------
+
+
+def make_people(gen: SampleGenerator) -> pd.DataFrame:
+    """One row per person: kind, persona, ids, names, contact details, app, cookies, tier."""
+    rng, n = gen.rng, gen.n
+    n_social_only = max(1, round(0.04 * n))
+    n_anon = max(1, round(0.18 * n))
+    n_reg = n - n_social_only - n_anon
+    kind = np.array(["registered"] * n_reg + ["anonymous"] * n_anon
+                    + ["social_only"] * n_social_only)
+    p = pd.DataFrame({"person_id": [f"P{i:07d}" for i in range(n)], "kind": kind})
+    shares = np.array([x.share for x in PERSONAS])
+    persona = np.where(kind == "registered",
+                       np.asarray([x.name for x in PERSONAS])[
+                           rng.choice(len(PERSONAS), size=n, p=shares / shares.sum())],
+                       np.where(kind == "anonymous", "anonymous", "social_only"))
+    p["persona"] = persona
+    reg = kind == "registered"
+    # CRM ids are not in person order: exports never are.
+    crm_numbers = 100_000 + rng.choice(40 * n, size=n, replace=False)
+    p["crm_id"] = np.where(reg, [f"C{x:07d}" for x in crm_numbers], None)
+    country = np.where(rng.random(n) < 0.2, "CN", "GB")
+    p["country"] = country
+    p["region"] = np.where(
+        country == "CN",
+        np.asarray(REGIONS_CN)[rng.integers(0, len(REGIONS_CN), n)],
+        np.asarray(REGIONS_GB)[rng.integers(0, len(REGIONS_GB), n)])
+    # names and contact details
+    first, last, email_local = [], [], []
+    fe, le_ = rng.integers(0, len(FIRST_EN), n), rng.integers(0, len(LAST_EN), n)
+    fz, lz = rng.integers(0, len(FIRST_ZH), n), rng.integers(0, len(LAST_ZH), n)
+    for i in range(n):
+        if country[i] == "CN":
+            first.append(FIRST_ZH[fz[i]][0])
+            last.append(LAST_ZH[lz[i]][0])
+            email_local.append(f"{LAST_ZH[lz[i]][1]}{FIRST_ZH[fz[i]][1]}{i}")
+        else:
+            first.append(FIRST_EN[fe[i]])
+            last.append(LAST_EN[le_[i]])
+            email_local.append(f"{FIRST_EN[fe[i]].lower()}.{LAST_EN[le_[i]].lower()}{i}")
+    p["first_name"], p["last_name"] = first, last
+    dom = np.where(country == "CN",
+                   np.asarray(DOMAINS_CN)[rng.integers(0, len(DOMAINS_CN), n)],
+                   np.asarray(DOMAINS)[rng.integers(0, len(DOMAINS), n)])
+    u = rng.random(n)
+    email = np.array([f"{a}@{d}" for a, d in zip(email_local, dom, strict=True)], dtype=object)
+    email[~reg | (u < 0.04)] = None  # 4% of registered customers gave no e-mail
+    junk = reg & (u >= 0.04) & (u < 0.05)  # 1% typed the CRM placeholder
+    email[junk] = PLACEHOLDER_EMAIL
+    p["email"] = email
+    p["email_placeholder"] = junk
+    # phones: unique mobile numbers in E.164
+    numbers = 10**8 + rng.choice(9 * 10**8, size=n, replace=False)
+    e164 = np.where(country == "CN",
+                    [f"+86138{x % 10**8:08d}" for x in numbers],
+                    [f"+447{x:09d}" for x in numbers])
+    v = rng.random(n)
+    phone = e164.astype(object)
+    phone[~reg | (v < 0.12)] = None
+    pjunk = reg & (v >= 0.12) & (v < 0.13)
+    phone[pjunk] = PLACEHOLDER_PHONE
+    p["phone_e164"] = phone
+    p["phone_placeholder"] = pjunk
+    personas = {x.name: x for x in (*PERSONAS, ANONYMOUS)}
+    has_app = np.array([rng.random() < personas[x].has_app if x in personas else False
+                        for x in persona])
+    p["device_id"] = np.where(has_app & reg,
+                              [f"dev-{x:012x}" for x in rng.integers(0, 2**48, n)], None)
+    p["n_cookies"] = np.where(reg, 1 + rng.binomial(2, 0.3, n), np.where(kind == "anonymous",
+                                                                        1, 0))
+    tiers = np.array(["Bronze", "Silver", "Gold"])
+    p["tier"] = [tiers[rng.choice(3, p=personas[x].tier_probs)] if x in personas else None
+                 for x in persona]
+    p.loc[~reg, "tier"] = None
+    handle = rng.random(n) < 0.10
+    p["social_handle"] = np.where(handle & reg | (kind == "social_only"),
+                                  [f"@{a.split('.')[0][:10]}_{i}" for i, a in
+                                   enumerate(email_local)], None)
+    p["opt_in"] = reg & (rng.random(n) < 0.75) & (p["email"].notna()) & ~junk
+    joined_days = rng.integers(30, 6 * 365, n)
+    p["date_joined"] = (gen.start - pd.to_timedelta(joined_days, unit="D")).normalize()
+    return p
+
+
+# --------------------------------------------------------------------------------------------
+# Journeys
+# --------------------------------------------------------------------------------------------
+
+
+def _chain(persona: Persona, shifted: bool) -> tuple[np.ndarray, np.ndarray]:
+    size = END + 1
+    mat = np.zeros((size, size))
+    rows = {**BASE, **persona.overrides}
+    if shifted:
+        rows = {**rows, "payment": APP_SHIFT_PAYMENT}
+    for state, nxt in rows.items():
+        for target, prob in nxt.items():
+            mat[_S[state], END if target == "END" else _S[target]] = prob
+    mat[END, END] = 1.0
+    mat /= mat.sum(axis=1, keepdims=True)
+    start = np.zeros(size)
+    for state, prob in persona.start.items():
+        start[_S[state]] = prob
+    return mat, start / start.sum()
+
+
+def journeys(gen: SampleGenerator, people: pd.DataFrame, email_clicks: pd.DataFrame
+             ) -> pd.DataFrame:
+    """One row per journey: person, start time, device, chain, first state."""
+    rng = gen.rng
+    personas = {x.name: x for x in (*PERSONAS, ANONYMOUS)}
+    active = people[people["kind"] != "social_only"]
+    means = active["persona"].map(lambda x: personas[x].journeys_mean).to_numpy()
+    counts = rng.poisson(means)
+    counts = np.maximum(counts, 1)  # everyone in the data has at least one journey
+    person = np.repeat(active["person_id"].to_numpy(), counts)
+    span = (gen.end - gen.start).total_seconds()
+    # evening-heavy time of day
+    day = rng.integers(0, gen.weeks * 7, person.size)
+    hour = np.clip(rng.normal(17, 4, person.size), 0, 23.99)
+    start = gen.start + pd.to_timedelta(day * 86400 + hour * 3600, unit="s")
+    j = pd.DataFrame({"person_id": person, "start": start, "entry": None})
+    if len(email_clicks):
+        j = pd.concat([j, pd.DataFrame({"person_id": email_clicks["person_id"],
+                                        "start": email_clicks["time"],
+                                        "entry": "email_click"})], ignore_index=True)
+    j = j[j["start"] < gen.start + pd.Timedelta(seconds=span)]
+    info = people.set_index("person_id")
+    j["persona"] = info.loc[j["person_id"], "persona"].to_numpy()
+    has_app = info.loc[j["person_id"], "device_id"].notna().to_numpy()
+    app_share = j["persona"].map(lambda x: personas[x].app_share).to_numpy()
+    j["device"] = np.where(has_app & (rng.random(len(j)) < app_share), "app", "web")
+    j = j.sort_values(["start", "person_id"], kind="stable").reset_index(drop=True)
+    j["journey_id"] = np.arange(len(j))
+    return j
+
+
+def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
+    """Simulate every journey at once through its persona's Markov chain."""
+    rng = gen.rng
+    names = [x.name for x in (*PERSONAS, ANONYMOUS)]
+    chains, starts = [], []
+    for persona in (*PERSONAS, ANONYMOUS):
+        for shifted in (False, True):
+            m, s = _chain(persona, shifted)
+            chains.append(m)
+            starts.append(s)
+    P = np.stack(chains)
+    S0 = np.stack(starts)
+    shift_time = gen.start + pd.Timedelta(weeks=APP_SHIFT_WEEK)
+    shifted = ((j["device"] == "app") & (j["start"] >= shift_time)).to_numpy()
+    chain = np.array([names.index(x) for x in j["persona"]]) * 2 + shifted
+    n = len(j)
+    first = (S0[chain].cumsum(axis=1) < rng.random(n)[:, None]).sum(axis=1)
+    first = np.where(j["entry"].to_numpy() == "email_click", _S["email_click"], first)
+    max_steps = 40
+    states = np.full((n, max_steps), -1, dtype=np.int16)
+    states[:, 0] = first
+    cur = first.copy()
+    alive = np.ones(n, dtype=bool)
+    for step in range(1, max_steps):
+        idx = np.flatnonzero(alive)
+        if idx.size == 0:
+            break
+        cum = P[chain[idx], cur[idx]].cumsum(axis=1)
+        nxt = np.minimum((rng.random(idx.size)[:, None] > cum).sum(axis=1), END)
+        cont = nxt != END
+        states[idx[cont], step] = nxt[cont]
+        cur[idx] = nxt
+        alive[idx[~cont]] = False
+    jj, step = np.nonzero(states >= 0)
+    ev = pd.DataFrame({"journey_id": jj, "step": step,
+                       "touchpoint": np.asarray(STATES)[states[jj, step]]})
+    ev = ev.merge(j[["journey_id", "person_id", "start", "device", "persona"]],
+                  on="journey_id", how="left")
+    # search landings come from a browser; in the app the same visit opens the home screen
+    app = ev["device"] == "app"
+    ev.loc[app & (ev["touchpoint"] == "search_landing"), "touchpoint"] = "home_page"
+    channel = ev["device"].to_numpy().astype(object)
+    tp = ev["touchpoint"].to_numpy()
+    channel[tp == "support_call"] = "call_center"
+    channel[tp == "chat"] = "chat"
+    channel[tp == "email_click"] = "email"
+    channel[tp == "store_purchase"] = "store"
+    ev["channel"] = channel
+    # times: dwell, think time, and long gaps around contact-centre contacts
+    med = ev["touchpoint"].map(DWELL_MEDIAN_S).to_numpy(dtype=float)
+    dwell = np.round(med * np.exp(rng.normal(0, 0.6, len(ev))), 1)
+    payment_app_shift = (ev["touchpoint"] == "payment") & app & (ev["start"] >= shift_time)
+    dwell[payment_app_shift.to_numpy()] *= 1.4
+    prev_channel = pd.Series(channel).groupby(ev["journey_id"]).shift(1)
+    contact = np.isin(channel, ["call_center", "chat"])
+    back = prev_channel.isin(["call_center", "chat"]).to_numpy() & ~contact
+    gap = rng.exponential(8.0, len(ev))
+    gap = np.where(contact, rng.exponential(20 * 60, len(ev)), gap)
+    gap = np.where(back, rng.exponential(30 * 60, len(ev)), gap)
+    gap[ev["step"].to_numpy() == 0] = 0.0
+    prev_dwell = pd.Series(dwell).groupby(ev["journey_id"]).shift(1).fillna(0).to_numpy()
+    offset = pd.Series(prev_dwell + gap).groupby(ev["journey_id"]).cumsum().to_numpy()
+    ev["event_time"] = (ev["start"] + pd.to_timedelta(np.round(offset, 3), unit="s")
+                        ).dt.floor("ms")
+    ev["duration_s"] = np.where(np.isin(tp, ["email_click"]), np.nan, dwell)
+    personas = {x.name: x for x in (*PERSONAS, ANONYMOUS)}
+    basket = ev["persona"].map(lambda x: personas[x].basket_mean).to_numpy(dtype=float)
+    conv = np.isin(tp, CONVERSION_TOUCHPOINTS)
+    value = np.round(rng.gamma(3.0, basket / 3.0), 2)
+    ev["value"] = np.where(conv, value, np.nan)
+    return ev
+
+
+# --------------------------------------------------------------------------------------------
+# E-mail campaigns
+# --------------------------------------------------------------------------------------------
+
+
+def campaigns(gen: SampleGenerator, people: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fortnightly campaigns to opted-in customers: all send/open/click events, and the clicks."""
+    rng = gen.rng
+    personas = {x.name: x for x in PERSONAS}
+    subs = people[people["opt_in"]]
+    rows = []
+    for c in range(gen.weeks // 2):
+        send = gen.start + pd.Timedelta(days=14 * c + 1, hours=9)
+        k = len(subs)
+        sent = send + pd.to_timedelta(rng.integers(0, 3600, k), unit="s")
+        p_open = subs["persona"].map(lambda x: personas[x].email_open).to_numpy()
+        p_click = subs["persona"].map(lambda x: personas[x].email_click).to_numpy()
+        opened = rng.random(k) < p_open
+        clicked = opened & (rng.random(k) < p_click)
+        open_t = sent + pd.to_timedelta(rng.exponential(6 * 3600, k), unit="s")
+        click_t = open_t + pd.to_timedelta(rng.exponential(60, k) + 2, unit="s")
+        camp = f"CMP-{send:%Y%m%d}"
+        base = {"person_id": subs["person_id"].to_numpy(), "campaign": camp}
+        rows.append(pd.DataFrame({**base, "event": "send", "time": sent}))
+        rows.append(pd.DataFrame({**base, "event": "open", "time": open_t})[opened])
+        rows.append(pd.DataFrame({**base, "event": "click", "time": click_t})[clicked])
+    em = pd.concat(rows, ignore_index=True)
+    em["time"] = em["time"].dt.floor("s")
+    em = em[em["time"] < gen.end].reset_index(drop=True)
+    clicks = em[em["event"] == "click"][["person_id", "time", "campaign"]]
+    return em, clicks
+
+
+# --------------------------------------------------------------------------------------------
+# Churn
+# --------------------------------------------------------------------------------------------
+
+
+def churn(gen: SampleGenerator, j: pd.DataFrame, ev: pd.DataFrame, people: pd.DataFrame
+          ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Customers may churn after a journey; web->call-centre journeys raise the hazard."""
+    rng = gen.rng
+    called = ev.loc[ev["touchpoint"] == "support_call", "journey_id"].unique()
+    j = j.copy()
+    j["switch"] = (j["device"] == "web") & j["journey_id"].isin(called)
+    reg = set(people.loc[people["kind"] == "registered", "person_id"])
+    j["registered"] = j["person_id"].isin(reg)
+    hazard = np.where(j["switch"], CHURN_HAZARD_SWITCH, CHURN_HAZARD_OTHER)
+    j["churn_here"] = j["registered"] & (rng.random(len(j)) < hazard)
+    j = j.sort_values(["person_id", "start", "journey_id"]).reset_index(drop=True)
+    # first churning journey per person; journeys after it never happen
+    first_churn = j[j["churn_here"]].groupby("person_id")["start"].min()
+    cutoff = j["person_id"].map(first_churn)
+    keep = cutoff.isna() | (j["start"] <= cutoff)
+    j = j[keep].reset_index(drop=True)
+    ev = ev[ev["journey_id"].isin(j["journey_id"])].reset_index(drop=True)
+    last_time = ev.groupby("journey_id")["event_time"].max()
+    churn_journey = j[j["churn_here"] & j["person_id"].map(first_churn).eq(j["start"])]
+    churn_journey = churn_journey.drop_duplicates("person_id")
+    churn_date = (churn_journey.set_index("person_id")["journey_id"].map(last_time)
+                  + pd.Timedelta(days=1)).dt.normalize()
+    return j, ev, churn_date
