@@ -29,6 +29,13 @@ from cjmlib.core.schema import (
     table_for_file,
     voice,
 )
+from cjmlib.journeys.funnel import FUNNEL_COLUMNS
+from cjmlib.journeys.touchpoints import METRIC_COLUMNS
+from cjmlib.journeys.transitions import TRANSITION_COLUMNS
+from cjmlib.pilots.evaluation import EXTRA_COLUMNS, PILOT_RESULTS_COLUMNS
+from cjmlib.pilots.quasi_experiments import DID_RESULTS_COLUMNS
+from cjmlib.report.backlog import BACKLOG_COLUMNS
+from cjmlib.voice import surveys
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT_MODULES = (collection, journeys, voice, pilots, report)
@@ -151,14 +158,6 @@ def test_optional_columns_and_patterns() -> None:
 
 def test_contract_columns_of_the_writing_modules_come_first_in_order() -> None:
     """The column constants the modules write with are the schema's leading columns."""
-    from cjmlib.journeys.funnel import FUNNEL_COLUMNS
-    from cjmlib.journeys.touchpoints import METRIC_COLUMNS
-    from cjmlib.journeys.transitions import TRANSITION_COLUMNS
-    from cjmlib.pilots.evaluation import EXTRA_COLUMNS, PILOT_RESULTS_COLUMNS
-    from cjmlib.pilots.quasi_experiments import DID_RESULTS_COLUMNS
-    from cjmlib.report.backlog import BACKLOG_COLUMNS
-    from cjmlib.voice import surveys
-
     def head(name: str, n: int) -> tuple[str, ...]:
         return table(name).names()[:n]
 
