@@ -1,9 +1,291 @@
-"""Output tables of journeys (filled in below)."""
+"""Output tables and figures of 02_journeys: touchpoint metrics and pain points, transitions,
+paths and loops, funnels, time to convert, removal effects, channel switching.
+
+Every journey rate here has its denominator beside it and a 95% Wilson interval (02_journeys
+has no ``alpha``); ``small_cell`` marks rates resting on fewer than 30 units.
+"""
 
 from __future__ import annotations
 
-from cjmlib.core.schema._spec import FigureSpec, TableSpec
+from cjmlib.core.schema._spec import Column, FigureSpec, TableSpec, columns
 
-TABLES: tuple[TableSpec, ...] = ()
+_TOUCHPOINT_METRICS = columns("""
+touchpoint | string | the touchpoint
+stage | string | its journey stage (configs/journey.yaml)
+channel | string | "all" in touchpoint_metrics (and _by_segment); the channel in touchpoint_metrics_by_channel, one row per touchpoint and channel
+events | int | events at the touchpoint (on the channel)
+customers | int | distinct customers who touched it
+reach_share | float | customers / customers_total, 0-1
+conversion_rate | float | share of the journeys through the touchpoint that converted, 0-1 (denominator: journeys)
+ci_low | float | lower bound of the 95% Wilson interval of conversion_rate
+ci_high | float | upper bound of the 95% Wilson interval of conversion_rate
+exit_rate | float | share of the journeys through the touchpoint that end there without converting, 0-1 (denominator: journeys)
+median_duration_s | float | median dwell time at the touchpoint, seconds (events with a duration)
+csat_mean | float | mean CSAT (1-5) of the post-interaction answers about the touchpoint; null without feedback
+nps | float | NPS (-100..100) of those answers; null without feedback
+sentiment_mean | float | mean sentiment (-1..1) of the scored post-interaction comments about the touchpoint; null without feedback
+removal_effect | float | first-order Markov removal effect, 0-1: share of the conversion probability lost without the touchpoint (cjmlib.journeys.attribution); null for conversion touchpoints
+priority_score | float | 100 x pain x (0.5 + 0.5 x impact), 0-100, higher is more urgent (cjmlib.journeys.touchpoints); null where nothing is ranked (a conversion touchpoint without attitude data)
+priority_rank | int | 1 = most urgent, ties share a rank; ranked within each channel (and segment); null where priority_score is null
+journeys | int | journeys through the touchpoint: the denominator of the journey rates
+converted_journeys | int | journeys through the touchpoint that converted
+conversion_lift | float | conversion_rate / base_conversion_rate
+base_conversion_rate | float | conversion rate of all journeys (of the segment), 0-1
+exits | int | journeys through the touchpoint that end there without converting
+exit_rate_ci_low | float | lower bound of the 95% Wilson interval of exit_rate
+exit_rate_ci_high | float | upper bound of the 95% Wilson interval of exit_rate
+p90_duration_s | float | 90th percentile of the dwell time, seconds
+duration_n | int | events with a duration behind median_duration_s and p90_duration_s
+loops | int | journeys that left the touchpoint for another one and came straight back (A -> B -> A)
+loop_rate | float | loops / journeys, 0-1
+loop_rate_ci_low | float | lower bound of the 95% Wilson interval of loop_rate
+loop_rate_ci_high | float | upper bound of the 95% Wilson interval of loop_rate
+repeats | int | journeys with the touchpoint twice or more
+repeat_rate | float | repeats / journeys, 0-1
+repeat_rate_ci_low | float | lower bound of the 95% Wilson interval of repeat_rate
+repeat_rate_ci_high | float | upper bound of the 95% Wilson interval of repeat_rate
+customers_total | int | distinct customers in all journeys (of the segment): the denominator of reach_share
+reach_share_ci_low | float | lower bound of the 95% Wilson interval of reach_share
+reach_share_ci_high | float | upper bound of the 95% Wilson interval of reach_share
+small_cell | bool | customers below min_customers of configs/journey.yaml (30): shown, read with care
+csat_ci_low | float? | lower bound of the 95% Student-t interval of csat_mean (with feedback)
+csat_ci_high | float? | upper bound of the 95% Student-t interval of csat_mean (with feedback)
+nps_ci_low | float? | lower bound of the 95% Wald interval of nps from the NPS variance (Rocks 2016), clipped to -100..100 (with feedback)
+nps_ci_high | float? | upper bound of the 95% Wald interval of nps (with feedback)
+sentiment_n | float? | scored comments behind sentiment_mean (a count, stored as float; with feedback)
+feedback_n | float? | post-interaction answers with at least one score behind csat_mean and nps (a count, stored as float; with feedback)
+pain | float | weighted mean of the available `signal_*` columns (weights: priority_weights of configs/journey.yaml), 0-1
+impact | float | removal_effect / the largest removal_effect of the channel (and segment), 0-1; null for conversion touchpoints
+signal_exit | float | exit_rate, 0-1; null for conversion touchpoints
+signal_loop | float | loop_rate, 0-1
+signal_time | float | median_duration_s / target median_duration_s - 1, clipped to 0-1; null without a future-state target
+signal_csat | float | (5 - csat_mean) / 4, 0-1
+signal_nps | float | (100 - nps) / 200, 0-1
+signal_sentiment | float | (1 - sentiment_mean) / 2, 0-1
+priority_basis | string | comma-separated signals that entered pain (exit, loop, time, csat, nps, sentiment)
+""")
+_BY_NAME: dict[str, Column] = {c.name: c for c in _TOUCHPOINT_METRICS}
 
-FIGURES: tuple[FigureSpec, ...] = ()
+_FUNNEL = columns("""
+step | string | the funnel step (a touchpoint, in the order of configs/journey.yaml)
+customers | int | distinct customers whose journey reached the step
+conversion_from_previous | float | share of the journeys at the previous step that went on to this one, 0-1 (1 for the first step; denominator: previous_journeys)
+conversion_from_start | float | share of the journeys that entered the funnel that reached this step, 0-1 (denominator: entered_journeys)
+median_time_s | float | median seconds from funnel entry to this step, among the journeys reaching it
+step_number | int | position of the step, from 1
+journeys | int | journeys reaching the step
+previous_journeys | int | journeys at the previous step (the step itself for the first)
+entered_journeys | int | journeys that entered the funnel
+conversion_from_previous_ci_low | float | lower bound of the 95% Wilson interval of conversion_from_previous
+conversion_from_previous_ci_high | float | upper bound of the 95% Wilson interval of conversion_from_previous
+conversion_from_start_ci_low | float | lower bound of the 95% Wilson interval of conversion_from_start
+conversion_from_start_ci_high | float | upper bound of the 95% Wilson interval of conversion_from_start
+drop_off | int | journeys at the previous step that did not go on to this one
+drop_off_rate | float | 1 - conversion_from_previous
+median_time_from_previous_s | float | median seconds from the previous step to this one (0 for the first step)
+small_cell | bool | previous_journeys below 30: read with care
+""")
+
+TABLES: tuple[TableSpec, ...] = (
+    TableSpec("journeys_summary", "journeys", "journeys_summary",
+              "Two rows: the journeys of the notebook's journey_unit, then the customer "
+              "journeys used for churn and channel switching (Journeys.summary).", columns("""
+unit | string | journey unit: session or customer
+customers | int | distinct customers
+journeys | int | journeys
+steps | int | events (steps) in the journeys
+converted_journeys | int | journeys that reached a conversion touchpoint
+median_steps | float | median steps per journey
+conversion_rate | float | converted_journeys / journeys, 0-1
+conversion_rate_ci_low | float | lower bound of the 95% Wilson interval of conversion_rate
+conversion_rate_ci_high | float | upper bound of the 95% Wilson interval of conversion_rate
+""")),
+    TableSpec("touchpoint_metrics", "journeys", "journeys_touchpoint_metrics",
+              "One row per touchpoint: reach, conversion, exit, dwell, loops, attitude, removal "
+              "effect and the priority score (cjmlib.journeys.touchpoints.touchpoint_metrics).",
+              _TOUCHPOINT_METRICS),
+    TableSpec("touchpoint_metrics_by_channel", "journeys",
+              "journeys_touchpoint_metrics_by_channel",
+              "touchpoint_metrics with one row per touchpoint and channel; ranks, impact and "
+              "shares are within the channel.", _TOUCHPOINT_METRICS),
+    TableSpec("touchpoint_metrics_by_segment", "journeys",
+              "journeys_touchpoint_metrics_by_segment",
+              "touchpoint_metrics with one row per segment and touchpoint; written only when "
+              "the notebook's segment_col is set. Totals, ranks and removal effects are within "
+              "the segment; the segment column follows priority_rank.", _TOUCHPOINT_METRICS,
+              patterns=(("<segment_col>", "the segment (a column of the events or customers "
+                         "named by segment_col), after priority_rank"),)),
+    TableSpec("pain_points", "journeys", "journeys_pain_points",
+              "The ranked rows of touchpoint_metrics (those with a priority score), most "
+              "urgent first, with the evidence behind the score.",
+              tuple(_BY_NAME[n] for n in (
+                  "priority_rank", "touchpoint", "stage", "priority_score", "pain", "impact",
+                  "priority_basis", "exit_rate", "loop_rate", "csat_mean", "nps",
+                  "sentiment_mean", "removal_effect", "customers", "small_cell"))),
+    TableSpec("transitions", "journeys", "journeys_transitions",
+              "Directly-follows transitions between touchpoints, most frequent first; every "
+              "journey opens from (start) and closes to (end) "
+              "(cjmlib.journeys.transitions.transitions).", columns("""
+source | string | touchpoint left, or (start)
+target | string | touchpoint that directly followed, or (end)
+count | int | times target directly followed source in a journey
+probability | float | count / source_count: first-order transition probability, 0-1
+median_gap_s | float | median seconds between the two events; null from (start) and to (end)
+source_count | int | times source was left: the denominator of probability
+probability_ci_low | float | lower bound of the 95% Wilson interval of probability
+probability_ci_high | float | upper bound of the 95% Wilson interval of probability
+small_cell | bool | source_count below 30: read with care
+""")),
+    TableSpec("paths", "journeys", "journeys_paths",
+              "The most frequent journeys (path variants; the notebook's top_paths) and one "
+              "row for all other variants, so shares add to one "
+              "(cjmlib.journeys.transitions.path_variants).", columns("""
+path | string | the touchpoints of the journey joined by " > ", cut after 12 steps with " > ..."; "(other variants)" for the rest
+n_steps | float | steps of the variant before cutting; null for (other variants)
+journeys | int | journeys following the variant
+share | float | journeys / all journeys, 0-1
+share_ci_low | float | lower bound of the 95% Wilson interval of share
+share_ci_high | float | upper bound of the 95% Wilson interval of share
+converted | int | journeys of the variant that converted
+conversion_rate | float | converted / journeys, 0-1
+conversion_rate_ci_low | float | lower bound of the 95% Wilson interval of conversion_rate
+conversion_rate_ci_high | float | upper bound of the 95% Wilson interval of conversion_rate
+small_cell | bool | journeys below 30: read with care
+""")),
+    TableSpec("loops", "journeys", "journeys_loops",
+              "Rework: A -> B -> A loops, where a journey goes from touchpoint A to B and "
+              "straight back, most frequent first (cjmlib.journeys.transitions.loops).",
+              columns("""
+touchpoint | string | touchpoint A, where the loop starts and ends
+via | string | touchpoint B visited in between
+occurrences | int | times the loop was run
+journeys | int | journeys that ran the loop at least once
+touchpoint_journeys | int | journeys that reached A: the denominator of loop_rate
+loop_rate | float | journeys / touchpoint_journeys, 0-1
+loop_rate_ci_low | float | lower bound of the 95% Wilson interval of loop_rate
+loop_rate_ci_high | float | upper bound of the 95% Wilson interval of loop_rate
+small_cell | bool | touchpoint_journeys below 30: read with care
+""")),
+    TableSpec("funnel", "journeys", "journeys_funnel",
+              "The configured funnel (configs/journey.yaml): closed, steps in order, within the "
+              "funnel window; journeys reaching each step and the drop-off between steps "
+              "(cjmlib.journeys.funnel.funnel).", _FUNNEL),
+    TableSpec("funnel_variants", "journeys", "journeys_funnel_variants",
+              "The same funnel counted four ways (closed/sequential, open/sequential, "
+              "closed/strict, closed/any), one block of steps each.", _FUNNEL + columns("""
+mode | string | closed (enter at the first step only) or open (enter at any step)
+order | string | sequential (in order, other events between), strict (directly following) or any (any order)
+""")),
+    TableSpec("time_to_convert", "journeys", "journeys_time_to_convert",
+              "Kaplan-Meier curve of the time from the first to the last funnel step over "
+              "customer journeys; journeys not converted by the end of the data are censored "
+              "(cjmlib.journeys.funnel.time_to_convert).", columns("""
+time_s | float | seconds since the first funnel step (the estimator's steps)
+converted_share | float | share of journeys converted by time_s, 0-1 (1 - Kaplan-Meier survival)
+ci_low | float | lower bound of the 95% interval of converted_share (lifelines, exponential Greenwood)
+ci_high | float | upper bound of the 95% interval of converted_share
+at_risk | int | journeys neither converted nor censored just before time_s
+""")),
+    TableSpec("removal_effects", "journeys", "journeys_removal_effects",
+              "Markov-chain attribution (order: the notebook's markov_order): what each "
+              "touchpoint contributes to conversion, largest first; model quantities without "
+              "a sampling interval (cjmlib.journeys.attribution.markov_attribution).",
+              columns("""
+touchpoint | string | the touchpoint (conversion touchpoints are the absorbing state and have no row)
+removal_effect | float | 1 - p_without / p, 0-1: share of the conversion probability from (start) lost when the touchpoint leads nowhere
+conversion_probability_without | float | conversion probability from (start) without the touchpoint, 0-1
+attributed_conversions | float | observed conversions split in proportion to the removal effects
+attributed_share | float | removal_effect / sum of removal effects, 0-1
+journeys | int | journeys through the touchpoint before their first conversion (the evidence)
+""")),
+    TableSpec("channel_transitions", "journeys", "journeys_channel_transitions",
+              "Moves between channels in customer journeys (cross-channel moves only), most "
+              "frequent first (cjmlib.journeys.channels.channel_transitions).", columns("""
+source_channel | string | channel of the step left
+target_channel | string | channel of the step that directly followed
+count | int | times the move was made
+probability | float | count / source_count, 0-1
+source_count | int | all moves from a step on source_channel, same-channel moves included: the denominator of probability
+probability_ci_low | float | lower bound of the 95% Wilson interval of probability
+probability_ci_high | float | upper bound of the 95% Wilson interval of probability
+journeys | int | journeys that made the move
+customers | int | customers who made the move
+switch | bool | the channels differ (always true in this table)
+small_cell | bool | source_count below 30: read with care
+""")),
+    TableSpec("channel_switching", "journeys", "journeys_channel_switching",
+              "Outcome (churn when the customers table has the notebook's churn_col, else "
+              "conversion) of customers who made each channel switch versus the others; "
+              "observational, not causal (cjmlib.journeys.channels.switching_outcomes).",
+              columns("""
+from_channel | string | channel switched from
+to_channel | string | channel switched to (directly next step)
+outcome | string | the outcome compared: the churn column's name or converted
+switchers | int | customers with a known outcome who made the switch at least once
+switcher_outcomes | int | switchers with the outcome
+switcher_rate | float | switcher_outcomes / switchers, 0-1
+switcher_rate_ci_low | float | lower bound of the 95% Wilson interval of switcher_rate
+switcher_rate_ci_high | float | upper bound of the 95% Wilson interval of switcher_rate
+stayers | int | the other customers with a known outcome
+stayer_outcomes | int | stayers with the outcome
+stayer_rate | float | stayer_outcomes / stayers, 0-1
+stayer_rate_ci_low | float | lower bound of the 95% Wilson interval of stayer_rate
+stayer_rate_ci_high | float | upper bound of the 95% Wilson interval of stayer_rate
+difference | float | switcher_rate - stayer_rate
+difference_ci_low | float | lower bound of the 95% Newcombe hybrid-score interval of difference
+difference_ci_high | float | upper bound of the 95% Newcombe hybrid-score interval of difference
+risk_ratio | float | switcher_rate / stayer_rate
+p_value | float | two-sided score test of difference = 0 (statsmodels test_proportions_2indep)
+small_cell | bool | switchers below 30: read with care
+""")),
+    TableSpec("importance_performance", "journeys", "journeys_importance_performance",
+              "Touchpoints in the importance-performance grid (Martilla & James 1977), split "
+              "at the means (cjmlib.journeys.touchpoints.importance_performance).", columns("""
+touchpoint | string | the touchpoint
+importance | float | its removal_effect, 0-1
+performance | float | csat_mean (1-5) when at least three touchpoints have CSAT, else 1 - exit_rate (0-1)
+stage | string | journey stage of the touchpoint
+channel | string | "all"
+customers | int | distinct customers who touched it
+small_cell | bool | customers below min_customers: read with care
+quadrant | string | concentrate here, keep up the good work, low priority, possible overkill, or not rated (a value missing)
+importance_split | float | mean importance of the rated touchpoints (the vertical line)
+performance_split | float | mean performance of the rated touchpoints (the horizontal line)
+""")),
+    TableSpec("journeys_findings", "journeys", "journeys_findings",
+              "The notebook's headline findings for the report: journey unit, top pain point, "
+              "pain-point ranking, top loop, top channel switch with its 95% interval, funnel "
+              "conversion and the pandas cross-check of the transition counts.", (),
+              formats=("json",)),
+)
+
+FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec("journeys_journey_map", "journeys",
+               "The current-state journey map: stages as columns, touchpoints as cells shaded "
+               "by priority with reach, conversion, exit and CSAT, under the experience curve "
+               "per stage with its 95% band."),
+    FigureSpec("journeys_journey_map_future_state", "journeys",
+               "Each touchpoint's measured value beside its future-state target and the gap, "
+               "green where the target is met and orange where it is missed; no intervals."),
+    FigureSpec("journeys_pain_point_priority", "journeys",
+               "The most urgent touchpoints by priority score, each bar split into the part "
+               "each signal (exit, loop, time, CSAT, NPS, sentiment) contributes; no "
+               "intervals."),
+    FigureSpec("journeys_transition_graph", "journeys",
+               "The most frequent moves between touchpoints laid out left to right, arrow "
+               "width for the count and labels for the transition probability; no "
+               "intervals."),
+    FigureSpec("journeys_funnel", "journeys",
+               "Journeys reaching each funnel step as bars, labelled with the conversion from "
+               "the previous step, its 95% interval and the drop-off."),
+    FigureSpec("journeys_time_to_convert", "journeys",
+               "Share of journeys converted over time since the first funnel step (log time "
+               "axis), with its 95% band, censoring journeys still in progress."),
+    FigureSpec("journeys_channel_switching", "journeys",
+               "For the most common channel switches, the churn (or conversion) rate of "
+               "customers who switched against the others, as points with 95% interval "
+               "bars."),
+    FigureSpec("journeys_importance_performance", "journeys",
+               "Touchpoints placed by removal effect (importance) and CSAT or 1 - exit rate "
+               "(performance), coloured by quadrant, with the splitting lines; no intervals."),
+)

@@ -1,9 +1,290 @@
-"""Output tables of voice (filled in below)."""
+"""Output tables and figures of 03_voice: survey metrics and trend, competitor benchmark,
+sentiment and its calibration, themes, experience curve, key drivers, segments and personas.
+
+03_voice has no ``alpha``: every interval here is at 95%.
+"""
 
 from __future__ import annotations
 
-from cjmlib.core.schema._spec import FigureSpec, TableSpec
+from cjmlib.core.schema._spec import FigureSpec, TableSpec, columns
 
-TABLES: tuple[TableSpec, ...] = ()
+_SURVEY_METRICS = columns("""
+n | int | responses of the group with at least one score (CSAT, NPS or CES)
+csat_mean | float | mean CSAT, 1-5
+csat_ci_low | float | lower bound of the 95% Student-t interval of csat_mean
+csat_ci_high | float | upper bound of the 95% Student-t interval of csat_mean
+top2box | float | share of CSAT answers of 4 or 5, 0-1 (denominator: n_csat)
+nps | float | Net Promoter Score, -100..100: % promoters (9-10) minus % detractors (0-6)
+nps_ci_low | float | lower bound of the 95% Wald interval of nps from the NPS variance (Rocks 2016), clipped to -100..100
+nps_ci_high | float | upper bound of the 95% Wald interval of nps, clipped to -100..100
+ces_mean | float | mean customer effort, 1-7
+n_csat | int | CSAT answers: the denominator of csat_mean and top2box
+top2box_ci_low | float | lower bound of the 95% Wilson interval of top2box
+top2box_ci_high | float | upper bound of the 95% Wilson interval of top2box
+n_nps | int | NPS answers: the denominator of nps
+promoters | float | share of NPS answers of 9-10, 0-1
+passives | float | share of NPS answers of 7-8, 0-1
+detractors | float | share of NPS answers of 0-6, 0-1
+nps_se | float | standard error of nps, NPS points
+n_ces | int | CES answers: the denominator of ces_mean
+ces_ci_low | float | lower bound of the 95% Student-t interval of ces_mean
+ces_ci_high | float | upper bound of the 95% Student-t interval of ces_mean
+""")
 
-FIGURES: tuple[FigureSpec, ...] = ()
+_DRIVERS = columns("""
+outcome | string | outcome explained: overall_nps, overall_csat (the relationship survey's overall answers) or churned (0/1, a linear probability model)
+driver | string | a touchpoint item of the relationship survey (its CSAT score)
+importance | float | R^2 accounted for by the driver (Shapley/LMG or relative weights: the notebook's driver_method), 0-1
+importance_ci_low | float | lower bound of the 95% bootstrap percentile interval of importance (n_boot resamples of respondents)
+importance_ci_high | float | upper bound of the 95% bootstrap percentile interval of importance
+share | float | importance / R^2: share of the explained variance, 0-1
+share_ci_low | float | lower bound of the 95% bootstrap percentile interval of share
+share_ci_high | float | upper bound of the 95% bootstrap percentile interval of share
+rank | int | 1 = most important driver of the outcome
+rank_stability | float | share of bootstrap samples in which the driver kept that rank, 0-1
+correlation | float | Pearson correlation of the driver with the outcome
+performance | float | mean item score of the driver, CSAT 1-5
+performance_ci_low | float | lower bound of the 95% Student-t interval of performance
+performance_ci_high | float | upper bound of the 95% Student-t interval of performance
+""")
+
+TABLES: tuple[TableSpec, ...] = (
+    TableSpec("survey_metrics", "voice", "voice_survey_metrics",
+              "CSAT, top-2-box, NPS and CES of the post-interaction survey per touchpoint, "
+              "stage, channel and segment (persona), each with its n and interval; groups with "
+              "fewer than min_n scored responses are left out "
+              "(cjmlib.voice.surveys.survey_metrics).", columns("""
+level | string | grouping: touchpoint, stage, channel or segment (the persona_name of the segments table)
+group | string | the touchpoint, stage, channel or persona name
+""") + _SURVEY_METRICS),
+    TableSpec("survey_trend", "voice", "voice_survey_trend",
+              "The survey metrics of all post-interaction answers per period (the notebook's "
+              "trend_freq: week, month or quarter) (cjmlib.voice.surveys.survey_trend).",
+              columns("""
+period | timestamp | start of the period, UTC
+level | string | all
+group | string | all
+""") + _SURVEY_METRICS),
+    TableSpec("benchmark", "voice", "voice_benchmark",
+              "Our brand against each competitor in the market benchmark survey, per touchpoint "
+              "and overall, with the significance of each gap; written only when the feedback "
+              "has brand values (cjmlib.voice.surveys.benchmark).", columns("""
+level | string | touchpoint, or overall
+group | string | the touchpoint, or overall
+brand | string | brand rated
+is_ours | bool | the brand is ours (the notebook's our_brand)
+n_csat | int | CSAT answers for the brand
+csat_mean | float | mean CSAT, 1-5
+csat_ci_low | float | lower bound of the 95% Student-t interval of csat_mean
+csat_ci_high | float | upper bound of the 95% Student-t interval of csat_mean
+n_nps | int | NPS answers for the brand (one per respondent; 0 on touchpoint rows when NPS is asked once per respondent)
+nps | float | NPS, -100..100
+nps_ci_low | float | lower bound of the 95% Wald interval of nps (Rocks 2016)
+nps_ci_high | float | upper bound of the 95% Wald interval of nps
+csat_gap | float | our csat_mean minus this competitor's, CSAT points (negative: we are behind); null on our rows
+csat_gap_ci_low | float | lower bound of the 95% Welch interval of csat_gap
+csat_gap_ci_high | float | upper bound of the 95% Welch interval of csat_gap
+csat_gap_p_value | float | Welch t-test of csat_gap = 0 (statsmodels CompareMeans, unequal variances)
+csat_gap_p_adjusted | float | csat_gap_p_value, Holm-adjusted over all CSAT gaps of the table
+nps_gap | float | our nps minus this competitor's, NPS points; null on our rows
+nps_gap_ci_low | float | lower bound of the 95% normal interval of nps_gap (independent samples)
+nps_gap_ci_high | float | upper bound of the 95% normal interval of nps_gap
+nps_gap_p_value | float | z-test of nps_gap = 0
+nps_gap_p_adjusted | float | nps_gap_p_value, Holm-adjusted over all NPS gaps of the table
+""")),
+    TableSpec("sentiment", "voice", "voice_sentiment",
+              "One row per comment (post-interaction and social feedback, interview turns) with "
+              "its sentiment and the calibrated CSAT (cjmlib.voice.sentiment.score_sentiment).",
+              columns("""
+response_id | string | id of the answer within its source
+customer_id | string | stitched customer key; null for anonymous comments
+survey | string | post_interaction, social or interview
+response_time | timestamp | when the answer was given, UTC
+touchpoint | string | touchpoint the comment is about; null when none
+stage | string | journey stage of the comment
+channel | string | channel of the answer
+language | string | language given by the source
+sentiment_language | string | language the comment was scored in (given or detected)
+sentiment_scorer | string | name of the scorer used (vader for en, zh-lexicon for zh); null when not scored
+sentiment_status | string | scored, no_text, unsupported_language, unknown_language or not_scorable
+sentiment | float | sentiment of the comment, -1..1 (negative to positive); null when not scored
+csat | float | the CSAT (1-5) given with the comment; null when none
+csat_calibrated | float | sentiment mapped onto the CSAT scale (1-5) by the language's isotonic calibration; null without sentiment or calibration
+text | string | the comment (one customer turn for interviews): raw customer words, redact before showing
+""")),
+    TableSpec("sentiment_agreement", "voice", "voice_sentiment_agreement",
+              "How well sentiment agrees with the CSAT given with the same post-interaction "
+              "comment, per language and (with several languages) all "
+              "(cjmlib.voice.sentiment.calibrate_sentiment).", columns("""
+language | string | language of the comments, or all
+n | int | comments with both a sentiment and a CSAT score
+spearman_rho | float | Spearman rank correlation of sentiment and CSAT
+spearman_ci_low | float | lower bound of the 95% Fisher-z interval of spearman_rho (Bonett & Wright 2000 variance)
+spearman_ci_high | float | upper bound of the 95% Fisher-z interval of spearman_rho
+polarity_accuracy | float | share of comments whose sentiment polarity (negative, neutral, positive) equals the CSAT polarity (1-2, 3, 4-5), 0-1
+polarity_accuracy_ci_low | float | lower bound of the 95% Wilson interval of polarity_accuracy
+polarity_accuracy_ci_high | float | upper bound of the 95% Wilson interval of polarity_accuracy
+cohen_kappa | float | Cohen's kappa of the two polarities
+cohen_kappa_ci_low | float | lower bound of the asymptotic 95% interval of cohen_kappa (statsmodels cohens_kappa)
+cohen_kappa_ci_high | float | upper bound of the asymptotic 95% interval of cohen_kappa
+mae_calibrated | float | mean absolute error of csat_calibrated, CSAT points, by 5-fold cross-validation; null for all and for languages with fewer than 20 comments
+calibrated | bool | an isotonic calibration was fitted for the language
+""")),
+    TableSpec("themes", "voice", "voice_themes",
+              "Words and phrases that set negative comments apart from positive ones, per "
+              "touchpoint, stage and overall, language and direction (weighted log-odds with "
+              "an informative Dirichlet prior, Monroe et al. 2008; cjmlib.voice.themes.themes).",
+              columns("""
+level | string | touchpoint, stage or all
+group | string | the touchpoint or stage, or all
+language | string | language of the comments (und when undetermined)
+direction | string | negative (more frequent in negative comments) or positive
+rank | int | 1 = strongest term of the group, language and direction (the notebook's theme_top terms)
+term | string | word or two-word phrase
+n_docs | int | comments of that direction containing the term
+n_comments | int | comments of that direction in the group and language: the denominator of share
+share | float | n_docs / n_comments, 0-1
+share_ci_low | float | lower bound of the 95% Wilson interval of share
+share_ci_high | float | upper bound of the 95% Wilson interval of share
+compared_with | string | group (the opposite comments of the group) or all groups (of the language, when the group has fewer than 30)
+n_reference | int | opposite comments compared with
+share_reference | float | share of them containing the term, 0-1
+log_odds_ratio | float | prior-smoothed log-odds ratio, negative versus positive comments (positive for negative themes)
+z | float | log_odds_ratio over its standard error, > 0: strength of the term for its direction
+examples | string | up to two comments containing the term, most frequent first, joined by a vertical bar (raw customer words)
+""")),
+    TableSpec("experience_curve", "voice", "voice_experience_curve",
+              "Emotion per journey stage from the post-interaction and interview feedback: CSAT "
+              "rescaled and comment sentiment combined (cjmlib.voice.surveys.experience_curve).",
+              columns("""
+stage | string | journey stage
+order | int | position of the stage in configs/journey.yaml, from 1
+n | int | responses with an emotion
+emotion | float | mean emotion, -1..1: per response the mean of (csat - 3) / 2 and its sentiment
+emotion_ci_low | float | lower bound of the 95% Student-t interval of emotion
+emotion_ci_high | float | upper bound of the 95% Student-t interval of emotion
+n_csat | int | responses with a CSAT score
+csat_mean | float | mean CSAT, 1-5
+csat_ci_low | float | lower bound of the 95% Student-t interval of csat_mean
+csat_ci_high | float | upper bound of the 95% Student-t interval of csat_mean
+n_sentiment | int | responses with a sentiment
+sentiment_mean | float | mean sentiment, -1..1
+sentiment_ci_low | float | lower bound of the 95% Student-t interval of sentiment_mean
+sentiment_ci_high | float | upper bound of the 95% Student-t interval of sentiment_mean
+""")),
+    TableSpec("drivers", "voice", "voice_drivers",
+              "Key-driver analysis: which touchpoint satisfactions explain the overall answers "
+              "and churn, one block of rows per outcome (cjmlib.voice.drivers.key_drivers).",
+              _DRIVERS + columns("""
+method | string | shapley (Shapley/LMG decomposition of R^2) or relative_weights (Johnson 2000)
+n | int | respondents with every driver and the outcome (listwise complete)
+r2 | float | R^2 of the linear regression of the outcome on all drivers, 0-1
+r2_ci_low | float | lower bound of the 95% bootstrap percentile interval of r2
+r2_ci_high | float | upper bound of the 95% bootstrap percentile interval of r2
+""")),
+    TableSpec("drivers_importance_performance", "voice", "voice_drivers_importance_performance",
+              "The drivers in the importance-performance grid (Martilla & James 1977), "
+              "importance as share of R^2 (cjmlib.voice.drivers.importance_performance).",
+              _DRIVERS + columns("""
+importance_cut | float | 1 / number of drivers: the importance split (on share)
+performance_cut | float | mean performance over the drivers: the performance split
+quadrant | string | concentrate here, keep up the good work, low priority or possible overkill
+""")),
+    TableSpec("k_selection", "voice", "voice_k_selection",
+              "Silhouette and stability of k-means for each number of segments k; the chosen k "
+              "has the best silhouette among the stable ones (cjmlib.voice.segments.choose_k).",
+              columns("""
+k | int | number of segments
+silhouette | float | mean silhouette (Rousseeuw 1987), -1..1, averaged over the seeds
+silhouette_sd | float | standard deviation of the silhouette over the seeds
+stability | float | mean adjusted Rand index between the assignments of every pair of seeds fitted on 80% subsamples, 1 = identical
+stability_min | float | smallest of those adjusted Rand indices
+inertia | float | within-segment sum of squares of the full-data fit per customer, squared z units
+chosen | bool | this k was chosen (unless the notebook's k is given)
+""")),
+    TableSpec("segments", "voice", "voice_segments",
+              "The segment of each segmented customer (customers with the notebook's "
+              "segment_population_col), for breakdowns in other notebooks "
+              "(cjmlib.voice.segments.write_segments).", columns("""
+customer_id | string | stitched customer key
+persona | int | segment number, 1 = largest
+persona_name | string | number and defining traits, e.g. "1: high research share, high e-mail open rate"
+""")),
+    TableSpec("personas", "voice", "voice_personas",
+              "One persona card per segment: size, traits, typical journey, distinctive "
+              "touchpoints, pain points, satisfaction, churn and quotes "
+              "(cjmlib.voice.segments.persona_cards).", columns("""
+persona | int | segment number, 1 = largest
+name | string | persona name (as persona_name of the segments table)
+customers | int | customers in the segment
+share | float | customers / all segmented customers, 0-1
+share_ci_low | float | lower bound of the 95% Wilson interval of share
+share_ci_high | float | upper bound of the 95% Wilson interval of share
+traits | string | the three most distinctive features: segment mean vs all customers with its z-score, joined by "; "
+typical_journey | string | the segment's most frequent session path (at most 6 steps, " > " between touchpoints)
+typical_journey_share | float | share of the segment's sessions following it, 0-1
+typical_journey_share_ci_low | float | lower bound of the 95% Wilson interval of typical_journey_share
+typical_journey_share_ci_high | float | upper bound of the 95% Wilson interval of typical_journey_share
+n_sessions | int | sessions of the segment: the denominator of typical_journey_share
+distinctive_touchpoints | string | touchpoints reached by a larger share of the segment than of all customers, as "touchpoint (x% of n vs y% of N)"
+pain_points | string | the three touchpoints with the lowest post-interaction CSAT among those with at least 10 answers, with CSAT and n
+n_csat | int | post-interaction CSAT answers of the segment's customers
+csat_mean | float | their mean CSAT, 1-5
+csat_ci_low | float | lower bound of the 95% Student-t interval of csat_mean
+csat_ci_high | float | upper bound of the 95% Student-t interval of csat_mean
+n_nps | int | post-interaction NPS answers of the segment's customers
+nps | float | their NPS, -100..100
+nps_ci_low | float | lower bound of the 95% Wald interval of nps (Rocks 2016)
+nps_ci_high | float | upper bound of the 95% Wald interval of nps
+quotes | string | two frequent negative comments and one positive one of the segment's customers, quoted, joined by a vertical bar (raw customer words)
+n_churn_known | int? | customers of the segment with a known churn flag (with the notebook's churn_col)
+churn_rate | float? | share of them who churned, 0-1
+churn_rate_ci_low | float? | lower bound of the 95% Wilson interval of churn_rate
+churn_rate_ci_high | float? | upper bound of the 95% Wilson interval of churn_rate
+"""), patterns=(("mean_<feature>", "segment mean of each clustering feature (the notebook's "
+                  "segment_features) in its original units"),)),
+    TableSpec("persona_agreement", "voice", "voice_persona_agreement",
+              "One row: agreement of the segments with known customer types (the notebook's "
+              "labels_file); written only when that file exists "
+              "(cjmlib.voice.segments.label_agreement).", columns("""
+ari | float | adjusted Rand index (Hubert & Arabie 1985): 0 = chance, 1 = identical
+ami | float | adjusted mutual information (Vinh, Epps & Bailey 2010)
+n | int | customers with both a segment and a known type
+k | int | number of segments used
+seed | int | seed of the clustering
+""")),
+)
+
+FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec("voice_survey_touchpoints", "voice",
+               "CSAT and NPS per touchpoint as points with 95% interval bars, lowest CSAT at "
+               "the bottom and the worst touchpoint highlighted."),
+    FigureSpec("voice_survey_trend", "voice",
+               "CSAT and NPS per period as lines with 95% bands."),
+    FigureSpec("voice_benchmark", "voice",
+               "CSAT per touchpoint for our brand and each competitor as points with 95% "
+               "interval bars; a star marks a gap to ours that is significant after Holm "
+               "adjustment."),
+    FigureSpec("voice_sentiment_calibration", "voice",
+               "Mean comment sentiment for each CSAT score given with it, per language, as "
+               "points with 95% interval bars."),
+    FigureSpec("voice_themes_worst_touchpoint", "voice",
+               "Share of the negative comments about the lowest-CSAT touchpoint that mention "
+               "each theme term, one panel per language, with 95% interval bars."),
+    FigureSpec("voice_experience_curve", "voice",
+               "Emotion per journey stage as a line with its 95% band, beside rescaled CSAT and "
+               "comment sentiment."),
+    FigureSpec("voice_drivers_*", "voice",
+               "For the first driver outcome (the star: its name, e.g. overall_nps), each "
+               "touchpoint's share of the explained variance as bars with bootstrap 95% "
+               "intervals."),
+    FigureSpec("voice_importance_performance_*", "voice",
+               "For the first driver outcome (the star), each touchpoint placed by importance "
+               "and mean satisfaction with interval bars on both, in the four quadrants."),
+    FigureSpec("voice_k_selection", "voice",
+               "Silhouette (with bars of plus or minus one standard deviation over seeds) and "
+               "stability per number of segments, the chosen number marked."),
+    FigureSpec("voice_persona_profiles", "voice",
+               "Heat map of each segment's feature means (colour: standard deviations from all "
+               "customers, cell: the mean); no intervals."),
+)
