@@ -111,7 +111,7 @@ sentiment | float | sentiment of the comment, -1..1 (negative to positive); null
 csat | float | the CSAT (1-5) given with the comment; null when none
 csat_calibrated | float | sentiment mapped onto the CSAT scale (1-5) by the language's isotonic calibration; null without sentiment or calibration
 text | string | the comment (one customer turn for interviews): raw customer words, redact before showing
-""")),
+"""), free_text=("text",)),
     TableSpec("sentiment_agreement", "voice", "voice_sentiment_agreement",
               "How well sentiment agrees with the CSAT given with the same post-interaction "
               "comment, per language and (with several languages) all "
@@ -152,7 +152,7 @@ share_reference | float | share of them containing the term, 0-1
 log_odds_ratio | float | prior-smoothed log-odds ratio, negative versus positive comments (positive for negative themes)
 z | float | log_odds_ratio over its standard error, > 0: strength of the term for its direction
 examples | string | up to two comments containing the term, most frequent first, joined by a vertical bar (raw customer words)
-""")),
+"""), free_text=("examples",)),
     TableSpec("experience_curve", "voice", "voice_experience_curve",
               "Emotion per journey stage from the post-interaction and interview feedback: CSAT "
               "rescaled and comment sentiment combined (cjmlib.voice.surveys.experience_curve).",
@@ -241,7 +241,7 @@ n_churn_known | int? | customers of the segment with a known churn flag (with th
 churn_rate | float? | share of them who churned, 0-1
 churn_rate_ci_low | float? | lower bound of the 95% Wilson interval of churn_rate
 churn_rate_ci_high | float? | upper bound of the 95% Wilson interval of churn_rate
-"""), patterns=(("mean_<feature>", "segment mean of each clustering feature (the notebook's "
+"""), free_text=("quotes",), patterns=(("mean_<feature>", "segment mean of each clustering feature (the notebook's "
                   "segment_features) in its original units"),)),
     TableSpec("persona_agreement", "voice", "voice_persona_agreement",
               "One row: agreement of the segments with known customer types (the notebook's "
