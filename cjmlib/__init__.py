@@ -43,7 +43,7 @@ _EXPORTS: dict[str, str] = {
     "build_report": "cjmlib.report.builder",
     "score_backlog": "cjmlib.report.backlog",
     "control_charts": "cjmlib.report.monitoring",
-    "compare_runs": "cjmlib.report.monitoring",
+    "compare_runs": "cjmlib.report.comparison",
     "scan_run": "cjmlib.core.privacy",
     "suppress_small_groups": "cjmlib.core.privacy",
 }

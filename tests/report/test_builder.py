@@ -17,6 +17,7 @@ from cjmlib.core.config import CONFIGS_DIR, load_yaml
 from cjmlib.report import backlog as bl
 from cjmlib.report import builder as rp
 from cjmlib.report import monitoring as mon
+from cjmlib.report.comparison import compare_runs
 
 STAGES = ["awareness", "consideration", "purchase", "service", "loyalty"]
 LABELS = {"payment": "Payment", "cart": "Basket", "product_page": "Product page",
@@ -128,7 +129,7 @@ def synthetic_run(folder: Path, *, language: str = "en", previous: Path | None =
     settings = load_yaml(CONFIGS_DIR / "report.yaml")
     labels = settings["labels_zh"] if language == "zh" else LABELS
     stages = settings["stages_zh"] if language == "zh" else {s: s for s in STAGES}
-    comparison = mon.compare_runs(folder, previous) if previous is not None else None
+    comparison = compare_runs(folder, previous) if previous is not None else None
     report = rp.build_report(
         folder, language=language, stages=STAGES, labels=labels, stage_labels=stages,
         backlog=backlog, monitoring=synthetic_monitoring(),
@@ -270,7 +271,7 @@ def test_the_comparison_with_a_previous_run(tmp_path: Path) -> None:
                                          "exit_rate_ci_high"]] = [0.65, 0.63, 0.67]
     for name, table in tables.items():
         table.to_parquet(second / f"{name}.parquet")
-    comparison = mon.compare_runs(second, first)
+    comparison = compare_runs(second, first)
     report = rp.build_report(second, labels=LABELS, comparison=comparison,
                              previous_run=first.name)
     html = report.html

@@ -1,0 +1,100 @@
+"""The state one report is built from, shared by the findings and the sections.
+
+:class:`ReportContext` holds the run's tables, the report's language, the backlog, the
+monitoring result, the comparison with the previous run and the options of
+:func:`cjmlib.report.builder.build_report`, and records the tables found missing while the
+report is built. Its methods are the lookups the findings (:mod:`cjmlib.report.findings`) and
+the sections (:mod:`cjmlib.report.journey_sections`, :mod:`cjmlib.report.results_sections`)
+share: a table (noting it when missing), the touchpoint metrics in priority order, a
+touchpoint's survey scores, the pilot's primary result, the store pilot's rows and an
+improvement's title.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cjmlib.report.run_tables import TABLE_SOURCES
+from cjmlib.report.text import Language, escape
+
+
+class ReportContext:
+    """What one report is built from (the run's tables, the language, the backlog, the
+    monitoring result, the comparison, the options) and the tables found missing while
+    building it; the lookups the findings and the sections share."""
+
+    def __init__(self, run_dir: Path, tables: Mapping[str, pd.DataFrame], lang: Language, *,
+                 stages: Sequence[str], backlog: pd.DataFrame | None,
+                 backlog_reason: str | None, monitoring: Any, monitoring_reason: str | None,
+                 comparison: pd.DataFrame | None, previous_run: str | None,
+                 min_group_size: int, rollouts: Sequence[Any], pilot_name: str | None,
+                 charts_shown: int) -> None:
+        self.run_dir = run_dir
+        self.tables = dict(tables)
+        self.lang = lang
+        self.t = lang.t
+        self.stages = list(stages)
+        self.backlog = backlog
+        self.backlog_reason = backlog_reason
+        self.monitoring = monitoring
+        self.monitoring_reason = monitoring_reason
+        self.comparison = comparison
+        self.previous_run = previous_run
+        self.k = min_group_size
+        self.rollouts = list(rollouts)
+        self.pilot_name = pilot_name
+        self.charts_shown = charts_shown
+        self.missing: dict[str, str] = {}
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        df = self.tables.get(name)
+        if df is None or df.empty:
+            self.missing.setdefault(name, TABLE_SOURCES.get(name, "?"))
+            return None
+        return df
+
+    def missing_note(self, name: str) -> str:
+        return (f'<p class="missing">{escape(self.t("missing", what=self.t("table_word", name=name), notebook=TABLE_SOURCES.get(name, "?")))}'
+                "</p>")
+
+    def metrics(self) -> pd.DataFrame | None:
+        tm = self.table("touchpoint_metrics")
+        if tm is None:
+            return None
+        if "channel" in tm.columns and (tm["channel"] == "all").any():
+            tm = tm[tm["channel"] == "all"]
+        return tm.sort_values("priority_rank", na_position="last") if (
+            "priority_rank" in tm.columns) else tm
+
+    def survey_row(self, touchpoint: str) -> dict[str, Any] | None:
+        sv = self.tables.get("survey_metrics")
+        if sv is None or sv.empty:
+            return None
+        rows = sv[(sv["level"] == "touchpoint") & (sv["group"] == touchpoint)]
+        return rows.iloc[0].to_dict() if len(rows) else None
+
+    def primary_pilot(self) -> tuple[dict[str, Any] | None, pd.DataFrame | None]:
+        pr = self.table("pilot_results")
+        if pr is None:
+            return None, None
+        prim = pr[pr["role"] == "primary"] if "role" in pr.columns else pr.iloc[:1]
+        if prim.empty:
+            prim = pr.iloc[:1]
+        return prim.iloc[0].to_dict(), pr
+
+    def did_rows(self) -> pd.DataFrame | None:
+        dd = self.tables.get("did_results")
+        if dd is None or dd.empty:
+            return None
+        if "default" in dd.columns and dd["default"].astype(bool).any():
+            return dd[dd["default"].astype(bool)]
+        return dd.groupby("metric", sort=False).head(1)
+
+    def title_of(self, row: Mapping[str, Any]) -> str:
+        if self.lang.code == "zh" and isinstance(row.get("title_zh"), str):
+            return row["title_zh"]
+        return str(row.get("title") or row.get("id"))

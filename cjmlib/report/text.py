@@ -1,0 +1,477 @@
+"""The report's words in English and Chinese, and how it writes numbers.
+
+:data:`TEXT` holds every fixed sentence and heading of the report in both languages;
+:data:`VERDICTS`, :data:`REASONS_ZH`, :data:`STATUS_TEXT`, :data:`RECOMMENDATION_TEXT`,
+:data:`METRIC_TEXT` and :data:`ROLE_TEXT` translate the values found in the run's tables.
+:class:`Language` looks them up for one report language (with the run's own touchpoint, stage
+and metric labels first). The formatting functions write percentages, numbers, counts and
+p-values as the report shows them ("–" for a missing value) and escape text for HTML.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+LANGUAGES = ("en", "zh")
+
+
+# --------------------------------------------------------------------------------------------
+# Fixed text, English and Chinese
+# --------------------------------------------------------------------------------------------
+TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Customer journey improvement report",
+        "subtitle": "Run {run_id} · generated {generated} · data {window}",
+        "contents": "Contents",
+        "summary": "Executive summary",
+        "journey": "Journey map",
+        "pain": "Top pain points and their evidence",
+        "backlog": "Prioritised improvement backlog",
+        "pilot": "Pilot results and verdict",
+        "monitoring": "Monitoring",
+        "comparison": "Since the previous run",
+        "next": "What to do next",
+        "about": "About this report",
+        "missing": "Not available in this run: {what} is missing (written by {notebook}).",
+        "no_findings": "No finding could be stated: the run folder holds none of the tables "
+                       "the summary needs.",
+        "section_failed": "This section could not be built ({error}); the other sections are "
+                          "not affected.",
+        "f_pain": "<b>{tp}</b> is the most urgent pain point (priority {score} of 100): {exit} "
+                  "of the journeys that reach it end there without converting ({ci}{journeys} "
+                  "journeys){csat}.",
+        "ci_part": "95% CI {lo} to {hi}; ",
+        "f_pain_csat": " and its CSAT is {csat} of 5 (95% CI {lo} to {hi}; n = {n}){lowest}",
+        "f_pain_lowest": ", the lowest of all touchpoints",
+        "f_pilot": "Pilot{name}: <b>{metric}</b> went from {control} to {treatment}, a change "
+                   "of <b>{effect}</b> (95% CI {lo} to {hi}; adjusted p {p}; {n_c} control "
+                   "vs {n_t} treatment units). {guardrails}Verdict: <b>{verdict}</b> ({why}).",
+        "guardrails_ok": "Guardrails held ({names}). ",
+        "guardrails_bad": "Guardrail breached: {names}. ",
+        "untrustworthy": "Checks failed (sample ratio mismatch): the results are not "
+                         "trustworthy. ",
+        "f_store": "Store pilot ({n_t} pilot vs {n_c} control units; {inference}): {parts}.",
+        "f_store_part": "<b>{metric}</b> {estimate} per unit and period (95% CI {lo} to {hi}; "
+                        "p {p})",
+        "f_rollout": "Since <b>{rollout}</b> ({date}) the {metric} at <b>{group}</b> moved "
+                     "from {before} to {after} ({diff}, 95% CI {lo} to {hi}; {signals} "
+                     "control-chart signals since).",
+        "f_shift": "Monitoring: the {metric} at <b>{group}</b> shifted from {before} to "
+                   "{after} from the period of {start} on ({diff}, 95% CI {lo} to {hi}; "
+                   "Western Electric rules {rules}).",
+        "f_no_shift": "Monitoring: no KPI moved beyond its control limits after the baseline "
+                      "({n} series checked).",
+        "f_backlog": "Top of the improvement backlog: <b>{title}</b> ({touchpoints}): an "
+                     "estimated {impact} journeys kept over the analysed period (interval "
+                     "{lo} to {hi}; {basis}) for {effort} person-weeks.",
+        "basis_modelled": "modelled from the exit rate",
+        "basis_measured": "measured in the pilot",
+        "basis_none": "no evidence",
+        "short_modelled": "modelled", "short_measured": "measured in pilot",
+        "journey_caption": "Stages from left to right; touchpoints beneath, most urgent "
+                           "first. Darker cells have a higher priority score (#rank, 1 = most "
+                           "urgent); each cell shows the exit rate and CSAT.",
+        "journey_legend": "darker = more urgent (#1 = most urgent)",
+        "exit": "exit", "csat": "CSAT",
+        "funnel_title": "Checkout funnel",
+        "step": "Step", "customers": "Customers", "from_previous": "From previous step",
+        "from_start": "From start",
+        "pain_intro": "The three touchpoints with the highest priority score (behaviour and "
+                      "attitude, weighted by how many conversions depend on them).",
+        "behaviour": "Behaviour", "scores": "Scores", "voice": "What customers say",
+        "reach": "reached by {customers} customers ({share})",
+        "exit_rate_is": "exit rate {exit} (95% CI {lo} to {hi})",
+        "conversion_is": "conversion {conv} (95% CI {lo} to {hi})",
+        "dwell_is": "median time {dwell} s",
+        "csat_is": "CSAT {csat} (95% CI {lo} to {hi}; n = {n})",
+        "nps_is": "NPS {nps} (95% CI {lo} to {hi})",
+        "sentiment_is": "comment sentiment {s} (−1 to 1)",
+        "themes_are": "Negative themes: {terms}.",
+        "no_scores": "no survey scores for this touchpoint",
+        "no_quotes": "no comments about this touchpoint",
+        "by_channel": "By channel",
+        "channel": "Channel", "journeys": "Journeys", "exit_rate": "Exit rate",
+        "ci95": "95% CI",
+        "suppressed": "fewer than {k}: not shown",
+        "driver": "Strongest driver of {outcome}: <b>{driver}</b> ({share} of the explained "
+                  "variance, 95% CI {lo} to {hi}).",
+        "evidence_title": "Exit rate and CSAT of the top pain points (95% intervals)",
+        "exit_rate_label": "exit rate", "csat_label": "CSAT (1-5)",
+        "backlog_intro": "Each candidate from configs/improvements.yaml, scored from this "
+                         "run's evidence. Impact: journeys kept over the analysed period; "
+                         "score = impact × (0.5 + 0.5 × severity) / effort.",
+        "rank": "Rank", "improvement": "Improvement", "touchpoints": "Touchpoints",
+        "status": "Status", "since": "since", "severity": "Severity",
+        "impact": "Impact (interval)", "effort": "Effort (pw)", "score": "Score",
+        "next_step": "Next step", "basis": "basis",
+        "backlog_title": "Estimated impact with interval (journeys kept), by status",
+        "journeys_kept": "journeys kept",
+        "no_backlog": "No backlog: {reason}.",
+        "verdict": "Verdict", "metric": "Metric", "role": "Role", "control": "Control",
+        "treatment": "Treatment", "change": "Change", "adjusted_p": "Adjusted p",
+        "decision": "Decision",
+        "pilot_title": "Pilot effects relative to control (95% intervals)",
+        "rel_change": "change vs control (%)",
+        "store_title": "Store pilot (difference-in-differences)",
+        "estimate": "Estimate", "inference": "Inference", "p": "p",
+        "pre_trend": "Pre-trend p",
+        "monitor_intro": "KPI trends per touchpoint, stage and channel with control limits "
+                         "from the baseline ({baseline}): p-charts for exit and conversion "
+                         "rates, individuals (XmR) charts for CSAT. A red point breaks a "
+                         "Western Electric rule.",
+        "rollouts_title": "Before and after each rollout",
+        "rollout": "Rollout", "date": "Date", "group": "Group", "before": "Before",
+        "after": "After", "difference": "Difference", "signals": "Signals",
+        "shifts_title": "Shifts flagged by the control charts",
+        "start": "From", "rules": "Rules",
+        "no_signals": "No KPI moved beyond its control limits after the baseline.",
+        "centre": "centre", "limits": "control limits", "signal": "signal",
+        "baseline": "baseline",
+        "no_monitoring": "Monitoring not available: {reason}.",
+        "no_previous": "This is the first report in this reports folder: nothing to compare "
+                       "with yet.",
+        "compared_with": "Compared with run {run} (the previous report in this folder): "
+                         "{changed} of {total} tracked values changed{inputs}.",
+        "inputs_same": "; the input data are identical",
+        "inputs_changed": "; {n} input file(s) differ",
+        "previous": "Previous", "current": "Current", "item": "Item",
+        "nothing_changed": "No tracked value changed beyond its interval.",
+        "n_roll_out": "Roll out <b>{name}</b>: the pilot shows {effect} on {metric} (95% CI "
+                      "{lo} to {hi}). Then set its status to shipped in "
+                      "configs/improvements.yaml and watch {metric} on the control charts.",
+        "n_stop": "Stop <b>{name}</b>: {why}. Consider setting its status to rejected.",
+        "n_iterate": "Iterate on <b>{name}</b>: {why}.",
+        "n_inconclusive": "Extend or repeat the pilot of <b>{name}</b>: the interval still "
+                          "holds both no effect and a worthwhile one ({lo} to {hi}).",
+        "n_investigate": "Investigate the {metric} at <b>{group}</b>: {before} → {after} since "
+                         "{date}{rollout}.",
+        "n_pilot_next": "Pilot next: <b>{title}</b> (backlog rank {rank}; estimated {impact} "
+                        "journeys kept, interval {lo} to {hi}; {effort} person-weeks).",
+        "n_cover": "Add candidate improvements for <b>{tp}</b>: it is the most urgent pain "
+                   "point and no open candidate addresses it.",
+        "n_gaps": "Complete the run: {items}.",
+        "n_none": "Nothing urgent: keep the monitoring running.",
+        "about_run": "Run folder <code>{run}</code>; tables found: {found}.",
+        "about_missing": "Missing tables: {missing}.",
+        "about_methods": "Rates carry their denominator and a 95% Wilson interval. Pilot "
+                         "results follow the pre-registered plan (configs/pilot.yaml; methods "
+                         "named in pilot_results). Control charts: p-chart and individuals "
+                         "chart (Montgomery 2019) with Western Electric rules. Backlog: "
+                         "cjmlib.report.backlog.",
+        "about_privacy": "Customers appear only as pseudonymous ids; quotes are redacted of "
+                         "e-mail addresses and phone numbers; breakdown rows with fewer than "
+                         "{k} units are suppressed.",
+        "table_word": "table {name}",
+        "events_word": "the events table",
+        "not_given": "not given",
+        "and": " and ",
+        "points": " points",
+        "pp": " pp",
+        "per_week": "per week",
+        "yes": "yes", "no": "no",
+    },
+    "zh": {
+        "title": "客户旅程改进报告",
+        "subtitle": "运行 {run_id} · 生成于 {generated} · 数据期间 {window}",
+        "contents": "目录",
+        "summary": "执行摘要",
+        "journey": "客户旅程地图",
+        "pain": "主要痛点及证据",
+        "backlog": "改进事项优先级清单",
+        "pilot": "试点结果与结论",
+        "monitoring": "持续监测",
+        "comparison": "与上次运行相比",
+        "next": "下一步行动",
+        "about": "关于本报告",
+        "missing": "本次运行缺少：{what}（应由 {notebook} 生成）。",
+        "no_findings": "无法给出结论：运行文件夹中没有摘要所需的任何数据表。",
+        "section_failed": "本节无法生成（{error}）；其他部分不受影响。",
+        "f_pain": "<b>{tp}</b>是最需要改进的痛点（优先级 {score}/100）：到达该触点的旅程中有 "
+                  "{exit} 在此结束且未转化（{ci}共 {journeys} 段旅程）{csat}。",
+        "ci_part": "95% 置信区间 {lo} 至 {hi}；",
+        "f_pain_csat": "；其 CSAT 为 {csat}/5（95% 置信区间 {lo} 至 {hi}；n = {n}）{lowest}",
+        "f_pain_lowest": "，为所有触点中最低",
+        "f_pilot": "试点{name}：<b>{metric}</b>从 {control} 变为 {treatment}，变化 "
+                   "<b>{effect}</b>（95% 置信区间 {lo} 至 {hi}；校正后 p {p}；对照组 {n_c} "
+                   "个、实验组 {n_t} 个单位）。{guardrails}结论：<b>{verdict}</b>（{why}）。",
+        "guardrails_ok": "护栏指标均未恶化（{names}）。",
+        "guardrails_bad": "护栏指标恶化：{names}。",
+        "untrustworthy": "样本比例检验未通过：结果不可信。",
+        "f_store": "门店试点（{n_t} 个试点单位对比 {n_c} 个对照单位；{inference}）：{parts}。",
+        "f_store_part": "<b>{metric}</b>每单位每期变化 {estimate}（95% 置信区间 {lo} 至 {hi}；"
+                        "p {p}）",
+        "f_rollout": "自<b>{rollout}</b>（{date}）以来，<b>{group}</b>的{metric}从 {before} "
+                     "变为 {after}（{diff}，95% 置信区间 {lo} 至 {hi}；此后控制图信号 "
+                     "{signals} 个）。",
+        "f_shift": "持续监测：<b>{group}</b>的{metric}自 {start} 所在期间起从 {before} 变为 "
+                   "{after}（{diff}，95% 置信区间 {lo} 至 {hi}；西电规则 {rules}）。",
+        "f_no_shift": "持续监测：基准期之后没有指标超出控制限（共检查 {n} 个序列）。",
+        "f_backlog": "改进清单首位：<b>{title}</b>（{touchpoints}）：预计在分析期内挽回 "
+                     "{impact} 段旅程（区间 {lo} 至 {hi}；{basis}），投入 {effort} 人周。",
+        "basis_modelled": "依据退出率估算",
+        "basis_measured": "由试点实测",
+        "basis_none": "无证据",
+        "short_modelled": "估算", "short_measured": "试点实测",
+        "journey_caption": "从左到右为旅程阶段，下方为各触点，最紧迫的排在最上。颜色越深表示"
+                           "优先级越高（#排名，1 为最紧迫）；每格显示退出率与 CSAT。",
+        "journey_legend": "颜色越深越紧迫（#1 为最紧迫）",
+        "exit": "退出率", "csat": "CSAT",
+        "funnel_title": "结账漏斗",
+        "step": "步骤", "customers": "客户数", "from_previous": "较上一步",
+        "from_start": "较起点",
+        "pain_intro": "优先级得分最高的三个触点（综合行为与态度，并按依赖该触点的转化加权）。",
+        "behaviour": "行为", "scores": "评分", "voice": "客户原声",
+        "reach": "触达 {customers} 位客户（{share}）",
+        "exit_rate_is": "退出率 {exit}（95% 置信区间 {lo} 至 {hi}）",
+        "conversion_is": "转化率 {conv}（95% 置信区间 {lo} 至 {hi}）",
+        "dwell_is": "停留时间中位数 {dwell} 秒",
+        "csat_is": "CSAT {csat}（95% 置信区间 {lo} 至 {hi}；n = {n}）",
+        "nps_is": "NPS {nps}（95% 置信区间 {lo} 至 {hi}）",
+        "sentiment_is": "评论情感 {s}（−1 至 1）",
+        "themes_are": "负面主题：{terms}。",
+        "no_scores": "该触点没有调查评分",
+        "no_quotes": "没有关于该触点的评论",
+        "by_channel": "按渠道",
+        "channel": "渠道", "journeys": "旅程数", "exit_rate": "退出率",
+        "ci95": "95% 置信区间",
+        "suppressed": "少于 {k}：不显示",
+        "driver": "{outcome}的最强驱动因素：<b>{driver}</b>（占可解释方差的 {share}，"
+                  "95% 置信区间 {lo} 至 {hi}）。",
+        "evidence_title": "主要痛点的退出率与 CSAT（95% 区间）",
+        "exit_rate_label": "退出率", "csat_label": "CSAT（1-5）",
+        "backlog_intro": "configs/improvements.yaml 中的每个候选改进，依据本次运行的证据评分。"
+                         "影响：分析期内挽回的旅程数；得分 = 影响 × (0.5 + 0.5 × 严重度) / 投入。",
+        "rank": "排名", "improvement": "改进事项", "touchpoints": "触点",
+        "status": "状态", "since": "始于", "severity": "严重度",
+        "impact": "影响（区间）", "effort": "投入（人周）", "score": "得分",
+        "next_step": "下一步", "basis": "依据",
+        "backlog_title": "预计影响及区间（挽回的旅程数），按状态着色",
+        "journeys_kept": "挽回的旅程数",
+        "no_backlog": "没有改进清单：{reason}。",
+        "verdict": "结论", "metric": "指标", "role": "角色", "control": "对照组",
+        "treatment": "实验组", "change": "变化", "adjusted_p": "校正后 p",
+        "decision": "判定",
+        "pilot_title": "试点效果（相对对照组，95% 区间）",
+        "rel_change": "相对对照组的变化（%）",
+        "store_title": "门店试点（双重差分）",
+        "estimate": "估计值", "inference": "推断方法", "p": "p",
+        "pre_trend": "前趋势 p",
+        "monitor_intro": "按触点、阶段和渠道的关键指标趋势，控制限来自基准期（{baseline}）："
+                         "退出率与转化率用 p 控制图，CSAT 用单值-移动极差（XmR）控制图。"
+                         "红点表示触发西电规则。",
+        "rollouts_title": "各次上线前后对比",
+        "rollout": "上线事项", "date": "日期", "group": "分组", "before": "之前",
+        "after": "之后", "difference": "差异", "signals": "信号",
+        "shifts_title": "控制图发现的偏移",
+        "start": "起始", "rules": "规则",
+        "no_signals": "基准期之后没有指标超出控制限。",
+        "centre": "中心线", "limits": "控制限", "signal": "信号", "baseline": "基准期",
+        "no_monitoring": "无法进行持续监测：{reason}。",
+        "no_previous": "这是该报告文件夹中的第一份报告：暂无可比较的内容。",
+        "compared_with": "与运行 {run}（该文件夹中的上一份报告）相比：在 {total} 个跟踪值中有 "
+                         "{changed} 个发生变化{inputs}。",
+        "inputs_same": "；输入数据完全相同",
+        "inputs_changed": "；有 {n} 个输入文件不同",
+        "previous": "上次", "current": "本次", "item": "项目",
+        "nothing_changed": "没有跟踪值超出其区间发生变化。",
+        "n_roll_out": "全面上线<b>{name}</b>：试点显示{metric}变化 {effect}（95% 置信区间 {lo} "
+                      "至 {hi}）。随后在 configs/improvements.yaml 中将其状态设为已上线，并在"
+                      "控制图上跟踪{metric}。",
+        "n_stop": "停止<b>{name}</b>：{why}。考虑将其状态设为已否决。",
+        "n_iterate": "继续改进<b>{name}</b>：{why}。",
+        "n_inconclusive": "延长或重做<b>{name}</b>的试点：区间（{lo} 至 {hi}）仍同时包含无效果"
+                          "和有价值的效果。",
+        "n_investigate": "调查<b>{group}</b>的{metric}：自 {date}{rollout}起从 {before} 变为 "
+                         "{after}。",
+        "n_pilot_next": "下一个试点：<b>{title}</b>（清单排名 {rank}；预计挽回 {impact} 段旅程，"
+                        "区间 {lo} 至 {hi}；投入 {effort} 人周）。",
+        "n_cover": "为<b>{tp}</b>补充候选改进：它是最紧迫的痛点，但没有未完成的候选事项针对它。",
+        "n_gaps": "补全本次运行：{items}。",
+        "n_none": "暂无紧急事项：继续保持监测。",
+        "about_run": "运行文件夹 <code>{run}</code>；已找到的数据表：{found}。",
+        "about_missing": "缺少的数据表：{missing}。",
+        "about_methods": "所有比率均给出分母和 95% Wilson 置信区间。试点结果遵循预先登记的方案"
+                         "（configs/pilot.yaml；方法见 pilot_results）。控制图：p 控制图与单值"
+                         "控制图（Montgomery 2019），采用西电规则。改进清单方法见 "
+                         "cjmlib.report.backlog。",
+        "about_privacy": "客户仅以假名编号出现；引用的评论已去除电子邮件地址和电话号码；"
+                         "少于 {k} 个单位的细分行不予显示。",
+        "table_word": "数据表 {name}",
+        "events_word": "事件表",
+        "not_given": "未提供",
+        "and": "与",
+        "points": " 分",
+        "pp": " 个百分点",
+        "per_week": "每周",
+        "yes": "是", "no": "否",
+    },
+}
+VERDICTS = {
+    "en": {"ship": "ship", "iterate": "iterate", "stop": "stop",
+           "inconclusive": "inconclusive", "better": "better", "worse": "worse",
+           "no clear difference": "no clear difference", "guardrail ok": "guardrail ok",
+           "guardrail breached": "guardrail breached"},
+    "zh": {"ship": "上线", "iterate": "继续迭代", "stop": "停止", "inconclusive": "尚无定论",
+           "better": "更好", "worse": "更差", "no clear difference": "无明显差异",
+           "guardrail ok": "护栏正常", "guardrail breached": "护栏被突破"},
+}
+REASONS_ZH = {
+    "significant improvement, guardrails ok": "显著改善且护栏正常",
+    "adjusted p >= alpha": "校正后 p ≥ α",
+    "adjusted p < alpha": "校正后 p < α",
+    "no harm beyond the tolerated margin": "未超出可容忍的损害幅度",
+}
+STATUS_TEXT = {
+    "en": {"proposed": "proposed", "piloting": "piloting", "shipped": "shipped",
+           "rejected": "rejected"},
+    "zh": {"proposed": "待评估", "piloting": "试点中", "shipped": "已上线", "rejected": "已否决"},
+}
+RECOMMENDATION_TEXT = {
+    "en": {"roll_out": "roll out, then mark shipped", "consider_rejecting": "consider rejecting",
+           "keep_piloting": "keep piloting", "pilot_next": "pilot next",
+           "monitor": "monitor after rollout", "": ""},
+    "zh": {"roll_out": "全面上线后标记为已上线", "consider_rejecting": "考虑否决",
+           "keep_piloting": "继续试点", "pilot_next": "下一个试点", "monitor": "上线后持续监测",
+           "": ""},
+}
+METRIC_TEXT = {
+    "en": {"exit_rate": "exit rate", "conversion_rate": "conversion rate",
+           "csat_mean": "mean CSAT", "nps_mean": "NPS", "ces_mean": "mean CES",
+           "priority_rank": "priority rank", "effect": "effect", "decision": "decision",
+           "estimate": "estimate", "status": "status", "rank": "rank", "nps": "NPS",
+           "changed files": "changed files"},
+    "zh": {"exit_rate": "退出率", "conversion_rate": "转化率", "csat_mean": "CSAT 均值",
+           "nps_mean": "NPS", "ces_mean": "CES 均值", "priority_rank": "优先级排名",
+           "effect": "效果", "decision": "判定", "estimate": "估计值", "status": "状态",
+           "rank": "排名", "nps": "NPS", "changed files": "变化的文件数",
+           "conversion": "转化率", "revenue_per_customer": "人均收入",
+           "support_contacts_per_session": "每次会话的客服联系数", "checkout_time": "结账时长",
+           "csat_top2box": "CSAT 前两档占比", "csat_rank": "CSAT 秩效应", "sales": "销售额",
+           "footfall": "客流量"},
+}
+ROLE_TEXT = {"en": {"primary": "primary", "guardrail": "guardrail", "secondary": "secondary"},
+             "zh": {"primary": "主要指标", "guardrail": "护栏指标", "secondary": "次要指标"}}
+SECTION_IDS = ("summary", "journey", "pain", "backlog", "pilot", "monitoring", "next", "about")
+
+
+# --------------------------------------------------------------------------------------------
+# Formatting
+# --------------------------------------------------------------------------------------------
+def finite(v: Any) -> bool:
+    try:
+        return v is not None and not pd.isna(v) and bool(np.isfinite(float(v)))
+    except (TypeError, ValueError):
+        return False
+
+
+def pct(v: Any, digits: int = 1) -> str:
+    return f"{100 * float(v):.{digits}f}%" if finite(v) else "–"
+
+
+def num(v: Any, signed: bool = False) -> str:
+    if not finite(v):
+        return "–"
+    v = float(v)
+    sign = "+" if signed else ""
+    a = abs(v)
+    if a >= 100:
+        return f"{v:{sign},.0f}"
+    if a >= 10:
+        return f"{v:{sign},.1f}"
+    if a >= 1:
+        return f"{v:{sign}.2f}"
+    return f"{v:{sign}.3g}"
+
+
+def integer(v: Any) -> str:
+    return f"{int(round(float(v))):,}" if finite(v) else "–"
+
+
+def p_text(v: Any) -> str:
+    if not finite(v):
+        return "–"
+    return "&lt; 0.001" if float(v) < 0.001 else f"{float(v):.3f}"
+
+
+def p_is(v: Any) -> str:
+    """``= 0.017`` or ``< 0.001`` (HTML-escaped) for running text."""
+    text = p_text(v)
+    return text if text.startswith("&lt;") else f"= {text}"
+
+
+def escape(text: Any) -> str:
+    return html.escape("" if text is None else str(text))
+
+
+@dataclass
+class Language:
+    """Translation and number formats of one report language."""
+
+    code: str
+    labels: Mapping[str, str]
+    stage_labels: Mapping[str, str]
+    metric_labels: Mapping[str, str]
+
+    def t(self, key: str, **values: Any) -> str:
+        text = TEXT[self.code][key]
+        return text.format(**values) if values else text
+
+    def tp(self, name: Any) -> str:
+        return str(self.labels.get(name, str(name).replace("_", " ")))
+
+    def group(self, level: str, group: str) -> str:
+        """A monitoring group in words: ``Payment / app``, a stage name, ..."""
+        if level == "stage":
+            return str(self.stage_labels.get(group, group))
+        parts = str(group).split(" / ")
+        if level in ("touchpoint", "touchpoint_channel"):
+            parts[0] = self.tp(parts[0])
+        return " / ".join(parts)
+
+    def metric(self, name: Any) -> str:
+        name = str(name)
+        return str(self.metric_labels.get(name) or METRIC_TEXT[self.code].get(name)
+                   or METRIC_TEXT["en"].get(name) or name.replace("_", " "))
+
+    def verdict(self, name: Any) -> str:
+        return VERDICTS[self.code].get(str(name), str(name))
+
+    def reason(self, text: Any) -> str:
+        text = "" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text)
+        return REASONS_ZH.get(text, text) if self.code == "zh" else text
+
+    def pp(self, v: Any, signed: bool = True) -> str:
+        return (f"{100 * float(v):{'+' if signed else ''}.1f}{self.t('pp')}"
+                if finite(v) else "–")
+
+
+def effect_text(lang: Language, kind: str, method: str, v: Any) -> str:
+    method = str(method)
+    if kind == "proportion" or "top-2-box" in method:
+        return lang.pp(v)
+    if kind == "nps":
+        return f"{num(v, signed=True)}{lang.t('points')}"
+    return num(v, signed=True)
+
+
+def value_text(kind: str, method: str, v: Any) -> str:
+    method = str(method)
+    if kind == "proportion" or "top-2-box" in method:
+        return pct(v)
+    if kind == "nps":
+        return num(v, signed=True)
+    return num(v)
+
+
+def rate_change(lang: Language, metric: str, v: Any) -> str:
+    return lang.pp(v) if metric in ("exit_rate", "conversion_rate") else num(v, signed=True)
+
+
+def rate_value(metric: str, v: Any) -> str:
+    return pct(v) if metric in ("exit_rate", "conversion_rate") else num(v)
