@@ -15,25 +15,22 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from cjmlib.pilots.evaluation import (
-    PILOT_RESULTS_COLUMNS,
-    Aggregates,
-    adjust_p_values,
+from cjmlib.pilots.aggregates import Aggregates
+from cjmlib.pilots.breakdowns import segment_breakdown, summary_table, survival_analysis
+from cjmlib.pilots.estimators import (
     beta_binomial_view,
     confidence_sequence_radius,
-    evaluate_pilot,
-    infer_metrics,
     normal_view,
     nps_test,
     proportion_test,
     rank_test_from_counts,
     ratio_of_means_test,
     rmst_from_counts,
-    sample_ratio_mismatch,
-    segment_breakdown,
-    summary_table,
-    survival_analysis,
 )
+from cjmlib.pilots.evaluation import PILOT_RESULTS_COLUMNS, evaluate_pilot
+from cjmlib.pilots.metrics import infer_metrics
+from cjmlib.pilots.srm import sample_ratio_mismatch
+from cjmlib.stats.multiplicity import adjust_p_values
 
 TOL = {"rtol": 1e-8, "atol": 1e-12}
 ROOT = Path(__file__).resolve().parents[2]
