@@ -18,6 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from cjmlib.core.engine import connection
+from cjmlib.pilots.aggregates import moment_aggregates, survival_counts, value_counts
+from cjmlib.pilots.evaluation import evaluate_pilot
+from cjmlib.pilots.metrics import parse_metrics
+from cjmlib.pilots.units import load_units
+from cjmlib.pilots.validation import check_units
+
 METRICS = [
     {"name": "conversion", "kind": "proportion", "column": "converted",
      "covariate": "pre_converted", "role": "primary"},
@@ -34,8 +41,6 @@ METRICS = [
 
 
 def make_units(path: Path, n: int) -> None:
-    from cjmlib.core.engine import connection
-
     con = connection()
     con.raw_sql("SELECT setseed(0.42)")
     con.raw_sql(f"""
@@ -73,17 +78,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="DuckDB threads (0: default)")
     args = parser.parse_args()
 
-    from cjmlib.core.engine import connection
-    from cjmlib.pilots.evaluation import (
-        _moment_aggregates,
-        _survival_counts,
-        _value_counts,
-        check_units,
-        evaluate_pilot,
-        load_units,
-        parse_metrics,
-    )
-
     con = connection()
     if args.threads:
         con.raw_sql(f"SET threads = {args.threads}")
@@ -100,11 +94,11 @@ def main() -> None:
         moment_specs = [s for s in specs if s.kind in ("proportion", "mean", "ratio", "nps")
                         or s.method == "top2box"]
         timed(f"moments query ({len(moment_specs)} metrics, CUPED)",
-              lambda: _moment_aggregates(data, moment_specs, ["variant"]), results)
+              lambda: moment_aggregates(data, moment_specs, ["variant"]), results)
         timed("value counts for Brunner-Munzel (csat)",
-              lambda: _value_counts(data, ["csat"], ["variant"]), results)
+              lambda: value_counts(data, ["csat"], ["variant"]), results)
         timed("counts per (time, event) for KM / RMST",
-              lambda: _survival_counts(data, specs[-1], "variant"), results)
+              lambda: survival_counts(data, specs[-1], "variant"), results)
         ev = timed("evaluate_pilot (all 7 metrics, end to end)",
                    lambda: evaluate_pilot(data, metrics=METRICS), results)
         print(ev.results[["metric", "n_control", "n_treatment", "effect", "ci_low", "ci_high",

@@ -26,6 +26,10 @@ import numpy as np
 import pandas as pd
 
 from cjmlib.core.checks import check_scalar
+from cjmlib.core.config import load_yaml, resolve_path
+from cjmlib.pilots.aggregates import moment_aggregates
+from cjmlib.pilots.metrics import MetricSpec, parse_metrics
+from cjmlib.pilots.units import UnitsData, load_units
 
 
 def hash_bucket(unit_ids: Iterable[object], *, salt: str) -> np.ndarray:
@@ -107,9 +111,6 @@ class PilotPlan:
 
 def load_pilot_plan(path: str | os.PathLike[str]) -> PilotPlan:
     """Read and validate a pilot plan; errors name the file and the key."""
-    from cjmlib.core.config import load_yaml, resolve_path
-    from cjmlib.pilots.evaluation import parse_metrics
-
     where = str(resolve_path(path, must_exist=True))
     raw = load_yaml(path)
     unknown = sorted(set(raw) - _PLAN_KEYS)
@@ -337,12 +338,6 @@ def metric_history(
     powered: proportion / mean / ratio / nps), baseline (NPS on -100..100), sd (per unit;
     NPS on the 0..1 scale), n (units with a value), response_rate, variance_reduction.
     """
-    from cjmlib.pilots.evaluation import (
-        MetricSpec,
-        _moment_aggregates,
-        load_units,
-    )
-
     spec = metric if isinstance(metric, MetricSpec) else MetricSpec.from_dict(metric)
     data = load_units(units)
     t = data.table
@@ -358,10 +353,8 @@ def metric_history(
                                                         "bootstrap"):
         raise ValueError(f"metric {spec.name!r}: no closed-form power for kind {spec.kind!r} "
                          f"with method {spec.method!r}; size the pilot on a primary metric")
-    from cjmlib.pilots.evaluation import UnitsData
-
     sub_data = UnitsData(t.mutate(_all=0), data.name)
-    agg = _moment_aggregates(sub_data, [spec], ["_all"])[spec.name][(0,)]
+    agg = moment_aggregates(sub_data, [spec], ["_all"])[spec.name][(0,)]
     n_rows = int(data.execute(t.count()))
     n = float(agg.n)
     if n < 2:
@@ -413,8 +406,6 @@ def design_table(
     n_control, n_treatment, n_total, n_total_cuped (with CUPED), days (at ``daily_units``),
     mde_at_plan (detectable at ``planned_units``), power_at_plan, design_effect, alpha_per_comparison, note.
     """
-    from cjmlib.pilots.evaluation import MetricSpec
-
     split = dict(split or {"control": 0.5, "treatment": 0.5})
     if control not in split:
         raise ValueError(f"design_table: control {control!r} is not an arm of {split}")

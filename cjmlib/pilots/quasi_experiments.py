@@ -43,7 +43,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from cjmlib.core.checks import check_scalar
+from cjmlib.core.checks import check_columns, check_scalar
+from cjmlib.core.io import read_table
 
 #: Column contract of ``did_results`` (DESIGN.md); extra columns follow these.
 DID_RESULTS_COLUMNS = [
@@ -102,9 +103,6 @@ def load_panel(
     unit-periods (the panel must be balanced), missing outcome values, fewer than one
     treated or two control units, no pre or no post period.
     """
-    from cjmlib.core.checks import check_columns
-    from cjmlib.core.io import read_table
-
     if isinstance(source, (str, os.PathLike)):
         label = name or Path(source).name
         df = read_table(source)

@@ -1,0 +1,336 @@
+"""Comparison of every treatment arm with control, metric by metric: one result row per
+metric and treatment arm, each naming its method (:func:`evaluate_metrics`, used by
+:func:`cjmlib.pilots.evaluation.evaluate_pilot` and
+:func:`cjmlib.pilots.breakdowns.segment_breakdown`). Multiplicity adjustment and verdicts
+are added in :mod:`cjmlib.pilots.evaluation`.
+
+Moments (counts, sums, sums of squares and cross-products) are computed inside the engine
+(Ibis, DuckDB by default) and only those aggregates come back; methods that need more pull
+only what they need: value counts for rank tests (Mann-Whitney, Brunner-Munzel), counts per
+(time, event) for Kaplan-Meier / log-rank / RMST, raw values only for the bootstrap.
+
+Methods (each result's ``method`` column says which one was used):
+
+* proportion -- difference of proportions with the unpooled Wald z interval and test
+  (statsmodels ``confint_proportions_2indep(method="wald")``); small counts (an expected
+  cell below 5) switch to Fisher's exact test with the Newcombe hybrid-score interval;
+  Barnard's exact test on request.
+* mean -- Welch t with Welch-Satterthwaite degrees of freedom; Mann-Whitney U,
+  Brunner-Munzel (Brunner & Munzel 2000) or a percentile bootstrap on request.
+* ratio -- ratio of sums (e.g. support contacts per session) by the delta method
+  (Deng, Knoblich & Lu 2018), Welch-type t interval.
+* ordinal (CSAT 1-5) -- top-2-box proportion (default), Brunner-Munzel or Mann-Whitney on
+  the ranks (effect = P(T > C) + 0.5 P(T = C) - 0.5), or the mean (Welch).
+* nps -- respondents coded promoter +1 / passive 0 / detractor -1; NPS = mean code, its
+  variance (p_pro + p_det - NPS^2) / n; Welch-type t interval on the difference; reported
+  on the -100..100 scale.
+* time_to_event -- Kaplan-Meier, restricted mean survival time (RMST) difference to
+  ``tau`` with the Greenwood-type variance (Klein & Moeschberger 2003, sec. 4.5; as in
+  survRM2, Uno et al. 2014), z test; log-rank test and Cox hazard ratio in
+  :func:`cjmlib.pilots.breakdowns.survival_analysis`.
+* CUPED (Deng, Xu, Kohavi & Walker 2013) for proportion, mean, ordinal and ratio metrics:
+  ``theta`` from the pooled sample, ratio covariates by the delta method as in tea-tasting.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from cjmlib.pilots.aggregates import (
+    Aggregates,
+    arm_keys,
+    moment_aggregates,
+    survival_counts,
+    top_box,
+    value_counts,
+)
+from cjmlib.pilots.estimators import (
+    default_tau,
+    interval,
+    nps_test,
+    proportion_test,
+    rank_test_from_counts,
+    ratio_of_means_test,
+    rmst_from_counts,
+)
+from cjmlib.pilots.metrics import MetricSpec
+from cjmlib.pilots.units import UnitsData
+
+
+def evaluate_metrics(data: UnitsData, specs: Sequence[MetricSpec], *, arms: Sequence[str],
+                     control: str, alpha: float, variant_col: str, n_resamples: int = 9999,
+                     seed: int = 0) -> list[dict[str, Any]]:
+    treatments = [a for a in arms if a != control]
+    moment_specs = [s for s in specs if uses_moments(s)]
+    moments = moment_aggregates(data, moment_specs, [variant_col]) if moment_specs else {}
+    rows: list[dict[str, Any]] = []
+    for spec in specs:
+        if uses_moments(spec):
+            per = moments[spec.name]
+            results = [_moment_result(spec, per, control, arm, alpha, data.name)
+                       for arm in treatments]
+        elif spec.kind == "time_to_event":
+            results = _survival_rows(data, spec, control, treatments, alpha, variant_col)
+        elif spec.method in ("brunner_munzel", "mann_whitney"):
+            results = _rank_rows(data, spec, control, treatments, alpha, variant_col)
+        elif spec.method == "bootstrap":
+            results = _bootstrap_rows(data, spec, control, treatments, alpha, variant_col,
+                                      n_resamples, seed)
+        else:  # pragma: no cover - METHODS is exhaustive
+            raise AssertionError(spec)
+        for arm, res in zip(treatments, results, strict=True):
+            rows.append(_row(spec, control, arm, res, alpha))
+    return rows
+
+
+def uses_moments(spec: MetricSpec) -> bool:
+    return (spec.kind in ("proportion", "ratio", "nps")
+            or (spec.kind == "mean" and spec.method == "welch")
+            or (spec.kind == "ordinal" and spec.method in ("top2box", "mean")))
+
+
+def _need_two(spec: MetricSpec, arm: str, n: float, name: str, col: str) -> None:
+    if n < 2:
+        raise ValueError(f"{name}: arm {arm!r} has {int(n)} unit(s) with a value of {col!r} "
+                         f"(metric {spec.name!r}); at least 2 per arm are needed")
+
+
+def _zero_variance(spec: MetricSpec, name: str, col: str, detail: str) -> ValueError:
+    return ValueError(f"{name}: column {col!r} (metric {spec.name!r}) has no variation "
+                      f"{detail}; a test needs values that vary within at least one arm")
+
+
+def _moment_result(spec: MetricSpec, per: Mapping[tuple, Aggregates], control: str, arm: str,
+                   alpha: float, name: str) -> dict[str, Any]:
+    col = spec.column or spec.numerator
+    empty = Aggregates(np.asarray(0.0), {}, {})
+    a_c, a_t = per.get((control,), empty), per.get((arm,), empty)
+    for a, label in ((a_c, control), (a_t, arm)):
+        _need_two(spec, label, float(a.n), name, col)
+    if spec.kind == "nps":
+        # counts of detractors/passives/promoters from n, sum(code), sum(code^2)
+        def counts(a: Aggregates) -> np.ndarray:
+            n, s, ss = float(a.n), float(a.sums["y"]), float(a.cross[("y", "y")])
+            pro, det = (ss + s) / 2, (ss - s) / 2
+            return np.array([det, n - pro - det, pro])
+        res = nps_test(counts(a_c), counts(a_t), alpha=alpha)
+        if not res["se"] > 0:
+            raise _zero_variance(spec, name, col, "(every respondent gave the same group)")
+        res["method"] = ("NPS (promoter +1 / passive 0 / detractor -1), variance "
+                         "(p_pro + p_det - NPS^2)/n, Welch-type t interval; -100..100 scale")
+        res["n_control"], res["n_treatment"] = float(a_c.n), float(a_t.n)
+        return res
+    if spec.kind == "proportion" and spec.covariate is None:
+        x_c, x_t = float(a_c.sums["y"]), float(a_t.sums["y"])
+        n_c, n_t = float(a_c.n), float(a_t.n)
+        return _proportion_result(spec, x_c, n_c, x_t, n_t, alpha, name, col)
+    if spec.kind == "ordinal" and spec.method == "top2box" and spec.covariate is None:
+        x_c, x_t = float(a_c.sums["y"]), float(a_t.sums["y"])
+        res = _proportion_result(spec, x_c, float(a_c.n), x_t, float(a_t.n), alpha, name, col)
+        res["method"] = f"top-2-box share (>= {top_box(spec):g}), " + res["method"]
+        return res
+    den = "x" if spec.kind == "ratio" else None
+    cov = "cy" if spec.covariate else None
+    cov_den = "cx" if spec.covariate_denominator else None
+    if spec.kind == "ratio":
+        for a, label in ((a_c, control), (a_t, arm)):
+            if not float(a.sums["x"]) > 0:
+                raise ValueError(f"{name}: column {spec.denominator!r} (denominator of "
+                                 f"{spec.name!r}) sums to 0 in arm {label!r}; a ratio needs "
+                                 "a positive denominator")
+    if cov is not None:
+        total = a_c + a_t
+        if not float(total.ratio_var("cy", cov_den)) > 0:
+            raise ValueError(f"{name}: column {spec.covariate!r} (CUPED covariate of "
+                             f"{spec.name!r}) has no variation; no usable pre-period data "
+                             "for CUPED: drop 'covariate'")
+    res = ratio_of_means_test(a_c, a_t, numerator="y", denominator=den, covariate=cov,
+                              covariate_denominator=cov_den, alpha=alpha)
+    if not float(res["se"]) > 0:
+        raise _zero_variance(spec, name, col, "(every unit has the same value in both arms)")
+    if spec.kind == "ratio":
+        method = (f"ratio of sums {spec.numerator}/{spec.denominator}, delta method "
+                  "(Deng et al. 2018), Welch-type t")
+    elif spec.kind == "ordinal" and spec.method == "top2box":
+        method = f"top-2-box share (>= {top_box(spec):g}), Welch t"
+    else:
+        method = "Welch t (Welch-Satterthwaite df)"
+    if cov is not None:
+        label = spec.covariate + (f"/{spec.covariate_denominator}" if cov_den else "")
+        method = (f"CUPED (Deng et al. 2013; covariate {label}, theta = "
+                  f"{float(res['theta']):.4g}) + " + method)
+        if spec.kind == "ordinal" and spec.method == "top2box":
+            method = method.replace("Welch t", "Welch t on the top-box indicator")
+    res["method"] = method
+    res["n_control"], res["n_treatment"] = float(a_c.n), float(a_t.n)
+    return res
+
+
+def _proportion_result(spec: MetricSpec, x_c: float, n_c: float, x_t: float, n_t: float,
+                       alpha: float, name: str, col: str) -> dict[str, Any]:
+    from scipy import stats
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    if (x_c + x_t) in (0, n_c + n_t):
+        raise _zero_variance(spec, name, col, f"(every value is {int(x_c > 0)} in both arms)")
+    pooled = (x_c + x_t) / (n_c + n_t)
+    expected_min = min(n_c, n_t) * min(pooled, 1 - pooled)
+    method = "z" if spec.method in ("z", "top2box") else spec.method
+    small = method == "z" and expected_min < 5
+    if method == "z" and not small:
+        res = proportion_test(x_c, n_c, x_t, n_t, alpha=alpha)
+        res["method"] = "difference of proportions, unpooled Wald z test and interval"
+    else:
+        table = [[int(x_t), int(n_t - x_t)], [int(x_c), int(n_c - x_c)]]
+        if method == "barnard":
+            p = stats.barnard_exact(table).pvalue
+            label = "Barnard exact test"
+        else:
+            p = stats.fisher_exact(table).pvalue
+            label = "Fisher exact test" + (" (small counts: expected cell < 5)" if small
+                                           else "")
+        lo, hi = confint_proportions_2indep(x_t, n_t, x_c, n_c, method="newcomb",
+                                            alpha=alpha)
+        res = proportion_test(x_c, n_c, x_t, n_t, alpha=alpha)
+        res.update(p_value=np.asarray(p), ci_low=np.asarray(lo), ci_high=np.asarray(hi),
+                   df=np.asarray(np.inf))
+        res["method"] = f"difference of proportions, {label}, Newcombe hybrid score interval"
+    res["n_control"], res["n_treatment"] = n_c, n_t
+    return res
+
+
+def _rank_rows(data: UnitsData, spec: MetricSpec, control: str, treatments: Sequence[str],
+               alpha: float, variant_col: str) -> list[dict[str, Any]]:
+    col = spec.column
+    counts = value_counts(data, [col], [variant_col])
+    levels = np.sort(counts[col].astype(float).unique())
+    table = (counts.assign(_arm=arm_keys(counts, variant_col), _lvl=counts[col].astype(float))
+             .pivot_table(index="_arm", columns="_lvl", values="count", aggfunc="sum",
+                          fill_value=0).reindex(columns=levels, fill_value=0))
+    out = []
+    for arm in treatments:
+        c = table.loc[control].to_numpy(float) if control in table.index else np.zeros(0)
+        t = table.loc[arm].to_numpy(float) if arm in table.index else np.zeros(0)
+        _need_two(spec, control, c.sum(), data.name, col)
+        _need_two(spec, arm, t.sum(), data.name, col)
+        if len(levels) < 2 or ((c > 0).sum() <= 1 and (t > 0).sum() <= 1):
+            raise _zero_variance(spec, data.name, col, "(a single value within each arm)")
+        res = rank_test_from_counts(c, t, method=spec.method, alpha=alpha)
+        what = ("Brunner-Munzel test" if spec.method == "brunner_munzel" else
+                "Mann-Whitney U test (asymptotic, tie-corrected, continuity correction)")
+        res["method"] = (f"{what}; effect P(T>C)+0.5P(T=C)-0.5 with Brunner-Munzel interval")
+        out.append(res)
+    return out
+
+
+def _survival_rows(data: UnitsData, spec: MetricSpec, control: str, treatments: Sequence[str],
+                   alpha: float, variant_col: str) -> list[dict[str, Any]]:
+    times, per = survival_counts(data, spec, variant_col)
+    for arm in (control, *treatments):
+        n = per[arm][0].sum() + per[arm][1].sum() if arm in per else 0
+        _need_two(spec, arm, n, data.name, spec.duration)
+        if arm in per and per[arm][0].sum() == 0:
+            raise ValueError(f"{data.name}: column {spec.event!r} (metric {spec.name!r}) has "
+                             f"no completed events in arm {arm!r}; Kaplan-Meier needs events")
+    tau = spec.tau or default_tau(times, per, [control, *treatments])
+    out = []
+    for arm in treatments:
+        r_c, v_c = rmst_from_counts(times, *per[control], tau=tau)
+        r_t, v_t = rmst_from_counts(times, *per[arm], tau=tau)
+        if not v_c + v_t > 0:
+            raise _zero_variance(spec, data.name, spec.duration, "(no spread in the times)")
+        res = interval(r_t - r_c, np.sqrt(v_c + v_t), np.inf, alpha)
+        res.update(control_value=r_c, treatment_value=r_t,
+                   n_control=per[control][0].sum() + per[control][1].sum(),
+                   n_treatment=per[arm][0].sum() + per[arm][1].sum(), tau=tau,
+                   var_c=v_c, var_t=v_t)
+        res["method"] = (f"RMST to tau = {tau:g} (Kaplan-Meier), difference with Greenwood-type "
+                         "variance, z test")
+        out.append(res)
+    return out
+
+
+def _bootstrap_rows(data: UnitsData, spec: MetricSpec, control: str, treatments: Sequence[str],
+                    alpha: float, variant_col: str, n_resamples: int, seed: int
+                    ) -> list[dict[str, Any]]:
+    from scipy import stats
+
+    t = data.table
+    col = spec.column
+    values = data.execute(t.filter(t[col].notnull()).select(variant_col, col))
+    arm_of = arm_keys(values, variant_col)
+    x_c = values.loc[arm_of == control, col].to_numpy(float)
+    out = []
+    for k, arm in enumerate(treatments):
+        x_t = values.loc[arm_of == arm, col].to_numpy(float)
+        _need_two(spec, control, len(x_c), data.name, col)
+        _need_two(spec, arm, len(x_t), data.name, col)
+        if np.ptp(x_c) == 0 and np.ptp(x_t) == 0:
+            raise _zero_variance(spec, data.name, col, "(a single value within each arm)")
+
+        def diff(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+            return a.mean(axis) - b.mean(axis)
+
+        boot = stats.bootstrap((x_t, x_c), diff, n_resamples=n_resamples, vectorized=True,
+                               method="percentile", confidence_level=1 - alpha,
+                               rng=np.random.default_rng(seed + k), batch=200)
+        dist = boot.bootstrap_distribution
+        effect = x_t.mean() - x_c.mean()
+        p = min(1.0, 2 * min(np.mean(dist <= 0), np.mean(dist >= 0)))
+        res = {"control_value": x_c.mean(), "treatment_value": x_t.mean(), "effect": effect,
+               "se": boot.standard_error, "df": np.inf, "statistic": effect / boot.standard_error,
+               "p_value": p, "ci_low": boot.confidence_interval.low,
+               "ci_high": boot.confidence_interval.high, "n_control": len(x_c),
+               "n_treatment": len(x_t),
+               "method": (f"difference of means, percentile bootstrap ({n_resamples} "
+                          f"resamples, seed {seed + k}); p-value by interval inversion")}
+        out.append(res)
+    return out
+
+
+def _row(spec: MetricSpec, control: str, arm: str, res: Mapping[str, Any],
+         alpha: float) -> dict[str, Any]:
+    def f(key: str) -> float:
+        return float(np.asarray(res[key]))
+
+    effect, cv, tv, se = f("effect"), f("control_value"), f("treatment_value"), f("se")
+    rank = spec.method in ("brunner_munzel", "mann_whitney")
+    # relative change of an NPS (a difference of shares) or of a rank effect means nothing
+    rel = effect / cv if cv != 0 and not rank and spec.kind != "nps" else math.nan
+    rel_lo = rel_hi = math.nan
+    var_c = float(np.asarray(res.get("var_c", np.nan)))
+    var_t = float(np.asarray(res.get("var_t", np.nan)))
+    if np.isfinite(rel) and cv * tv > 0 and np.isfinite(var_c) and np.isfinite(var_t):
+        # interval of treatment/control on the log scale (delta method), as tea-tasting
+        from scipy import stats
+
+        a, b = var_c / cv ** 2, var_t / tv ** 2
+        log_se = math.sqrt(a + b)
+        if np.isfinite(f("df")):
+            df = (a + b) ** 2 / (a * a / (f("n_control") - 1) + b * b / (f("n_treatment") - 1))
+            q = float(stats.t.ppf(1 - alpha / 2, df))
+        else:
+            q = float(stats.norm.ppf(1 - alpha / 2))
+        ratio = tv / cv
+        rel_lo, rel_hi = ratio * math.exp(-q * log_se) - 1, ratio * math.exp(q * log_se) - 1
+    covariate = (spec.covariate + (f"/{spec.covariate_denominator}"
+                                   if spec.covariate_denominator else "")
+                 if spec.covariate else None)
+    return {
+        "metric": spec.name, "kind": spec.kind, "control": control, "treatment": arm,
+        "n_control": int(f("n_control")), "n_treatment": int(f("n_treatment")),
+        "control_value": cv, "treatment_value": tv, "effect": effect, "rel_effect": rel,
+        "ci_low": f("ci_low"), "ci_high": f("ci_high"), "p_value": f("p_value"),
+        "p_value_adjusted": math.nan, "method": res["method"], "srm_p_value": math.nan,
+        "decision": "", "role": spec.role, "better": spec.better, "se": se,
+        "statistic": f("statistic"), "df": f("df"), "alpha": alpha,
+        "rel_ci_low": rel_lo, "rel_ci_high": rel_hi, "p_value_bh": math.nan,
+        "significant": False, "covariate": covariate,
+        "variance_reduction": float(np.asarray(res.get("variance_reduction", 0.0))),
+        "min_effect": spec.min_effect, "margin": spec.margin, "trustworthy": True,
+        "reason": "",
+    }

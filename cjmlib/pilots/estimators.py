@@ -1,0 +1,319 @@
+"""Estimators of pilot effects on aggregates, vectorised over leading batch dimensions (many
+simulated experiments at once).
+
+Tests with their intervals: difference of proportions (:func:`proportion_test`), Welch-type
+test of a mean or a ratio of means with optional CUPED (:func:`ratio_of_means_test`), NPS
+(:func:`nps_test`), rank tests from level counts (:func:`rank_test_from_counts`), and for time
+to event Kaplan-Meier, RMST and log-rank from counts per time. Then the Bayesian views
+(:func:`beta_binomial_view`, :func:`normal_view`) and the always-valid confidence sequence
+(:func:`confidence_sequence_radius`). Which estimator a metric gets is decided in
+:mod:`cjmlib.pilots.comparisons`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from cjmlib.pilots.aggregates import Aggregates
+
+
+# --------------------------------------------------------------------------------------
+# Estimators on aggregates (vectorised over leading batch dimensions)
+# --------------------------------------------------------------------------------------
+def interval(effect: Any, se: Any, df: Any, alpha: float) -> dict[str, Any]:
+    """Two-sided test of 0 and the (1 - alpha) interval; t with ``df`` or normal (df=inf)."""
+    from scipy import stats
+
+    effect, se, df = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in
+                                           (effect, se, df)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        statistic = effect / se
+    finite = np.isfinite(df)
+    q = np.where(finite, stats.t.ppf(1 - alpha / 2, np.where(finite, df, 1.0)),
+                 stats.norm.ppf(1 - alpha / 2))
+    p = np.where(finite, 2 * stats.t.sf(np.abs(statistic), np.where(finite, df, 1.0)),
+                 2 * stats.norm.sf(np.abs(statistic)))
+    return {"effect": effect, "se": se, "df": df, "statistic": statistic, "p_value": p,
+            "ci_low": effect - q * se, "ci_high": effect + q * se}
+
+
+def _welch_df(v_c: Any, n_c: Any, v_t: Any, n_t: Any) -> np.ndarray:
+    a, b = v_c / n_c, v_t / n_t
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (a + b) ** 2 / (a * a / (n_c - 1) + b * b / (n_t - 1))
+
+
+def proportion_test(x_c: Any, n_c: Any, x_t: Any, n_t: Any, *, alpha: float = 0.05
+                    ) -> dict[str, np.ndarray]:
+    """Difference of proportions (treatment - control), unpooled Wald z test and interval.
+
+    Same as statsmodels ``test_proportions_2indep`` / ``confint_proportions_2indep`` with
+    ``method="wald"``. Returns a dict of arrays: control_value, treatment_value, effect, se,
+    df (inf: normal), statistic, p_value, ci_low, ci_high.
+    """
+    x_c, n_c, x_t, n_t = (np.asarray(v, dtype=float) for v in (x_c, n_c, x_t, n_t))
+    p_c, p_t = x_c / n_c, x_t / n_t
+    se = np.sqrt(p_c * (1 - p_c) / n_c + p_t * (1 - p_t) / n_t)
+    out = interval(p_t - p_c, se, np.inf, alpha)
+    out.update(control_value=p_c, treatment_value=p_t, var_c=p_c * (1 - p_c) / n_c,
+               var_t=p_t * (1 - p_t) / n_t)
+    return out
+
+
+def ratio_of_means_test(
+    control: Aggregates,
+    treatment: Aggregates,
+    *,
+    numerator: str = "y",
+    denominator: str | None = None,
+    covariate: str | None = None,
+    covariate_denominator: str | None = None,
+    alpha: float = 0.05,
+) -> dict[str, np.ndarray]:
+    """Welch-type t test of a mean or a ratio of means, with optional CUPED.
+
+    With ``denominator=None`` this is Welch's t test of the means (scipy
+    ``ttest_ind(equal_var=False)``). With a denominator the per-arm value is the ratio of
+    sums and its variance comes from the delta method (Deng, Knoblich & Lu 2018). With a
+    covariate (CUPED, Deng et al. 2013) the value is adjusted by
+    ``theta * (covariate - pooled covariate mean)``, ``theta`` = pooled covariance /
+    pooled covariate variance (both by the delta method for ratios), the formulas of
+    tea-tasting's ``RatioOfMeans``. Degrees of freedom: Welch-Satterthwaite.
+    """
+    total = control + treatment
+    if covariate is not None:
+        cvar = total.ratio_var(covariate, covariate_denominator)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            theta = np.where(cvar > 0, total.ratio_cov(
+                numerator, denominator, covariate, covariate_denominator) / cvar, 0.0)
+        cmean = total.mean(covariate) / total.mean(covariate_denominator)
+    else:
+        theta = np.zeros(np.shape(control.n))
+
+    def arm(a: Aggregates) -> tuple[Any, Any, Any]:
+        value = a.mean(numerator) / a.mean(denominator)
+        var = a.ratio_var(numerator, denominator)
+        raw_var = var
+        if covariate is not None:
+            cval = a.mean(covariate) / a.mean(covariate_denominator)
+            value = value - theta * (cval - cmean)
+            var = (var + theta * theta * a.ratio_var(covariate, covariate_denominator)
+                   - 2 * theta * a.ratio_cov(numerator, denominator, covariate,
+                                             covariate_denominator))
+        return value, var, raw_var
+
+    m_c, v_c, raw_c = arm(control)
+    m_t, v_t, raw_t = arm(treatment)
+    se = np.sqrt(v_c / control.n + v_t / treatment.n)
+    out = interval(m_t - m_c, se, _welch_df(v_c, control.n, v_t, treatment.n), alpha)
+    raw_se2 = raw_c / control.n + raw_t / treatment.n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reduction = 1 - se * se / raw_se2
+    out.update(control_value=np.asarray(m_c, dtype=float),
+               treatment_value=np.asarray(m_t, dtype=float), theta=theta,
+               variance_reduction=reduction if covariate is not None else np.zeros_like(se),
+               var_c=v_c / control.n, var_t=v_t / treatment.n)
+    return out
+
+
+def nps_test(counts_c: Any, counts_t: Any, *, alpha: float = 0.05) -> dict[str, np.ndarray]:
+    """NPS difference from (detractors, passives, promoters) counts per arm (last axis).
+
+    NPS = p_pro - p_det (mean of +1/0/-1 codes), variance (p_pro + p_det - NPS^2) / n,
+    Welch-type t interval on the difference with Welch-Satterthwaite degrees of freedom.
+    Values on the -100..100 scale.
+    """
+    def arm(c: Any) -> tuple[Any, Any, Any]:
+        c = np.asarray(c, dtype=float)
+        n = c.sum(-1)
+        p_det, p_pro = c[..., 0] / n, c[..., 2] / n
+        nps = p_pro - p_det
+        return nps, p_pro + p_det - nps * nps, n
+
+    m_c, v_c, n_c = arm(counts_c)
+    m_t, v_t, n_t = arm(counts_t)
+    se = np.sqrt(v_c / n_c + v_t / n_t)
+    out = interval(100 * (m_t - m_c), 100 * se, _welch_df(v_c, n_c, v_t, n_t), alpha)
+    out.update(control_value=100 * m_c, treatment_value=100 * m_t, n_control=n_c,
+               n_treatment=n_t)
+    return out
+
+
+def rank_test_from_counts(counts_c: Any, counts_t: Any, *, method: str = "brunner_munzel",
+                          alpha: float = 0.05) -> dict[str, np.ndarray]:
+    """Rank tests from counts per ordered level (last axis; levels ascending).
+
+    Effect: the relative effect ``theta = P(T > C) + 0.5 P(T = C)`` minus 0.5 (0 = no
+    difference), with the Brunner-Munzel (2000) standard error and t interval. The p-value
+    is Brunner-Munzel's (scipy ``brunnermunzel``) or, for ``method="mann_whitney"``, the
+    tie-corrected asymptotic Mann-Whitney U test with continuity correction (scipy
+    ``mannwhitneyu(method="asymptotic")``).
+    """
+    from scipy import stats
+
+    c = np.asarray(counts_c, dtype=float)
+    t = np.asarray(counts_t, dtype=float)
+    nx, ny = c.sum(-1), t.sum(-1)
+    m = c + t
+    mid = np.cumsum(m, -1) - m + (m + 1) / 2            # pooled midrank of each level
+    midx = np.cumsum(c, -1) - c + (c + 1) / 2           # midrank within control
+    midy = np.cumsum(t, -1) - t + (t + 1) / 2
+    rx = (c * mid).sum(-1) / nx
+    ry = (t * mid).sum(-1) / ny
+    e = (..., None)   # broadcast per-experiment numbers over the levels
+    sx = (c * (mid - midx - rx[e] + (nx[e] + 1) / 2) ** 2).sum(-1) / (nx - 1)
+    sy = (t * (mid - midy - ry[e] + (ny[e] + 1) / 2) ** 2).sum(-1) / (ny - 1)
+    theta = (ry - (ny + 1) / 2) / nx
+    se = np.sqrt(nx * sx + ny * sy) / (nx * ny)
+    df = (nx * sx + ny * sy) ** 2 / ((nx * sx) ** 2 / (nx - 1) + (ny * sy) ** 2 / (ny - 1))
+    out = interval(theta - 0.5, se, df, alpha)
+    if method == "mann_whitney":
+        n = nx + ny
+        u_t = theta * nx * ny
+        u = np.maximum(u_t, nx * ny - u_t)
+        tie = (m ** 3 - m).sum(-1)
+        s = np.sqrt(nx * ny / 12 * ((n + 1) - tie / (n * (n - 1))))
+        z = (u - nx * ny / 2 - 0.5) / s
+        out["p_value"] = np.clip(2 * stats.norm.sf(z), 0, 1)
+        out["statistic"] = u_t
+    out.update(control_value=np.full_like(theta, 0.5), treatment_value=theta,
+               n_control=nx, n_treatment=ny)
+    return out
+
+
+def kaplan_meier_from_counts(events: Any, censored: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Kaplan-Meier survival just after each distinct time, and the numbers at risk.
+
+    ``events`` and ``censored`` hold counts per distinct time (last axis, ascending).
+    """
+    d = np.asarray(events, dtype=float)
+    c = np.asarray(censored, dtype=float)
+    removed = d + c
+    at_risk = removed.sum(-1, keepdims=True) - np.cumsum(removed, -1) + removed
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hazard = np.where(at_risk > 0, d / at_risk, 0.0)
+    return np.cumprod(1 - hazard, -1), at_risk
+
+
+def rmst_from_counts(times: Any, events: Any, censored: Any, *, tau: float
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Restricted mean survival time to ``tau`` and its variance from counts per time.
+
+    RMST = integral of the Kaplan-Meier curve from 0 to ``tau`` (as lifelines
+    ``restricted_mean_survival_time``); variance by the Greenwood-type formula
+    sum_j A_j^2 d_j / (n_j (n_j - d_j)), A_j the area under the curve from t_j to ``tau``
+    (Klein & Moeschberger 2003, eq. 4.5.2; survRM2).
+    """
+    times = np.asarray(times, dtype=float)
+    surv, at_risk = kaplan_meier_from_counts(events, censored)
+    d = np.asarray(events, dtype=float)
+    inside = times <= tau
+    # step function: S = 1 on [0, t_1), S_j on [t_j, t_{j+1}); integrate up to tau
+    right = np.append(times[1:], np.inf)
+    width = np.clip(np.minimum(right, tau) - times, 0, None) * inside
+    first = min(times[0], tau) if times.size else tau
+    pieces = surv * width
+    rmst = first + pieces.sum(-1)
+    # area from t_j to tau: tail sums of the pieces
+    area = np.cumsum(pieces[..., ::-1], -1)[..., ::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.where(inside & (at_risk > d), area ** 2 * d / (at_risk * (at_risk - d)), 0.0)
+    return rmst, term.sum(-1)
+
+
+def default_tau(times: np.ndarray, per: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                arms: Sequence[str]) -> float:
+    """Default RMST horizon: the smallest of the arms' largest observed times (survRM2)."""
+    last = []
+    for a in arms:
+        d, c = per[a]
+        last.append(times[(d + c) > 0].max())
+    return float(min(last))
+
+
+def logrank_from_counts(d_c: Any, r_c: Any, d_t: Any, r_t: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Log-rank chi-square statistic (1 df) and p-value from events and numbers at risk
+    per distinct time (last axis), as lifelines ``logrank_test``."""
+    from scipy import stats
+
+    d_c, r_c, d_t, r_t = (np.asarray(v, dtype=float) for v in (d_c, r_c, d_t, r_t))
+    d, r = d_c + d_t, r_c + r_t
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = np.where(r > 0, d * r_t / r, 0.0)
+        var = np.where(r > 1, d * (r_t / r) * (1 - r_t / r) * (r - d) / (r - 1), 0.0)
+    stat = (d_t - expected).sum(-1) ** 2 / var.sum(-1)
+    return stat, stats.chi2.sf(stat, 1)
+
+
+# --------------------------------------------------------------------------------------
+# Bayesian view, confidence sequences
+# --------------------------------------------------------------------------------------
+def beta_binomial_view(x_c: int, n_c: int, x_t: int, n_t: int, *, better: str = "higher",
+                       prior: tuple[float, float] = (1.0, 1.0)) -> dict[str, float]:
+    """Posterior probability that treatment is better and the expected loss of shipping it.
+
+    Independent Beta(prior) priors (default Beta(1, 1), uniform) updated with the binomial
+    counts; ``prob_better`` = P(p_t > p_c) (or < for ``better="lower"``) and
+    ``expected_loss`` = E[max(harm, 0)] where harm is the shortfall of treatment in the
+    good direction, both by one-dimensional numerical integration (scipy ``quad``).
+    """
+    from scipy import integrate, stats
+
+    a_c, b_c = prior[0] + x_c, prior[1] + n_c - x_c
+    a_t, b_t = prior[0] + x_t, prior[1] + n_t - x_t
+    pc, pt = stats.beta(a_c, b_c), stats.beta(a_t, b_t)
+    pt_up = stats.beta(a_t + 1, b_t)
+    pc_up = stats.beta(a_c + 1, b_c)
+    mean_t, mean_c = a_t / (a_t + b_t), a_c / (a_c + b_c)
+    lo = max(0.0, min(pc.ppf(1e-12), pt.ppf(1e-12)))
+    hi = min(1.0, max(pc.isf(1e-12), pt.isf(1e-12)))
+    points = [pc.mean(), pt.mean()]
+    opts = {"limit": 200, "epsabs": 1e-13, "epsrel": 1e-11, "points": points}
+    # P(p_t > x) integrated over the control posterior
+    p_t_greater = integrate.quad(lambda x: pc.pdf(x) * pt.sf(x), lo, hi, **opts)[0]
+    # E[(p_c - p_t)+] = E_c[ x F_t(x) - mean_t F_{t+1}(x) ]
+    loss_higher = integrate.quad(
+        lambda x: pc.pdf(x) * (x * pt.cdf(x) - mean_t * pt_up.cdf(x)), lo, hi, **opts)[0]
+    # E[(p_t - p_c)+] = E_t[ x F_c(x) - mean_c F_{c+1}(x) ]
+    loss_lower = integrate.quad(
+        lambda x: pt.pdf(x) * (x * pc.cdf(x) - mean_c * pc_up.cdf(x)), lo, hi, **opts)[0]
+    if better == "higher":
+        return {"prob_better": p_t_greater, "expected_loss": loss_higher}
+    return {"prob_better": 1 - p_t_greater, "expected_loss": loss_lower}
+
+
+def normal_view(effect: Any, se: Any, *, better: str = "higher") -> dict[str, np.ndarray]:
+    """Bayesian view under a flat prior on the effect: the posterior is N(effect, se^2).
+
+    ``prob_better`` = P(effect in the good direction); ``expected_loss`` =
+    E[max(-good effect, 0)] = se * phi(m / se) - m * Phi(-m / se), m the good-direction mean.
+    """
+    from scipy import stats
+
+    m = np.asarray(effect, dtype=float) * (1 if better == "higher" else -1)
+    se = np.asarray(se, dtype=float)
+    return {"prob_better": stats.norm.cdf(m / se),
+            "expected_loss": se * stats.norm.pdf(m / se) - m * stats.norm.cdf(-m / se)}
+
+
+def confidence_sequence_radius(se: Any, n: Any, *, alpha: float = 0.05,
+                               n_planned: Any = None) -> np.ndarray:
+    """Half-width of the always-valid (1 - alpha) asymptotic confidence sequence.
+
+    Normal-mixture boundary (Robbins 1970; Howard et al. 2021; asymptotic form of
+    Waudby-Smith et al. 2023, Thm 2.2): ``se * sqrt(2 (n rho^2 + 1) / (n rho^2) *
+    log(sqrt(n rho^2 + 1) / alpha))``, ``se`` the fixed-horizon standard error at ``n``
+    units and ``rho`` tuned so the sequence is tightest at ``n_planned`` (default ``n``).
+    Checking the interval after every batch of units keeps the error rate below alpha.
+    """
+    se = np.asarray(se, dtype=float)
+    n = np.asarray(n, dtype=float)
+    n_opt = n if n_planned is None else np.asarray(n_planned, dtype=float)
+    la = -2 * math.log(alpha)
+    rho2 = (la + math.log(la + 1)) / n_opt
+    u = n * rho2
+    return se * np.sqrt(2 * (u + 1) / u * np.log(np.sqrt(u + 1) / alpha))
