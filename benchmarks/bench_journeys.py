@@ -184,7 +184,7 @@ def run_step(step: str, path: str) -> dict:
     t0 = time.perf_counter()
     import statsmodels.stats.proportion  # noqa: F401 - Wilson intervals of every rate
 
-    from cjmlib import attribution, funnel, touchpoints, transitions  # noqa: F401
+    from cjmlib.journeys import attribution, funnel, touchpoints, transitions  # noqa: F401
     from cjmlib.journeys.build import build_journeys
     from cjmlib.journeys.events import default_backend
 
