@@ -50,6 +50,24 @@ def save_figure(fig: plt.Figure, folder: str | os.PathLike[str], name: str) -> P
     return path
 
 
+def show_figure(fig: plt.Figure, folder: str | os.PathLike[str], name: str) -> Path:
+    """The one way a notebook shows a figure: save it as ``<folder>/<name>.png``, display it
+    once in the notebook (nothing outside IPython) and close it; returns the PNG's path.
+
+    Names follow the run folder's scheme, ``<step>_<figure>`` (``cjmlib.core.schema.FIGURES``).
+    """
+    path = save_figure(fig, folder, name)
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # plain Python: saved, nothing to show
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(fig)
+    plt.close(fig)
+    return path
+
+
 @lru_cache(maxsize=1)
 def find_cjk_font() -> str | None:
     """Name of an installed font family that has CJK glyphs, or None.

@@ -37,7 +37,6 @@ against the others when they have no attitude data. Rank 1 is the most urgent.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -365,41 +364,3 @@ def importance_performance(metrics: pd.DataFrame, *, importance: str = "removal_
     out["importance_split"] = i_split
     out["performance_split"] = p_split
     return out.reset_index(drop=True)
-
-
-def feedback_by_touchpoint(feedback: Any, *, min_responses: int = 1) -> pd.DataFrame:
-    """CSAT, NPS and sentiment per touchpoint from the canonical feedback table.
-
-    A stopgap used when ``cjmlib.voice.surveys.survey_metrics`` is not available. Returns
-    ``touchpoint``, ``csat_n``, ``csat_mean`` (1..5), ``nps_n``, ``nps`` (-100..100:
-    % promoters 9-10 minus % detractors 0-6, Reichheld 2003) and, when the feedback has a
-    ``sentiment`` column, ``sentiment_n`` and ``sentiment_mean``. Rows without a touchpoint
-    are ignored.
-    """
-    from cjmlib.core.io import read_table
-
-    frame = read_table(feedback) if not isinstance(feedback, pd.DataFrame) else feedback
-    if "touchpoint" not in frame.columns:
-        raise ValueError(f"feedback table: missing column 'touchpoint'; found "
-                         f"{list(frame.columns)}")
-    f = frame[frame["touchpoint"].notna()]
-    out = pd.DataFrame({"touchpoint": sorted(f["touchpoint"].unique())})
-    if "csat" in f.columns:
-        csat = pd.to_numeric(f["csat"], errors="coerce")
-        out["csat_n"] = out["touchpoint"].map(csat.groupby(f["touchpoint"]).count())
-        out["csat_mean"] = out["touchpoint"].map(csat.groupby(f["touchpoint"]).mean())
-    if "nps" in f.columns:
-        nps = pd.to_numeric(f["nps"], errors="coerce")
-        score = np.where(nps >= 9, 100.0, np.where(nps <= 6, -100.0, 0.0))
-        score = pd.Series(np.where(nps.notna(), score, np.nan), index=f.index)
-        out["nps_n"] = out["touchpoint"].map(score.groupby(f["touchpoint"]).count())
-        out["nps"] = out["touchpoint"].map(score.groupby(f["touchpoint"]).mean())
-    if "sentiment" in f.columns:
-        sent = pd.to_numeric(f["sentiment"], errors="coerce")
-        out["sentiment_n"] = out["touchpoint"].map(sent.groupby(f["touchpoint"]).count())
-        out["sentiment_mean"] = out["touchpoint"].map(sent.groupby(f["touchpoint"]).mean())
-    for c in [c for c in out.columns if c.endswith("_n")]:
-        out[c] = out[c].fillna(0).astype("int64")
-    n = out[[c for c in out.columns if c.endswith("_n")]].max(axis=1) if len(out.columns) > 1 \
-        else 0
-    return out[n >= min_responses].reset_index(drop=True)

@@ -231,7 +231,11 @@ def _fmt_effect(kind: str, value: float, method: str) -> str:
 
 
 def summary_table(evaluation: PilotEvaluation | pd.DataFrame) -> pd.DataFrame:
-    """One line per result a manager can read: what changed, how sure, what to do."""
+    """One line per result a manager can read: what changed, how sure, what to do.
+
+    ``interval`` is the confidence interval of the change at the results' ``1 - alpha``,
+    its level written after it (``+1.5 pp to +5.3 pp (95%)``).
+    """
     res = evaluation.results if isinstance(evaluation, PilotEvaluation) else evaluation
     level = 1 - float(res["alpha"].iloc[0]) if "alpha" in res else 0.95
     rows = []
@@ -245,7 +249,7 @@ def summary_table(evaluation: PilotEvaluation | pd.DataFrame) -> pd.DataFrame:
             "change": _fmt_effect(r.kind, r.effect, r.method)
             + (f" ({100 * r.rel_effect:+.1f}%)" if np.isfinite(r.rel_effect)
                and "P(T>C)" not in r.method else ""),
-            f"{level:.0%} interval": ci,
+            "interval": f"{ci} ({level:.0%})",
             "adjusted p": f"{r.p_value_adjusted:.3g}",
             "decision": r.decision,
             "why": r.reason,

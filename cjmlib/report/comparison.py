@@ -21,13 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-
-def _read(folder: Path, name: str) -> pd.DataFrame | None:
-    for suffix in (".parquet", ".csv"):
-        p = folder / f"{name}{suffix}"
-        if p.exists():
-            return pd.read_parquet(p) if suffix == ".parquet" else pd.read_csv(p)
-    return None
+from cjmlib.core.runs import read_run_table
 
 
 def _approx_diff(prev: float, cur: float, prev_ci: tuple[float, float],
@@ -73,7 +67,7 @@ def compare_runs(current: str | os.PathLike[str], previous: str | os.PathLike[st
                      "current_label": None if is_number(c) or c is None else str(c),
                      "changed": changed, "note": note})
 
-    tp_c, tp_p = _read(cur, "touchpoint_metrics"), _read(prev, "touchpoint_metrics")
+    tp_c, tp_p = read_run_table(cur, "touchpoint_metrics"), read_run_table(prev, "touchpoint_metrics")
     if tp_c is not None and tp_p is not None:
         from statsmodels.stats.proportion import confint_proportions_2indep
 
@@ -99,7 +93,7 @@ def compare_runs(current: str | os.PathLike[str], previous: str | os.PathLike[st
                 p = None if pd.isna(r["priority_rank_prev"]) else int(r["priority_rank_prev"])
                 c = None if pd.isna(r["priority_rank"]) else int(r["priority_rank"])
                 add("touchpoints", r["touchpoint"], "priority_rank", p, c)
-    sv_c, sv_p = _read(cur, "survey_metrics"), _read(prev, "survey_metrics")
+    sv_c, sv_p = read_run_table(cur, "survey_metrics"), read_run_table(prev, "survey_metrics")
     if sv_c is not None and sv_p is not None:
         keys = ["level", "group"]
         both = sv_c[sv_c["level"] == "touchpoint"].merge(
@@ -117,7 +111,7 @@ def compare_runs(current: str | os.PathLike[str], previous: str | os.PathLike[st
                                   (r[lo_col], r[hi_col]))
                 add("voice", r["group"], metric, float(r[f"{metric}_prev"]), float(r[metric]),
                     ci)
-    pr_c, pr_p = _read(cur, "pilot_results"), _read(prev, "pilot_results")
+    pr_c, pr_p = read_run_table(cur, "pilot_results"), read_run_table(prev, "pilot_results")
     if pr_c is not None and pr_p is not None:
         keys = ["metric", "treatment"]
         both = pr_c.merge(pr_p, on=keys, suffixes=("", "_prev"))
@@ -128,7 +122,7 @@ def compare_runs(current: str | os.PathLike[str], previous: str | os.PathLike[st
                               (r["ci_low"], r["ci_high"]))
             add("pilot", r["metric"], "effect", float(r["effect_prev"]), float(r["effect"]), ci)
             add("pilot", r["metric"], "decision", r["decision_prev"], r["decision"])
-    dd_c, dd_p = _read(cur, "did_results"), _read(prev, "did_results")
+    dd_c, dd_p = read_run_table(cur, "did_results"), read_run_table(prev, "did_results")
     if dd_c is not None and dd_p is not None:
         def pick(d: pd.DataFrame) -> pd.DataFrame:
             return d[d["default"].astype(bool)] if "default" in d.columns else d
@@ -139,7 +133,7 @@ def compare_runs(current: str | os.PathLike[str], previous: str | os.PathLike[st
                               (r["ci_low_prev"], r["ci_high_prev"]), (r["ci_low"], r["ci_high"]))
             add("store pilot", r["metric"], "estimate", float(r["estimate_prev"]),
                 float(r["estimate"]), ci)
-    bl_c, bl_p = _read(cur, "backlog"), _read(prev, "backlog")
+    bl_c, bl_p = read_run_table(cur, "backlog"), read_run_table(prev, "backlog")
     if bl_c is not None and bl_p is not None:
         both = bl_c.merge(bl_p, on="id", how="outer", suffixes=("", "_prev"), indicator=True)
         for r in both.to_dict("records"):

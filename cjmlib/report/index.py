@@ -35,7 +35,8 @@ border-bottom: 2px solid #ddd; } h3 { font-size: 1.02rem; margin: 1.4rem 0 0.2re
 table { border-collapse: collapse; font-size: 0.8rem; margin: 0.4rem 0; }
 th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-figure { margin: 0.4rem 0 1rem; } figure img { max-width: 100%; border: 1px solid #eee; }
+figure { margin: 0.4rem 0 1rem; } figure img { width: 36rem; max-width: 100%;
+border: 1px solid #eee; } .wide { overflow-x: auto; max-width: 100%; }
 nav a { margin-right: 1rem; } code { background: #f4f4f4; padding: 0 3px; }
 """
 
@@ -58,7 +59,7 @@ def write_index(run_dir: str | os.PathLike[str],
 def index_html(root: Path, manifest: Mapping[str, Any]) -> str:
     """The markup of ``index.html`` for the run folder ``root``."""
     run_id = str(manifest.get("run_id", root.name))
-    parts = [f"<h1>Run {_e(run_id)}</h1>", _run_line(manifest), _top_links(root)]
+    parts = [f"<h1>Run {_e(run_id)}</h1>", _run_line(manifest), _top_links(root, manifest)]
     listed: set[str] = set()
     for entry in manifest.get("notebooks", []):
         parts.append(_notebook_section(root, entry, listed))
@@ -83,10 +84,12 @@ def _run_line(manifest: Mapping[str, Any]) -> str:
     return f"<p class=muted>Status: {'; '.join(bits)}.</p>"
 
 
-def _top_links(root: Path) -> str:
+def _top_links(root: Path, manifest: Mapping[str, Any]) -> str:
     links = [f'<a href="{name}">{label}</a>' for name, label in
              (("report.html", "Improvement report"), ("manifest.json", "Manifest"))
              if (root / name).exists()]
+    links += [f'<a href="#{_e(e.get("notebook"))}">{_e(e.get("notebook"))}</a>'
+              for e in manifest.get("notebooks", [])]
     return f"<nav>{''.join(links)}</nav>" if links else ""
 
 
@@ -105,7 +108,10 @@ def _notebook_section(root: Path, entry: Mapping[str, Any], listed: set[str]) ->
     head.append(f"<p class=muted>{'; '.join(facts)}. {' · '.join(links)}</p>")
     if entry.get("error"):
         head.append(f"<pre>{_e(entry['error'])}</pre>")
-    outputs = sorted(str(rel) for rel in entry.get("outputs", []) if (root / str(rel)).exists())
+    # tables first, then documents, then figures; each group by name
+    kinds = {".parquet": 0, ".csv": 0, ".json": 1, ".md": 1, ".png": 2}
+    outputs = sorted((str(rel) for rel in entry.get("outputs", []) if (root / str(rel)).exists()),
+                     key=lambda rel: (kinds.get(Path(rel).suffix, 1), Path(rel).name))
     # a table is written twice (CSV and Parquet): one entry per stem
     seen_stems: set[str] = set()
     for rel in outputs:
@@ -130,7 +136,7 @@ def _output(root: Path, rel: str) -> str:
         spec = schema.figure_for_file(stem)
         text = spec.description if spec else "No description in cjmlib.core.schema."
         return (f"<h3>{_e(stem)}</h3><p>{_e(text)}</p><figure><a href=\"{_e(rel)}\">"
-                f"<img src=\"{_e(rel)}\" alt=\"{_e(text)}\" loading=\"lazy\"></a></figure>")
+                f"<img src=\"{_e(rel)}\" alt=\"{_e(text)}\"></a></figure>")
     spec = schema.table_for_file(stem)
     text = spec.description if spec else ""
     return f"<h3>{_e(stem)}</h3><p>{_e(text)} <a href=\"{_e(rel)}\">{_e(path.name)}</a></p>"
@@ -192,16 +198,19 @@ def preview_html(frame: pd.DataFrame, *, free_text: Sequence[str] = ()) -> str:
         notes.append(f"first {len(shown)} columns shown")
     if hidden:
         notes.append("free text not shown: " + ", ".join(hidden))
-    return (f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-            f"<p class=muted>{_e('; '.join(notes))}.</p>")
+    return (f"<div class=wide><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}"
+            f"</tbody></table></div><p class=muted>{_e('; '.join(notes))}.</p>")
 
 
 def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
         return ""
     if isinstance(value, float):
         return f"{value:.4g}"
-    text = str(redact(str(value)))
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat(sep=" ")
+    # only text can carry what customers wrote; numbers and times are shown as they are
+    text = str(redact(value)) if isinstance(value, str) else str(value)
     return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
 
 

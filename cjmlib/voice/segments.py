@@ -30,7 +30,6 @@ travels under that name in the customers table.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -659,12 +658,3 @@ def customer_labels(customers: pd.DataFrame, labels: pd.DataFrame, *, key: str =
         raise ValueError(f"labels table: no {key!r} value matches the customers table "
                          f"({len(left)} customers with {key!r}, {len(right)} labels)")
     return out.rename(columns={label_col: "label"}).reset_index(drop=True)
-
-
-def write_segments(segmentation: Segmentation, folder: str | os.PathLike[str],
-                   name: str = "segments") -> dict[str, Any]:
-    """Write the segments table (customer_id, persona, persona_name) with
-    :func:`cjmlib.core.io.write_table`, so other notebooks can break results down by segment."""
-    from cjmlib.core.io import write_table
-
-    return write_table(segmentation.segments, folder, name)

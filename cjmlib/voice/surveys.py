@@ -210,6 +210,30 @@ def survey_metrics(
     return pd.DataFrame(rows, columns=["level", "group", *METRIC_COLUMNS, *EXTRA_COLUMNS])
 
 
+def touchpoint_attitude(feedback: pd.DataFrame | str | os.PathLike[str], *,
+                        scored: pd.DataFrame | None = None,
+                        alpha: float = 0.05) -> pd.DataFrame:
+    """What customers said at each touchpoint, for the priority score of
+    :func:`cjmlib.journeys.touchpoints.touchpoint_metrics` (its ``attitude``).
+
+    One row per touchpoint of the post-interaction survey: ``touchpoint``, ``n``,
+    ``csat_mean`` with ``csat_ci_low``/``_high`` and ``nps`` with ``nps_ci_low``/``_high``
+    (as :func:`survey_metrics`, intervals at ``1 - alpha``); with ``scored`` (comments scored
+    by :func:`cjmlib.voice.sentiment.score_sentiment`) also ``sentiment_mean`` (-1..1) and
+    ``sentiment_n`` (scored comments).
+    """
+    survey = survey_metrics(feedback, by=["touchpoint"], alpha=alpha)
+    out = survey.rename(columns={"group": "touchpoint"})[
+        ["touchpoint", "n", "csat_mean", "csat_ci_low", "csat_ci_high", "nps", "nps_ci_low",
+         "nps_ci_high"]]
+    if scored is not None:
+        check_columns(scored, ["touchpoint", "sentiment"], what="scored comments")
+        sentiment = (scored.groupby("touchpoint")["sentiment"]
+                     .agg(sentiment_mean="mean", sentiment_n="count").reset_index())
+        out = out.merge(sentiment, on="touchpoint", how="left")
+    return out
+
+
 def _prepare(feedback: Any, *, segments: pd.DataFrame | None, segment_col: str,
              stage_map: Mapping[str, str] | None, surveys: Sequence[str] | None,
              require_scores: bool = True) -> pd.DataFrame:

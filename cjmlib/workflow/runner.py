@@ -53,7 +53,9 @@ NOTEBOOKS: tuple[str, ...] = (
     "01_collect", "02_journeys", "03_voice", "04_pilot_design", "05_pilot_eval", "06_report",
 )
 #: Parameters that name where a notebook writes: hashed by value, not by content.
-OUTPUT_PARAMETERS = frozenset({"output_dir", "processed_dir"})
+OUTPUT_PARAMETERS = frozenset({"output_dir", "run_dir", "processed_dir"})
+#: Parameters naming the run folder itself: a new folder every run, so not fingerprinted.
+RUN_FOLDER_PARAMETERS = frozenset({"output_dir", "run_dir"})
 #: Run-folder files that are not notebook results.
 _RUN_FILES = frozenset({"manifest.json", f"{NOTEBOOKS_FOLDER}/kernel.log", "privacy_scan.csv",
                         "manifest.json.tmp", "index.html"})
@@ -96,6 +98,7 @@ def default_run_values(
     pilot_dir = raw_dir / "pilot"
     values: dict[str, Any] = {
         "output_dir": str(run_dir),
+        "run_dir": str(run_dir),
         "raw_dir": str(raw_dir),
         "processed_dir": str(processed_dir),
         "events_path": str(processed_dir / "events.parquet"),
@@ -298,7 +301,7 @@ def notebook_fingerprint(
     digest.update(notebook.read_bytes())
     digest.update(code.encode())
     for name in sorted(parameters):
-        if name == "output_dir":
+        if name in RUN_FOLDER_PARAMETERS:
             continue
         value = parameters[name]
         digest.update(name.encode() + b"=" + json.dumps(value, sort_keys=True,
@@ -323,7 +326,8 @@ def _external_outputs(parameters: Mapping[str, Any]) -> dict[str, str]:
     """Hashes of the places outside the run folder a notebook writes (``processed_dir``)."""
     return {str(config.resolve_path(v)): tree_hash(config.resolve_path(v))
             for k, v in parameters.items()
-            if k in OUTPUT_PARAMETERS and k != "output_dir" and isinstance(v, str) and v}
+            if k in OUTPUT_PARAMETERS and k not in RUN_FOLDER_PARAMETERS and isinstance(v, str)
+            and v}
 
 
 def find_reusable(notebook: str, fingerprint: Callable[[Sequence[str]], str],
@@ -537,6 +541,7 @@ def run_notebooks(
             manifest.update(status="failed", failed_step="privacy_scan",
                             finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
             write_manifest()
+            _write_index(run_dir, manifest, say)
             raise RunFailed(scan.message() + f"\n  masked hits in {run_dir / 'privacy_scan.csv'}",
                             run_dir)
     manifest.update(status="succeeded",
@@ -544,6 +549,7 @@ def run_notebooks(
                     outputs=sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*")
                                    if p.is_file()))
     write_manifest()
+    _write_index(run_dir, manifest, say)  # again, now with the final status
     return RunResult(run_dir=run_dir, manifest=manifest)
 
 

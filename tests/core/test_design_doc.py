@@ -34,3 +34,35 @@ def test_nothing_in_the_repository_refers_to_a_path_outside_it() -> None:
     outside = [f for f in files if sibling in (ROOT / f).read_text(encoding="utf-8")
                or ("shared" + "/DESIGN") in (ROOT / f).read_text(encoding="utf-8")]
     assert outside == []
+
+
+def test_every_dotted_cjmlib_name_in_the_repository_exists() -> None:
+    """Docstrings, docs, configs and notebooks name modules and functions by their dotted
+    path; after a move every such name must still resolve (wildcards ending in `_*` aside)."""
+    import importlib
+
+    files = subprocess.run(["git", "ls-files", "*.py", "*.md", "*.ipynb", "*.yaml"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+
+    def resolves(dotted: str) -> bool:
+        parts = dotted.split(".")
+        for i in range(len(parts), 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+            except ImportError:
+                continue
+            try:
+                for attr in parts[i:]:
+                    obj = getattr(obj, attr)
+            except AttributeError:
+                return False
+            return True
+        return False
+
+    broken = {}
+    for f in files:
+        text = (ROOT / f).read_text(encoding="utf-8")
+        for name in set(re.findall(r"cjmlib(?:\.[A-Za-z_]\w*)+(?![\w*])", text)):
+            if not name.endswith("_") and not resolves(name):
+                broken.setdefault(name, f)
+    assert broken == {}

@@ -16,7 +16,6 @@ from cjmlib.journeys.build import build_journeys
 from cjmlib.journeys.touchpoints import (
     METRIC_COLUMNS,
     PRIORITY_WEIGHTS,
-    feedback_by_touchpoint,
     importance_performance,
     prioritise,
     touchpoint_metrics,
@@ -130,17 +129,6 @@ def test_importance_performance_quadrants():
     assert g["importance_split"].iloc[0] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="performance column 'nps' not found"):
         importance_performance(m, performance="nps")
-
-
-def test_feedback_by_touchpoint_by_hand():
-    fb = pd.DataFrame({"touchpoint": ["pay", "pay", "pay", "cart", None],
-                       "csat": [1, 2, np.nan, 5, 3], "nps": [0, 10, 8, 9, 1]})
-    out = feedback_by_touchpoint(fb).set_index("touchpoint")
-    assert out.loc["pay", "csat_mean"] == 1.5 and out.loc["pay", "csat_n"] == 2
-    assert out.loc["pay", "nps"] == pytest.approx(100 * (1 - 1) / 3)
-    assert out.loc["cart", "nps"] == 100
-    with pytest.raises(ValueError, match="missing column 'touchpoint'"):
-        feedback_by_touchpoint(fb.drop(columns="touchpoint"))
 
 
 def test_planted_pain_point_ranks_first_on_the_collected_sample(processed_dir, ground_truth):

@@ -189,3 +189,40 @@ def test_sorted_quantiles_path_gives_the_same_tables(truth_events, monkeypatch):
         pd.testing.assert_frame_equal(a.sort_values(keys).reset_index(drop=True),
                                       b.sort_values(keys).reset_index(drop=True),
                                       check_exact=False, rtol=1e-12)
+
+
+@pytest.mark.parametrize("unit, sessions, ends_at_conversion", [
+    ("session", "inactivity", False), ("session", "given", False), ("customer", "given", True)])
+def test_counts_on_the_collected_events_equal_pandas(processed_dir, unit, sessions,
+                                                     ends_at_conversion):
+    """What notebook 02 computes from data/processed, recomputed with pandas alone: the
+    collected events (not the generator's truth), the config's excluded touchpoints and
+    session timeout, given session ids where the source has them."""
+    from cjmlib.core.config import ROOT
+    from cjmlib.journeys.model import load_journey_config
+
+    config = load_journey_config(ROOT / "configs" / "journey.yaml")
+    events = processed_dir / "events.parquet"
+    j = build_journeys(events, conversion_touchpoints=CONVERSIONS, unit=unit, sessions=sessions,
+                       session_timeout_minutes=config.session_timeout_minutes,
+                       ends_at_conversion=ends_at_conversion,
+                       exclude_touchpoints=config.exclude_touchpoints)
+    got = transitions(j).set_index(["source", "target"])["count"].sort_index()
+
+    ev = pd.read_parquet(events)
+    ev = ev[~ev["touchpoint"].isin(config.exclude_touchpoints)]
+    ev = ev.sort_values(["customer_id", "event_time", "seq"], kind="stable")
+    if unit == "customer":
+        journey = ev["customer_id"]
+    else:
+        gap = ev.groupby("customer_id")["event_time"].diff()
+        new = gap.isna() | (gap > pd.Timedelta(minutes=config.session_timeout_minutes))
+        visit = new.astype(int).groupby(ev["customer_id"]).cumsum().astype(str)
+        journey = ev["customer_id"] + "|" + (visit if sessions == "inactivity" else
+                                             ev["session_id"].fillna("~" + visit))
+    if ends_at_conversion:
+        conv = ev["touchpoint"].isin(CONVERSIONS).astype(int)
+        before = conv.groupby(journey).cumsum() - conv
+        ev, journey = ev[before == 0], journey[before == 0]
+    expected = _pandas_transitions(ev, journey)
+    pd.testing.assert_series_equal(got, expected, check_names=False, check_dtype=False)

@@ -132,7 +132,7 @@ def test_notebook_runs_on_a_new_units_file(tmp_path):
            "--cwd", str(tmp_path)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    res = pd.read_csv(tmp_path / "o" / "pilot_results.csv")
+    res = pd.read_csv(tmp_path / "o" / "tables" / "pilot_results.csv")
     assert set(res.metric) >= {"clicked", "basket_value", "rating", "nps_score", "pay_time"}
     assert res[["effect", "ci_low", "ci_high", "p_value"]].notna().all().all()
     import nbformat

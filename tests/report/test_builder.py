@@ -337,7 +337,7 @@ def test_the_report_notebook_runs_on_an_empty_run_folder(tmp_path: Path) -> None
     executed = tmp_path / "06.ipynb"
     papermill.execute_notebook(
         str(NOTEBOOKS_DIR / "06_report.ipynb"), str(executed), kernel_name="python3",
-        parameters={"output_dir": str(run), "events_path": str(tmp_path / "none.parquet"),
+        parameters={"run_dir": str(run), "events_path": str(tmp_path / "none.parquet"),
                     "feedback_path": None, "language": "zh"},
         progress_bar=False, log_output=False)
     html = (run / "report.html").read_text(encoding="utf-8")

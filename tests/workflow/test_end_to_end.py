@@ -39,8 +39,8 @@ def test_run_folder_holds_every_notebook_and_its_html(run: dict) -> None:
     run_dir = run["run_dir"]
     assert run_dir.parent == run["home"] / "reports"
     for name in NOTEBOOKS:
-        assert (run_dir / f"{name}.ipynb").exists(), name
-        html = (run_dir / f"{name}.html").read_text(encoding="utf-8")
+        assert (run_dir / "notebooks" / f"{name}.ipynb").exists(), name
+        html = (run_dir / "notebooks" / f"{name}.html").read_text(encoding="utf-8")
         assert "check_parameters(globals())" not in html, f"{name}.html shows code"
         # no code editor element, and every code cell rendered without its input
         assert not re.search(r'class="[^"]*jp-InputArea-editor', html), f"{name}.html"
@@ -76,7 +76,7 @@ def test_report_states_pain_point_pilot_effect_and_verdict(run: dict) -> None:
     start = report.index('<section id="summary">')
     summary = report[start: report.index("</section>", start)]
     assert "Payment" in summary or truth["pain_point_touchpoint"] in summary
-    results = pd.read_csv(run["run_dir"] / "pilot_results.csv")
+    results = pd.read_csv(run["run_dir"] / "tables" / "pilot_results.csv")
     primary = results[results["decision"].isin(["ship", "iterate", "stop", "inconclusive"])]
     row = primary.iloc[0]
     assert f"{100 * row.ci_low:+.1f} pp to {100 * row.ci_high:+.1f} pp" in summary
@@ -105,3 +105,95 @@ def test_new_pilot_data_reruns_only_what_depends_on_it(run: dict) -> None:
     assert status["05_pilot_eval"] == "succeeded" and status["06_report"] == "succeeded"
     report = (second / "report.html").read_text(encoding="utf-8")
     assert f"Compared with run {run['run_dir'].name}" in report
+
+
+# ------------------------------------------------------------------------------------------
+# The run folder a person can read: layout, names, the schema, index.html
+# ------------------------------------------------------------------------------------------
+STEP_PREFIXES = ("collect_", "journeys_", "voice_", "design_", "pilot_", "report_")
+
+
+def test_run_folder_layout(run: dict) -> None:
+    run_dir = run["run_dir"]
+    assert {p.name for p in run_dir.iterdir() if p.is_file()} == {
+        "report.html", "index.html", "manifest.json"}
+    assert {p.name for p in run_dir.iterdir() if p.is_dir()} == {
+        "notebooks", "tables", "figures"}
+    assert {p.suffix for p in (run_dir / "figures").iterdir()} == {".png"}
+    assert {p.suffix for p in (run_dir / "tables").iterdir()} <= {".csv", ".parquet", ".json",
+                                                                 ".md"}
+    for folder in ("tables", "figures"):
+        names = [p.name for p in (run_dir / folder).iterdir()]
+        assert all(n.startswith(STEP_PREFIXES) for n in names), names
+
+
+def test_every_output_is_described_by_the_schema_and_has_its_columns(run: dict) -> None:
+    """Each table the chain wrote has a TableSpec whose columns (in order, with types) are
+    the file's; each figure has a FigureSpec."""
+    import pyarrow.parquet as pq
+
+    from cjmlib.core import schema
+
+    arrow = {"string": ("string", "large_string", "extension<arrow.json>"),
+             "int": ("int64", "int32"), "float": ("double",), "bool": ("bool",),
+             "timestamp": ("timestamp[us, tz=UTC]",), "local timestamp": ("timestamp[us]",),
+             "date": ("date32[day]",), "json": ("string", "extension<arrow.json>")}
+    tables = sorted((run["run_dir"] / "tables").glob("*.parquet"))
+    assert len(tables) > 30
+    for path in tables:
+        spec = schema.table_for_file(path.stem)
+        assert spec is not None, f"{path.name} has no TableSpec"
+        found = pq.read_schema(path)
+        declared = {c.name: c for c in spec.columns}
+        for name, typ in zip(found.names, found.types, strict=True):
+            if name in declared:
+                assert str(typ) in arrow[declared[name].type] or (
+                    str(typ) == "null"), f"{path.name}.{name}: {typ} vs {declared[name].type}"
+            else:
+                assert spec.patterns, f"{path.name}: column {name!r} not in the schema"
+        missing = [c.name for c in spec.columns if not c.optional and c.name not in found.names]
+        assert missing == [], f"{path.name}: schema columns missing: {missing}"
+    for path in (run["run_dir"] / "figures").glob("*.png"):
+        assert schema.figure_for_file(path.stem) is not None, f"{path.name}: no FigureSpec"
+    for path in (run["run_dir"] / "tables").glob("*.json"):
+        assert schema.table_for_file(path.stem) is not None, path.name
+
+
+def test_index_lists_every_output_with_its_notebook(run: dict) -> None:
+    index = (run["run_dir"] / "index.html").read_text(encoding="utf-8")
+    for name in NOTEBOOKS:
+        assert f'<h2 id="{name}">' in index and f'href="notebooks/{name}.html"' in index
+    for path in (run["run_dir"] / "tables").iterdir():
+        assert f'href="tables/{path.name}"' in index, path.name
+    for path in (run["run_dir"] / "figures").iterdir():
+        assert f'src="figures/{path.name}"' in index, path.name
+    # customers' own words are not previewed
+    assert "free text not shown: text" in index and "free text not shown: quotes" in index
+
+
+@pytest.mark.browser
+def test_index_opens_in_a_browser_with_every_link_resolving(run: dict) -> None:
+    from urllib.parse import unquote, urlparse
+
+    from tests.report.test_browser import CHROMIUM, Browser
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no chromium")
+    browser = Browser()
+    try:
+        browser.load((run["run_dir"] / "index.html").as_uri())
+        assert browser.problems() == []
+        links = browser.evaluate("Array.from(document.querySelectorAll('a[href]'))"
+                                 ".map(a => a.href)")
+        images = browser.evaluate("Array.from(document.images).map(i => [i.src, i.complete && "
+                                  "i.naturalWidth > 0])")
+        title = browser.evaluate("document.title")
+    finally:
+        browser.close()
+    assert title.startswith("Run ")
+    assert len(links) > 50 and len(images) > 20
+    for url in links + [src for src, _ in images]:
+        parsed = urlparse(url)
+        assert parsed.scheme == "file", url
+        assert Path(unquote(parsed.path)).is_file(), f"broken link: {url}"
+    assert all(ok for _, ok in images), [src for src, ok in images if not ok]

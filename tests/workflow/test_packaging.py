@@ -48,11 +48,29 @@ def test_notebook_is_stored_without_outputs(path) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_import_in_one_cell_at_the_top(path) -> None:
+    """Title, then one cell of imports (modules, functions, classes: a constant imported there
+    would read as an unknown parameter), then the parameters."""
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    imports = ast.parse(code[0].source).body
+    assert imports and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in imports)
+    for cell in code[1:]:
+        for node in ast.walk(ast.parse(cell.source)):
+            assert not isinstance(node, (ast.Import, ast.ImportFrom)), (
+                f"{path.name}: import outside the imports cell: {ast.unparse(node)}")
+    for node in imports:
+        for alias in node.names:
+            assert not alias.name.isupper(), f"{path.name}: imports the constant {alias.name}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_parameters_are_typed_commented_and_checked(path) -> None:
     nb = nbformat.read(path, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
+    code = [c for c in nb.cells if c.cell_type == "code"][1:]  # after the imports
     tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1 and tagged[0] is code[0], "first code cell must be `parameters`"
+    assert len(tagged) == 1 and tagged[0] is code[0], "parameters must follow the imports"
     for line in tagged[0].source.splitlines():
         if not line.strip():
             continue
@@ -63,7 +81,7 @@ def test_notebook_parameters_are_typed_commented_and_checked(path) -> None:
     assert "check_parameters(globals())" in code[1].source
     names = [ast.parse(line.split("  # ")[0]).body[0].target.id
              for line in tagged[0].source.splitlines() if line.strip()]
-    assert "output_dir" in names
+    assert ("run_dir" if path.stem == "06_report" else "output_dir") in names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

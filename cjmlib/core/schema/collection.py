@@ -7,7 +7,7 @@ from cjmlib.core.schema._spec import FigureSpec, TableSpec, columns
 TABLES: tuple[TableSpec, ...] = (
     TableSpec("collect_sources", "collect", "collect_sources",
               "One row per raw source of configs/sources.yaml: rows read, kept and "
-              "quarantined (cjmlib.collection.collection.collect).", columns("""
+              "quarantined (cjmlib.collection.assembly.collect).", columns("""
 source | string | the raw source (configs/sources.yaml)
 kind | string | canonical table the source feeds: events, feedback or customers
 files | int | raw files read for the source (0 for a SQL query)
@@ -28,7 +28,7 @@ rows | int | quarantined rows of that file with that reason and column
 """)),
     TableSpec("collect_stitching", "collect", "collect_stitching",
               "Four shares that describe the stitched customer base, each with its "
-              "denominator (cjmlib.collection.collection.stitching_summary).", columns("""
+              "denominator (cjmlib.collection.quality.stitching_summary).", columns("""
 metric | string | what is counted: more than one identifier; CRM profile; cross-channel (2+ channels, among customers with events); feedback only (no events)
 count | int | customers with that property
 denominator | int | customers (customers with events for the cross-channel share)
@@ -38,7 +38,7 @@ ci_high | float | upper bound of the 95% Wilson interval of share
 """)),
     TableSpec("collect_coverage", "collect", "collect_coverage",
               "Events and customers per period and source: a gap in a source's series is a "
-              "gap in its export (cjmlib.collection.collection.coverage).", columns("""
+              "gap in its export (cjmlib.collection.quality.coverage).", columns("""
 period | local timestamp | start of the period (day, week from Monday, or month: the notebook's coverage_freq) in UTC wall time, without a time zone
 source | string | the raw source the events came from
 events | int | events of the source in the period

@@ -97,7 +97,7 @@ cs_high | float? | upper bound of the always-valid confidence sequence of effect
 """)),
     TableSpec("pilot_summary", "pilot", "pilot_summary",
               "pilot_results in words a manager reads: one line per metric and arm with what "
-              "changed, how sure and what to do (cjmlib.pilots.evaluation.summary_table).",
+              "changed, how sure and what to do (cjmlib.pilots.breakdowns.summary_table).",
               columns("""
 metric | string | metric name
 role | string | primary, guardrail or secondary
@@ -122,7 +122,7 @@ expected_units | float | units expected under the planned split
     TableSpec("pilot_survival", "pilot", "pilot_survival",
               "Per time-to-event metric and treatment arm: log-rank test, restricted mean "
               "survival time and Cox hazard ratio; written only with time-to-event metrics "
-              "(cjmlib.pilots.evaluation.survival_analysis).", columns("""
+              "(cjmlib.pilots.breakdowns.survival_analysis).", columns("""
 metric | string | time-to-event metric
 control | string | control arm
 treatment | string | treatment arm
@@ -147,7 +147,7 @@ cox_method | string | unit-level fit (Efron ties) or counts as frequency weights
               "Effects per segment (plan segments, segment_cols or text columns) for the "
               "primary and guardrail metrics, with a heterogeneity test; segments with fewer "
               "than 20 units in an arm are left out; written only with segment columns "
-              "(cjmlib.pilots.evaluation.segment_breakdown).", columns("""
+              "(cjmlib.pilots.breakdowns.segment_breakdown).", columns("""
 segment_col | string | segment column of the units table
 segment | string | segment value
 """) + _EFFECT + columns("""

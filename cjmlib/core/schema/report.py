@@ -134,7 +134,7 @@ signals_after | int | signalled chart points from the rollout date on
               "What changed since the previous run in the same reports folder: touchpoint "
               "rates and ranks, CSAT and NPS, pilot effects and verdicts, the store pilot, the "
               "backlog and the inputs; written only when there is a previous run "
-              "(cjmlib.report.monitoring.compare_runs).", columns("""
+              "(cjmlib.report.comparison.compare_runs).", columns("""
 section | string | touchpoints, voice, pilot, store pilot, backlog or inputs
 item | string | the touchpoint, metric, backlog id, or input files
 metric | string | what is compared: exit_rate, conversion_rate, priority_rank, csat_mean, nps, effect, decision, estimate, status, rank or changed files

@@ -205,7 +205,7 @@ chosen | bool | this k was chosen (unless the notebook's k is given)
     TableSpec("segments", "voice", "voice_segments",
               "The segment of each segmented customer (customers with the notebook's "
               "segment_population_col), for breakdowns in other notebooks "
-              "(cjmlib.voice.segments.write_segments).", columns("""
+              "(cjmlib.voice.segments.segment_customers).", columns("""
 customer_id | string | stitched customer key
 persona | int | segment number, 1 = largest
 persona_name | string | number and defining traits, e.g. "1: high research share, high e-mail open rate"
