@@ -5,37 +5,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from cjmlib.workflow import cli
 from cjmlib.workflow.runner import RunFailed, plan_parameters, run_notebooks
-
-
-def _notebook(path: Path, params: str, body: str) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    p = nbformat.v4.new_code_cell(params)
-    p.metadata["tags"] = ["parameters"]
-    check = nbformat.v4.new_code_cell(
-        "from cjmlib.workflow.parameters import check_parameters\nparams = check_parameters(globals())")
-    nb.cells = [nbformat.v4.new_markdown_cell("# tiny"), p, check,
-                nbformat.v4.new_code_cell(body)]
-    nbformat.write(nb, path)
-    return path
+from tests.workflow.support import write_notebook
 
 
 @pytest.fixture()
 def tiny(tmp_path: Path) -> Path:
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    _notebook(folder / "01_first.ipynb",
+    write_notebook(folder / "01_first.ipynb",
               'output_dir: str = "out"  # run folder\nraw_dir: str = "raw"  # raw data\n'
               'greeting: str = "hello"  # what to write',
               'from pathlib import Path\nsecret_code_marker = 1\n'
               'Path(output_dir, "first.txt").write_text(greeting)\nprint("visible output")')
-    _notebook(folder / "02_second.ipynb",
+    write_notebook(folder / "02_second.ipynb",
               'output_dir: str = "out"  # run folder\nfail: bool = False  # raise on purpose',
               'from pathlib import Path\nif fail:\n    raise ValueError("planted failure")\n'
               'Path(output_dir, "second.txt").write_text(Path(output_dir, "first.txt")'
