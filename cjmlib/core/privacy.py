@@ -581,7 +581,9 @@ def suppress_small_groups(
     out = table.copy()
     small = out[count_col].fillna(0).to_numpy() < min_size
     if value_cols is None:
-        value_cols = [c for c in out.select_dtypes("number").columns if c != count_col]
+        # alpha is the level of the table's intervals, not a value of the group
+        value_cols = [c for c in out.select_dtypes("number").columns
+                      if c not in (count_col, "alpha")]
     for c in value_cols:
         if c in out.columns:
             if pd.api.types.is_integer_dtype(out[c]) and not pd.api.types.is_extension_array_dtype(

@@ -157,9 +157,10 @@ class Journeys:
             expr = expr.limit(limit)
         return execute(expr)
 
-    def summary(self) -> pd.DataFrame:
+    def summary(self, *, alpha: float = 0.05) -> pd.DataFrame:
         """One row: ``unit``, ``customers``, ``journeys``, ``steps``, ``converted_journeys``,
-        ``median_steps`` and the conversion rate of journeys with its 95% Wilson interval."""
+        ``median_steps``, the conversion rate of journeys with its Wilson interval at
+        ``1 - alpha``, and ``alpha``."""
         pj = self.per_journey()
         row = execute(pj.aggregate(
             customers=pj.customer_id.nunique(),
@@ -170,8 +171,9 @@ class Journeys:
         ))
         row = row.astype({"customers": "int64", "journeys": "int64", "steps": "int64",
                           "converted_journeys": "int64"})
-        add_rate(row, "conversion_rate", "converted_journeys", "journeys")
+        add_rate(row, "conversion_rate", "converted_journeys", "journeys", alpha=alpha)
         row.insert(0, "unit", self.unit)
+        row["alpha"] = alpha
         return row
 
 

@@ -27,16 +27,17 @@ from cjmlib.stats.intervals import MIN_CELL, add_rate
 
 
 def channel_transitions(journeys: Journeys, *, cross_channel_only: bool = False,
-                        min_count: int = MIN_CELL) -> pd.DataFrame:
+                        min_count: int = MIN_CELL, alpha: float = 0.05) -> pd.DataFrame:
     """Directly-follows transitions between channels.
 
     Returns ``source_channel``, ``target_channel``, ``count``, ``probability`` (of moving to
     ``target_channel`` when leaving a step on ``source_channel`` for another step) with its
-    95% Wilson interval and denominator ``source_count``, ``journeys`` and ``customers``
+    Wilson interval at ``1 - alpha`` and denominator ``source_count``, ``journeys`` and ``customers``
     making the move, ``switch`` (the channels differ) and ``small_cell``, sorted by count.
     """
     check_journeys(journeys)
     check_scalar(min_count, "min_count", typ=int, ge=0)
+    check_scalar(alpha, "alpha", typ=float, gt=0, lt=1)
     o = journeys.ordered("next_channel")
     o = o.filter(o.next_channel.notnull())
     agg = o.group_by([o.channel.name("source_channel"),
@@ -46,14 +47,15 @@ def channel_transitions(journeys: Journeys, *, cross_channel_only: bool = False,
     for c in ("count", "journeys", "customers"):
         out[c] = out[c].astype("int64")
     out["source_count"] = out.groupby("source_channel")["count"].transform("sum")
-    add_rate(out, "probability", "count", "source_count")
+    add_rate(out, "probability", "count", "source_count", alpha=alpha)
     out["switch"] = out["source_channel"] != out["target_channel"]
     out["small_cell"] = out["source_count"] < min_count
+    out["alpha"] = alpha
     if cross_channel_only:
         out = out[out["switch"]]
     cols = ["source_channel", "target_channel", "count", "probability", "source_count",
             "probability_ci_low", "probability_ci_high", "journeys", "customers", "switch",
-            "small_cell"]
+            "small_cell", "alpha"]
     return out[cols].sort_values(["count", "source_channel", "target_channel"],
                                  ascending=[False, True, True]).reset_index(drop=True)
 
@@ -140,11 +142,12 @@ def switching_outcomes(
         out["risk_ratio"] = out["switcher_rate"] / out["stayer_rate"]
     out["outcome"] = outcome if outcome_value is None else f"{outcome} == {outcome_value!r}"
     out["small_cell"] = out["switchers"] < min_count
+    out["alpha"] = alpha
     cols = ["from_channel", "to_channel", "outcome", "switchers", "switcher_outcomes",
             "switcher_rate", "switcher_rate_ci_low", "switcher_rate_ci_high", "stayers",
             "stayer_outcomes", "stayer_rate", "stayer_rate_ci_low", "stayer_rate_ci_high",
             "difference", "difference_ci_low", "difference_ci_high", "risk_ratio", "p_value",
-            "small_cell"]
+            "small_cell", "alpha"]
     return out[cols].sort_values(["small_cell", "difference", "from_channel", "to_channel"],
                                  ascending=[True, False, True, True]).reset_index(drop=True)
 

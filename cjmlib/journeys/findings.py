@@ -47,7 +47,8 @@ def journey_findings(*, pain_points: pd.DataFrame, loops: pd.DataFrame,
             "from": s["from_channel"], "to": s["to_channel"], "outcome": s["outcome"],
             "switcher_rate": float(s["switcher_rate"]), "stayer_rate": float(s["stayer_rate"]),
             "difference": float(s["difference"]),
-            "difference_ci": [float(s["difference_ci_low"]), float(s["difference_ci_high"])]}
+            "difference_ci": [float(s["difference_ci_low"]), float(s["difference_ci_high"])],
+            "alpha": float(s["alpha"]) if "alpha" in s.index else 0.05}
     if funnel is not None and len(funnel):
         out["funnel_conversion"] = float(funnel["conversion_from_start"].iloc[-1])
     return out
@@ -83,10 +84,11 @@ def findings_markdown(findings: Mapping[str, Any], *,
     switch = findings.get("top_channel_switch")
     if switch:
         low, high = switch["difference_ci"]
+        level = f"{100 * (1 - switch.get('alpha', 0.05)):.3g}%"
         lines.append(f"- Channel switch with the largest difference: **{switch['from']} → "
                      f"{switch['to']}**: {switch['outcome']} {switch['switcher_rate']:.0%} of "
                      f"switchers vs {switch['stayer_rate']:.0%} of the others (difference "
-                     f"{switch['difference']:+.0%}, 95% CI {low:+.0%} to {high:+.0%}).")
+                     f"{switch['difference']:+.0%}, {level} CI {low:+.0%} to {high:+.0%}).")
     else:
         lines.append("- No channel switch with enough customers to compare.")
     return "\n".join(lines)

@@ -52,6 +52,7 @@ def funnel(
     window: Any = None,
     by_segment: bool = False,
     min_count: int = MIN_CELL,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Journeys and customers reaching each funnel step, conversion and drop-off per step.
 
@@ -74,6 +75,7 @@ def funnel(
     check_scalar(mode, "mode", in_=("closed", "open"))
     check_scalar(order, "order", in_=("sequential", "strict", "any"))
     check_scalar(min_count, "min_count", typ=int, ge=0)
+    check_scalar(alpha, "alpha", typ=float, gt=0, lt=1)
     window_us = _window_us(window)
     seg = segment_keys(journeys, by_segment)
     if mode == "open":
@@ -85,7 +87,7 @@ def funnel(
     else:
         per_journey = _any_order(journeys, steps, mode=mode, window_us=window_us, seg=seg)
     return _summarise(per_journey, steps, seg=seg, min_count=min_count,
-                      one_journey_per_customer=journeys.unit == "customer")
+                      one_journey_per_customer=journeys.unit == "customer", alpha=alpha)
 
 
 def _check_steps(journeys: Journeys, steps: Sequence[str]) -> list[str]:
@@ -305,7 +307,7 @@ def _open(journeys: Journeys, steps: list[str], *, order: str, window_us: int | 
 
 
 def _summarise(per_journey: Any, steps: list[str], *, seg: list[str],
-               min_count: int, one_journey_per_customer: bool) -> pd.DataFrame:
+               min_count: int, one_journey_per_customer: bool, alpha: float) -> pd.DataFrame:
     import ibis
 
     n = len(steps)
@@ -347,16 +349,17 @@ def _summarise(per_journey: Any, steps: list[str], *, seg: list[str],
     if out["entered_journeys"].max() == 0:
         raise ValueError(f"no journey enters the funnel {steps}: none reaches its first step"
                          + (" in this segment" if seg else ""))
-    add_rate(out, "conversion_from_previous", "continued", "previous_journeys")
-    add_rate(out, "conversion_from_start", "journeys", "entered_journeys")
+    add_rate(out, "conversion_from_previous", "continued", "previous_journeys", alpha=alpha)
+    add_rate(out, "conversion_from_start", "journeys", "entered_journeys", alpha=alpha)
     out["drop_off"] = out["previous_journeys"] - out["continued"]
     out["drop_off_rate"] = 1 - out["conversion_from_previous"]
     out["small_cell"] = out["previous_journeys"] < min_count
+    out["alpha"] = alpha
     cols = [*seg, *FUNNEL_COLUMNS, "step_number", "journeys", "previous_journeys",
             "entered_journeys", "conversion_from_previous_ci_low",
             "conversion_from_previous_ci_high", "conversion_from_start_ci_low",
             "conversion_from_start_ci_high", "drop_off", "drop_off_rate",
-            "median_time_from_previous_s", "small_cell"]
+            "median_time_from_previous_s", "small_cell", "alpha"]
     return out[cols]
 
 
@@ -394,8 +397,9 @@ class TimeToConvert:
         return float(self.fitter.median_survival_time_)
 
     def conversion_curve(self) -> pd.DataFrame:
-        """Cumulative conversion probability ``1 - S(t)`` with its 95% interval, by
-        ``time_s`` (the estimator's own steps)."""
+        """Cumulative conversion probability ``1 - S(t)`` with its interval at
+        ``1 - alpha`` (lifelines' exponential Greenwood), by ``time_s`` (the estimator's own
+        steps), and ``alpha``."""
         sf = self.fitter.survival_function_.iloc[:, 0]
         ci = self.fitter.confidence_interval_survival_function_
         return pd.DataFrame({
@@ -404,10 +408,12 @@ class TimeToConvert:
             "ci_low": 1 - ci.iloc[:, 1].to_numpy(),
             "ci_high": 1 - ci.iloc[:, 0].to_numpy(),
             "at_risk": self.fitter.event_table["at_risk"].reindex(sf.index).to_numpy(),
+            "alpha": float(self.fitter.alpha),
         })
 
     def at(self, times_s: Sequence[float]) -> pd.DataFrame:
-        """Conversion probability by each of ``times_s`` (seconds) with its 95% interval."""
+        """Conversion probability by each of ``times_s`` (seconds) with its interval at
+        ``1 - alpha``."""
         times = np.asarray(list(times_s), dtype=float)
         sf = self.fitter.survival_function_at_times(times).to_numpy()
         ci = self.fitter.confidence_interval_survival_function_
@@ -428,7 +434,7 @@ class TimeToConvert:
 
 def time_to_convert(journeys: Journeys, *, start: str | None = None,
                     end: Sequence[str] | None = None, window: Any = None,
-                    resolution_s: float = 1.0) -> TimeToConvert:
+                    resolution_s: float = 1.0, alpha: float = 0.05) -> TimeToConvert:
     """Time from ``start`` to the first ``end`` touchpoint after it, with censoring.
 
     ``start``: the touchpoint that starts the clock (its first occurrence in the journey);
@@ -444,6 +450,7 @@ def time_to_convert(journeys: Journeys, *, start: str | None = None,
     from lifelines import KaplanMeierFitter
 
     check_journeys(journeys)
+    check_scalar(alpha, "alpha", typ=float, gt=0, lt=1)
     check_scalar(resolution_s, "resolution_s", typ=float, gt=0)
     ends = tuple(end) if end is not None else journeys.conversion_touchpoints
     if isinstance(end, str):
@@ -483,7 +490,7 @@ def time_to_convert(journeys: Journeys, *, start: str | None = None,
         drop=True)
     agg = agg[["duration_s", "converted", "journeys"]].astype(
         {"converted": "int64", "journeys": "int64"})
-    kmf = KaplanMeierFitter(label="not yet converted")
+    kmf = KaplanMeierFitter(label="not yet converted", alpha=alpha)
     kmf.fit(agg["duration_s"], event_observed=agg["converted"], weights=agg["journeys"])
     conversions = int(agg.loc[agg["converted"] == 1, "journeys"].sum())
     total = int(agg["journeys"].sum())

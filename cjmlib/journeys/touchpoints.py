@@ -70,13 +70,14 @@ def touchpoint_metrics(
     targets: pd.DataFrame | None = None,
     weights: Mapping[str, float] | None = None,
     min_customers: int = MIN_CELL,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
     """The touchpoint_metrics table: one row per touchpoint (and channel, and segment).
 
     Columns, in the DESIGN.md order: ``touchpoint``, ``stage``, ``channel`` (``"all"``
     unless ``by_channel``), ``events``, ``customers`` (distinct customers who touched it),
     ``reach_share`` (customers / all customers), ``conversion_rate`` (share of the journeys
-    through it that converted) with its 95% Wilson interval ``ci_low``/``ci_high``,
+    through it that converted) with its Wilson interval ``ci_low``/``ci_high`` at ``1 - alpha``,
     ``exit_rate`` (share of the journeys through it that end there without converting),
     ``median_duration_s`` (dwell, seconds), ``csat_mean``, ``nps``, ``sentiment_mean`` (from
     ``attitude``; NaN without feedback), ``removal_effect`` (first-order Markov, see
@@ -100,6 +101,7 @@ def touchpoint_metrics(
     """
     check_journeys(journeys)
     check_scalar(min_customers, "min_customers", typ=int, ge=0)
+    check_scalar(alpha, "alpha", typ=float, gt=0, lt=1)
     seg = segment_keys(journeys, by_segment)
     keys = [*seg, "touchpoint", *(["channel"] if by_channel else [])]
     # One row per (touchpoint, journey), so that journey rates count each journey once
@@ -175,18 +177,18 @@ def touchpoint_metrics(
         out["loops"] = out["loops"].fillna(0).astype("int64")
     if not by_channel:
         out["channel"] = "all"
-    add_rate(out, "reach_share", "customers", "customers_total")
-    add_rate(out, "conversion_rate", "converted_journeys", "journeys")
+    add_rate(out, "reach_share", "customers", "customers_total", alpha=alpha)
+    add_rate(out, "conversion_rate", "converted_journeys", "journeys", alpha=alpha)
     out = out.rename(columns={"conversion_rate_ci_low": "ci_low",
                               "conversion_rate_ci_high": "ci_high"})
     out["base_conversion_rate"] = out["converted_total"] / out["journeys_total"]
     out["conversion_lift"] = out["conversion_rate"] / out["base_conversion_rate"]
-    add_rate(out, "exit_rate", "exits", "journeys")
+    add_rate(out, "exit_rate", "exits", "journeys", alpha=alpha)
     if loops:
-        add_rate(out, "loop_rate", "loops", "journeys")
+        add_rate(out, "loop_rate", "loops", "journeys", alpha=alpha)
     else:
         out["loop_rate"] = out["loop_rate_ci_low"] = out["loop_rate_ci_high"] = np.nan
-    add_rate(out, "repeat_rate", "repeats", "journeys")
+    add_rate(out, "repeat_rate", "repeats", "journeys", alpha=alpha)
     for c in ("median_duration_s", "p90_duration_s"):
         out[c] = out[c].astype(float)
 
@@ -213,6 +215,7 @@ def touchpoint_metrics(
     out["small_cell"] = out["customers"] < min_customers
     out = prioritise(out, weights=weights, targets=targets, group_by=seg,
                      conversion_touchpoints=journeys.conversion_touchpoints)
+    out["alpha"] = alpha  # the intervals above are at 1 - alpha
     extra = [c for c in out.columns if c not in METRIC_COLUMNS and c not in seg]
     front = ["journeys", "converted_journeys", "conversion_lift", "base_conversion_rate",
              "exits", "exit_rate_ci_low", "exit_rate_ci_high", "p90_duration_s", "duration_n",

@@ -27,7 +27,7 @@ TRANSITION_COLUMNS = ("source", "target", "count", "probability", "median_gap_s"
 
 
 def transitions(journeys: Journeys, *, by_segment: bool = False,
-                min_count: int = MIN_CELL) -> pd.DataFrame:
+                min_count: int = MIN_CELL, alpha: float = 0.05) -> pd.DataFrame:
     """Directly-follows transitions with counts, probabilities and the median gap.
 
     Returns one row per ``(source, target)`` pair, sorted by descending ``count``:
@@ -59,6 +59,7 @@ def transitions(journeys: Journeys, *, by_segment: bool = False,
     """
     check_journeys(journeys)
     check_scalar(min_count, "min_count", typ=int, ge=0)
+    check_scalar(alpha, "alpha", typ=float, gt=0, lt=1)
     seg = segment_keys(journeys, by_segment)
     # One ordered pass: each step closes the pair (previous or (start) -> this touchpoint).
     # Every event is followed by another step or by the end of its journey, so the flows to
@@ -81,11 +82,12 @@ def transitions(journeys: Journeys, *, by_segment: bool = False,
     out = pd.concat([body, ends], ignore_index=True)
     out["count"] = out["count"].astype("int64")
     out["source_count"] = out.groupby([*seg, "source"])["count"].transform("sum")
-    add_rate(out, "probability", "count", "source_count")
+    add_rate(out, "probability", "count", "source_count", alpha=alpha)
     out["median_gap_s"] = out["median_gap_s"].astype(float)
     out["small_cell"] = out["source_count"] < min_count
+    out["alpha"] = alpha
     cols = [*seg, *TRANSITION_COLUMNS, "source_count", "probability_ci_low",
-            "probability_ci_high", "small_cell"]
+            "probability_ci_high", "small_cell", "alpha"]
     return (out[cols].sort_values([*seg, "count", "source", "target"],
                                   ascending=[True] * len(seg) + [False, True, True])
             .reset_index(drop=True))
@@ -169,7 +171,7 @@ def _difference_tests(out: pd.DataFrame, ok: pd.Series, la: str, lb: str,
 
 
 def path_variants(journeys: Journeys, *, top: int = 10, max_steps: int = 12,
-                  separator: str = " > ") -> pd.DataFrame:
+                  separator: str = " > ", alpha: float = 0.05) -> pd.DataFrame:
     """The most frequent journeys (variants), with their share and conversion rate.
 
     A variant is the ordered touchpoints of a journey; journeys longer than ``max_steps``
@@ -182,6 +184,7 @@ def path_variants(journeys: Journeys, *, top: int = 10, max_steps: int = 12,
     import ibis
 
     check_journeys(journeys)
+    check_scalar(alpha, "alpha", typ=float, gt=0, lt=1)
     check_scalar(top, "top", typ=int, ge=1)
     check_scalar(max_steps, "max_steps", typ=int, ge=1)
     s = journeys.ordered("step")
@@ -211,26 +214,30 @@ def path_variants(journeys: Journeys, *, top: int = 10, max_steps: int = 12,
     out = pd.concat([head, other], ignore_index=True) if other["journeys"].iloc[0] else head
     out = out.astype({"journeys": "int64", "converted": "int64"})
     out["n_all"] = n_all
-    add_rate(out, "share", "journeys", "n_all")
-    add_rate(out, "conversion_rate", "converted", "journeys")
+    add_rate(out, "share", "journeys", "n_all", alpha=alpha)
+    add_rate(out, "conversion_rate", "converted", "journeys", alpha=alpha)
     out["small_cell"] = out["journeys"] < MIN_CELL
+    out["alpha"] = alpha
     return out.drop(columns="n_all")[[
         "path", "n_steps", "journeys", "share", "share_ci_low", "share_ci_high", "converted",
-        "conversion_rate", "conversion_rate_ci_low", "conversion_rate_ci_high", "small_cell"]]
+        "conversion_rate", "conversion_rate_ci_low", "conversion_rate_ci_high", "small_cell",
+        "alpha"]]
 
 
-def loops(journeys: Journeys, *, by_segment: bool = False) -> pd.DataFrame:
+def loops(journeys: Journeys, *, by_segment: bool = False, alpha: float = 0.05
+          ) -> pd.DataFrame:
     """Rework: ``A -> B -> A`` loops, where a journey goes to ``B`` and straight back to ``A``.
 
     Returns one row per ordered pair ``(touchpoint A, via B)`` with ``B != A``, sorted by
     journeys: ``touchpoint``, ``via``, ``occurrences`` (times the loop was run),
     ``journeys`` (journeys that ran it at least once), ``touchpoint_journeys`` (journeys that
     reached A, the denominator), ``loop_rate`` = journeys / touchpoint_journeys with its
-    95% Wilson interval, ``small_cell``. Immediate repeats (``A -> A``) are not loops here;
+    Wilson interval at ``1 - alpha``, ``small_cell``, ``alpha``. Immediate repeats (``A -> A``) are not loops here;
     they show as self-transitions in :func:`transitions` and as ``repeat_rate`` in
     :func:`cjmlib.journeys.touchpoints.touchpoint_metrics`.
     """
     check_journeys(journeys)
+    check_scalar(alpha, "alpha", typ=float, gt=0, lt=1)
     seg = segment_keys(journeys, by_segment)
     s = journeys.ordered("next_touchpoint", "after_next_touchpoint")
     hit = s.filter((s.after_next_touchpoint == s.touchpoint)
@@ -243,10 +250,11 @@ def loops(journeys: Journeys, *, by_segment: bool = False) -> pd.DataFrame:
     out = out.merge(denominators, on=[*seg, "touchpoint"], how="left")
     for c in ("occurrences", "journeys", "touchpoint_journeys"):
         out[c] = out[c].astype("int64")
-    add_rate(out, "loop_rate", "journeys", "touchpoint_journeys")
+    add_rate(out, "loop_rate", "journeys", "touchpoint_journeys", alpha=alpha)
     out["small_cell"] = out["touchpoint_journeys"] < MIN_CELL
+    out["alpha"] = alpha
     cols = [*seg, "touchpoint", "via", "occurrences", "journeys", "touchpoint_journeys",
-            "loop_rate", "loop_rate_ci_low", "loop_rate_ci_high", "small_cell"]
+            "loop_rate", "loop_rate_ci_low", "loop_rate_ci_high", "small_cell", "alpha"]
     return (out[cols].sort_values([*seg, "journeys", "touchpoint", "via"],
                                   ascending=[True] * len(seg) + [False, True, True])
             .reset_index(drop=True))

@@ -571,5 +571,6 @@ def difference_in_differences(
                                 "ratio); interval from placebo gaps"),
                      "note": f"pre-launch RMSPE {sc.pre_rmspe:.3g}"})
     results = pd.DataFrame(rows)
+    results["alpha"] = alpha  # every interval of the table is at 1 - alpha
     extra = [c for c in results.columns if c not in DID_RESULTS_COLUMNS]
     return DiDResult(results[DID_RESULTS_COLUMNS + extra], studies, perms, synths, p, notes)

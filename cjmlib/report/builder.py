@@ -46,7 +46,7 @@ import pandas as pd
 from cjmlib.core.checks import check_scalar
 from cjmlib.core.io import atomic_write
 from cjmlib.report import plots as figs
-from cjmlib.report.context import ReportContext
+from cjmlib.report.context import ReportContext, table_alpha
 from cjmlib.report.document import document_html
 from cjmlib.report.findings import (
     Finding,
@@ -137,9 +137,13 @@ def build_report(
     check_scalar(language, "language", in_=LANGUAGES)
     check_scalar(min_group_size, "min_group_size", typ=int, ge=1)
     run = Path(run_dir)
-    lang = Language(language, dict(labels or {}), dict(stage_labels or {}),
-                    dict(metric_labels or {}))
     tables = dict(tables) if tables is not None else load_run_tables(run)
+    # the default interval level: the one the results state (a run has one alpha)
+    stated = next((a for a in (table_alpha(tables.get(name)) for name in (
+        "pilot_results", "touchpoint_metrics", "survey_metrics", "did_results"))
+        if a is not None), 0.05)
+    lang = Language(language, dict(labels or {}), dict(stage_labels or {}),
+                    dict(metric_labels or {}), level=1 - stated)
     ctx = ReportContext(run, tables, lang, stages=stages, backlog=backlog,
                         backlog_reason=backlog_reason, monitoring=monitoring,
                         monitoring_reason=monitoring_reason, comparison=comparison,

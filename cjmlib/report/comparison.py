@@ -6,8 +6,9 @@ conversion rates, priority ranks, CSAT/NPS per touchpoint, the pilot's primary a
 effects and verdict, the store pilot estimate and the backlog, and counts the input files
 whose content differs (from the two run manifests). The interval of a change treats the two
 runs as independent samples, which is conservative when they share data: the Newcombe
-interval of a difference of proportions for rates, a normal approximation from the two 95%
-intervals otherwise.
+interval of a difference of proportions for rates, a normal approximation from the two
+runs' own intervals otherwise (each read at the level its table's ``alpha`` states, 95% for
+tables written before results carried it). Change intervals are at ``1 - alpha``.
 """
 
 from __future__ import annotations
@@ -21,29 +22,41 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cjmlib.core.checks import check_scalar
 from cjmlib.core.runs import read_run_table
 
 
 def _approx_diff(prev: float, cur: float, prev_ci: tuple[float, float],
-                 cur_ci: tuple[float, float]) -> tuple[float, float]:
-    """Interval of cur - prev from the two 95% intervals, as independent normal estimates."""
-    se1 = (prev_ci[1] - prev_ci[0]) / (2 * 1.959964)
-    se2 = (cur_ci[1] - cur_ci[0]) / (2 * 1.959964)
-    half = 1.959964 * math.sqrt(se1**2 + se2**2)
+                 cur_ci: tuple[float, float], *, prev_alpha: float, cur_alpha: float,
+                 alpha: float) -> tuple[float, float]:
+    """Interval of cur - prev at ``1 - alpha`` from the two runs' intervals (at
+    ``1 - prev_alpha`` and ``1 - cur_alpha``), as independent normal estimates."""
+    from scipy.stats import norm
+
+    se1 = (prev_ci[1] - prev_ci[0]) / (2 * norm.ppf(1 - prev_alpha / 2))
+    se2 = (cur_ci[1] - cur_ci[0]) / (2 * norm.ppf(1 - cur_alpha / 2))
+    half = norm.ppf(1 - alpha / 2) * math.sqrt(se1**2 + se2**2)
     return cur - prev - half, cur - prev + half
 
 
-def compare_runs(current: str | os.PathLike[str], previous: str | os.PathLike[str]
-                 ) -> pd.DataFrame:
+def _alpha_of(row: dict[str, Any], suffix: str = "") -> float:
+    """The ``alpha`` a table row's intervals were computed at (0.05 when not recorded)."""
+    value = row.get(f"alpha{suffix}")
+    return float(value) if value is not None and not pd.isna(value) else 0.05
+
+
+def compare_runs(current: str | os.PathLike[str], previous: str | os.PathLike[str], *,
+                 alpha: float = 0.05) -> pd.DataFrame:
     """What changed between two run folders (see the module docstring).
 
     One row per item: ``section`` (touchpoints, voice, pilot, store pilot, backlog, inputs),
     ``item``, ``metric``, ``previous``, ``current``, ``change`` (numbers), ``ci_low``/
-    ``ci_high`` (95% interval of the change, where both runs give an interval),
+    ``ci_high`` (interval of the change at ``1 - alpha``, where both runs give one),
     ``previous_label``/``current_label`` (statuses and verdicts), ``changed`` (the interval
-    excludes 0, or a rank, status or verdict differs) and ``note``. Tables missing from
-    either run are skipped.
+    excludes 0, or a rank, status or verdict differs), ``note`` and ``alpha``. Tables missing
+    from either run are skipped.
     """
+    check_scalar(alpha, "alpha", typ=float, gt=0, lt=1)
     cur, prev = Path(current), Path(previous)
     rows: list[dict[str, Any]] = []
 
@@ -84,7 +97,7 @@ def compare_runs(current: str | os.PathLike[str], previous: str | os.PathLike[st
                         r["journeys"] > 0 and r["journeys_prev"] > 0):
                     lo, hi = confint_proportions_2indep(
                         r[count], r["journeys"], r[f"{count}_prev"], r["journeys_prev"],
-                        method="newcomb")
+                        method="newcomb", alpha=alpha)
                     ci = (float(lo), float(hi))
                 add("touchpoints", r["touchpoint"], metric, float(r[f"{metric}_prev"]),
                     float(r[metric]), ci)
@@ -108,7 +121,8 @@ def compare_runs(current: str | os.PathLike[str], previous: str | os.PathLike[st
                     continue
                 ci = _approx_diff(r[f"{metric}_prev"], r[metric],
                                   (r[f"{lo_col}_prev"], r[f"{hi_col}_prev"]),
-                                  (r[lo_col], r[hi_col]))
+                                  (r[lo_col], r[hi_col]), prev_alpha=_alpha_of(r, "_prev"),
+                                  cur_alpha=_alpha_of(r), alpha=alpha)
                 add("voice", r["group"], metric, float(r[f"{metric}_prev"]), float(r[metric]),
                     ci)
     pr_c, pr_p = read_run_table(cur, "pilot_results"), read_run_table(prev, "pilot_results")
@@ -119,7 +133,8 @@ def compare_runs(current: str | os.PathLike[str], previous: str | os.PathLike[st
             both = both[both["role"].isin(["primary", "guardrail"])]
         for r in both.to_dict("records"):
             ci = _approx_diff(r["effect_prev"], r["effect"], (r["ci_low_prev"], r["ci_high_prev"]),
-                              (r["ci_low"], r["ci_high"]))
+                              (r["ci_low"], r["ci_high"]), prev_alpha=_alpha_of(r, "_prev"),
+                              cur_alpha=_alpha_of(r), alpha=alpha)
             add("pilot", r["metric"], "effect", float(r["effect_prev"]), float(r["effect"]), ci)
             add("pilot", r["metric"], "decision", r["decision_prev"], r["decision"])
     dd_c, dd_p = read_run_table(cur, "did_results"), read_run_table(prev, "did_results")
@@ -130,7 +145,9 @@ def compare_runs(current: str | os.PathLike[str], previous: str | os.PathLike[st
         both = pick(dd_c).merge(pick(dd_p), on=["metric", "inference"], suffixes=("", "_prev"))
         for r in both.to_dict("records"):
             ci = _approx_diff(r["estimate_prev"], r["estimate"],
-                              (r["ci_low_prev"], r["ci_high_prev"]), (r["ci_low"], r["ci_high"]))
+                              (r["ci_low_prev"], r["ci_high_prev"]), (r["ci_low"], r["ci_high"]),
+                              prev_alpha=_alpha_of(r, "_prev"), cur_alpha=_alpha_of(r),
+                              alpha=alpha)
             add("store pilot", r["metric"], "estimate", float(r["estimate_prev"]),
                 float(r["estimate"]), ci)
     bl_c, bl_p = read_run_table(cur, "backlog"), read_run_table(prev, "backlog")
@@ -154,7 +171,9 @@ def compare_runs(current: str | os.PathLike[str], previous: str | os.PathLike[st
             note="files whose content differs from the previous run's (manifest hashes)")
     cols = ["section", "item", "metric", "previous", "current", "change", "ci_low", "ci_high",
             "previous_label", "current_label", "changed", "note"]
-    return pd.DataFrame(rows, columns=cols)
+    out = pd.DataFrame(rows, columns=cols)
+    out["alpha"] = alpha
+    return out
 
 
 def _input_changes(cur: Path, prev: Path) -> int | None:

@@ -22,6 +22,14 @@ from cjmlib.report.run_tables import TABLE_SOURCES
 from cjmlib.report.text import Language, escape
 
 
+def table_alpha(frame: pd.DataFrame | None) -> float | None:
+    """The ``alpha`` a results table states (its first non-null ``alpha``), or None."""
+    if frame is None or "alpha" not in frame.columns:
+        return None
+    values = pd.to_numeric(frame["alpha"], errors="coerce").dropna()
+    return float(values.iloc[0]) if len(values) else None
+
+
 class ReportContext:
     """What one report is built from (the run's tables, the language, the backlog, the
     monitoring result, the comparison, the options) and the tables found missing while
@@ -49,6 +57,16 @@ class ReportContext:
         self.pilot_name = pilot_name
         self.charts_shown = charts_shown
         self.missing: dict[str, str] = {}
+
+    def interval(self, name: str) -> dict[str, str]:
+        """Interval label words (``ci_label``, ``level``) for the numbers of table ``name``:
+        the level is ``1 - alpha`` of that table (its ``alpha`` column), or of the monitoring
+        result for ``"monitoring"``; the report's default when it does not say."""
+        if name == "monitoring":
+            alpha = getattr(self.monitoring, "alpha", None)
+        else:
+            alpha = table_alpha(self.tables.get(name))
+        return self.lang.interval_words(None if alpha is None else 1 - alpha)
 
     def table(self, name: str) -> pd.DataFrame | None:
         df = self.tables.get(name)

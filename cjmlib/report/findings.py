@@ -65,14 +65,16 @@ def finding_pain(ctx: ReportContext) -> Finding | None:
             lowest = ctx.t("f_pain_lowest")
         csat = ctx.t("f_pain_csat", csat=f"{sv['csat_mean']:.2f}",
                      lo=f"{sv['csat_ci_low']:.2f}", hi=f"{sv['csat_ci_high']:.2f}",
-                     n=integer(sv.get("n_csat", sv.get("n"))), lowest=lowest)
+                     n=integer(sv.get("n_csat", sv.get("n"))), lowest=lowest,
+                     **ctx.interval("survey_metrics"))
         numbers.update(csat_mean=sv["csat_mean"], csat_ci=(sv["csat_ci_low"],
                                                            sv["csat_ci_high"]))
     elif finite(top.get("csat_mean")):
         csat = ctx.t("f_pain_csat", csat=f"{top['csat_mean']:.2f}", lo="–", hi="–",
-                     n=integer(top.get("feedback_n")), lowest="")
+                     n=integer(top.get("feedback_n")), lowest="",
+                     **ctx.interval("touchpoint_metrics"))
     ci = (ctx.t("ci_part", lo=pct(top.get("exit_rate_ci_low")),
-                hi=pct(top.get("exit_rate_ci_high")))
+                hi=pct(top.get("exit_rate_ci_high")), **ctx.interval("touchpoint_metrics"))
           if finite(top.get("exit_rate_ci_low")) else "")
     text = ctx.t("f_pain", tp=escape(ctx.lang.tp(tp)), score=integer(top.get("priority_score")),
                  exit=pct(top.get("exit_rate")), ci=ci,
@@ -107,7 +109,8 @@ def finding_pilot(ctx: ReportContext) -> Finding | None:
                  p=p_is(prim.get("p_value_adjusted")), n_c=integer(prim.get("n_control")),
                  n_t=integer(prim.get("n_treatment")), guardrails=guardrails,
                  verdict=escape(ctx.lang.verdict(prim.get("decision"))),
-                 why=escape(ctx.lang.reason(prim.get("reason", ""))) or "–")
+                 why=escape(ctx.lang.reason(prim.get("reason", ""))) or "–",
+                 **ctx.interval("pilot_results"))
     return Finding("pilot", text, {"metric": prim["metric"], "effect": prim.get("effect"),
                                    "ci": (prim.get("ci_low"), prim.get("ci_high")),
                                    "decision": prim.get("decision")})
@@ -119,7 +122,7 @@ def finding_store(ctx: ReportContext) -> Finding | None:
         return None
     parts = [ctx.t("f_store_part", metric=escape(ctx.lang.metric(r["metric"])),
                    estimate=num(r["estimate"], signed=True), lo=num(r["ci_low"]),
-                   hi=num(r["ci_high"]), p=p_is(r["p_value"]))
+                   hi=num(r["ci_high"]), p=p_is(r["p_value"]), **ctx.interval("did_results"))
              for r in dd.to_dict("records")]
     first = dd.iloc[0]
     sep = "；" if ctx.lang.code == "zh" else "; "
@@ -170,7 +173,7 @@ def finding_monitoring(ctx: ReportContext) -> Finding | None:
                   before=rate_value(metric, r["before"]), after=rate_value(metric, r["after"]),
                   diff=rate_change(ctx.lang, metric, r["difference"]),
                   lo=rate_change(ctx.lang, metric, r["ci_low"]),
-                  hi=rate_change(ctx.lang, metric, r["ci_high"]))
+                  hi=rate_change(ctx.lang, metric, r["ci_high"]), **ctx.interval("monitoring"))
     if kind == "rollout":
         text = ctx.t("f_rollout", rollout=escape(r["rollout"]),
                      date=f"{pd.Timestamp(r['date']):%Y-%m-%d}",

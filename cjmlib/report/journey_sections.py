@@ -113,6 +113,7 @@ def section_pain(ctx: ReportContext) -> str:
     by_channel = ctx.tables.get("touchpoint_metrics_by_channel")
     themes = ctx.tables.get("themes")
     evidence_rows = []
+    rates_level, scores_level = ctx.interval("touchpoint_metrics"), ctx.interval("survey_metrics")
     for r in top.to_dict("records"):
         tp = r["touchpoint"]
         stage = ctx.lang.stage_labels.get(r.get("stage"), r.get("stage") or "")
@@ -121,9 +122,9 @@ def section_pain(ctx: ReportContext) -> str:
                            share=pct(r.get("reach_share"))),
                      ctx.t("exit_rate_is", exit=pct(r.get("exit_rate")),
                            lo=pct(r.get("exit_rate_ci_low")),
-                           hi=pct(r.get("exit_rate_ci_high"))),
+                           hi=pct(r.get("exit_rate_ci_high")), **rates_level),
                      ctx.t("conversion_is", conv=pct(r.get("conversion_rate")),
-                           lo=pct(r.get("ci_low")), hi=pct(r.get("ci_high")))]
+                           lo=pct(r.get("ci_low")), hi=pct(r.get("ci_high")), **rates_level)]
         if finite(r.get("median_duration_s")):
             behaviour.append(ctx.t("dwell_is", dwell=integer(r["median_duration_s"])))
         sv = ctx.survey_row(tp)
@@ -133,11 +134,11 @@ def section_pain(ctx: ReportContext) -> str:
                 scores.append(ctx.t("csat_is", csat=f"{sv['csat_mean']:.2f}",
                                     lo=f"{sv['csat_ci_low']:.2f}",
                                     hi=f"{sv['csat_ci_high']:.2f}",
-                                    n=integer(sv.get("n_csat", sv.get("n")))))
+                                    n=integer(sv.get("n_csat", sv.get("n"))), **scores_level))
             if finite(sv.get("nps")):
                 scores.append(ctx.t("nps_is", nps=num(sv["nps"], signed=True),
                                     lo=num(sv["nps_ci_low"], signed=True),
-                                    hi=num(sv["nps_ci_high"], signed=True)))
+                                    hi=num(sv["nps_ci_high"], signed=True), **scores_level))
         elif finite(r.get("csat_mean")):
             scores.append(f"CSAT {r['csat_mean']:.2f}")
         if finite(r.get("sentiment_mean")):
@@ -176,7 +177,8 @@ def section_pain(ctx: ReportContext) -> str:
                                      f"{pct(c['exit_rate_ci_high'])}"])
                 channel_html = (f"<h4>{escape(ctx.t('by_channel'))}</h4>" + table_html(
                     [ctx.t("channel"), ctx.t("journeys"), ctx.t("exit_rate"),
-                     ctx.t("ci95")], rows, numeric=(1, 2, 3), cls="compact"))
+                     ctx.t("ci_header", **ctx.interval("touchpoint_metrics_by_channel"))], rows,
+                    numeric=(1, 2, 3), cls="compact"))
         out.append(
             f'<article class="pain"><h3>{escape(rank)}{escape(ctx.lang.tp(tp))} '
             f'<span class="muted">({escape(stage)})</span></h3><div class="cols">'
@@ -202,8 +204,8 @@ def section_pain(ctx: ReportContext) -> str:
         out.append("<p>" + ctx.t(
             "driver", outcome=escape(ctx.lang.metric(first["outcome"])),
             driver=escape(ctx.lang.tp(first["driver"])), share=pct(first["share"], 0),
-            lo=pct(first.get("share_ci_low"), 0), hi=pct(first.get("share_ci_high"), 0))
-            + "</p>")
+            lo=pct(first.get("share_ci_low"), 0), hi=pct(first.get("share_ci_high"), 0),
+            **ctx.interval("drivers")) + "</p>")
     more = ranked.head(5)
     ev = pd.DataFrame(evidence_rows)
     extra = [{"touchpoint": r["touchpoint"], "exit_rate": r.get("exit_rate"),
@@ -217,8 +219,9 @@ def section_pain(ctx: ReportContext) -> str:
         fig = figs.pain_point_evidence(ev, labels=ctx.lang.labels,
                                        exit_label=ctx.t("exit_rate_label"),
                                        csat_label=ctx.t("csat_label"),
-                                       title=ctx.t("evidence_title"))
-        out.append(figure_html(figs.figure_data_uri(fig), alt=ctx.t("evidence_title")))
+                                       title=ctx.t("evidence_title", **rates_level))
+        out.append(figure_html(figs.figure_data_uri(fig),
+                               alt=ctx.t("evidence_title", **rates_level)))
     return "".join(out)
 
 

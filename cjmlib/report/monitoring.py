@@ -115,6 +115,7 @@ def rate_trends(
     sessions: Literal["given", "inactivity"] = "inactivity",
     session_timeout_minutes: float = 30.0,
     exclude_touchpoints: Sequence[str] = (),
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Exit and conversion rates per period and group, counted in the engine.
 
@@ -124,13 +125,15 @@ def rate_trends(
     ``touchpoint``, ``stage``, ``channel`` (the keys of the level, others empty),
     ``period`` (start, UTC), ``period_end``, ``complete`` (the data cover the whole period),
     ``journeys`` (through the group: the denominator), ``exits``, ``converted_journeys``,
-    ``exit_rate`` and ``conversion_rate`` with 95% Wilson intervals (``*_ci_low``/``_high``).
+    ``exit_rate`` and ``conversion_rate`` with Wilson intervals at ``1 - alpha``
+    (``*_ci_low``/``_high``) and ``alpha``.
     """
     unknown = [lv for lv in levels if lv not in RATE_LEVELS]
     if unknown:
         raise ValueError(f"rate_trends: unknown level(s) {unknown}; expected any of "
                          f"{list(RATE_LEVELS)}")
     check_scalar(freq, "freq", in_=tuple(FREQUENCIES))
+    check_scalar(alpha, "alpha", typ=float, gt=0, lt=1)
     journeys = build_journeys(events, conversion_touchpoints=conversion_touchpoints,
                               unit=journey_unit, sessions=sessions,
                               session_timeout_minutes=session_timeout_minutes,
@@ -168,12 +171,13 @@ def rate_trends(
     out["complete"] = (out["period"] >= window_start) & (out["period_end"] <= window_end)
     for c in ("journeys", "exits", "converted_journeys"):
         out[c] = out[c].astype("int64")
-    add_rate(out, "exit_rate", "exits", "journeys")
-    add_rate(out, "conversion_rate", "converted_journeys", "journeys")
+    add_rate(out, "exit_rate", "exits", "journeys", alpha=alpha)
+    add_rate(out, "conversion_rate", "converted_journeys", "journeys", alpha=alpha)
+    out["alpha"] = alpha
     cols = ["level", "group", "touchpoint", "stage", "channel", "period", "period_end",
             "complete", "journeys", "exits", "converted_journeys", "exit_rate",
             "exit_rate_ci_low", "exit_rate_ci_high", "conversion_rate",
-            "conversion_rate_ci_low", "conversion_rate_ci_high"]
+            "conversion_rate_ci_low", "conversion_rate_ci_high", "alpha"]
     return out[cols].sort_values(["level", "group", "period"]).reset_index(drop=True)
 
 
@@ -417,8 +421,9 @@ class Monitoring:
     columns, ``signal``, ``rules``); ``signals``: the signalled points after the baseline;
     ``shifts``: one row per series with such a signal, comparing before and after the first
     one (``start``, ``before``, ``after``, ``difference`` with ``ci_low``/``ci_high``,
-    ``p_value``, ``p_value_adjusted`` (Holm), ``direction``); ``rollouts``: the pre-specified
-    comparisons at each rollout date; ``baseline``: how the baseline was chosen.
+    ``p_value``, ``p_value_adjusted`` (Holm), ``direction``, ``alpha``); ``rollouts``: the
+    pre-specified comparisons at each rollout date; ``baseline``: how the baseline was chosen;
+    ``alpha``: the level of the tests (intervals at ``1 - alpha``).
     """
 
     charts: pd.DataFrame
@@ -427,6 +432,8 @@ class Monitoring:
     rollouts: pd.DataFrame
     baseline: str
     notes: list[str] = field(default_factory=list)
+    #: significance level of the shift and rollout tests; their intervals are at 1 - alpha
+    alpha: float = 0.05
 
     def series(self, level: str, group: str, metric: str) -> pd.DataFrame:
         c = self.charts
@@ -587,9 +594,10 @@ def control_charts(
     signals = all_charts[all_charts["signal"].astype(bool) & ~all_charts["baseline"].astype(bool)]
     shift_cols = ["level", "group", "metric", "start", "signals", "rules", "before", "after",
                   "difference", "ci_low", "ci_high", "p_value", "p_value_adjusted",
-                  "direction", "n_before", "n_after", "method"]
+                  "direction", "n_before", "n_after", "method", "alpha"]
     shift_table = pd.DataFrame(shifts)
     if len(shift_table):
+        shift_table["alpha"] = alpha
         shift_table["p_value_adjusted"] = adjust_p_values(shift_table["p_value"].tolist(),
                                                           method="holm")
         shift_table["direction"] = np.where(shift_table["difference"] > 0, "up", "down")
@@ -599,10 +607,10 @@ def control_charts(
         shift_table = pd.DataFrame(columns=shift_cols)
     rollout_cols = ["rollout", "date", "level", "group", "metric", "before", "after",
                     "difference", "ci_low", "ci_high", "p_value", "signals_after", "n_before",
-                    "n_after", "method"]
-    rollout_table = (pd.DataFrame(rollout_rows)[rollout_cols] if rollout_rows
-                     else pd.DataFrame(columns=rollout_cols))
+                    "n_after", "method", "alpha"]
+    rollout_table = (pd.DataFrame(rollout_rows).assign(alpha=alpha)[rollout_cols]
+                     if rollout_rows else pd.DataFrame(columns=rollout_cols))
     if not charts:
         notes.append("no series had four or more usable periods")
     return Monitoring(all_charts, signals.reset_index(drop=True), shift_table, rollout_table,
-                      how, notes)
+                      how, notes, alpha)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from cjmlib.pilots.plots import forest_plot
 from cjmlib.report import plots as figs
-from cjmlib.report.context import ReportContext
+from cjmlib.report.context import ReportContext, table_alpha
 from cjmlib.report.document import figure_html, table_html
 from cjmlib.report.findings import headline_shift
 from cjmlib.report.run_tables import TABLE_SOURCES
@@ -48,7 +48,8 @@ def section_pilot(ctx: ReportContext) -> str:
                    f"<b>{escape(ctx.lang.verdict(decision))}</b> — "
                    f"{escape(ctx.lang.metric(prim['metric']))}: "
                    f"{effect_text(ctx.lang, str(prim['kind']), str(prim['method']), prim['effect'])} "
-                   f"(95% CI {effect_text(ctx.lang, str(prim['kind']), str(prim['method']), prim['ci_low'])} "
+                   f"({ctx.interval('pilot_results')['ci_label']} "
+                   f"{effect_text(ctx.lang, str(prim['kind']), str(prim['method']), prim['ci_low'])} "
                    f"… {effect_text(ctx.lang, str(prim['kind']), str(prim['method']), prim['ci_high'])})</p>")
         rows = []
         for r in pr.to_dict("records"):
@@ -63,7 +64,8 @@ def section_pilot(ctx: ReportContext) -> str:
                          p_text(r.get("p_value_adjusted")),
                          escape(ctx.lang.verdict(r["decision"]))])
         out.append(table_html([ctx.t("metric"), ctx.t("role"), ctx.t("control"),
-                               ctx.t("treatment"), ctx.t("change"), ctx.t("ci95"),
+                               ctx.t("treatment"), ctx.t("change"),
+                               ctx.t("ci_header", **ctx.interval("pilot_results")),
                                ctx.t("adjusted_p"), ctx.t("decision")], rows,
                               numeric=(2, 3, 4, 5, 6)))
         rel = pr[pr["rel_effect"].map(finite) & pr["rel_ci_low"].map(finite)] if (
@@ -74,8 +76,10 @@ def section_pilot(ctx: ReportContext) -> str:
                             for m, r in zip(rel["metric"], rel.get("role", [""] * len(rel)),
                                             strict=True)],
                 decision_labels=VERDICTS[ctx.lang.code],
-                relative_label=ctx.t("rel_change"), title=ctx.t("pilot_title"))
-            out.append(figure_html(figs.figure_data_uri(fig), alt=ctx.t("pilot_title")))
+                relative_label=ctx.t("rel_change"),
+                title=ctx.t("pilot_title", **ctx.interval("pilot_results")))
+            out.append(figure_html(figs.figure_data_uri(fig), alt=ctx.t(
+                "pilot_title", **ctx.interval("pilot_results"))))
     dd = ctx.tables.get("did_results")
     if dd is None or dd.empty:
         out.append(ctx.missing_note("did_results"))
@@ -88,7 +92,8 @@ def section_pilot(ctx: ReportContext) -> str:
                 for r in ctx.did_rows().to_dict("records")]
         out.append(f"<h3>{escape(ctx.t('store_title'))}</h3>")
         out.append(table_html([ctx.t("metric"), ctx.t("inference"), ctx.t("estimate"),
-                               ctx.t("ci95"), ctx.t("p"), ctx.t("pre_trend")], rows,
+                               ctx.t("ci_header", **ctx.interval("did_results")), ctx.t("p"),
+                               ctx.t("pre_trend")], rows,
                               numeric=(2, 3, 4, 5)))
     return "".join(out)
 
@@ -143,7 +148,8 @@ def section_monitoring(ctx: ReportContext) -> str:
                         for r in part.to_dict("records")]
                 out.append(f"<h4>{escape(name)} ({pd.Timestamp(date):%Y-%m-%d})</h4>")
                 out.append(table_html([ctx.t("group"), ctx.t("metric"), ctx.t("before"),
-                                       ctx.t("after"), ctx.t("difference"), ctx.t("ci95"),
+                                       ctx.t("after"), ctx.t("difference"),
+                                       ctx.t("ci_header", **ctx.interval("monitoring")),
                                        ctx.t("p"), ctx.t("signals")], rows,
                                       numeric=(2, 3, 4, 5, 6, 7)))
         sh = mon.shifts
@@ -161,7 +167,8 @@ def section_monitoring(ctx: ReportContext) -> str:
                     for r in sh.head(10).to_dict("records")]
             out.append(table_html([ctx.t("group"), ctx.t("metric"), ctx.t("start"),
                                    ctx.t("before"), ctx.t("after"), ctx.t("difference"),
-                                   ctx.t("ci95"), ctx.t("adjusted_p"), ctx.t("rules")],
+                                   ctx.t("ci_header", **ctx.interval("monitoring")),
+                                   ctx.t("adjusted_p"), ctx.t("rules")],
                                   rows, numeric=(3, 4, 5, 6, 7)))
         else:
             out.append(f"<p>{escape(ctx.t('no_signals'))}</p>")
@@ -190,6 +197,8 @@ def comparison_html(ctx: ReportContext) -> str:
     cmp_ = ctx.comparison
     if ctx.previous_run is None or cmp_ is None:
         return f"<p>{escape(ctx.t('no_previous'))}</p>"
+    alpha = table_alpha(cmp_)
+    comparison_level = None if alpha is None else 1 - alpha
     tracked = cmp_[cmp_["section"] != "inputs"]
     changed = tracked[tracked["changed"].astype(bool)]
     inputs = cmp_[cmp_["section"] == "inputs"]
@@ -248,7 +257,8 @@ def comparison_html(ctx: ReportContext) -> str:
         rows.append([escape(item), escape(lang.metric(r["metric"])), show(r, "previous"),
                      show(r, "current"), change, ci])
     out.append(table_html([ctx.t("item"), ctx.t("metric"), ctx.t("previous"),
-                           ctx.t("current"), ctx.t("change"), ctx.t("ci95")], rows,
+                           ctx.t("current"), ctx.t("change"),
+                           ctx.t("ci_header", **ctx.lang.interval_words(comparison_level))], rows,
                           numeric=(2, 3, 4, 5)))
     return "".join(out)
 
@@ -271,7 +281,7 @@ def next_steps(ctx: ReportContext) -> list[str]:
                    why=escape(ctx.lang.reason(prim.get("reason", ""))))
         key = {"ship": "n_roll_out", "stop": "n_stop", "iterate": "n_iterate"}.get(
             str(prim.get("decision")), "n_inconclusive")
-        steps.append(ctx.t(key, **fmt))
+        steps.append(ctx.t(key, **fmt, **ctx.interval("pilot_results")))
     head = headline_shift(ctx)
     if head is not None:
         kind, r = head

@@ -46,24 +46,24 @@ TEXT: dict[str, dict[str, str]] = {
         "f_pain": "<b>{tp}</b> is the most urgent pain point (priority {score} of 100): {exit} "
                   "of the journeys that reach it end there without converting ({ci}{journeys} "
                   "journeys){csat}.",
-        "ci_part": "95% CI {lo} to {hi}; ",
-        "f_pain_csat": " and its CSAT is {csat} of 5 (95% CI {lo} to {hi}; n = {n}){lowest}",
+        "ci_part": "{ci_label} {lo} to {hi}; ",
+        "f_pain_csat": " and its CSAT is {csat} of 5 ({ci_label} {lo} to {hi}; n = {n}){lowest}",
         "f_pain_lowest": ", the lowest of all touchpoints",
         "f_pilot": "Pilot{name}: <b>{metric}</b> went from {control} to {treatment}, a change "
-                   "of <b>{effect}</b> (95% CI {lo} to {hi}; adjusted p {p}; {n_c} control "
+                   "of <b>{effect}</b> ({ci_label} {lo} to {hi}; adjusted p {p}; {n_c} control "
                    "vs {n_t} treatment units). {guardrails}Verdict: <b>{verdict}</b> ({why}).",
         "guardrails_ok": "Guardrails held ({names}). ",
         "guardrails_bad": "Guardrail breached: {names}. ",
         "untrustworthy": "Checks failed (sample ratio mismatch): the results are not "
                          "trustworthy. ",
         "f_store": "Store pilot ({n_t} pilot vs {n_c} control units; {inference}): {parts}.",
-        "f_store_part": "<b>{metric}</b> {estimate} per unit and period (95% CI {lo} to {hi}; "
+        "f_store_part": "<b>{metric}</b> {estimate} per unit and period ({ci_label} {lo} to {hi}; "
                         "p {p})",
         "f_rollout": "Since <b>{rollout}</b> ({date}) the {metric} at <b>{group}</b> moved "
-                     "from {before} to {after} ({diff}, 95% CI {lo} to {hi}; {signals} "
+                     "from {before} to {after} ({diff}, {ci_label} {lo} to {hi}; {signals} "
                      "control-chart signals since).",
         "f_shift": "Monitoring: the {metric} at <b>{group}</b> shifted from {before} to "
-                   "{after} from the period of {start} on ({diff}, 95% CI {lo} to {hi}; "
+                   "{after} from the period of {start} on ({diff}, {ci_label} {lo} to {hi}; "
                    "Western Electric rules {rules}).",
         "f_no_shift": "Monitoring: no KPI moved beyond its control limits after the baseline "
                       "({n} series checked).",
@@ -86,22 +86,22 @@ TEXT: dict[str, dict[str, str]] = {
                       "attitude, weighted by how many conversions depend on them).",
         "behaviour": "Behaviour", "scores": "Scores", "voice": "What customers say",
         "reach": "reached by {customers} customers ({share})",
-        "exit_rate_is": "exit rate {exit} (95% CI {lo} to {hi})",
-        "conversion_is": "conversion {conv} (95% CI {lo} to {hi})",
+        "exit_rate_is": "exit rate {exit} ({ci_label} {lo} to {hi})",
+        "conversion_is": "conversion {conv} ({ci_label} {lo} to {hi})",
         "dwell_is": "median time {dwell} s",
-        "csat_is": "CSAT {csat} (95% CI {lo} to {hi}; n = {n})",
-        "nps_is": "NPS {nps} (95% CI {lo} to {hi})",
+        "csat_is": "CSAT {csat} ({ci_label} {lo} to {hi}; n = {n})",
+        "nps_is": "NPS {nps} ({ci_label} {lo} to {hi})",
         "sentiment_is": "comment sentiment {s} (−1 to 1)",
         "themes_are": "Negative themes: {terms}.",
         "no_scores": "no survey scores for this touchpoint",
         "no_quotes": "no comments about this touchpoint",
         "by_channel": "By channel",
         "channel": "Channel", "journeys": "Journeys", "exit_rate": "Exit rate",
-        "ci95": "95% CI",
+        "ci_header": "{ci_label}",
         "suppressed": "fewer than {k}: not shown",
         "driver": "Strongest driver of {outcome}: <b>{driver}</b> ({share} of the explained "
-                  "variance, 95% CI {lo} to {hi}).",
-        "evidence_title": "Exit rate and CSAT of the top pain points (95% intervals)",
+                  "variance, {ci_label} {lo} to {hi}).",
+        "evidence_title": "Exit rate and CSAT of the top pain points ({level} intervals)",
         "exit_rate_label": "exit rate", "csat_label": "CSAT (1-5)",
         "backlog_intro": "Each candidate from configs/improvements.yaml, scored from this "
                          "run's evidence. Impact: journeys kept over the analysed period; "
@@ -116,7 +116,7 @@ TEXT: dict[str, dict[str, str]] = {
         "verdict": "Verdict", "metric": "Metric", "role": "Role", "control": "Control",
         "treatment": "Treatment", "change": "Change", "adjusted_p": "Adjusted p",
         "decision": "Decision",
-        "pilot_title": "Pilot effects relative to control (95% intervals)",
+        "pilot_title": "Pilot effects relative to control ({level} intervals)",
         "rel_change": "change vs control (%)",
         "store_title": "Store pilot (difference-in-differences)",
         "estimate": "Estimate", "inference": "Inference", "p": "p",
@@ -142,7 +142,7 @@ TEXT: dict[str, dict[str, str]] = {
         "inputs_changed": "; {n} input file(s) differ",
         "previous": "Previous", "current": "Current", "item": "Item",
         "nothing_changed": "No tracked value changed beyond its interval.",
-        "n_roll_out": "Roll out <b>{name}</b>: the pilot shows {effect} on {metric} (95% CI "
+        "n_roll_out": "Roll out <b>{name}</b>: the pilot shows {effect} on {metric} ({ci_label} "
                       "{lo} to {hi}). Then set its status to shipped in "
                       "configs/improvements.yaml and watch {metric} on the control charts.",
         "n_stop": "Stop <b>{name}</b>: {why}. Consider setting its status to rejected.",
@@ -159,7 +159,7 @@ TEXT: dict[str, dict[str, str]] = {
         "n_none": "Nothing urgent: keep the monitoring running.",
         "about_run": "Run folder <code>{run}</code>; tables found: {found}.",
         "about_missing": "Missing tables: {missing}.",
-        "about_methods": "Rates carry their denominator and a 95% Wilson interval. Pilot "
+        "about_methods": "Rates carry their denominator and a {level} Wilson interval. Pilot "
                          "results follow the pre-registered plan (configs/pilot.yaml; methods "
                          "named in pilot_results). Control charts: p-chart and individuals "
                          "chart (Montgomery 2019) with Western Electric rules. Backlog: "
@@ -194,23 +194,23 @@ TEXT: dict[str, dict[str, str]] = {
         "section_failed": "本节无法生成（{error}）；其他部分不受影响。",
         "f_pain": "<b>{tp}</b>是最需要改进的痛点（优先级 {score}/100）：到达该触点的旅程中有 "
                   "{exit} 在此结束且未转化（{ci}共 {journeys} 段旅程）{csat}。",
-        "ci_part": "95% 置信区间 {lo} 至 {hi}；",
-        "f_pain_csat": "；其 CSAT 为 {csat}/5（95% 置信区间 {lo} 至 {hi}；n = {n}）{lowest}",
+        "ci_part": "{ci_label} {lo} 至 {hi}；",
+        "f_pain_csat": "；其 CSAT 为 {csat}/5（{ci_label} {lo} 至 {hi}；n = {n}）{lowest}",
         "f_pain_lowest": "，为所有触点中最低",
         "f_pilot": "试点{name}：<b>{metric}</b>从 {control} 变为 {treatment}，变化 "
-                   "<b>{effect}</b>（95% 置信区间 {lo} 至 {hi}；校正后 p {p}；对照组 {n_c} "
+                   "<b>{effect}</b>（{ci_label} {lo} 至 {hi}；校正后 p {p}；对照组 {n_c} "
                    "个、实验组 {n_t} 个单位）。{guardrails}结论：<b>{verdict}</b>（{why}）。",
         "guardrails_ok": "护栏指标均未恶化（{names}）。",
         "guardrails_bad": "护栏指标恶化：{names}。",
         "untrustworthy": "样本比例检验未通过：结果不可信。",
         "f_store": "门店试点（{n_t} 个试点单位对比 {n_c} 个对照单位；{inference}）：{parts}。",
-        "f_store_part": "<b>{metric}</b>每单位每期变化 {estimate}（95% 置信区间 {lo} 至 {hi}；"
+        "f_store_part": "<b>{metric}</b>每单位每期变化 {estimate}（{ci_label} {lo} 至 {hi}；"
                         "p {p}）",
         "f_rollout": "自<b>{rollout}</b>（{date}）以来，<b>{group}</b>的{metric}从 {before} "
-                     "变为 {after}（{diff}，95% 置信区间 {lo} 至 {hi}；此后控制图信号 "
+                     "变为 {after}（{diff}，{ci_label} {lo} 至 {hi}；此后控制图信号 "
                      "{signals} 个）。",
         "f_shift": "持续监测：<b>{group}</b>的{metric}自 {start} 所在期间起从 {before} 变为 "
-                   "{after}（{diff}，95% 置信区间 {lo} 至 {hi}；西电规则 {rules}）。",
+                   "{after}（{diff}，{ci_label} {lo} 至 {hi}；西电规则 {rules}）。",
         "f_no_shift": "持续监测：基准期之后没有指标超出控制限（共检查 {n} 个序列）。",
         "f_backlog": "改进清单首位：<b>{title}</b>（{touchpoints}）：预计在分析期内挽回 "
                      "{impact} 段旅程（区间 {lo} 至 {hi}；{basis}），投入 {effort} 人周。",
@@ -228,22 +228,22 @@ TEXT: dict[str, dict[str, str]] = {
         "pain_intro": "优先级得分最高的三个触点（综合行为与态度，并按依赖该触点的转化加权）。",
         "behaviour": "行为", "scores": "评分", "voice": "客户原声",
         "reach": "触达 {customers} 位客户（{share}）",
-        "exit_rate_is": "退出率 {exit}（95% 置信区间 {lo} 至 {hi}）",
-        "conversion_is": "转化率 {conv}（95% 置信区间 {lo} 至 {hi}）",
+        "exit_rate_is": "退出率 {exit}（{ci_label} {lo} 至 {hi}）",
+        "conversion_is": "转化率 {conv}（{ci_label} {lo} 至 {hi}）",
         "dwell_is": "停留时间中位数 {dwell} 秒",
-        "csat_is": "CSAT {csat}（95% 置信区间 {lo} 至 {hi}；n = {n}）",
-        "nps_is": "NPS {nps}（95% 置信区间 {lo} 至 {hi}）",
+        "csat_is": "CSAT {csat}（{ci_label} {lo} 至 {hi}；n = {n}）",
+        "nps_is": "NPS {nps}（{ci_label} {lo} 至 {hi}）",
         "sentiment_is": "评论情感 {s}（−1 至 1）",
         "themes_are": "负面主题：{terms}。",
         "no_scores": "该触点没有调查评分",
         "no_quotes": "没有关于该触点的评论",
         "by_channel": "按渠道",
         "channel": "渠道", "journeys": "旅程数", "exit_rate": "退出率",
-        "ci95": "95% 置信区间",
+        "ci_header": "{ci_label}",
         "suppressed": "少于 {k}：不显示",
         "driver": "{outcome}的最强驱动因素：<b>{driver}</b>（占可解释方差的 {share}，"
-                  "95% 置信区间 {lo} 至 {hi}）。",
-        "evidence_title": "主要痛点的退出率与 CSAT（95% 区间）",
+                  "{ci_label} {lo} 至 {hi}）。",
+        "evidence_title": "主要痛点的退出率与 CSAT（{level} 区间）",
         "exit_rate_label": "退出率", "csat_label": "CSAT（1-5）",
         "backlog_intro": "configs/improvements.yaml 中的每个候选改进，依据本次运行的证据评分。"
                          "影响：分析期内挽回的旅程数；得分 = 影响 × (0.5 + 0.5 × 严重度) / 投入。",
@@ -257,7 +257,7 @@ TEXT: dict[str, dict[str, str]] = {
         "verdict": "结论", "metric": "指标", "role": "角色", "control": "对照组",
         "treatment": "实验组", "change": "变化", "adjusted_p": "校正后 p",
         "decision": "判定",
-        "pilot_title": "试点效果（相对对照组，95% 区间）",
+        "pilot_title": "试点效果（相对对照组，{level} 区间）",
         "rel_change": "相对对照组的变化（%）",
         "store_title": "门店试点（双重差分）",
         "estimate": "估计值", "inference": "推断方法", "p": "p",
@@ -280,7 +280,7 @@ TEXT: dict[str, dict[str, str]] = {
         "inputs_changed": "；有 {n} 个输入文件不同",
         "previous": "上次", "current": "本次", "item": "项目",
         "nothing_changed": "没有跟踪值超出其区间发生变化。",
-        "n_roll_out": "全面上线<b>{name}</b>：试点显示{metric}变化 {effect}（95% 置信区间 {lo} "
+        "n_roll_out": "全面上线<b>{name}</b>：试点显示{metric}变化 {effect}（{ci_label} {lo} "
                       "至 {hi}）。随后在 configs/improvements.yaml 中将其状态设为已上线，并在"
                       "控制图上跟踪{metric}。",
         "n_stop": "停止<b>{name}</b>：{why}。考虑将其状态设为已否决。",
@@ -296,7 +296,7 @@ TEXT: dict[str, dict[str, str]] = {
         "n_none": "暂无紧急事项：继续保持监测。",
         "about_run": "运行文件夹 <code>{run}</code>；已找到的数据表：{found}。",
         "about_missing": "缺少的数据表：{missing}。",
-        "about_methods": "所有比率均给出分母和 95% Wilson 置信区间。试点结果遵循预先登记的方案"
+        "about_methods": "所有比率均给出分母和 {level} Wilson 置信区间。试点结果遵循预先登记的方案"
                          "（configs/pilot.yaml；方法见 pilot_results）。控制图：p 控制图与单值"
                          "控制图（Montgomery 2019），采用西电规则。改进清单方法见 "
                          "cjmlib.report.backlog。",
@@ -417,10 +417,23 @@ class Language:
     labels: Mapping[str, str]
     stage_labels: Mapping[str, str]
     metric_labels: Mapping[str, str]
+    #: default level of the intervals the report shows (1 - the results' alpha)
+    level: float = 0.95
 
     def t(self, key: str, **values: Any) -> str:
+        """The words of ``key`` with ``values`` filled in. An interval label (``{ci_label}``,
+        ``{level}``) not given reads the report's default level (:attr:`level`)."""
         text = TEXT[self.code][key]
+        if "{ci_label}" in text or "{level}" in text:
+            values = {**self.interval_words(), **values}
         return text.format(**values) if values else text
+
+    def interval_words(self, level: float | None = None) -> dict[str, str]:
+        """``ci_label`` ("90% CI", "90% 置信区间") and ``level`` ("90%") for intervals at
+        ``level`` (a probability; the report's default level when None)."""
+        percent = f"{100 * (self.level if level is None else level):.3g}%"
+        label = f"{percent} 置信区间" if self.code == "zh" else f"{percent} CI"
+        return {"ci_label": label, "level": percent}
 
     def tp(self, name: Any) -> str:
         return str(self.labels.get(name, str(name).replace("_", " ")))

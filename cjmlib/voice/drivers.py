@@ -197,6 +197,8 @@ class KeyDriverResult:
     r2_ci_low: float
     r2_ci_high: float
     table: pd.DataFrame = field(repr=False)
+    #: intervals are at 1 - alpha
+    alpha: float = 0.05
 
     def to_pandas(self) -> pd.DataFrame:
         """The driver table, with the outcome, method, n and R^2 repeated on every row."""
@@ -205,7 +207,13 @@ class KeyDriverResult:
         out["method"] = self.method
         out["n"] = self.n
         out["r2"], out["r2_ci_low"], out["r2_ci_high"] = self.r2, self.r2_ci_low, self.r2_ci_high
+        out["alpha"] = self.alpha
         return out
+
+    @property
+    def level_text(self) -> str:
+        """The interval level as text, e.g. ``95%``."""
+        return f"{100 * (1 - self.alpha):.3g}%"
 
     def summary(self, *, min_r2: float = 0.1) -> str:
         """One paragraph a researcher can paste into a report. When R^2 is below ``min_r2``
@@ -213,14 +221,14 @@ class KeyDriverResult:
         the paragraph says so instead."""
         top = self.table.iloc[0]
         if self.r2 < min_r2:
-            return (f"The drivers explain little of {self.outcome}: R^2 = {self.r2:.2f} (95% CI "
+            return (f"The drivers explain little of {self.outcome}: R^2 = {self.r2:.2f} ({self.level_text} CI "
                     f"{self.r2_ci_low:.2f} to {self.r2_ci_high:.2f}, {self.method.replace('_', ' ')}"
                     f" decomposition, n = {self.n}); no key driver is named.")
         return (f"Key drivers of {self.outcome} ({self.method.replace('_', ' ')} decomposition "
                 f"of R^2, n = {self.n}, {self.n_boot} bootstrap samples): R^2 = {self.r2:.2f} "
-                f"(95% CI {self.r2_ci_low:.2f} to {self.r2_ci_high:.2f}). The strongest driver "
+                f"({self.level_text} CI {self.r2_ci_low:.2f} to {self.r2_ci_high:.2f}). The strongest driver "
                 f"is {top['driver']}, accounting for {100 * top['share']:.0f}% of the explained "
-                f"variance (95% CI {100 * top['share_ci_low']:.0f}% to "
+                f"variance ({self.level_text} CI {100 * top['share_ci_low']:.0f}% to "
                 f"{100 * top['share_ci_high']:.0f}%); it ranked first in "
                 f"{100 * top['rank_stability']:.0f}% of bootstrap samples.")
 
@@ -310,7 +318,7 @@ def key_drivers(
     r2_ci = np.percentile(boot_r2[ok], q) if ok.any() else [np.nan, np.nan]
     return KeyDriverResult(outcome=outcome, method=method, n=n, n_dropped=len(frame) - n,
                            n_boot=n_boot, seed=seed, r2=r2, r2_ci_low=float(r2_ci[0]),
-                           r2_ci_high=float(r2_ci[1]), table=table)
+                           r2_ci_high=float(r2_ci[1]), table=table, alpha=alpha)
 
 
 def importance_performance(result: KeyDriverResult) -> pd.DataFrame:
@@ -333,5 +341,6 @@ def importance_performance(result: KeyDriverResult) -> pd.DataFrame:
         [important & ~good, important & good, ~important & ~good],
         ["concentrate here", "keep up the good work", "low priority"], "possible overkill")
     t.insert(0, "outcome", result.outcome)
+    t["alpha"] = result.alpha
     return t
 

@@ -177,7 +177,7 @@ def survey_metrics(
     top2box, nps, nps_ci_low, nps_ci_high, ces_mean`` (NPS on -100..100, intervals
     ``1 - alpha``), then ``n_csat``, ``top2box_ci_low``/``_high`` (Wilson), ``n_nps``,
     ``promoters``, ``passives``, ``detractors`` (shares of ``n_nps``), ``nps_se``, ``n_ces``,
-    ``ces_ci_low``/``_high``. ``n`` counts responses with at least one score; each rate's
+    ``ces_ci_low``/``_high``, ``alpha``. ``n`` counts responses with at least one score; each rate's
     own denominator is its ``n_*`` column. Methods: see the module docstring.
 
     Raises ``ValueError`` for missing columns, scores out of range, a ``by`` column with no
@@ -207,7 +207,9 @@ def survey_metrics(
     if not rows:
         raise ValueError(f"feedback table: no group of {list(by)} has at least min_n={min_n} "
                          "scored responses")
-    return pd.DataFrame(rows, columns=["level", "group", *METRIC_COLUMNS, *EXTRA_COLUMNS])
+    out = pd.DataFrame(rows, columns=["level", "group", *METRIC_COLUMNS, *EXTRA_COLUMNS])
+    out["alpha"] = alpha  # the intervals are at 1 - alpha
+    return out
 
 
 def touchpoint_attitude(feedback: pd.DataFrame | str | os.PathLike[str], *,
@@ -319,8 +321,10 @@ def survey_trend(
     if not rows:
         raise ValueError(f"feedback table: no period has at least min_n={min_n} scored "
                          "responses")
-    return pd.DataFrame(rows, columns=["period", "level", "group", *METRIC_COLUMNS,
-                                       *EXTRA_COLUMNS])
+    out = pd.DataFrame(rows, columns=["period", "level", "group", *METRIC_COLUMNS,
+                                      *EXTRA_COLUMNS])
+    out["alpha"] = alpha
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -424,11 +428,12 @@ def benchmark(
         out[f"{metric}_p_adjusted"] = adjusted
     out.insert(0, "level", by)
     out.loc[out["group"] == "overall", "level"] = "overall"
+    out["alpha"] = alpha
     return out[["level", "group", "brand", "is_ours", "n_csat", "csat_mean", "csat_ci_low",
                 "csat_ci_high", "n_nps", "nps", "nps_ci_low", "nps_ci_high", "csat_gap",
                 "csat_gap_ci_low", "csat_gap_ci_high", "csat_gap_p_value", "csat_gap_p_adjusted",
                 "nps_gap", "nps_gap_ci_low", "nps_gap_ci_high", "nps_gap_p_value",
-                "nps_gap_p_adjusted"]]
+                "nps_gap_p_adjusted", "alpha"]]
 
 
 # --------------------------------------------------------------------------------------------
@@ -499,4 +504,5 @@ def experience_curve(
     if out["n"].sum() == 0:
         raise ValueError("feedback table: no response with a CSAT score or a sentiment in any "
                          "stage")
+    out["alpha"] = alpha
     return out

@@ -197,3 +197,48 @@ def test_index_opens_in_a_browser_with_every_link_resolving(run: dict) -> None:
         assert parsed.scheme == "file", url
         assert Path(unquote(parsed.path)).is_file(), f"broken link: {url}"
     assert all(ok for _, ok in images), [src for src, ok in images if not ok]
+
+
+# ------------------------------------------------------------------------------------------
+# Results carry their level: `cjm run -p alpha 0.1` says 90% wherever it shows an interval
+# ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def run_at_90(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    home = tmp_path_factory.mktemp("alpha")
+    sample = _cjm("sample", "--out", "data/raw", "--customers", "1200", "--seed", "6", cwd=home)
+    assert sample.returncode == 0, sample.stderr
+    runs = {}
+    for language, extra in (("en", []), ("zh", ["--reuse"])):
+        done = _cjm("run", "--raw", "data/raw", "--processed", "data/processed", "--out",
+                    "reports", "-p", "alpha", "0.1", "-p", "language", language, *extra,
+                    cwd=home)
+        assert done.returncode == 0, done.stderr
+        runs[language] = Path(done.stdout.strip().splitlines()[-1])
+    return runs
+
+
+def test_intervals_are_computed_at_the_alpha_given(run_at_90: dict) -> None:
+    from statsmodels.stats.proportion import proportion_confint
+
+    tables = run_at_90["en"] / "tables"
+    for name in ("journeys_touchpoint_metrics", "voice_survey_metrics", "pilot_results",
+                 "pilot_did_results", "journeys_transitions", "report_monitoring_trends"):
+        table = pd.read_parquet(tables / f"{name}.parquet")
+        assert "alpha" in table.columns and set(table["alpha"]) == {0.1}, name
+    tm = pd.read_parquet(tables / "journeys_touchpoint_metrics.parquet")
+    low, high = proportion_confint(tm["exits"], tm["journeys"], alpha=0.1, method="wilson")
+    assert tm["exit_rate_ci_low"].to_numpy() == pytest.approx(low.to_numpy())
+    assert tm["exit_rate_ci_high"].to_numpy() == pytest.approx(high.to_numpy())
+
+
+def test_the_report_labels_every_interval_with_the_level_used(run_at_90: dict) -> None:
+    english = (run_at_90["en"] / "report.html").read_text(encoding="utf-8")
+    chinese = (run_at_90["zh"] / "report.html").read_text(encoding="utf-8")
+    assert "90% CI" in english and "95% CI" not in english
+    assert "90% intervals" in english and "95% intervals" not in english
+    assert "90% 置信区间" in chinese and "95% 置信区间" not in chinese
+    assert "95% CI" not in chinese and "CI " not in chinese.replace("90% CI", "")
+    # the Chinese run reused every notebook but the report
+    manifest = json.loads((run_at_90["zh"] / "manifest.json").read_text())
+    status = {n["notebook"]: n["status"] for n in manifest["notebooks"]}
+    assert status["06_report"] == "succeeded" and status["02_journeys"] == "reused"

@@ -1,7 +1,7 @@
 """Output tables and figures of 02_journeys: touchpoint metrics and pain points, transitions,
 paths and loops, funnels, time to convert, removal effects, channel switching.
 
-Every journey rate here has its denominator beside it and a 95% Wilson interval (02_journeys
+Every journey rate here has its denominator beside it and a Wilson interval at 1 - alpha (02_journeys
 has no ``alpha``); ``small_cell`` marks rates resting on fewer than 30 units.
 """
 
@@ -17,8 +17,8 @@ events | int | events at the touchpoint (on the channel)
 customers | int | distinct customers who touched it
 reach_share | float | customers / customers_total, 0-1
 conversion_rate | float | share of the journeys through the touchpoint that converted, 0-1 (denominator: journeys)
-ci_low | float | lower bound of the 95% Wilson interval of conversion_rate
-ci_high | float | upper bound of the 95% Wilson interval of conversion_rate
+ci_low | float | lower bound of the Wilson interval at 1 - alpha of conversion_rate
+ci_high | float | upper bound of the Wilson interval at 1 - alpha of conversion_rate
 exit_rate | float | share of the journeys through the touchpoint that end there without converting, 0-1 (denominator: journeys)
 median_duration_s | float | median dwell time at the touchpoint, seconds (events with a duration)
 csat_mean | float | mean CSAT (1-5) of the post-interaction answers about the touchpoint; null without feedback
@@ -32,26 +32,26 @@ converted_journeys | int | journeys through the touchpoint that converted
 conversion_lift | float | conversion_rate / base_conversion_rate
 base_conversion_rate | float | conversion rate of all journeys (of the segment), 0-1
 exits | int | journeys through the touchpoint that end there without converting
-exit_rate_ci_low | float | lower bound of the 95% Wilson interval of exit_rate
-exit_rate_ci_high | float | upper bound of the 95% Wilson interval of exit_rate
+exit_rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha of exit_rate
+exit_rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha of exit_rate
 p90_duration_s | float | 90th percentile of the dwell time, seconds
 duration_n | int | events with a duration behind median_duration_s and p90_duration_s
 loops | int | journeys that left the touchpoint for another one and came straight back (A -> B -> A)
 loop_rate | float | loops / journeys, 0-1
-loop_rate_ci_low | float | lower bound of the 95% Wilson interval of loop_rate
-loop_rate_ci_high | float | upper bound of the 95% Wilson interval of loop_rate
+loop_rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha of loop_rate
+loop_rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha of loop_rate
 repeats | int | journeys with the touchpoint twice or more
 repeat_rate | float | repeats / journeys, 0-1
-repeat_rate_ci_low | float | lower bound of the 95% Wilson interval of repeat_rate
-repeat_rate_ci_high | float | upper bound of the 95% Wilson interval of repeat_rate
+repeat_rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha of repeat_rate
+repeat_rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha of repeat_rate
 customers_total | int | distinct customers in all journeys (of the segment): the denominator of reach_share
-reach_share_ci_low | float | lower bound of the 95% Wilson interval of reach_share
-reach_share_ci_high | float | upper bound of the 95% Wilson interval of reach_share
+reach_share_ci_low | float | lower bound of the Wilson interval at 1 - alpha of reach_share
+reach_share_ci_high | float | upper bound of the Wilson interval at 1 - alpha of reach_share
 small_cell | bool | customers below min_customers of configs/journey.yaml (30): shown, read with care
-csat_ci_low | float? | lower bound of the 95% Student-t interval of csat_mean (with feedback)
-csat_ci_high | float? | upper bound of the 95% Student-t interval of csat_mean (with feedback)
-nps_ci_low | float? | lower bound of the 95% Wald interval of nps from the NPS variance (Rocks 2016), clipped to -100..100 (with feedback)
-nps_ci_high | float? | upper bound of the 95% Wald interval of nps (with feedback)
+csat_ci_low | float? | lower bound of the Student-t interval at 1 - alpha of csat_mean (with feedback)
+csat_ci_high | float? | upper bound of the Student-t interval at 1 - alpha of csat_mean (with feedback)
+nps_ci_low | float? | lower bound of the Wald interval at 1 - alpha of nps from the NPS variance (Rocks 2016), clipped to -100..100 (with feedback)
+nps_ci_high | float? | upper bound of the Wald interval at 1 - alpha of nps (with feedback)
 sentiment_n | float? | scored comments behind sentiment_mean (a count, stored as float; with feedback)
 feedback_n | float? | post-interaction answers with at least one score behind csat_mean and nps (a count, stored as float; with feedback)
 pain | float | weighted mean of the available `signal_*` columns (weights: priority_weights of configs/journey.yaml), 0-1
@@ -63,6 +63,7 @@ signal_csat | float | (5 - csat_mean) / 4, 0-1
 signal_nps | float | (100 - nps) / 200, 0-1
 signal_sentiment | float | (1 - sentiment_mean) / 2, 0-1
 priority_basis | string | comma-separated signals that entered pain (exit, loop, time, csat, nps, sentiment)
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)
 _BY_NAME: dict[str, Column] = {c.name: c for c in _TOUCHPOINT_METRICS}
 
@@ -76,14 +77,15 @@ step_number | int | position of the step, from 1
 journeys | int | journeys reaching the step
 previous_journeys | int | journeys at the previous step (the step itself for the first)
 entered_journeys | int | journeys that entered the funnel
-conversion_from_previous_ci_low | float | lower bound of the 95% Wilson interval of conversion_from_previous
-conversion_from_previous_ci_high | float | upper bound of the 95% Wilson interval of conversion_from_previous
-conversion_from_start_ci_low | float | lower bound of the 95% Wilson interval of conversion_from_start
-conversion_from_start_ci_high | float | upper bound of the 95% Wilson interval of conversion_from_start
+conversion_from_previous_ci_low | float | lower bound of the Wilson interval at 1 - alpha of conversion_from_previous
+conversion_from_previous_ci_high | float | upper bound of the Wilson interval at 1 - alpha of conversion_from_previous
+conversion_from_start_ci_low | float | lower bound of the Wilson interval at 1 - alpha of conversion_from_start
+conversion_from_start_ci_high | float | upper bound of the Wilson interval at 1 - alpha of conversion_from_start
 drop_off | int | journeys at the previous step that did not go on to this one
 drop_off_rate | float | 1 - conversion_from_previous
 median_time_from_previous_s | float | median seconds from the previous step to this one (0 for the first step)
 small_cell | bool | previous_journeys below 30: read with care
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)
 
 TABLES: tuple[TableSpec, ...] = (
@@ -97,8 +99,9 @@ steps | int | events (steps) in the journeys
 converted_journeys | int | journeys that reached a conversion touchpoint
 median_steps | float | median steps per journey
 conversion_rate | float | converted_journeys / journeys, 0-1
-conversion_rate_ci_low | float | lower bound of the 95% Wilson interval of conversion_rate
-conversion_rate_ci_high | float | upper bound of the 95% Wilson interval of conversion_rate
+conversion_rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha of conversion_rate
+conversion_rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha of conversion_rate
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)),
     TableSpec("touchpoint_metrics", "journeys", "journeys_touchpoint_metrics",
               "One row per touchpoint: reach, conversion, exit, dwell, loops, attitude, removal "
@@ -132,9 +135,10 @@ count | int | times target directly followed source in a journey
 probability | float | count / source_count: first-order transition probability, 0-1
 median_gap_s | float | median seconds between the two events; null from (start) and to (end)
 source_count | int | times source was left: the denominator of probability
-probability_ci_low | float | lower bound of the 95% Wilson interval of probability
-probability_ci_high | float | upper bound of the 95% Wilson interval of probability
+probability_ci_low | float | lower bound of the Wilson interval at 1 - alpha of probability
+probability_ci_high | float | upper bound of the Wilson interval at 1 - alpha of probability
 small_cell | bool | source_count below 30: read with care
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)),
     TableSpec("paths", "journeys", "journeys_paths",
               "The most frequent journeys (path variants; the notebook's top_paths) and one "
@@ -144,13 +148,14 @@ path | string | the touchpoints of the journey joined by " > ", cut after 12 ste
 n_steps | float | steps of the variant before cutting; null for (other variants)
 journeys | int | journeys following the variant
 share | float | journeys / all journeys, 0-1
-share_ci_low | float | lower bound of the 95% Wilson interval of share
-share_ci_high | float | upper bound of the 95% Wilson interval of share
+share_ci_low | float | lower bound of the Wilson interval at 1 - alpha of share
+share_ci_high | float | upper bound of the Wilson interval at 1 - alpha of share
 converted | int | journeys of the variant that converted
 conversion_rate | float | converted / journeys, 0-1
-conversion_rate_ci_low | float | lower bound of the 95% Wilson interval of conversion_rate
-conversion_rate_ci_high | float | upper bound of the 95% Wilson interval of conversion_rate
+conversion_rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha of conversion_rate
+conversion_rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha of conversion_rate
 small_cell | bool | journeys below 30: read with care
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)),
     TableSpec("loops", "journeys", "journeys_loops",
               "Rework: A -> B -> A loops, where a journey goes from touchpoint A to B and "
@@ -162,9 +167,10 @@ occurrences | int | times the loop was run
 journeys | int | journeys that ran the loop at least once
 touchpoint_journeys | int | journeys that reached A: the denominator of loop_rate
 loop_rate | float | journeys / touchpoint_journeys, 0-1
-loop_rate_ci_low | float | lower bound of the 95% Wilson interval of loop_rate
-loop_rate_ci_high | float | upper bound of the 95% Wilson interval of loop_rate
+loop_rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha of loop_rate
+loop_rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha of loop_rate
 small_cell | bool | touchpoint_journeys below 30: read with care
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)),
     TableSpec("funnel", "journeys", "journeys_funnel",
               "The configured funnel (configs/journey.yaml): closed, steps in order, within the "
@@ -182,9 +188,10 @@ order | string | sequential (in order, other events between), strict (directly f
               "(cjmlib.journeys.funnel.time_to_convert).", columns("""
 time_s | float | seconds since the first funnel step (the estimator's steps)
 converted_share | float | share of journeys converted by time_s, 0-1 (1 - Kaplan-Meier survival)
-ci_low | float | lower bound of the 95% interval of converted_share (lifelines, exponential Greenwood)
-ci_high | float | upper bound of the 95% interval of converted_share
+ci_low | float | lower bound of the interval at 1 - alpha of converted_share (lifelines, exponential Greenwood)
+ci_high | float | upper bound of the interval at 1 - alpha of converted_share
 at_risk | int | journeys neither converted nor censored just before time_s
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)),
     TableSpec("removal_effects", "journeys", "journeys_removal_effects",
               "Markov-chain attribution (order: the notebook's markov_order): what each "
@@ -206,12 +213,13 @@ target_channel | string | channel of the step that directly followed
 count | int | times the move was made
 probability | float | count / source_count, 0-1
 source_count | int | all moves from a step on source_channel, same-channel moves included: the denominator of probability
-probability_ci_low | float | lower bound of the 95% Wilson interval of probability
-probability_ci_high | float | upper bound of the 95% Wilson interval of probability
+probability_ci_low | float | lower bound of the Wilson interval at 1 - alpha of probability
+probability_ci_high | float | upper bound of the Wilson interval at 1 - alpha of probability
 journeys | int | journeys that made the move
 customers | int | customers who made the move
 switch | bool | the channels differ (always true in this table)
 small_cell | bool | source_count below 30: read with care
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)),
     TableSpec("channel_switching", "journeys", "journeys_channel_switching",
               "Outcome (churn when the customers table has the notebook's churn_col, else "
@@ -224,19 +232,20 @@ outcome | string | the outcome compared: the churn column's name or converted
 switchers | int | customers with a known outcome who made the switch at least once
 switcher_outcomes | int | switchers with the outcome
 switcher_rate | float | switcher_outcomes / switchers, 0-1
-switcher_rate_ci_low | float | lower bound of the 95% Wilson interval of switcher_rate
-switcher_rate_ci_high | float | upper bound of the 95% Wilson interval of switcher_rate
+switcher_rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha of switcher_rate
+switcher_rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha of switcher_rate
 stayers | int | the other customers with a known outcome
 stayer_outcomes | int | stayers with the outcome
 stayer_rate | float | stayer_outcomes / stayers, 0-1
-stayer_rate_ci_low | float | lower bound of the 95% Wilson interval of stayer_rate
-stayer_rate_ci_high | float | upper bound of the 95% Wilson interval of stayer_rate
+stayer_rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha of stayer_rate
+stayer_rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha of stayer_rate
 difference | float | switcher_rate - stayer_rate
-difference_ci_low | float | lower bound of the 95% Newcombe hybrid-score interval of difference
-difference_ci_high | float | upper bound of the 95% Newcombe hybrid-score interval of difference
+difference_ci_low | float | lower bound of the Newcombe hybrid-score interval at 1 - alpha of difference
+difference_ci_high | float | upper bound of the Newcombe hybrid-score interval at 1 - alpha of difference
 risk_ratio | float | switcher_rate / stayer_rate
 p_value | float | two-sided score test of difference = 0 (statsmodels test_proportions_2indep)
 small_cell | bool | switchers below 30: read with care
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)),
     TableSpec("importance_performance", "journeys", "journeys_importance_performance",
               "Touchpoints in the importance-performance grid (Martilla & James 1977), split "
@@ -254,7 +263,7 @@ performance_split | float | mean performance of the rated touchpoints (the horiz
 """)),
     TableSpec("journeys_findings", "journeys", "journeys_findings",
               "The notebook's headline findings for the report: journey unit, top pain point, "
-              "pain-point ranking, top loop, top channel switch with its 95% interval, funnel "
+              "pain-point ranking, top loop, top channel switch with its interval at 1 - alpha, funnel "
               "conversion and the pandas cross-check of the transition counts.", (),
               formats=("json",)),
 )
@@ -263,7 +272,7 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("journeys_journey_map", "journeys",
                "The current-state journey map: stages as columns, touchpoints as cells shaded "
                "by priority with reach, conversion, exit and CSAT, under the experience curve "
-               "per stage with its 95% band."),
+               "per stage with its band at 1 - alpha."),
     FigureSpec("journeys_journey_map_future_state", "journeys",
                "Each touchpoint's measured value beside its future-state target and the gap, "
                "green where the target is met and orange where it is missed; no intervals."),
@@ -277,13 +286,13 @@ FIGURES: tuple[FigureSpec, ...] = (
                "intervals."),
     FigureSpec("journeys_funnel", "journeys",
                "Journeys reaching each funnel step as bars, labelled with the conversion from "
-               "the previous step, its 95% interval and the drop-off."),
+               "the previous step, its interval at 1 - alpha and the drop-off."),
     FigureSpec("journeys_time_to_convert", "journeys",
                "Share of journeys converted over time since the first funnel step (log time "
-               "axis), with its 95% band, censoring journeys still in progress."),
+               "axis), with its band at 1 - alpha, censoring journeys still in progress."),
     FigureSpec("journeys_channel_switching", "journeys",
                "For the most common channel switches, the churn (or conversion) rate of "
-               "customers who switched against the others, as points with 95% interval "
+               "customers who switched against the others, as points with intervals at 1 - alpha "
                "bars."),
     FigureSpec("journeys_importance_performance", "journeys",
                "Touchpoints placed by removal effect (importance) and CSAT or 1 - exit rate "

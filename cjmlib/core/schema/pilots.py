@@ -177,6 +177,7 @@ default | bool | the row to read: permutation with few (at most 5) treated units
 df | float | degrees of freedom of the t reference (clusters - 1); null for the other rows
 method | string | estimator, inference and pre-trend test used
 note | string | caveat (unreliable with few treated units; pre-launch RMSPE of the synthetic control)
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)),
     TableSpec("did_event_study", "pilot", "pilot_did_event_study",
               "Event-study coefficients per outcome: the treated-minus-control difference in "

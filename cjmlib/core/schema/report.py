@@ -1,8 +1,9 @@
 """Output tables of 06_report: the improvement backlog, the monitoring of KPI trends with
 control charts, shifts and rollouts, and the comparison with the previous run.
 
-Intervals here are at 95% (06_report has no ``alpha``), except measured backlog impacts, which
-carry the pilot's interval (05_pilot_eval's ``1 - alpha``).
+Intervals here are at ``1 - alpha``, 06_report's ``alpha`` (every table with intervals has an
+``alpha`` column); the backlog's impact ranges carry the level of the evidence they come from
+(02_journeys' exit-rate interval, 05_pilot_eval's pilot interval).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ _COMPARISON = columns("""
 before | float | value before: rate 0-1 (exit_rate, conversion_rate) or mean score (csat_mean, 1-5), pooled over the complete periods before
 after | float | value pooled over the complete periods from then on
 difference | float | after - before
-ci_low | float | lower bound of the 95% interval of difference (Newcombe hybrid score for rates, Welch t for scores)
-ci_high | float | upper bound of the 95% interval of difference
+ci_low | float | lower bound of the interval at 1 - alpha of difference (Newcombe hybrid score for rates, Welch t for scores)
+ci_high | float | upper bound of the interval at 1 - alpha of difference
 p_value | float | two-sided p-value of difference = 0 (score test for rates, Welch t for scores)
 """)
 
@@ -22,6 +23,7 @@ _COUNTS = columns("""
 n_before | int | journeys (rates) or responses (scores) before
 n_after | int | journeys (rates) or responses (scores) after
 method | string | difference of proportions, Newcombe interval, score test; or difference of means, Welch t
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)
 
 TABLES: tuple[TableSpec, ...] = (
@@ -43,7 +45,7 @@ journeys | int | journeys through its touchpoints (summed); null without evidenc
 exits | float | journeys that ended at its touchpoints without converting (summed)
 severity | float | how bad the experience is there, 0-1: per touchpoint the mean of exit_rate, (5 - CSAT) / 4 and (100 - NPS) / 200, the worst of its touchpoints
 impact | float | journeys kept over the analysed period: exits x the midpoint of the expected exit reduction (modelled), or journeys x the pilot effect (measured)
-impact_low | float | low end of impact: journeys x the 95% Wilson lower bound of the exit rate x the low exit reduction (modelled), or journeys x the pilot's ci_low at 1 - alpha (measured)
+impact_low | float | low end of impact: journeys x the lower bound of the exit rate's Wilson interval (at 02_journeys' 1 - alpha) x the low exit reduction (modelled), or journeys x the pilot's ci_low at 1 - alpha (measured)
 impact_high | float | high end of impact, likewise
 impact_basis | string | modelled, measured in pilot, or no evidence
 effort_weeks | float | effort in person-weeks (configs/improvements.yaml)
@@ -70,12 +72,13 @@ journeys | int | journeys through the group: the denominator; null when suppress
 exits | int | journeys whose last step is in the group without converting; null when suppressed
 converted_journeys | int | journeys that converted; null when suppressed
 exit_rate | float | exits / journeys, 0-1; null when suppressed
-exit_rate_ci_low | float | lower bound of the 95% Wilson interval of exit_rate
-exit_rate_ci_high | float | upper bound of the 95% Wilson interval of exit_rate
+exit_rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha of exit_rate
+exit_rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha of exit_rate
 conversion_rate | float | converted_journeys / journeys, 0-1; null when suppressed
-conversion_rate_ci_low | float | lower bound of the 95% Wilson interval of conversion_rate
-conversion_rate_ci_high | float | upper bound of the 95% Wilson interval of conversion_rate
+conversion_rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha of conversion_rate
+conversion_rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha of conversion_rate
 suppressed | bool | fewer journeys than min_group_size: the numbers are blanked
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)),
     TableSpec("monitoring_charts", "report", "report_monitoring_charts",
               "Control charts: one row per series and charted period, p-charts of the rates "
@@ -141,12 +144,13 @@ metric | string | what is compared: exit_rate, conversion_rate, priority_rank, c
 previous | float | value in the previous run; null for words or when absent
 current | float | value in this run; null for words or when absent
 change | float | current - previous
-ci_low | float | lower bound of the 95% interval of change (Newcombe for rates; from the two runs' 95% intervals as independent normal estimates otherwise); null where either run has no interval
-ci_high | float | upper bound of the 95% interval of change
+ci_low | float | lower bound of the interval at 1 - alpha of change (Newcombe for rates; from the two runs' own intervals, read at the level their alpha states, as independent normal estimates otherwise); null where either run has no interval
+ci_high | float | upper bound of the interval at 1 - alpha of change
 previous_label | string | status or verdict in the previous run (words); null for numbers
 current_label | string | status or verdict in this run (words); null for numbers
 changed | bool | the interval excludes 0, or a number without interval, a rank, status or verdict differs
 note | string | new candidate, no longer in the config, or what an inputs row counts; empty otherwise
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)),
 )
 

@@ -1,7 +1,9 @@
 """Output tables and figures of 03_voice: survey metrics and trend, competitor benchmark,
 sentiment and its calibration, themes, experience curve, key drivers, segments and personas.
 
-03_voice has no ``alpha``: every interval here is at 95%.
+Survey metrics, trend, benchmark, experience curve and key drivers are computed at
+03_voice's ``alpha`` (their intervals at 1 - alpha, their ``alpha`` column says which);
+sentiment agreement, themes and personas use fixed 95% intervals.
 """
 
 from __future__ import annotations
@@ -11,41 +13,42 @@ from cjmlib.core.schema._spec import FigureSpec, TableSpec, columns
 _SURVEY_METRICS = columns("""
 n | int | responses of the group with at least one score (CSAT, NPS or CES)
 csat_mean | float | mean CSAT, 1-5
-csat_ci_low | float | lower bound of the 95% Student-t interval of csat_mean
-csat_ci_high | float | upper bound of the 95% Student-t interval of csat_mean
+csat_ci_low | float | lower bound of the Student-t interval at 1 - alpha of csat_mean
+csat_ci_high | float | upper bound of the Student-t interval at 1 - alpha of csat_mean
 top2box | float | share of CSAT answers of 4 or 5, 0-1 (denominator: n_csat)
 nps | float | Net Promoter Score, -100..100: % promoters (9-10) minus % detractors (0-6)
-nps_ci_low | float | lower bound of the 95% Wald interval of nps from the NPS variance (Rocks 2016), clipped to -100..100
-nps_ci_high | float | upper bound of the 95% Wald interval of nps, clipped to -100..100
+nps_ci_low | float | lower bound of the Wald interval at 1 - alpha of nps from the NPS variance (Rocks 2016), clipped to -100..100
+nps_ci_high | float | upper bound of the Wald interval at 1 - alpha of nps, clipped to -100..100
 ces_mean | float | mean customer effort, 1-7
 n_csat | int | CSAT answers: the denominator of csat_mean and top2box
-top2box_ci_low | float | lower bound of the 95% Wilson interval of top2box
-top2box_ci_high | float | upper bound of the 95% Wilson interval of top2box
+top2box_ci_low | float | lower bound of the Wilson interval at 1 - alpha of top2box
+top2box_ci_high | float | upper bound of the Wilson interval at 1 - alpha of top2box
 n_nps | int | NPS answers: the denominator of nps
 promoters | float | share of NPS answers of 9-10, 0-1
 passives | float | share of NPS answers of 7-8, 0-1
 detractors | float | share of NPS answers of 0-6, 0-1
 nps_se | float | standard error of nps, NPS points
 n_ces | int | CES answers: the denominator of ces_mean
-ces_ci_low | float | lower bound of the 95% Student-t interval of ces_mean
-ces_ci_high | float | upper bound of the 95% Student-t interval of ces_mean
+ces_ci_low | float | lower bound of the Student-t interval at 1 - alpha of ces_mean
+ces_ci_high | float | upper bound of the Student-t interval at 1 - alpha of ces_mean
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)
 
 _DRIVERS = columns("""
 outcome | string | outcome explained: overall_nps, overall_csat (the relationship survey's overall answers) or churned (0/1, a linear probability model)
 driver | string | a touchpoint item of the relationship survey (its CSAT score)
 importance | float | R^2 accounted for by the driver (Shapley/LMG or relative weights: the notebook's driver_method), 0-1
-importance_ci_low | float | lower bound of the 95% bootstrap percentile interval of importance (n_boot resamples of respondents)
-importance_ci_high | float | upper bound of the 95% bootstrap percentile interval of importance
+importance_ci_low | float | lower bound of the bootstrap percentile interval at 1 - alpha of importance (n_boot resamples of respondents)
+importance_ci_high | float | upper bound of the bootstrap percentile interval at 1 - alpha of importance
 share | float | importance / R^2: share of the explained variance, 0-1
-share_ci_low | float | lower bound of the 95% bootstrap percentile interval of share
-share_ci_high | float | upper bound of the 95% bootstrap percentile interval of share
+share_ci_low | float | lower bound of the bootstrap percentile interval at 1 - alpha of share
+share_ci_high | float | upper bound of the bootstrap percentile interval at 1 - alpha of share
 rank | int | 1 = most important driver of the outcome
 rank_stability | float | share of bootstrap samples in which the driver kept that rank, 0-1
 correlation | float | Pearson correlation of the driver with the outcome
 performance | float | mean item score of the driver, CSAT 1-5
-performance_ci_low | float | lower bound of the 95% Student-t interval of performance
-performance_ci_high | float | upper bound of the 95% Student-t interval of performance
+performance_ci_low | float | lower bound of the Student-t interval at 1 - alpha of performance
+performance_ci_high | float | upper bound of the Student-t interval at 1 - alpha of performance
 """)
 
 TABLES: tuple[TableSpec, ...] = (
@@ -75,22 +78,23 @@ brand | string | brand rated
 is_ours | bool | the brand is ours (the notebook's our_brand)
 n_csat | int | CSAT answers for the brand
 csat_mean | float | mean CSAT, 1-5
-csat_ci_low | float | lower bound of the 95% Student-t interval of csat_mean
-csat_ci_high | float | upper bound of the 95% Student-t interval of csat_mean
+csat_ci_low | float | lower bound of the Student-t interval at 1 - alpha of csat_mean
+csat_ci_high | float | upper bound of the Student-t interval at 1 - alpha of csat_mean
 n_nps | int | NPS answers for the brand (one per respondent; 0 on touchpoint rows when NPS is asked once per respondent)
 nps | float | NPS, -100..100
-nps_ci_low | float | lower bound of the 95% Wald interval of nps (Rocks 2016)
-nps_ci_high | float | upper bound of the 95% Wald interval of nps
+nps_ci_low | float | lower bound of the Wald interval at 1 - alpha of nps (Rocks 2016)
+nps_ci_high | float | upper bound of the Wald interval at 1 - alpha of nps
 csat_gap | float | our csat_mean minus this competitor's, CSAT points (negative: we are behind); null on our rows
-csat_gap_ci_low | float | lower bound of the 95% Welch interval of csat_gap
-csat_gap_ci_high | float | upper bound of the 95% Welch interval of csat_gap
+csat_gap_ci_low | float | lower bound of the Welch interval at 1 - alpha of csat_gap
+csat_gap_ci_high | float | upper bound of the Welch interval at 1 - alpha of csat_gap
 csat_gap_p_value | float | Welch t-test of csat_gap = 0 (statsmodels CompareMeans, unequal variances)
 csat_gap_p_adjusted | float | csat_gap_p_value, Holm-adjusted over all CSAT gaps of the table
 nps_gap | float | our nps minus this competitor's, NPS points; null on our rows
-nps_gap_ci_low | float | lower bound of the 95% normal interval of nps_gap (independent samples)
-nps_gap_ci_high | float | upper bound of the 95% normal interval of nps_gap
+nps_gap_ci_low | float | lower bound of the normal interval at 1 - alpha of nps_gap (independent samples)
+nps_gap_ci_high | float | upper bound of the normal interval at 1 - alpha of nps_gap
 nps_gap_p_value | float | z-test of nps_gap = 0
 nps_gap_p_adjusted | float | nps_gap_p_value, Holm-adjusted over all NPS gaps of the table
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)),
     TableSpec("sentiment", "voice", "voice_sentiment",
               "One row per comment (post-interaction and social feedback, interview turns) with "
@@ -161,16 +165,17 @@ stage | string | journey stage
 order | int | position of the stage in configs/journey.yaml, from 1
 n | int | responses with an emotion
 emotion | float | mean emotion, -1..1: per response the mean of (csat - 3) / 2 and its sentiment
-emotion_ci_low | float | lower bound of the 95% Student-t interval of emotion
-emotion_ci_high | float | upper bound of the 95% Student-t interval of emotion
+emotion_ci_low | float | lower bound of the Student-t interval at 1 - alpha of emotion
+emotion_ci_high | float | upper bound of the Student-t interval at 1 - alpha of emotion
 n_csat | int | responses with a CSAT score
 csat_mean | float | mean CSAT, 1-5
-csat_ci_low | float | lower bound of the 95% Student-t interval of csat_mean
-csat_ci_high | float | upper bound of the 95% Student-t interval of csat_mean
+csat_ci_low | float | lower bound of the Student-t interval at 1 - alpha of csat_mean
+csat_ci_high | float | upper bound of the Student-t interval at 1 - alpha of csat_mean
 n_sentiment | int | responses with a sentiment
 sentiment_mean | float | mean sentiment, -1..1
-sentiment_ci_low | float | lower bound of the 95% Student-t interval of sentiment_mean
-sentiment_ci_high | float | upper bound of the 95% Student-t interval of sentiment_mean
+sentiment_ci_low | float | lower bound of the Student-t interval at 1 - alpha of sentiment_mean
+sentiment_ci_high | float | upper bound of the Student-t interval at 1 - alpha of sentiment_mean
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)),
     TableSpec("drivers", "voice", "voice_drivers",
               "Key-driver analysis: which touchpoint satisfactions explain the overall answers "
@@ -179,8 +184,9 @@ sentiment_ci_high | float | upper bound of the 95% Student-t interval of sentime
 method | string | shapley (Shapley/LMG decomposition of R^2) or relative_weights (Johnson 2000)
 n | int | respondents with every driver and the outcome (listwise complete)
 r2 | float | R^2 of the linear regression of the outcome on all drivers, 0-1
-r2_ci_low | float | lower bound of the 95% bootstrap percentile interval of r2
-r2_ci_high | float | upper bound of the 95% bootstrap percentile interval of r2
+r2_ci_low | float | lower bound of the bootstrap percentile interval at 1 - alpha of r2
+r2_ci_high | float | upper bound of the bootstrap percentile interval at 1 - alpha of r2
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)),
     TableSpec("drivers_importance_performance", "voice", "voice_drivers_importance_performance",
               "The drivers in the importance-performance grid (Martilla & James 1977), "
@@ -189,6 +195,7 @@ r2_ci_high | float | upper bound of the 95% bootstrap percentile interval of r2
 importance_cut | float | 1 / number of drivers: the importance split (on share)
 performance_cut | float | mean performance over the drivers: the performance split
 quadrant | string | concentrate here, keep up the good work, low priority or possible overkill
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)),
     TableSpec("k_selection", "voice", "voice_k_selection",
               "Silhouette and stability of k-means for each number of segments k; the chosen k "
