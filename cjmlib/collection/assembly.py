@@ -67,7 +67,7 @@ from cjmlib import __version__
 from cjmlib.collection.events import assemble_events
 from cjmlib.collection.identity import StitchResult, resolve_salt, stitch
 from cjmlib.collection.landing import land
-from cjmlib.collection.sources import KINDS, SourcesConfig, load_sources
+from cjmlib.collection.sources import TABLE_KINDS, SourcesConfig, load_sources
 from cjmlib.collection.sql import files_sql, lit, path_lit, q
 from cjmlib.collection.staging import StagedSource, stage_files, stage_source
 from cjmlib.core.checks import check_scalar
@@ -264,7 +264,7 @@ def _unconfigured(cfg: SourcesConfig, raw: Path, files: dict[str, list[tuple[Pat
 
 
 def _stitch(con: Any, cfg: SourcesConfig, staged: list[StagedSource]) -> StitchResult:
-    paths = stage_files(staged, *KINDS, stitch_only=True)
+    paths = stage_files(staged, *TABLE_KINDS, stitch_only=True)
     if paths:
         records = (f"SELECT _source, _keys FROM {files_sql(paths)} "
                    "WHERE _reason IS NULL AND _item = 0")

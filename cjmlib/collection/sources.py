@@ -25,7 +25,8 @@ from cjmlib.core.config import load_yaml, resolve_path
 # --------------------------------------------------------------------------------------------
 
 SURVEY_TYPES = ("post_interaction", "relationship", "social", "interview", "market_benchmark")
-KINDS = ("events", "feedback", "customers")
+#: What a source of configs/sources.yaml feeds: one of the canonical tables.
+TABLE_KINDS = ("events", "feedback", "customers")
 FORMATS = ("csv", "tsv", "jsonl", "parquet", "excel", "sql", "transcript")
 
 # field name -> (type, required) per table kind
@@ -219,8 +220,8 @@ def _read_source(name: str, spec: Any, defaults: dict[str, Any], maps: dict[str,
     if unknown:
         raise ValueError(f"{at}: unknown option(s) {unknown}; expected {sorted(_SOURCE_KEYS)}")
     kind = spec.get("kind")
-    if kind not in KINDS:
-        raise ValueError(f"{at}: kind must be one of {', '.join(map(repr, KINDS))}, got {kind!r}")
+    if kind not in TABLE_KINDS:
+        raise ValueError(f"{at}: kind must be one of {', '.join(map(repr, TABLE_KINDS))}, got {kind!r}")
     fmt = spec.get("format")
     if fmt is not None and fmt not in FORMATS:
         raise ValueError(f"{at}: format must be one of {', '.join(map(repr, FORMATS))}, "
