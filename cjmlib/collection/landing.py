@@ -7,15 +7,22 @@ landing Parquet file of the raw columns plus ``_row`` (the 1-based record number
 read, malformed rows with their detail, columns, encoding and format. Whole-file problems (empty
 file, missing column, unreadable encoding) raise ``ValueError`` naming the file.
 :func:`detect_encoding` tells the encoding of a text file when a source says ``encoding: auto``.
+Text files may come compressed as exported (``.gz``, ``.bz2``, or a ``.zip`` holding one
+file): :func:`open_raw` decompresses while streaming and the format is read from the name
+inside (``events.csv.gz`` is CSV).
 """
 
 from __future__ import annotations
 
+import bz2
 import codecs
+import contextlib
 import csv
+import gzip
 import io
 import os
 import re
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +38,71 @@ _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".jsonl": "jsonl", "
                ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "excel",
                ".xlsm": "excel"}
 _SAMPLE_BYTES = 1 << 20
+#: Compressed exports: suffix -> compression.
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zip": "zip"}
+
+
+def compression(path: str | os.PathLike[str]) -> str | None:
+    """``gzip``, ``bz2`` or ``zip`` from the file name, or None for a plain file."""
+    return COMPRESSIONS.get(Path(path).suffix.lower())
+
+
+def inner_name(path: str | os.PathLike[str]) -> str:
+    """The name of the data inside a compressed file (``a.csv.gz`` -> ``a.csv``; a zip: its
+    one member); the name itself for a plain file. A zip with several files is refused."""
+    p = Path(path)
+    kind = compression(p)
+    if kind is None:
+        return p.name
+    if kind == "zip":
+        with zipfile.ZipFile(p) as archive:
+            members = [m for m in archive.namelist() if not m.endswith("/")]
+        if len(members) != 1:
+            raise ValueError(f"{p}: a zip archive must hold exactly one file to be read as a "
+                             f"source; found {len(members)} ({', '.join(members[:5])})")
+        return Path(members[0]).name
+    return p.stem
+
+
+def open_raw(path: str | os.PathLike[str]) -> Any:
+    """A binary file object of the data, decompressed while read for ``.gz``, ``.bz2`` and
+    single-file ``.zip`` exports."""
+    p = Path(path)
+    kind = compression(p)
+    if kind == "gzip":
+        return gzip.open(p, "rb")
+    if kind == "bz2":
+        return bz2.open(p, "rb")
+    if kind == "zip":
+        archive = zipfile.ZipFile(p)
+        return _ArchiveMember(archive, inner_name(p))
+    return open(p, "rb")
+
+
+@contextlib.contextmanager
+def _arrow_input(path: Path) -> Iterator[Any]:
+    """What pyarrow reads: the path itself for plain, gzip and bz2 files (pyarrow reads them
+    natively, decompressing by extension, without Python in the loop), a stream for zip."""
+    if compression(path) == "zip":
+        with open_raw(path) as member:
+            yield member
+    else:
+        yield str(path)
+
+
+class _ArchiveMember(io.BufferedReader):
+    """The one file of a zip archive, read as a stream; closing it closes the archive."""
+
+    def __init__(self, archive: zipfile.ZipFile, name: str) -> None:
+        member = next(m for m in archive.namelist() if Path(m).name == name)
+        super().__init__(archive.open(member))  # type: ignore[arg-type]
+        self._archive = archive
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._archive.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -50,7 +122,7 @@ def detect_encoding(path: str | os.PathLike[str],
     naming the file and the encodings tried when none fits.
     """
     p = Path(path)
-    with open(p, "rb") as fh:
+    with open_raw(p) as fh:
         head = fh.read(_SAMPLE_BYTES)
         more = bool(fh.read(1))
     if head.startswith(codecs.BOM_UTF8):
@@ -106,10 +178,14 @@ class LandedFile:
 def _file_format(spec: SourceSpec, path: Path) -> str:
     if spec.format:
         return spec.format
-    fmt = _EXTENSIONS.get(path.suffix.lower())
+    suffix = Path(inner_name(path)).suffix.lower()
+    fmt = _EXTENSIONS.get(suffix)
     if fmt is None:
-        raise ValueError(f"{path}: cannot tell the format from the extension {path.suffix!r}; "
+        raise ValueError(f"{path}: cannot tell the format from the extension {suffix!r}; "
                          f"set 'format' for source {spec.name!r}")
+    if compression(path) and fmt not in ("csv", "tsv", "jsonl"):
+        raise ValueError(f"{path}: a compressed {fmt} file cannot be read; decompress it "
+                         "(CSV, TSV and JSON lines may stay compressed)")
     return fmt
 
 
@@ -199,7 +275,7 @@ def _number(batch: Any, start: int, skip: list[int] | None = None) -> tuple[Any,
 
 
 def _read_header(path: Path, encoding: str, delimiter: str, quote: str) -> list[str]:
-    with open(path, "rb") as fh:
+    with open_raw(path) as fh:
         head = fh.read(1 << 16)
     end = head.find(b"\n")
     first = head if end < 0 else head[: end + 1]
@@ -257,12 +333,13 @@ def _land_csv(spec: SourceSpec, path: Path, rel: str, dest: Path, fmt: str) -> L
         def batches() -> Iterator[Any]:
             start = 1
             try:
-                reader = pc.open_csv(path, read_options=read, parse_options=parse,
-                                     convert_options=convert)
-                for batch in reader:
-                    skip = [r for r, _ in bad if r >= start]
-                    out, start = _number(batch, start, skip)
-                    yield out
+                with _arrow_input(path) as raw:
+                    reader = pc.open_csv(raw, read_options=read, parse_options=parse,
+                                         convert_options=convert)
+                    for batch in reader:
+                        skip = [r for r, _ in bad if r >= start]
+                        out, start = _number(batch, start, skip)
+                        yield out
             except UnicodeDecodeError as exc:
                 raise ValueError(f"{path}: unreadable encoding: not valid {enc} "
                                  f"({exc.reason}); set 'encoding' for source {spec.name!r}"
@@ -315,11 +392,12 @@ def _land_jsonl(spec: SourceSpec, path: Path, rel: str, dest: Path) -> LandedFil
     def batches() -> Iterator[Any]:
         start = 1
         try:
-            for batch in pc.open_csv(path, read_options=read, parse_options=parse,
-                                     convert_options=convert):
-                skip = [r for r, _ in bad if r >= start]
-                out, start = _number(batch, start, skip)
-                yield out
+            with _arrow_input(path) as raw:
+                for batch in pc.open_csv(raw, read_options=read, parse_options=parse,
+                                         convert_options=convert):
+                    skip = [r for r, _ in bad if r >= start]
+                    out, start = _number(batch, start, skip)
+                    yield out
         except (UnicodeDecodeError, pa.ArrowInvalid) as exc:
             raise ValueError(f"{path}: unreadable encoding: not valid {enc} ({exc}); set "
                              f"'encoding' for source {spec.name!r}") from None

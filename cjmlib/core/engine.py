@@ -65,13 +65,38 @@ def as_table(data: Any, *, what: str = "table") -> Any:
         with warnings.catch_warnings():  # ibis 12 on duckdb 2.0 calls a deprecated fetch
             warnings.simplefilter("ignore", DeprecationWarning)
             if suffix in (".parquet", ".pq") or path.is_dir():
-                return con.read_parquet(str(path / "*.parquet") if path.is_dir() else str(path))
+                return _read_parquet(con, path / "*.parquet" if path.is_dir() else path)
             if suffix in (".csv", ".tsv", ".txt"):
                 return con.read_csv(str(path))
         raise ValueError(
             f"{path}: unsupported {what} format {suffix!r}; expected .parquet or .csv")
     raise TypeError(f"{what} must be a pandas DataFrame, a path or an Ibis table, "
                     f"got {type(data).__name__}")
+
+
+#: DuckDB timestamp types Ibis cannot read, and the microsecond type each is cast to.
+_COARSER_TIMES = {"TIMESTAMP_NS": "TIMESTAMP", "TIMESTAMP_MS": "TIMESTAMP",
+                  "TIMESTAMP_S": "TIMESTAMP", "TIMESTAMPTZ_NS": "TIMESTAMPTZ",
+                  "TIMESTAMP WITH TIME ZONE_NS": "TIMESTAMPTZ"}
+_VIEWS: dict[str, str] = {}
+
+
+def _read_parquet(con: Any, path: Path) -> Any:
+    """``con.read_parquet``, except that nanosecond (and second, millisecond) timestamps --
+    what ``pandas.DataFrame.to_parquet`` writes -- are cast to microseconds in a view, since
+    Ibis has no type for DuckDB's ``TIMESTAMP_NS``/``TIMESTAMPTZ_NS``. Times are rounded to
+    the microsecond; nothing else changes."""
+    source = f"read_parquet('{path.as_posix()}')"
+    columns = con.raw_sql(f"DESCRIBE SELECT * FROM {source}").fetchall()
+    casts = {name: _COARSER_TIMES[typ.upper()] for name, typ, *_ in columns
+             if typ.upper() in _COARSER_TIMES}
+    if not casts:
+        return con.read_parquet(str(path))
+    replace = ", ".join(f'CAST("{name}" AS {typ}) AS "{name}"' for name, typ in casts.items())
+    view = _VIEWS.setdefault(str(path), f"_cjm_parquet_{len(_VIEWS) + 1}")
+    con.raw_sql(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * REPLACE ({replace}) "
+                f"FROM {source}")
+    return con.table(view)
 
 
 def _lean_window_compiler(compiler: Any) -> Any:

@@ -36,7 +36,11 @@ def read_events(data: Any, *, what: str | None = None) -> ir.Table:
 
     ``data`` is a pandas DataFrame, a path to a Parquet or CSV file (read by DuckDB, never
     loaded into pandas) or an Ibis table on any backend. Missing optional columns
-    (``session_id``, ``duration_s``, ``value``, ``source``) are added as nulls.
+    (``session_id``, ``duration_s``, ``value``, ``source``) are added as nulls. Without a
+    ``seq`` column (an export that is not data/processed/events.parquet) the order of a
+    customer's events of equal time is derived: ``seq`` numbers them from 1 by
+    ``event_time``, then ``touchpoint`` and ``channel``, so it is the same on every run.
+    Timestamps in nanoseconds (``DataFrame.to_parquet``) are rounded to the microsecond.
 
     Raises ``ValueError`` naming what was expected and what was found when a required column
     is missing, when ``event_time`` is naive (no time zone) or cannot be parsed, or when
@@ -68,6 +72,10 @@ def read_events(data: Any, *, what: str | None = None) -> ir.Table:
              "source": "string"}
     table = table.mutate(**{c: ibis.null().cast(t) for c, t in fills.items()
                             if c not in table.columns})
+    if "seq" not in table.columns:
+        order = ibis.window(group_by="customer_id",
+                            order_by=["event_time", "touchpoint", "channel"])
+        table = table.mutate(seq=(ibis.row_number().over(order) + 1).cast("int64"))
     table = table.mutate(customer_id=table.customer_id.cast("string"),
                          session_id=table.session_id.cast("string"),
                          touchpoint=table.touchpoint.cast("string"),
@@ -87,7 +95,7 @@ def default_backend() -> Any:
 def _parse_times_pandas(times: pd.Series, *, what: str) -> pd.Series:
     """Parse a pandas time column to UTC, refusing naive or unparseable values."""
     if isinstance(times.dtype, pd.DatetimeTZDtype):
-        return times.dt.tz_convert("UTC")
+        return _microseconds(times.dt.tz_convert("UTC"))
     if pd.api.types.is_datetime64_any_dtype(times):
         raise ValueError(
             f"{what}: column 'event_time' must be a UTC timestamp with time zone; found naive "
@@ -123,7 +131,14 @@ def _parse_times_pandas(times: pd.Series, *, what: str) -> pd.Series:
             f"zone (first at row {row}: {text[row]!r}); expected an offset such as 'Z' or "
             "'+00:00'"
         )
-    return parsed
+    return _microseconds(parsed)
+
+
+def _microseconds(times: pd.Series) -> pd.Series:
+    """UTC times rounded to the microsecond, the engine's resolution, as DuckDB rounds
+    nanosecond Parquet (pandas keeps nanoseconds, which the Arrow hand-off to the engine
+    refuses to drop silently)."""
+    return times.dt.round("us").dt.as_unit("us")
 
 
 def _check_time_column(table: ir.Table, column: str, *, what: str) -> ir.Table:

@@ -476,3 +476,52 @@ def test_a_crash_leaves_previous_tables_whole(tmp_path, monkeypatch):
     assert (outdir / "customers.parquet").read_bytes() == before["customers.parquet"]
     pd.read_parquet(outdir / "events.parquet")  # the replaced table is complete, never partial
     assert not [p for p in outdir.rglob("*") if p.name.startswith(".")]
+
+
+# ---- compressed exports: read as they come ------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".zip"])
+def test_compressed_exports_are_read_like_plain_ones(tmp_path, suffix):
+    """A `.csv.gz` was refused as 'unreadable encoding'; gzip, bz2 and one-file zip exports
+    give the same events as the plain file, with the same row numbers."""
+    import bz2
+    import gzip
+    import zipfile
+
+    text = ("user_id,ts,event,dur\nC1,2026-01-05T10:00:00Z,view,3\n"
+            "C1,2026-01-05T10:01:00Z,buy,\nC2,2026-01-05T11:00:00Z,view,oops\n")
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "packed").mkdir()
+    plain = run(tmp_path / "plain", {"web": WEB}, {"web.csv": text})
+
+    def write(path: Path) -> None:
+        data = text.encode("utf-8")
+        if suffix == ".gz":
+            path.write_bytes(gzip.compress(data))
+        elif suffix == ".bz2":
+            path.write_bytes(bz2.compress(data))
+        else:
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+                archive.writestr("export/web.csv", data)
+
+    name = f"web.csv{suffix}" if suffix != ".zip" else "web.zip"
+    packed = run(tmp_path / "packed", {"web": {**WEB, "files": name}}, {name: write})
+    assert plain.sources[["rows_in", "rows_out", "rows_quarantined"]].equals(
+        packed.sources[["rows_in", "rows_out", "rows_quarantined"]])
+    a = out(tmp_path / "plain", "events").drop(columns=["raw_file"])
+    b = out(tmp_path / "packed", "events").drop(columns=["raw_file"])
+    pd.testing.assert_frame_equal(a, b)
+    assert quarantined(tmp_path / "packed", "web")["row"].tolist() == [3]  # the 'oops' row
+
+
+def test_a_zip_with_several_files_is_refused(tmp_path):
+    import zipfile
+
+    def write(path: Path) -> None:
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("a.csv", "x\n1\n")
+            archive.writestr("b.csv", "x\n2\n")
+
+    with pytest.raises(ValueError, match=r"web.zip: a zip archive must hold exactly one file"):
+        run(tmp_path, {"web": {**WEB, "files": "web.zip"}}, {"web.zip": write})

@@ -136,8 +136,8 @@ def test_segment_from_customers_and_truth_events_match_pandas(sample_dir):
 
 
 def test_missing_contract_columns_are_named():
-    with pytest.raises(ValueError, match=r"missing column 'seq'; expected .*found"):
-        read_events(LOG.drop(columns="seq"))
+    with pytest.raises(ValueError, match=r"missing column 'touchpoint'; expected .*found"):
+        read_events(LOG.drop(columns="touchpoint"))
     with pytest.raises(ValueError, match=r"missing columns 'customer_id', 'stage'"):
         read_events(LOG.drop(columns=["customer_id", "stage"]))
 

@@ -118,6 +118,7 @@ post | int | 1 in periods after launch
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in _EVENTS[:10])
 FEEDBACK_COLUMNS: tuple[str, ...] = tuple(c.name for c in _FEEDBACK[:14])
 CUSTOMER_COLUMNS: tuple[str, ...] = tuple(c.name for c in _CUSTOMERS)
+#: (``seq`` is derived when an events table has none: see cjmlib.journeys.events.read_events)
 REQUIRED_EVENT_COLUMNS: tuple[str, ...] = ("customer_id", "event_time", "channel", "touchpoint",
-                                           "stage", "seq")
+                                           "stage")
 REQUIRED_FEEDBACK_COLUMNS: tuple[str, ...] = FEEDBACK_COLUMNS[:10]
