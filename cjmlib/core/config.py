@@ -39,6 +39,13 @@ def workspace() -> Path:
     return Path(env).expanduser().resolve() if env else ROOT
 
 
+def configs_dir() -> Path:
+    """The configs a run uses by default: ``<workspace>/configs`` when the workspace has its
+    own (a project made for other data), else the project's ``configs/``."""
+    own = workspace() / "configs"
+    return own if own.is_dir() else CONFIGS_DIR
+
+
 def raw_dir() -> Path:
     """Immutable raw inputs (``<workspace>/data/raw``)."""
     return workspace() / "data" / "raw"

@@ -20,7 +20,7 @@ from cjmlib.core.schema import EVENT_COLUMNS, REQUIRED_EVENT_COLUMNS
 if TYPE_CHECKING:  # pragma: no cover
     import ibis.expr.types as ir
 
-__all__ = ["EVENT_COLUMNS", "REQUIRED_EVENT_COLUMNS", "read_events"]
+__all__ = ["EVENT_COLUMNS", "REQUIRED_EVENT_COLUMNS", "event_span", "read_events"]
 
 # An ISO-8601 time that states its offset: ...Z, ...+00:00, ...-0500
 _OFFSET_PATTERN = r"(?:Z|z|[+-][0-9]{2}(?::?[0-9]{2})?)$"
@@ -202,3 +202,18 @@ def _check_spark_time_zone(table: ir.Table, *, what: str) -> None:
         )
 
 
+
+
+def event_span(data: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first and the last ``event_time`` of an events table (UTC), computed in the
+    engine: the span the data covers, for a report's header.
+
+    >>> frame = pd.DataFrame({"customer_id": ["a", "b"], "channel": "web",
+    ...     "touchpoint": "home", "stage": "s", "event_time": pd.to_datetime(
+    ...     ["2026-01-05 10:00", "2026-02-01 09:00"], utc=True)})
+    >>> [f"{t:%Y-%m-%d}" for t in event_span(frame)]
+    ['2026-01-05', '2026-02-01']
+    """
+    table = read_events(data)
+    row = execute(table.aggregate(first=table.event_time.min(), last=table.event_time.max()))
+    return pd.Timestamp(row["first"].iloc[0]), pd.Timestamp(row["last"].iloc[0])

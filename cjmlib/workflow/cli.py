@@ -68,10 +68,24 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _choose_workspace(config: Any) -> None:
+    """``cjm run`` in a folder of its own (with ``data/`` or ``configs/``, e.g. one made by
+    ``cjm init``) works there: that folder becomes the workspace unless ``CJM_WORKSPACE``
+    names one. Either way the workspace is said before anything is written."""
+    import os
+
+    here = Path.cwd().resolve()
+    if ("CJM_WORKSPACE" not in os.environ and here != config.ROOT
+            and ((here / "data").is_dir() or (here / "configs").is_dir())):
+        os.environ["CJM_WORKSPACE"] = str(here)
+    print(f"workspace: {config.workspace()} (configs: {config.configs_dir()})",
+          file=sys.stderr, flush=True)
+
+
 def _load_run_config(path: Path | None) -> dict[str, Any]:
     from cjmlib.core import config
 
-    default = config.CONFIGS_DIR / "run.yaml"
+    default = config.configs_dir() / "run.yaml"
     if path is None and not default.exists():
         return {}
     return config.load_yaml(path or default)
@@ -95,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from cjmlib.core import config
     from cjmlib.workflow.runner import NOTEBOOKS, RunFailed, print_progress, run_notebooks
 
+    _choose_workspace(config)
     run_cfg = _load_run_config(args.config)
 
     def path_option(cli_value: Path | None, key: str, *, output: bool = False) -> Path | None:
@@ -123,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=print_progress,
             reuse=args.reuse,
             privacy_scan=args.privacy_scan,
+            config_files=[p for p in (args.config, config.configs_dir() / "run.yaml")
+                          if p is not None and Path(p).is_file()][:1],
         )
     except RunFailed as exc:
         print(f"run failed: {exc}", file=sys.stderr)

@@ -96,6 +96,7 @@ def default_run_values(
 ) -> dict[str, Any]:
     """Run-level parameter values, passed to every notebook that declares them."""
     pilot_dir = raw_dir / "pilot"
+    configs = config.configs_dir()
     values: dict[str, Any] = {
         "output_dir": str(run_dir),
         "run_dir": str(run_dir),
@@ -104,13 +105,13 @@ def default_run_values(
         "events_path": str(processed_dir / "events.parquet"),
         "feedback_path": str(processed_dir / "feedback.parquet"),
         "customers_path": str(processed_dir / "customers.parquet"),
-        "sources_path": str(config.CONFIGS_DIR / "sources.yaml"),
-        "config_path": str(config.CONFIGS_DIR / "journey.yaml"),
-        "pilot_config_path": str(config.CONFIGS_DIR / "pilot.yaml"),
+        "sources_path": str(configs / "sources.yaml"),
+        "config_path": str(configs / "journey.yaml"),
+        "pilot_config_path": str(configs / "pilot.yaml"),
         "units_path": str(pilot_dir / "ab_units.csv"),
         "panel_path": str(pilot_dir / "store_panel.csv"),
-        "report_config_path": str(config.CONFIGS_DIR / "report.yaml"),
-        "improvements_path": str(config.CONFIGS_DIR / "improvements.yaml"),
+        "report_config_path": str(configs / "report.yaml"),
+        "improvements_path": str(configs / "improvements.yaml"),
         "previous_run": str(previous_run) if previous_run is not None else None,
     }
     if pilot_path is not None:
@@ -132,6 +133,22 @@ def _pilot_kind(path: Path) -> str:
         f"{path}: not a pilot table; expected columns unit_id, variant (A/B units) or "
         f"unit, period, treated, post (store panel), found {sorted(columns)}"
     )
+
+
+def used_config_files(plan: Mapping[str, Mapping[str, Any]], extra: Sequence[Path] = (), *,
+                      outputs: Sequence[Path] = ()) -> list[Path]:
+    """The files a planned run reads besides its data: every ``*_path`` parameter value that
+    names an existing file outside ``outputs`` (the processed, run and raw folders, hashed
+    as a whole or written by the run), plus ``extra``; sorted, each once."""
+    found: set[Path] = {Path(p).resolve() for p in extra if Path(p).is_file()}
+    for parameters in plan.values():
+        for name, value in parameters.items():
+            if not name.endswith("_path") or not isinstance(value, str) or not value:
+                continue
+            path = config.resolve_path(value)
+            if path.is_file() and not any(path.is_relative_to(o) for o in outputs):
+                found.add(path)
+    return sorted(found)
 
 
 def declared_parameters(notebook: Path) -> dict[str, Any]:
@@ -402,8 +419,13 @@ def run_notebooks(
     progress: Callable[[str], None] | None = None,
     reuse: bool | None = None,
     privacy_scan: bool = True,
+    config_files: Sequence[Path] = (),
 ) -> RunResult:
     """Execute ``notebooks`` in order into a new run folder and return its manifest.
+
+    The manifest hashes the raw data, the pilot file and the config files the run actually
+    reads: every ``*_path`` parameter a notebook receives that names an existing file outside
+    the processed and run folders, and ``config_files`` (the run config).
 
     ``reuse``: copy notebooks whose fingerprint is unchanged since the latest earlier run
     instead of executing them (see the module docstring); None: only when ``pilot_path`` is
@@ -433,7 +455,9 @@ def run_notebooks(
                                 pilot_path=pilot_path.resolve() if pilot_path else None,
                                 previous_run=find_previous_run(run_dir))
     plan = plan_parameters(paths, values, overrides or {})
-    inputs = [raw_dir, config.CONFIGS_DIR] + ([pilot_path] if pilot_path else [])
+    inputs = [raw_dir, *([pilot_path] if pilot_path else []),
+              *used_config_files(plan, config_files, outputs=(processed_dir, run_dir,
+                                                              raw_dir))]
     manifest: dict[str, Any] = {
         "run_id": run_dir.name,
         "status": "running",

@@ -57,6 +57,10 @@ def test_manifest_records_parameters_inputs_versions_and_timings(run: dict) -> N
     hashed = {Path(p) for p in manifest["inputs"]}
     assert {p for p in raw.rglob("*") if p.is_file()} <= hashed
     assert all(len(v["sha256"]) == 64 for v in manifest["inputs"].values())
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    for name in ("sources.yaml", "journey.yaml", "pilot.yaml", "report.yaml",
+                 "improvements.yaml", "run.yaml"):  # the configs this run read
+        assert str(configs / name) in manifest["inputs"], name
     assert manifest["packages"]["papermill"] and manifest["packages"]["ibis-framework"]
     first = manifest["notebooks"][0]["parameters"]
     assert first["output_dir"] == str(run["run_dir"])
@@ -64,10 +68,12 @@ def test_manifest_records_parameters_inputs_versions_and_timings(run: dict) -> N
 
 def test_progress_is_one_line_per_notebook_and_otherwise_quiet(run: dict) -> None:
     lines = [line for line in run["stderr"].splitlines() if line.strip()]
-    assert lines[0].startswith("run folder: ")
+    assert lines[0] == (f"workspace: {run['home']} (configs: "
+                        f"{Path(__file__).resolve().parents[2] / 'configs'})")
+    assert lines[1].startswith("run folder: ")
     done = [line for line in lines if " done in " in line]
     assert len(done) == len(NOTEBOOKS)
-    assert len(lines) == 1 + 2 * len(NOTEBOOKS), "\n".join(lines)
+    assert len(lines) == 2 + 2 * len(NOTEBOOKS), "\n".join(lines)
 
 
 def test_report_states_pain_point_pilot_effect_and_verdict(run: dict) -> None:
@@ -242,3 +248,13 @@ def test_the_report_labels_every_interval_with_the_level_used(run_at_90: dict) -
     manifest = json.loads((run_at_90["zh"] / "manifest.json").read_text())
     status = {n["notebook"]: n["status"] for n in manifest["notebooks"]}
     assert status["06_report"] == "succeeded" and status["02_journeys"] == "reused"
+
+
+def test_the_report_states_the_data_span_of_the_events(run: dict) -> None:
+    """The header's data span is the first and last event (pandas on events.parquet), not
+    the complete monitoring weeks."""
+    events = pd.read_parquet(run["home"] / "data" / "processed" / "events.parquet",
+                             columns=["event_time"])
+    first, last = events["event_time"].min(), events["event_time"].max()
+    report = (run["run_dir"] / "report.html").read_text(encoding="utf-8")
+    assert f"data {first:%Y-%m-%d} – {last:%Y-%m-%d}" in report

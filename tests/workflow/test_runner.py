@@ -112,3 +112,44 @@ def test_cli_parses_parameter_values_as_yaml() -> None:
     assert cli._parse_value("true") is True
     assert cli._parse_value("[a, b]") == ["a", "b"]
     assert cli._parse_value("NEW.csv") == "NEW.csv"
+
+
+def test_the_manifest_hashes_the_config_files_actually_used(tmp_path: Path) -> None:
+    """A run given another journey config hashes that file, not the default configs/."""
+    from cjmlib.workflow.runner import used_config_files
+
+    other = tmp_path / "mine" / "journey.yaml"
+    other.parent.mkdir()
+    other.write_text("stages: []\n")
+    processed = tmp_path / "processed"
+    processed.mkdir()
+    (processed / "events.parquet").write_text("x")
+    plan = {"02_journeys": {"config_path": str(other),
+                            "events_path": str(processed / "events.parquet"),
+                            "segment_col": None, "output_dir": str(tmp_path / "run")},
+            "06_report": {"improvements_path": None, "report_config_path": str(other)}}
+    run_config = tmp_path / "run.yaml"
+    run_config.write_text("parameters: {}\n")
+    assert used_config_files(plan, [run_config], outputs=[processed]) == sorted(
+        [other.resolve(), run_config.resolve()])
+
+
+def test_cjm_run_in_a_project_folder_uses_it_as_workspace(tmp_path: Path, monkeypatch,
+                                                          capsys) -> None:
+    from cjmlib.core import config
+
+    monkeypatch.delenv("CJM_WORKSPACE", raising=False)
+    (tmp_path / "configs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    cli._choose_workspace(config)
+    assert config.workspace() == tmp_path.resolve()
+    assert config.configs_dir() == tmp_path.resolve() / "configs"
+    assert capsys.readouterr().err.startswith(f"workspace: {tmp_path.resolve()} (configs: ")
+    # a folder that is no project (no data/, no configs/) is not taken over
+    monkeypatch.delenv("CJM_WORKSPACE")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cli._choose_workspace(config)
+    assert config.workspace() == config.ROOT
+    assert "workspace: " in capsys.readouterr().err  # and it says where it writes
