@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -21,6 +22,7 @@ if not os.environ.get("DISPLAY") and "inline" not in matplotlib.get_backend().lo
     matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
 
 #: Width of a full-width figure in inches: fits a laptop screen and an A4 page in the HTML.
@@ -40,6 +42,20 @@ def use_style() -> None:
                   rc={"figure.dpi": 100, "savefig.dpi": 150, "figure.figsize": (FULL_WIDTH, 5),
                       "axes.titlesize": 13, "axes.labelsize": 11, "legend.fontsize": 10,
                       "figure.autolayout": False, "axes.titleweight": "bold"})
+
+
+def error_bars(mid: Any, low: Any, high: Any) -> np.ndarray:
+    """``xerr``/``yerr`` for matplotlib from a value and its interval: distances that are
+    never negative (a rate of exactly 0 or 1 sits on its Wilson bound, and float rounding
+    may put it a hair outside) and 0 where the interval is missing.
+
+    >>> error_bars([1.0, 0.5], [0.8, float("nan")], [1.0 - 1e-17, 0.7]).tolist()
+    [[0.19999999999999996, 0.0], [0.0, 0.19999999999999996]]
+    """
+    mid, low, high = (np.asarray(v, dtype=float) for v in (mid, low, high))
+    below = np.nan_to_num(np.clip(mid - low, 0, None), nan=0.0)
+    above = np.nan_to_num(np.clip(high - mid, 0, None), nan=0.0)
+    return np.vstack([below, above])
 
 
 def save_figure(fig: plt.Figure, folder: str | os.PathLike[str], name: str) -> Path:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from cjmlib.core.figures import FULL_WIDTH
+from cjmlib.core.figures import FULL_WIDTH, error_bars
 
 _BAD, _GOOD, _NEUTRAL, _INK, _MUTED = "#D55E00", "#009E73", "#0072B2", "#222222", "#777777"
 _START, _END = "(start)", "(end)"
@@ -525,15 +525,16 @@ def importance_performance_chart(grid: pd.DataFrame, *,
 def channel_switch_chart(outcomes: pd.DataFrame, *, top: int = 8,
                          title: str | None = None) -> plt.Figure:
     """Outcome rate of switchers versus stayers for the ``top`` channel switches (by number
-    of switchers), with 95% Wilson intervals; from
-    :func:`cjmlib.journeys.channels.switching_outcomes`."""
+    of switchers), with their Wilson intervals (at the table's ``1 - alpha``); from
+    :func:`cjmlib.journeys.channels.switching_outcomes`. Rates of exactly 0 or 1 draw an
+    interval on one side only."""
     o = outcomes.sort_values("switchers", ascending=False).head(top).iloc[::-1]
     fig, ax = plt.subplots(figsize=(FULL_WIDTH, 1.2 + 0.5 * len(o)), layout="constrained")
     y = np.arange(len(o))
     for off, prefix, colour, name in ((0.15, "switcher", _BAD, "made the switch"),
                                       (-0.15, "stayer", _MUTED, "did not")):
         rate = o[f"{prefix}_rate"].to_numpy()
-        err = np.vstack([rate - o[f"{prefix}_rate_ci_low"], o[f"{prefix}_rate_ci_high"] - rate])
+        err = error_bars(rate, o[f"{prefix}_rate_ci_low"], o[f"{prefix}_rate_ci_high"])
         ax.errorbar(rate, y + off, xerr=err, fmt="o", color=colour, label=name, capsize=3)
     ax.set_yticks(y)
     ax.set_yticklabels([f"{a} → {b} (n={n:,}){' *' if s else ''}" for a, b, n, s in
@@ -541,7 +542,9 @@ def channel_switch_chart(outcomes: pd.DataFrame, *, top: int = 8,
                             strict=True)], fontsize=9.5)
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
     outcome = str(o["outcome"].iloc[0]) if len(o) else "outcome"
-    ax.set_xlabel(f"share of customers with {outcome} (95% Wilson interval)")
+    alpha = float(o["alpha"].iloc[0]) if "alpha" in o.columns and len(o) else 0.05
+    ax.set_xlabel(f"share of customers with {outcome} ({100 * (1 - alpha):.3g}% Wilson "
+                  "interval)")
     ax.legend(loc="lower right", fontsize=9)
     ax.set_title(title or f"Channel switches: {outcome} of switchers vs the other customers",
                  loc="left", fontsize=12)

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from cjmlib.core.figures import FULL_WIDTH, find_cjk_font
+from cjmlib.core.figures import FULL_WIDTH, error_bars, find_cjk_font
 
 _CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
 _OURS, _OTHER, _BAD, _GOOD = "#0072B2", "#999999", "#D55E00", "#009E73"
@@ -33,11 +33,6 @@ def _fontfamily() -> list[str] | None:
     font = find_cjk_font()
     return [plt.rcParams["font.family"][0] if isinstance(plt.rcParams["font.family"], list)
             else plt.rcParams["font.family"], font] if font else None
-
-
-def _errors(mid: pd.Series, low: pd.Series, high: pd.Series) -> np.ndarray:
-    return np.vstack([(mid - low).clip(lower=0).to_numpy(float),
-                      (high - mid).clip(lower=0).to_numpy(float)])
 
 
 def _label(name: str, labels: Mapping[str, str] | None) -> str:
@@ -62,7 +57,7 @@ def survey_metrics_plot(metrics: pd.DataFrame, *, level: str = "touchpoint",
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(FULL_WIDTH, height), sharey=True)
     y = np.arange(len(m))
     colours = [_BAD if g in highlight else _OURS for g in m["group"]]
-    ax1.errorbar(m["csat_mean"], y, xerr=_errors(m["csat_mean"], m["csat_ci_low"],
+    ax1.errorbar(m["csat_mean"], y, xerr=error_bars(m["csat_mean"], m["csat_ci_low"],
                                                  m["csat_ci_high"]),
                  fmt="none", ecolor="#555555", capsize=3)
     ax1.scatter(m["csat_mean"], y, c=colours, zorder=3)
@@ -70,7 +65,7 @@ def survey_metrics_plot(metrics: pd.DataFrame, *, level: str = "touchpoint",
                                                                       strict=True)])
     ax1.set_xlabel("CSAT mean (1-5), 95% CI")
     ax1.set_xlim(0.9, 5.1)
-    ax2.errorbar(m["nps"], y, xerr=_errors(m["nps"], m["nps_ci_low"], m["nps_ci_high"]),
+    ax2.errorbar(m["nps"], y, xerr=error_bars(m["nps"], m["nps_ci_low"], m["nps_ci_high"]),
                  fmt="none", ecolor="#555555", capsize=3)
     ax2.scatter(m["nps"], y, c=colours, zorder=3)
     ax2.axvline(0, color="#333333", lw=0.8)
@@ -121,7 +116,7 @@ def benchmark_plot(bench: pd.DataFrame, *, labels: Mapping[str, str] | None = No
     for i, brand in enumerate(brands):
         rows = b[b["brand"] == brand].set_index("group").reindex(groups)
         y = np.arange(len(groups)) + (i - (len(brands) - 1) / 2) * width
-        ax.errorbar(rows["csat_mean"], y, xerr=_errors(rows["csat_mean"], rows["csat_ci_low"],
+        ax.errorbar(rows["csat_mean"], y, xerr=error_bars(rows["csat_mean"], rows["csat_ci_low"],
                                                        rows["csat_ci_high"]),
                     fmt="o", color=palette[i % len(palette)], capsize=3,
                     label=f"{brand}{' (ours)' if brand == brands[0] else ''}")
@@ -156,7 +151,7 @@ def sentiment_calibration_plot(by_score: pd.DataFrame, *, score_col: str = "csat
     for i, lang in enumerate(langs):
         g = by_score[by_score["language"] == lang]
         x = g[score_col].to_numpy(float) + (i - (len(langs) - 1) / 2) * 0.08
-        ax.errorbar(x, g["sentiment_mean"], yerr=_errors(g["sentiment_mean"],
+        ax.errorbar(x, g["sentiment_mean"], yerr=error_bars(g["sentiment_mean"],
                                                          g["sentiment_ci_low"],
                                                          g["sentiment_ci_high"]),
                     fmt="o-", capsize=3, label=f"{names.get(lang, lang)} (n={int(g['n'].sum())})")
@@ -192,7 +187,7 @@ def themes_plot(themes: pd.DataFrame, *, group: str, level: str | None = None,
         y = np.arange(len(g))
         colour = _BAD if direction == "negative" else _GOOD
         ax.barh(y, g["share"], color=colour, alpha=0.8,
-                xerr=_errors(g["share"], g["share_ci_low"], g["share_ci_high"]), capsize=3)
+                xerr=error_bars(g["share"], g["share_ci_low"], g["share_ci_high"]), capsize=3)
         ax.set_yticks(y, g["term"], fontfamily=family)
         ax.invert_yaxis()
         n = int(g["n_comments"].iloc[0]) if len(g) else 0
@@ -243,7 +238,7 @@ def drivers_plot(table: pd.DataFrame, *, title: str | None = None,
     y = np.arange(len(t))
     colours = [_BAD if r == 1 else _OURS for r in t["rank"]]
     ax.barh(y, t["share"], color=colours, alpha=0.85,
-            xerr=_errors(t["share"], t["share_ci_low"], t["share_ci_high"]), capsize=3)
+            xerr=error_bars(t["share"], t["share_ci_low"], t["share_ci_high"]), capsize=3)
     ax.set_yticks(y, [_label(d, labels) for d in t["driver"]])
     ax.set_xlabel("share of explained variance ($R^2$), bootstrap 95% CI")
     head = t.iloc[0]
@@ -259,9 +254,9 @@ def importance_performance_plot(ipa: pd.DataFrame, *,
     :func:`cjmlib.voice.drivers.importance_performance`, with both intervals."""
     fig, ax = plt.subplots(figsize=(FULL_WIDTH, 6))
     ax.errorbar(ipa["performance"], ipa["share"],
-                xerr=_errors(ipa["performance"], ipa["performance_ci_low"],
+                xerr=error_bars(ipa["performance"], ipa["performance_ci_low"],
                              ipa["performance_ci_high"]),
-                yerr=_errors(ipa["share"], ipa["share_ci_low"], ipa["share_ci_high"]),
+                yerr=error_bars(ipa["share"], ipa["share_ci_low"], ipa["share_ci_high"]),
                 fmt="o", color=_OURS, ecolor="#777777", capsize=3)
     for _, r in ipa.iterrows():
         ax.annotate(_label(r["driver"], labels), (r["performance"], r["share"]),
