@@ -54,3 +54,33 @@ def test_every_notebook_runs_twice_in_one_kernel(workspace: Path, monkeypatch) -
     assert (run / "report.html").exists()
     assert (run / "tables" / "journeys_touchpoint_metrics.parquet").exists()
     assert (run / "figures" / "journeys_journey_map.png").exists()
+
+
+def test_the_journey_configs_conversions_win_over_a_notebook_default(processed_dir: Path,
+                                                                     tmp_path: Path) -> None:
+    """02 used its own default conversion list even when the config named another one."""
+    import papermill
+    import pandas as pd
+    import yaml
+
+    from cjmlib.core.config import CONFIGS_DIR
+
+    journey = yaml.safe_load((CONFIGS_DIR / "journey.yaml").read_text(encoding="utf-8"))
+    journey["conversion_touchpoints"] = ["cart"]
+    journey["funnel"]["steps"] = ["product_page", "cart"]
+    config = tmp_path / "journey.yaml"
+    config.write_text(yaml.safe_dump(journey), encoding="utf-8")
+    out = tmp_path / "run"
+    papermill.execute_notebook(
+        str(NOTEBOOKS_DIR / "02_journeys.ipynb"), str(tmp_path / "02.ipynb"),
+        parameters={"events_path": str(processed_dir / "events.parquet"),
+                    "feedback_path": str(processed_dir / "feedback.parquet"),
+                    "customers_path": str(processed_dir / "customers.parquet"),
+                    "config_path": str(config), "journey_unit": "customer",
+                    "output_dir": str(out)},
+        kernel_name="python3", progress_bar=False, log_output=False, cwd=str(tmp_path))
+    summary = pd.read_parquet(out / "tables" / "journeys_summary.parquet")
+    events = pd.read_parquet(processed_dir / "events.parquet")
+    events = events[~events["touchpoint"].isin(journey.get("exclude_touchpoints") or [])]
+    reached_cart = events.groupby("customer_id")["touchpoint"].apply(lambda t: "cart" in set(t))
+    assert summary["converted_journeys"].iloc[0] == int(reached_cart.sum())
