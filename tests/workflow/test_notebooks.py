@@ -59,8 +59,8 @@ def test_every_notebook_runs_twice_in_one_kernel(workspace: Path, monkeypatch) -
 def test_the_journey_configs_conversions_win_over_a_notebook_default(processed_dir: Path,
                                                                      tmp_path: Path) -> None:
     """02 used its own default conversion list even when the config named another one."""
-    import papermill
     import pandas as pd
+    import papermill
     import yaml
 
     from cjmlib.core.config import CONFIGS_DIR
