@@ -398,3 +398,20 @@ def _time_literal(ts: pd.Timestamp, table: ir.Table) -> Any:
     if is_spark(table):  # Spark compares instants in the (UTC) session time zone
         return ibis.literal(ts.tz_convert("UTC").tz_localize(None).to_pydatetime())
     return ibis.literal(ts.to_pydatetime(), type="timestamp('UTC')")
+
+
+def infer_journey_unit(events: Any) -> Literal["customer", "session"]:
+    """The journey unit the data supports: ``"session"`` when any event carries a session
+    (given by its source or derived by 01_collect), else ``"customer"``: sources that declare
+    no sessions hold cases -- applications, tickets, claims -- whose journey is the whole case,
+    which inactivity gaps must not cut into visits.
+
+    >>> frame = pd.DataFrame({"customer_id": ["a", "a"], "channel": "branch",
+    ...     "touchpoint": ["apply", "approve"], "stage": "s", "session_id": [None, None],
+    ...     "event_time": pd.to_datetime(["2026-01-05", "2026-02-05"], utc=True)})
+    >>> infer_journey_unit(frame)
+    'customer'
+    """
+    table = read_events(events)
+    sessions = execute(table.aggregate(n=table.session_id.notnull().sum()))["n"].iloc[0]
+    return "session" if sessions and int(sessions) > 0 else "customer"
