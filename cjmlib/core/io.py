@@ -92,6 +92,32 @@ def write_json(data: Any, path: str | os.PathLike[str]) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def has_rows(path: str | os.PathLike[str] | None) -> bool:
+    """Whether ``path`` holds data: a Parquet file (or folder of them) with at least one row,
+    a CSV/TSV with a row under its header, a folder with any file, another non-empty file.
+    False for None, an empty string or a path that does not exist; cheap (Parquet metadata,
+    two lines of text)."""
+    if not path:
+        return False
+    p = Path(path)
+    if not p.exists():
+        return False
+    if p.is_dir():
+        parquet = sorted(p.glob("*.parquet"))
+        if parquet:
+            return any(has_rows(f) for f in parquet)
+        return any(f.is_file() and f.name != "README.md" for f in p.rglob("*"))
+    suffix = p.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return pq.ParquetFile(p).metadata.num_rows > 0
+    if suffix in (".csv", ".tsv", ".txt"):
+        with open(p, "rb") as fh:
+            lines = [fh.readline(), fh.readline()]
+            lines = [line for line in lines if line]
+        return len(lines) == 2 and bool(lines[1].strip())
+    return p.stat().st_size > 0
+
+
 def file_sha256(path: str | os.PathLike[str], *, digest: Any = None) -> str:
     """SHA-256 (hex) of a file's bytes, read in 4 MB blocks; with ``digest`` (a hashlib
     object) the bytes are fed into it instead and its hex digest is returned."""

@@ -136,6 +136,20 @@ def open_run_folder(path: str | os.PathLike[str]) -> RunFolder:
     return run
 
 
+def skipped_notebooks(run_dir: str | os.PathLike[str]) -> dict[str, str]:
+    """Notebooks the run skipped for lack of data, with the code of the reason (``no_pilot``,
+    ``no_feedback``, ...), from its ``manifest.json``; empty when there is none."""
+    import json
+
+    path = Path(run_dir) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(e.get("notebook")): str(e.get("skip_code") or "no_input")
+            for e in manifest.get("notebooks", []) if e.get("status") == "skipped"}
+
+
 def find_table(run_dir: str | os.PathLike[str], name: str,
                suffixes: tuple[str, ...] = (".parquet", ".csv")) -> Path | None:
     """The file of table ``name`` (a :data:`cjmlib.core.schema.TABLES` name) in a run

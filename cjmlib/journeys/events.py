@@ -8,6 +8,7 @@ lazy Ibis table; nothing is loaded into pandas.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,8 @@ from cjmlib.core.schema import EVENT_COLUMNS, REQUIRED_EVENT_COLUMNS
 if TYPE_CHECKING:  # pragma: no cover
     import ibis.expr.types as ir
 
-__all__ = ["EVENT_COLUMNS", "REQUIRED_EVENT_COLUMNS", "event_span", "read_events"]
+__all__ = ["EVENT_COLUMNS", "REQUIRED_EVENT_COLUMNS", "distinct_touchpoints", "event_span",
+           "occurring", "read_events"]
 
 # An ISO-8601 time that states its offset: ...Z, ...+00:00, ...-0500
 _OFFSET_PATTERN = r"(?:Z|z|[+-][0-9]{2}(?::?[0-9]{2})?)$"
@@ -217,3 +219,18 @@ def event_span(data: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
     table = read_events(data)
     row = execute(table.aggregate(first=table.event_time.min(), last=table.event_time.max()))
     return pd.Timestamp(row["first"].iloc[0]), pd.Timestamp(row["last"].iloc[0])
+
+
+def distinct_touchpoints(data: Any) -> list[str]:
+    """The touchpoints that occur in an events table, sorted (computed in the engine)."""
+    table = read_events(data)
+    found = execute(table.select("touchpoint").distinct())["touchpoint"]
+    return sorted(str(t) for t in found.dropna())
+
+
+def occurring(names: Sequence[str], data: Any) -> tuple[list[str], list[str]]:
+    """``names`` split into the touchpoints that occur in the events and those that do not,
+    each in the given order: a config written for richer data (a store channel, a survey)
+    names conversions an export may lack."""
+    found = set(distinct_touchpoints(data))
+    return [n for n in names if n in found], [n for n in names if n not in found]

@@ -45,6 +45,7 @@ import pandas as pd
 
 from cjmlib.core.checks import check_scalar
 from cjmlib.core.io import atomic_write
+from cjmlib.core.runs import skipped_notebooks
 from cjmlib.report import plots as figs
 from cjmlib.report.context import ReportContext, table_alpha
 from cjmlib.report.document import document_html
@@ -121,6 +122,7 @@ def build_report(
     charts_shown: int = 4,
     generated_at: datetime | None = None,
     data_window: str | None = None,
+    skipped: Mapping[str, str] | None = None,
 ) -> Report:
     """Build the report of the run in ``run_dir`` (see the module docstring).
 
@@ -130,7 +132,9 @@ def build_report(
     ``monitoring``: a :class:`cjmlib.report.monitoring.Monitoring` (``monitoring_reason`` says why
     there is none). ``comparison``: :func:`cjmlib.report.comparison.compare_runs` against
     ``previous_run`` (its run id). ``rollouts``: :class:`cjmlib.report.monitoring.Rollout` marked on
-    the charts. ``pilot_name``: the experiment's name (configs/pilot.yaml). Never raises for
+    the charts. ``pilot_name``: the experiment's name (configs/pilot.yaml). ``skipped``:
+    notebooks the run skipped for lack of data -> reason code (default: from the run's
+    ``manifest.json``); their sections say why they are empty. Never raises for
     a missing table: the section says what is missing; a table of an unexpected shape costs
     only its own section (listed in ``Report.errors``).
     """
@@ -148,7 +152,8 @@ def build_report(
                         backlog_reason=backlog_reason, monitoring=monitoring,
                         monitoring_reason=monitoring_reason, comparison=comparison,
                         previous_run=previous_run, min_group_size=min_group_size,
-                        rollouts=rollouts, pilot_name=pilot_name, charts_shown=charts_shown)
+                        rollouts=rollouts, pilot_name=pilot_name, charts_shown=charts_shown,
+                        skipped=skipped if skipped is not None else skipped_notebooks(run))
     figs.report_style()
     errors: dict[str, str] = {}
 

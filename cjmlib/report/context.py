@@ -40,7 +40,7 @@ class ReportContext:
                  backlog_reason: str | None, monitoring: Any, monitoring_reason: str | None,
                  comparison: pd.DataFrame | None, previous_run: str | None,
                  min_group_size: int, rollouts: Sequence[Any], pilot_name: str | None,
-                 charts_shown: int) -> None:
+                 charts_shown: int, skipped: Mapping[str, str] | None = None) -> None:
         self.run_dir = run_dir
         self.tables = dict(tables)
         self.lang = lang
@@ -56,6 +56,8 @@ class ReportContext:
         self.rollouts = list(rollouts)
         self.pilot_name = pilot_name
         self.charts_shown = charts_shown
+        #: notebooks the run skipped for lack of data -> reason code (``no_pilot``, ...)
+        self.skipped = dict(skipped or {})
         self.missing: dict[str, str] = {}
 
     def interval(self, name: str) -> dict[str, str]:
@@ -76,8 +78,16 @@ class ReportContext:
         return df
 
     def missing_note(self, name: str) -> str:
-        return (f'<p class="missing">{escape(self.t("missing", what=self.t("table_word", name=name), notebook=TABLE_SOURCES.get(name, "?")))}'
+        notebook = TABLE_SOURCES.get(name, "?")
+        if notebook in self.skipped:
+            return (f'<p class="missing">{escape(self.not_run(notebook))}</p>')
+        return (f'<p class="missing">{escape(self.t("missing", what=self.t("table_word", name=name), notebook=notebook))}'
                 "</p>")
+
+    def not_run(self, notebook: str) -> str:
+        """Why ``notebook`` did not run, in the report's language."""
+        return self.t("not_run", notebook=notebook,
+                      reason=self.t(f"skip_{self.skipped.get(notebook, 'no_input')}"))
 
     def metrics(self) -> pd.DataFrame | None:
         tm = self.table("touchpoint_metrics")

@@ -108,6 +108,8 @@ def _notebook_section(root: Path, entry: Mapping[str, Any], listed: set[str]) ->
     head.append(f"<p class=muted>{'; '.join(facts)}. {' · '.join(links)}</p>")
     if entry.get("error"):
         head.append(f"<pre>{_e(entry['error'])}</pre>")
+    if entry.get("status") == "skipped" and entry.get("reason"):
+        head.append(f"<p>Not run: {_e(entry['reason'])}.</p>")
     # tables first, then documents, then figures; each group by name
     kinds = {".parquet": 0, ".csv": 0, ".json": 1, ".md": 1, ".png": 2}
     outputs = sorted((str(rel) for rel in entry.get("outputs", []) if (root / str(rel)).exists()),

@@ -318,9 +318,14 @@ def section_about(ctx: ReportContext) -> str:
     found = sorted(n for n in TABLE_SOURCES if ctx.tables.get(n) is not None
                    and not ctx.tables[n].empty)
     out = [f"<p>{ctx.t('about_run', run=escape(ctx.run_dir.name), found=escape(', '.join(found) or '–'))}</p>"]
-    if ctx.missing:
-        missing = ", ".join(f"{n} ({nb})" for n, nb in sorted(ctx.missing.items()))
-        out.append(f"<p>{escape(ctx.t('about_missing', missing=missing))}</p>")
+    if ctx.skipped:
+        items = "; ".join(f"{nb}: {ctx.t(f'skip_{code}')}" for nb, code in
+                          sorted(ctx.skipped.items()))
+        out.append(f"<p>{escape(ctx.t('about_not_run', items=items))}</p>")
+    missing = {n: nb for n, nb in ctx.missing.items() if nb not in ctx.skipped}
+    if missing:
+        listed = ", ".join(f"{n} ({nb})" for n, nb in sorted(missing.items()))
+        out.append(f"<p>{escape(ctx.t('about_missing', missing=listed))}</p>")
     out.append(f"<p>{escape(ctx.t('about_methods'))}</p>")
     out.append(f"<p>{escape(ctx.t('about_privacy', k=ctx.k))}</p>")
     return "".join(out)

@@ -39,6 +39,13 @@ TEXT: dict[str, dict[str, str]] = {
         "next": "What to do next",
         "about": "About this report",
         "missing": "Not available in this run: {what} is missing (written by {notebook}).",
+        "not_run": "Not analysed in this run: {notebook} did not run because {reason}.",
+        "about_not_run": "Notebooks that did not run for lack of data: {items}.",
+        "skip_no_feedback": "the data hold no survey answers or comments",
+        "skip_no_pilot": "the data hold no pilot",
+        "skip_no_events": "the data hold no events",
+        "skip_no_raw_data": "there is no raw data",
+        "skip_no_input": "its input is missing",
         "no_findings": "No finding could be stated: the run folder holds none of the tables "
                        "the summary needs.",
         "section_failed": "This section could not be built ({error}); the other sections are "
@@ -190,6 +197,13 @@ TEXT: dict[str, dict[str, str]] = {
         "next": "下一步行动",
         "about": "关于本报告",
         "missing": "本次运行缺少：{what}（应由 {notebook} 生成）。",
+        "not_run": "本次运行未分析：{notebook} 未运行，因为{reason}。",
+        "about_not_run": "因缺少数据而未运行的笔记本：{items}。",
+        "skip_no_feedback": "数据中没有调查回答或评论",
+        "skip_no_pilot": "数据中没有试点",
+        "skip_no_events": "数据中没有事件",
+        "skip_no_raw_data": "没有原始数据",
+        "skip_no_input": "缺少输入",
         "no_findings": "无法给出结论：运行文件夹中没有摘要所需的任何数据表。",
         "section_failed": "本节无法生成（{error}）；其他部分不受影响。",
         "f_pain": "<b>{tp}</b>是最需要改进的痛点（优先级 {score}/100）：到达该触点的旅程中有 "

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from cjmlib.core import config
-from cjmlib.core.io import file_sha256
+from cjmlib.core.io import file_sha256, has_rows
 from cjmlib.core.runs import NOTEBOOKS_FOLDER, earlier_runs, find_previous_run, new_run_dir
 from cjmlib.report.index import write_index
 
@@ -96,6 +96,7 @@ def default_run_values(
 ) -> dict[str, Any]:
     """Run-level parameter values, passed to every notebook that declares them."""
     pilot_dir = raw_dir / "pilot"
+    units, panel = pilot_dir / "ab_units.csv", pilot_dir / "store_panel.csv"
     configs = config.configs_dir()
     values: dict[str, Any] = {
         "output_dir": str(run_dir),
@@ -108,8 +109,9 @@ def default_run_values(
         "sources_path": str(configs / "sources.yaml"),
         "config_path": str(configs / "journey.yaml"),
         "pilot_config_path": str(configs / "pilot.yaml"),
-        "units_path": str(pilot_dir / "ab_units.csv"),
-        "panel_path": str(pilot_dir / "store_panel.csv"),
+        # a pilot file the raw data does not have is no input: None, never a default path
+        "units_path": str(units) if units.exists() else None,
+        "panel_path": str(panel) if panel.exists() else None,
         "report_config_path": str(configs / "report.yaml"),
         "improvements_path": str(configs / "improvements.yaml"),
         "previous_run": str(previous_run) if previous_run is not None else None,
@@ -149,6 +151,37 @@ def used_config_files(plan: Mapping[str, Mapping[str, Any]], extra: Sequence[Pat
             if path.is_file() and not any(path.is_relative_to(o) for o in outputs):
                 found.add(path)
     return sorted(found)
+
+
+#: What each input a notebook may need is, in words, and the code a skip is recorded with.
+NEEDS: dict[str, tuple[str, str]] = {
+    "raw_dir": ("no_raw_data", "no raw data"),
+    "events_path": ("no_events", "no events"),
+    "feedback_path": ("no_feedback", "no feedback: no survey answers or comments to hear"),
+    "units_path": ("no_pilot", "no pilot data"),
+    "panel_path": ("no_pilot", "no pilot data"),
+}
+
+
+def unmet_needs(notebook: Path, parameters: Mapping[str, Any]) -> tuple[str, str] | None:
+    """Why ``notebook`` has nothing to do, as ``(code, reason)``, or None when it can run.
+
+    A notebook declares what it needs in its metadata, ``{"cjm": {"needs": [[...], ...]}}``:
+    every group names path parameters of which at least one must hold data
+    (:func:`cjmlib.core.io.has_rows`), e.g. ``[["units_path", "panel_path"]]`` for the pilot
+    evaluation. The parameters are the values the notebook will receive.
+    """
+    import nbformat
+
+    needs = nbformat.read(notebook, as_version=4).metadata.get("cjm", {}).get("needs", [])
+    for group in needs:
+        if any(has_rows(config.resolve_path(v)) for v in (parameters.get(name) for name in group)
+               if isinstance(v, str) and v):
+            continue
+        code, words = NEEDS.get(group[0], ("no_input", f"no {group[0]}"))
+        given = ", ".join(f"{name} = {parameters.get(name)!r}" for name in group)
+        return code, f"{words} ({given})"
+    return None
 
 
 def declared_parameters(notebook: Path) -> dict[str, Any]:
@@ -503,6 +536,13 @@ def run_notebooks(
             manifest["notebooks"].append(entry)
             started = time.perf_counter()
             seen = {**declared_parameters(path), **plan[path.stem]}
+            unmet = unmet_needs(path, seen)
+            if unmet is not None:  # nothing to do with the data at hand: say so, go on
+                code_, reason = unmet
+                entry.update(status="skipped", skip_code=code_, reason=reason, seconds=0.0)
+                write_manifest()
+                say(f"[{k}/{len(paths)}] {path.stem} skipped: {reason}")
+                continue
             state = run_state(run_dir, skip=skip)
 
             def fingerprint(overwrites: Sequence[str], path: Path = path,
