@@ -123,6 +123,7 @@ def build_report(
     generated_at: datetime | None = None,
     data_window: str | None = None,
     skipped: Mapping[str, str] | None = None,
+    funnel_name: str = "funnel",
 ) -> Report:
     """Build the report of the run in ``run_dir`` (see the module docstring).
 
@@ -134,7 +135,8 @@ def build_report(
     ``previous_run`` (its run id). ``rollouts``: :class:`cjmlib.report.monitoring.Rollout` marked on
     the charts. ``pilot_name``: the experiment's name (configs/pilot.yaml). ``skipped``:
     notebooks the run skipped for lack of data -> reason code (default: from the run's
-    ``manifest.json``); their sections say why they are empty. Never raises for
+    ``manifest.json``); their sections say why they are empty. ``funnel_name``: the
+    funnel's name in configs/journey.yaml. Never raises for
     a missing table: the section says what is missing; a table of an unexpected shape costs
     only its own section (listed in ``Report.errors``).
     """
@@ -153,7 +155,8 @@ def build_report(
                         monitoring_reason=monitoring_reason, comparison=comparison,
                         previous_run=previous_run, min_group_size=min_group_size,
                         rollouts=rollouts, pilot_name=pilot_name, charts_shown=charts_shown,
-                        skipped=skipped if skipped is not None else skipped_notebooks(run))
+                        skipped=skipped if skipped is not None else skipped_notebooks(run),
+                        funnel_name=funnel_name)
     figs.report_style()
     errors: dict[str, str] = {}
 

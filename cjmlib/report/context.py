@@ -40,7 +40,8 @@ class ReportContext:
                  backlog_reason: str | None, monitoring: Any, monitoring_reason: str | None,
                  comparison: pd.DataFrame | None, previous_run: str | None,
                  min_group_size: int, rollouts: Sequence[Any], pilot_name: str | None,
-                 charts_shown: int, skipped: Mapping[str, str] | None = None) -> None:
+                 charts_shown: int, skipped: Mapping[str, str] | None = None,
+                 funnel_name: str = "funnel") -> None:
         self.run_dir = run_dir
         self.tables = dict(tables)
         self.lang = lang
@@ -58,6 +59,8 @@ class ReportContext:
         self.charts_shown = charts_shown
         #: notebooks the run skipped for lack of data -> reason code (``no_pilot``, ...)
         self.skipped = dict(skipped or {})
+        #: the funnel's name in configs/journey.yaml (the report never names it itself)
+        self.funnel_name = funnel_name
         self.missing: dict[str, str] = {}
 
     def interval(self, name: str) -> dict[str, str]:

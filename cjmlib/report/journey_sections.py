@@ -58,7 +58,7 @@ def section_journey(ctx: ReportContext) -> str:
                          f"{pct(r['conversion_from_previous_ci_high'])})")
             rows.append([escape(ctx.lang.tp(r["step"])), integer(r.get("customers")), prev,
                          pct(r.get("conversion_from_start"))])
-        out.append(f"<h3>{escape(ctx.t('funnel_title'))}</h3>")
+        out.append(f"<h3>{escape(ctx.t('funnel_title', name=ctx.funnel_name))}</h3>")
         out.append(table_html([ctx.t("step"), ctx.t("customers"), ctx.t("from_previous"),
                                ctx.t("from_start")], rows, numeric=(1, 2, 3)))
     return "".join(out)

@@ -1,6 +1,7 @@
 """``cjm``: the workbench's command line.
 
     cjm sample --out data/raw --customers 20000 --seed 42
+    cjm init DIR --raw EXPORTS [--force]
     cjm run [--raw DIR] [--config FILE] [--pilot PATH] [--out DIR] [-p NAME VALUE ...]
             [--reuse | --no-reuse] [--no-privacy-scan]
 
@@ -41,6 +42,13 @@ def _build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     sample.add_argument("--start", default="2026-01-05", help="first day of the data window")
     sample.add_argument("--weeks", type=int, default=26, help="length of the window in weeks")
+
+    init = sub.add_parser("init", help="a new project for your own exports: propose configs")
+    init.add_argument("folder", type=Path, help="the project folder (configs/ is written there)")
+    init.add_argument("--raw", type=Path, required=True,
+                      help="folder of raw exports (CSV, TSV, JSON lines, Parquet, Excel; "
+                           "gzip/bz2/zip compressed)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing configs/")
 
     run = sub.add_parser("run", help="run the notebook chain into reports/<run_id>/")
     run.add_argument("--raw", type=Path, help="raw data folder (default data/raw)")
@@ -104,6 +112,17 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{truth['n_events']} events, ground truth in "
               f"{args.out / 'ground_truth.json'} ({time.perf_counter() - started:.1f} s)",
               file=sys.stderr)
+        return 0
+
+    if args.command == "init":
+        from cjmlib.workflow.project import init_project
+
+        try:
+            result = init_project(args.folder, args.raw, force=args.force)
+        except (ValueError, FileNotFoundError, FileExistsError) as exc:
+            print(f"cjm init: {exc}", file=sys.stderr)
+            return 2
+        print(result.summary())
         return 0
 
     from cjmlib.core import config

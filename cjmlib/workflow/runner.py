@@ -108,17 +108,22 @@ def default_run_values(
         "customers_path": str(processed_dir / "customers.parquet"),
         "sources_path": str(configs / "sources.yaml"),
         "config_path": str(configs / "journey.yaml"),
-        "pilot_config_path": str(configs / "pilot.yaml"),
+        # optional configs a project may not have (cjm init writes none): None, not a path
+        "pilot_config_path": _if_exists(configs / "pilot.yaml"),
         # a pilot file the raw data does not have is no input: None, never a default path
         "units_path": str(units) if units.exists() else None,
         "panel_path": str(panel) if panel.exists() else None,
         "report_config_path": str(configs / "report.yaml"),
-        "improvements_path": str(configs / "improvements.yaml"),
+        "improvements_path": _if_exists(configs / "improvements.yaml"),
         "previous_run": str(previous_run) if previous_run is not None else None,
     }
     if pilot_path is not None:
         values[_pilot_kind(pilot_path)] = str(pilot_path)
     return values
+
+
+def _if_exists(path: Path) -> str | None:
+    return str(path) if path.exists() else None
 
 
 def _pilot_kind(path: Path) -> str:
@@ -160,6 +165,7 @@ NEEDS: dict[str, tuple[str, str]] = {
     "feedback_path": ("no_feedback", "no feedback: no survey answers or comments to hear"),
     "units_path": ("no_pilot", "no pilot data"),
     "panel_path": ("no_pilot", "no pilot data"),
+    "pilot_config_path": ("no_pilot_plan", "no pilot plan"),
 }
 
 

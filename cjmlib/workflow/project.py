@@ -1,0 +1,272 @@
+"""``cjm init DIR --raw EXPORTS``: a new project for a researcher's own exports.
+
+:func:`init_project` profiles every raw file (:mod:`cjmlib.collection.profiling`), proposes
+``configs/sources.yaml`` (which column is the customer id, the time and its format, the event,
+the channel, the session; which file holds events, feedback or customer profiles) and
+``configs/journey.yaml`` (touchpoints from the distinct event names with a stage guessed from
+their words, conversion candidates, a funnel), writes a ``run.yaml`` pointing at the exports
+and a ``report.yaml`` with no rollouts, and returns what it guessed and what the researcher must
+confirm. It writes no sample config: no pilot plan, no improvements, no rollouts. ``cjm run``
+in DIR then works with no flag.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cjmlib.collection.profiling import ExportProfile, list_exports, profile_export
+from cjmlib.core.schema import SCORE_RANGES
+
+STAGES = ("awareness", "consideration", "purchase", "service", "loyalty")
+#: Words of a touchpoint name that suggest its stage (first match in this order wins).
+STAGE_WORDS: tuple[tuple[str, str], ...] = (
+    ("service", r"help|support|faq|contact|call|chat|complain|return|refund|track|cancel|"
+                r"claim|ticket|issue|problem"),
+    ("loyalty", r"loyal|reward|point|member|renew|referr|review_written|subscri"),
+    ("purchase", r"cart|basket|checkout|payment|pay|order|purchase|buy|confirm|transaction|"
+                 r"submit|apply|application|sign|approv|accept|offer"),
+    ("consideration", r"product|item|detail|compar|review|catalog|category|price|plan|quote|"
+                      r"search_result|list|view"),
+    ("awareness", r"home|landing|search|ad|campaign|email|promo|banner|visit|open|start|"
+                  r"session_start|launch"),
+)
+#: Touchpoint names that look like a conversion.
+CONVERSION = re.compile(r"(purchase|order[_ ]?(complete|confirm|placed|success)|confirmation|"
+                        r"checkout[_ ]?(complete|success)|paid|payment[_ ]?success|^buy$|"
+                        r"convert|subscri|sign[_ ]?up|approv|accept|success|complete)", re.I)
+_SESSION_LESS = re.compile(r"case|application|ticket|claim|order", re.I)
+
+
+@dataclass
+class InitResult:
+    """What :func:`init_project` wrote and guessed."""
+
+    folder: Path
+    written: list[Path]
+    profiles: list[ExportProfile]
+    touchpoints: dict[str, str]
+    conversions: list[str]
+    to_confirm: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """The guesses and the points to confirm, as the lines ``cjm init`` prints."""
+        lines = [f"project {self.folder}: {len(self.written)} config files written"]
+        for prof in self.profiles:
+            roles = ", ".join(f"{role} = {col}" for role, col in prof.roles.items())
+            lines.append(f"  {prof.name}: {prof.kind or 'not read'} ({roles or 'no roles'})")
+        lines.append(f"  touchpoints: {len(self.touchpoints)}; conversions: "
+                     f"{', '.join(self.conversions) or 'none found'}")
+        if self.to_confirm:
+            lines.append("confirm before trusting the numbers:")
+            lines += [f"  - {item}" for item in self.to_confirm]
+        lines.append(f"then: cd {self.folder} && cjm run")
+        return "\n".join(lines)
+
+
+def init_project(folder: str | os.PathLike[str], raw: str | os.PathLike[str], *,
+                 force: bool = False) -> InitResult:
+    """Profile the exports in ``raw`` and write ``folder/configs`` (see the module).
+
+    Raises ``FileExistsError`` when ``folder/configs`` exists (``force`` overwrites it) and
+    ``ValueError`` when no file of ``raw`` can be read as events.
+    """
+    root = Path(folder).expanduser().resolve()
+    raw_dir = Path(raw).expanduser().resolve()
+    if not raw_dir.is_dir():
+        raise FileNotFoundError(f"{raw_dir}: no such folder of raw exports")
+    configs = root / "configs"
+    if configs.exists() and not force:
+        raise FileExistsError(f"{configs} exists; pass --force to overwrite its configs")
+    profiles = [profile_export(p, raw_dir) for p in list_exports(raw_dir)]
+    if not any(p.kind == "events" for p in profiles):
+        found = "; ".join(f"{p.name}: {', '.join(p.roles) or 'no roles'}" for p in profiles)
+        raise ValueError(f"{raw_dir}: no file looks like events (a customer id, a time and an "
+                         f"event name or a value); found {found or 'no readable file'}")
+    counts = _touchpoint_counts(profiles)
+    stage_of = {tp: guess_stage(tp) for tp in counts}
+    conversions = [tp for tp in counts if CONVERSION.search(tp)]
+    sources = sources_config(profiles, set(counts))
+    journey = journey_config(counts, stage_of, conversions)
+    to_confirm = [item for p in profiles for item in p.to_confirm]
+    if not conversions:
+        to_confirm.append("no touchpoint looks like a conversion: set conversion_touchpoints "
+                          "in configs/journey.yaml")
+    else:
+        to_confirm.append(f"conversion touchpoints guessed: {conversions}")
+    to_confirm.append("stages were guessed from touchpoint names: check configs/journey.yaml")
+    if len(counts) > 200:
+        to_confirm.append(f"{len(counts)} distinct event names: journeys read better with "
+                          "fewer; map them to touchpoints under `map:` in sources.yaml")
+    configs.mkdir(parents=True, exist_ok=True)
+    header = ("# Proposed by `cjm init` from the exports in " + str(raw_dir) + ".\n"
+              "# Confirm before trusting the numbers:\n"
+              + "".join(f"#   - {item}\n" for item in to_confirm) + "\n")
+    written = [
+        _write(configs / "sources.yaml", sources, header),
+        _write(configs / "journey.yaml", journey, "# Proposed by `cjm init`: stages, labels "
+               "and conversions are guesses.\n\n"),
+        _write(configs / "run.yaml", {"raw_dir": str(raw_dir), "processed_dir":
+                                      "data/processed", "reports_dir": "reports",
+                                      "parameters": {}}, "# Defaults for `cjm run` here.\n\n"),
+        _write(configs / "report.yaml", {"language": "en", "min_group_size": 10,
+                                         "monitoring": {"rate_freq": "W", "score_freq": "M",
+                                                        "min_baseline": 8, "charts_shown": 4},
+                                         "rollouts": []},
+               "# The report (06_report). Add rollouts (name, date) to compare before/after."
+               "\n\n"),
+    ]
+    return InitResult(root, written, profiles, stage_of, conversions, to_confirm)
+
+
+def guess_stage(touchpoint: str) -> str:
+    """The journey stage a touchpoint's name suggests (consideration when none does).
+
+    >>> guess_stage("checkout_payment"), guess_stage("help_article"), guess_stage("home")
+    ('purchase', 'service', 'awareness')
+    """
+    name = touchpoint.lower()
+    for stage, words in STAGE_WORDS:
+        if re.search(words, name):
+            return stage
+    return "consideration"
+
+
+def sources_config(profiles: list[ExportProfile], touchpoints: set[str]) -> dict[str, Any]:
+    """``sources.yaml`` for the profiled exports."""
+    sources: dict[str, Any] = {}
+    for prof in profiles:
+        if prof.kind is None or "customer_id" not in prof.roles:
+            continue
+        name = _source_name(prof.name, sources)
+        spec: dict[str, Any] = {"kind": prof.kind, "files": prof.name,
+                                "identifiers": {"customer": prof.roles["customer_id"]}}
+        fields: dict[str, Any] = {}
+        r = prof.roles
+        if prof.kind == "events":
+            fields["event_time"] = _time_field(prof)
+            fields["channel"] = ({"column": r["channel"]} if "channel" in r
+                                 else _channel_constant(prof.name))
+            fields["touchpoint"] = ({"column": r["touchpoint"], "strict": True}
+                                    if "touchpoint" in r else "purchase")
+            if "session_id" in r:
+                fields["session_id"] = {"column": r["session_id"]}
+                spec["sessions"] = "given"
+            else:  # cases (applications, tickets) are not cut into visits
+                spec["sessions"] = ("none" if _SESSION_LESS.search(r["customer_id"])
+                                    else "derive")
+            if "value" in r:
+                fields["value"] = {"column": r["value"]}
+        elif prof.kind == "feedback":
+            if "event_time" in r:
+                fields["response_time"] = _time_field(prof)
+            fields["channel"] = {"column": r["channel"]} if "channel" in r else "survey"
+            in_journey = "touchpoint" in r and set(prof.values("touchpoint")) <= touchpoints
+            if in_journey:
+                fields["touchpoint"] = {"column": r["touchpoint"]}
+            for score in SCORE_RANGES:
+                if score in r:
+                    fields[score] = {"column": r[score]}
+            if "text" in r:
+                fields["text"] = {"column": r["text"]}
+            fields["survey"] = "post_interaction" if in_journey else "relationship"
+        else:  # customers: every other column becomes a profile attribute
+            for column in prof.columns:
+                if column == r["customer_id"]:
+                    continue
+                fields[_field_name(column)] = {"column": column}
+        spec["fields"] = fields
+        sources[name] = spec
+    ignore = [p.name for p in profiles if p.kind is None or "customer_id" not in p.roles]
+    return {"defaults": {"encoding": "auto", "encodings": ["utf-8", "gb18030", "cp1251"],
+                         "timezone": "UTC"},
+            "ignore": ["README.md", *ignore],
+            "identity": {"salt_env": "CJM_SALT", "salt": secrets.token_hex(16),
+                         "types": {"customer": {"normalise": "strip"}}},
+            "sources": sources}
+
+
+def journey_config(counts: Counter, stage_of: dict[str, str],
+                   conversions: list[str]) -> dict[str, Any]:
+    """``journey.yaml`` from the touchpoints, their stages and the conversion candidates."""
+    touchpoints = {tp: {"stage": stage_of[tp], "label": _label(tp)}
+                   for tp, _ in counts.most_common()}
+    config: dict[str, Any] = {"stages": list(STAGES), "touchpoints": touchpoints,
+                              "conversion_touchpoints": conversions,
+                              "session_timeout_minutes": 30}
+    steps = []
+    for stage in ("awareness", "consideration", "purchase"):
+        ranked = [tp for tp, _ in counts.most_common() if stage_of[tp] == stage
+                  and tp not in conversions]
+        if ranked:
+            steps.append(ranked[0])
+    if conversions and steps:
+        config["funnel"] = {"name": "to conversion", "steps": [*steps, conversions[0]],
+                            "window_days": 30}
+    return config
+
+
+def _touchpoint_counts(profiles: list[ExportProfile]) -> Counter:
+    counts: Counter = Counter()
+    for prof in profiles:
+        if prof.kind != "events":
+            continue
+        if "touchpoint" in prof.roles and prof.frame is not None:
+            column = prof.frame[prof.roles["touchpoint"]].dropna().astype(str)
+            counts.update(column.tolist())
+        else:
+            counts["purchase"] += prof.rows_read
+    return counts
+
+
+def _time_field(prof: ExportProfile) -> dict[str, Any]:
+    field_: dict[str, Any] = {"column": prof.roles["event_time"]}
+    if prof.time.get("unit"):
+        field_["unit"] = prof.time["unit"]
+    elif prof.time.get("formats"):
+        field_["formats"] = list(prof.time["formats"])
+    return field_
+
+
+def _channel_constant(file_name: str) -> str:
+    name = file_name.lower()
+    for channel, words in (("app", r"\bapp|mobile"), ("store", r"store|pos|shop_floor"),
+                           ("call_center", r"call|contact"), ("email", r"mail"),
+                           ("web", r"web|click|site|online|shop|event|log")):
+        if re.search(words, name):
+            return channel
+    return "digital"
+
+
+def _source_name(file_name: str, taken: dict[str, Any]) -> str:
+    stem = Path(file_name).name.split(".")[0]
+    name = re.sub(r"[^a-z0-9]+", "_", stem.lower()).strip("_") or "source"
+    base, k = name, 2
+    while name in taken:
+        name, k = f"{base}_{k}", k + 1
+    return name
+
+
+def _field_name(column: str) -> str:
+    name = re.sub(r"[^a-z0-9]+", "_", str(column).lower()).strip("_") or "field"
+    reserved = {"customer_id", "first_seen", "last_seen", "n_events", "channels", "converted",
+                "revenue", "n_channels", "n_feedback", "n_identifiers", "identifier_types"}
+    return f"crm_{name}" if name in reserved else name
+
+
+def _label(touchpoint: str) -> str:
+    words = re.sub(r"[_\-]+", " ", touchpoint).strip()
+    return words[:1].upper() + words[1:] if words else touchpoint
+
+
+def _write(path: Path, data: dict[str, Any], header: str) -> Path:
+    text = header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    path.write_text(text, encoding="utf-8")
+    return path

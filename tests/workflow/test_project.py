@@ -1,0 +1,153 @@
+"""`cjm init`: profiling a researcher's exports, proposing configs, and the chain running on
+them with no flag. The exports are hand-written here in the shapes analytics, CRM, survey
+and process-mining tools export; nothing comes from the sample generator."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from cjmlib.collection.profiling import profile_export
+from cjmlib.workflow.project import guess_stage, init_project
+from tests.workflow.test_end_to_end import _cjm
+
+PAGES = ["home", "search", "product", "reviews", "cart", "checkout", "payment", "purchase",
+         "help"]
+
+
+def write_clicks(folder: Path, *, users: int = 300, seed: int = 3) -> pd.DataFrame:
+    """A web analytics export: user_id, event, timestamp (naive, microseconds), platform;
+    gzip-compressed."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(users):
+        t = pd.Timestamp("2025-03-01 08:00") + pd.Timedelta(minutes=int(rng.integers(0, 72000)))
+        for _visit in range(int(rng.integers(1, 4))):
+            step = 0
+            while True:
+                page = PAGES[min(step, 7)] if rng.random() < 0.8 else str(rng.choice(PAGES[:5]))
+                rows.append((f"U{u:04d}", page, t.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                             str(rng.choice(["desktop", "mobile"]))))
+                t += pd.Timedelta(seconds=int(rng.integers(5, 300)))
+                step += 1
+                if page == "purchase" or rng.random() < 0.15:
+                    break
+            t += pd.Timedelta(hours=int(rng.integers(2, 100)))  # the next visit
+    frame = pd.DataFrame(rows, columns=["user_id", "event", "timestamp", "platform"])
+    with gzip.open(folder / "clicks.csv.gz", "wt", encoding="utf-8") as fh:
+        frame.to_csv(fh, index=False)
+    return frame
+
+
+def write_users(folder: Path, users: int = 300) -> None:
+    pd.DataFrame({"user_id": [f"U{u:04d}" for u in range(users)],
+                  "segment": ["new", "loyal", "lapsed"] * (users // 3),
+                  "signup_date": "2024-01-01"}).to_csv(folder / "users.csv", index=False)
+
+
+def test_profiles_tell_events_customers_and_feedback(tmp_path: Path) -> None:
+    write_clicks(tmp_path, users=40)
+    write_users(tmp_path, users=30)
+    (tmp_path / "survey.jsonl").write_text("\n".join(json.dumps(
+        {"respondent_id": f"U{i:04d}", "submitted_at": f"2025-03-0{1 + i % 9}T10:00:00Z",
+         "rating": 1 + i % 5, "comment": "ok" if i % 2 else "slow payment page"})
+        for i in range(30)), encoding="utf-8")
+    clicks = profile_export(tmp_path / "clicks.csv.gz", tmp_path)
+    assert clicks.kind == "events" and clicks.roles == {
+        "customer_id": "user_id", "event_time": "timestamp", "touchpoint": "event",
+        "channel": "platform"}
+    assert any("no time zone" in c for c in clicks.to_confirm)
+    users = profile_export(tmp_path / "users.csv", tmp_path)
+    assert users.kind == "customers" and users.roles == {"customer_id": "user_id"}
+    survey = profile_export(tmp_path / "survey.jsonl", tmp_path)
+    assert survey.kind == "feedback"
+    assert survey.roles["csat"] == "rating" and survey.roles["text"] == "comment"
+    assert survey.roles["event_time"] == "submitted_at" and survey.time["zone"] is True
+
+
+def test_time_formats_epochs_and_cases(tmp_path: Path) -> None:
+    pd.DataFrame({"case_id": ["A1", "A1", "A2", "A2"],
+                  "activity": ["submit", "approve", "submit", "decline"],
+                  "time": [1735725600000, 1735812000000, 1735725660000, 1735900000000]}
+                 ).to_csv(tmp_path / "log.csv", index=False)
+    pd.DataFrame({"customer_id": ["a", "a", "b"], "event_type": ["x", "y", "x"],
+                  "when": ["05/03/2025 10:00", "06/03/2025 11:00", "13/03/2025 09:30"]}
+                 ).to_csv(tmp_path / "local.csv", index=False)
+    log = profile_export(tmp_path / "log.csv", tmp_path)
+    assert log.kind == "events" and log.time == {"unit": "ms"}
+    local = profile_export(tmp_path / "local.csv", tmp_path)
+    assert local.time["formats"] == ["%d/%m/%Y %H:%M"]  # 13/03 rules out month first
+    result = init_project(tmp_path / "proj", tmp_path)
+    sources = yaml.safe_load((tmp_path / "proj" / "configs" / "sources.yaml").read_text())
+    assert sources["sources"]["log"]["sessions"] == "none"  # a case is one journey
+    assert sources["sources"]["log"]["fields"]["event_time"] == {"column": "time", "unit": "ms"}
+    assert result.touchpoints["approve"] == "purchase" and "approve" in result.conversions
+
+
+def test_stage_words() -> None:
+    assert [guess_stage(t) for t in ("landing_page", "view_item", "add_to_cart",
+                                     "order_tracking", "loyalty_points")] == [
+        "awareness", "consideration", "purchase", "service", "loyalty"]
+
+
+def test_init_writes_no_sample_config_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    write_clicks(raw, users=30)
+    result = init_project(tmp_path / "proj", raw)
+    written = sorted(p.name for p in (tmp_path / "proj" / "configs").iterdir())
+    assert written == ["journey.yaml", "report.yaml", "run.yaml", "sources.yaml"]
+    report = yaml.safe_load((tmp_path / "proj" / "configs" / "report.yaml").read_text())
+    assert report["rollouts"] == []
+    assert "purchase" in result.conversions and "cd " in result.summary()
+    with pytest.raises(FileExistsError, match="pass --force"):
+        init_project(tmp_path / "proj", raw)
+    (raw / "clicks.csv.gz").unlink()
+    (raw / "notes.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="no file looks like events"):
+        init_project(tmp_path / "other", raw)
+
+
+@pytest.mark.slow
+def test_cjm_init_then_cjm_run_with_no_flag(tmp_path: Path) -> None:
+    raw = tmp_path / "exports"
+    raw.mkdir()
+    clicks = write_clicks(raw)
+    write_users(raw)
+    project = tmp_path / "project"
+    init = _cjm("init", str(project), "--raw", str(raw), cwd=tmp_path)
+    assert init.returncode == 0, init.stderr
+    assert "clicks.csv.gz: events" in init.stdout and "users.csv: customers" in init.stdout
+    done = _cjm("run", cwd=project)
+    assert done.returncode == 0, done.stderr
+    run_dir = Path(done.stdout.strip().splitlines()[-1])
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    status = {n["notebook"]: n["status"] for n in manifest["notebooks"]}
+    assert status == {"01_collect": "succeeded", "02_journeys": "succeeded",
+                      "03_voice": "skipped", "04_pilot_design": "skipped",
+                      "05_pilot_eval": "skipped", "06_report": "succeeded"}
+    # the directly-follows counts equal pandas on the raw export: visits split after 30
+    # minutes without an event, as the proposed config derives them
+    ev = clicks.assign(t=pd.to_datetime(clicks["timestamp"]).dt.floor("us"))
+    ev = ev.sort_values(["user_id", "t"], kind="stable")
+    gap = ev.groupby("user_id")["t"].diff()
+    visit = (gap.isna() | (gap > pd.Timedelta(minutes=30))).astype(int).groupby(
+        ev["user_id"]).cumsum()
+    journey = ev["user_id"] + "|" + visit.astype(str)
+    prev = ev.groupby(journey)["event"].shift(1).fillna("(start)")
+    nxt = ev.groupby(journey)["event"].shift(-1)
+    expected = pd.concat([pd.DataFrame({"source": prev, "target": ev["event"]}),
+                          pd.DataFrame({"source": ev.loc[nxt.isna(), "event"],
+                                        "target": "(end)"})]).value_counts()
+    got = pd.read_parquet(run_dir / "tables" / "journeys_transitions.parquet").set_index(
+        ["source", "target"])["count"]
+    pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(), check_names=False,
+                                   check_dtype=False)
+    report = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "Funnel: to conversion" in report and "Checkout" not in report
