@@ -109,6 +109,31 @@ class PilotPlan:
         return None
 
 
+def plan_problems(plan: PilotPlan, units: UnitsData, *, variant_col: str = "variant"
+                  ) -> list[str]:
+    """Why ``plan`` does not describe these units, or ``[]`` when it does: arms of the plan
+    that no unit is in, variants of the units the plan does not name, metric columns the
+    units lack. A plan written for other data (the sample's) must be refused, not applied.
+    """
+    table = units.table
+    if variant_col not in table.columns:
+        return [f"the units have no {variant_col!r} column"]
+    found = {str(v) for v in units.execute(table.select(variant_col).distinct())[variant_col]
+             if v is not None}
+    problems = []
+    absent = [a for a in plan.arms if a not in found]
+    if absent:
+        problems.append(f"arms {absent} of the plan have no units (variants found: "
+                        f"{sorted(found)})")
+    extra = sorted(found - set(plan.arms))
+    if extra:
+        problems.append(f"variants {extra} are not arms of the plan {list(plan.arms)}")
+    missing = sorted({c for m in plan.metrics for c in m.columns if c not in table.columns})
+    if missing:
+        problems.append(f"metric columns {missing} of the plan are not in the units")
+    return problems
+
+
 def load_pilot_plan(path: str | os.PathLike[str]) -> PilotPlan:
     """Read and validate a pilot plan; errors name the file and the key."""
     where = str(resolve_path(path, must_exist=True))

@@ -412,6 +412,36 @@ class Rollout:
         return not (self.channels and ch not in self.channels)
 
 
+def usable_rollouts(rollouts: Sequence[Rollout], rates: pd.DataFrame
+                    ) -> tuple[list[Rollout], list[str]]:
+    """The rollouts that fit the data, and why each other one was left out.
+
+    A rollout fits when every touchpoint, stage and channel it names occurs in ``rates``
+    (from :func:`rate_trends`) and its date falls inside the periods charted: a report config
+    written for other data (the sample's app release) must not be applied to this one, and a
+    date after the data would turn every period into baseline.
+    """
+    kept, refused = [], []
+    if rates.empty:
+        return [], [f"rollout {r.name!r} left out: no KPI series to compare" for r in rollouts]
+    first, last = rates["period"].min(), rates["period_end"].max()
+    present = {key: set(rates[key].dropna().astype(str)) for key in
+               ("touchpoint", "stage", "channel") if key in rates.columns}
+    for r in rollouts:
+        absent = [f"{key} {name!r}" for key, names in (("touchpoint", r.touchpoints),
+                                                        ("stage", r.stages),
+                                                        ("channel", r.channels))
+                  for name in names if name not in present.get(key, set())]
+        if absent:
+            refused.append(f"rollout {r.name!r} left out: {', '.join(absent)} not in the data")
+        elif not first <= r.date < last:
+            refused.append(f"rollout {r.name!r} left out: its date {r.date:%Y-%m-%d} lies outside "
+                           f"the data ({first:%Y-%m-%d} to {last:%Y-%m-%d})")
+        else:
+            kept.append(r)
+    return kept, refused
+
+
 @dataclass
 class Monitoring:
     """What :func:`control_charts` found.

@@ -130,6 +130,7 @@ def section_monitoring(ctx: ReportContext) -> str:
         out.append(f"<p class=missing>{escape(ctx.t('no_monitoring', reason=ctx.monitoring_reason or '–'))}</p>")
     else:
         out.append(f"<p>{escape(ctx.t('monitor_intro', baseline=mon.baseline))}</p>")
+        out.extend(f"<p class=muted>{escape(note)}</p>" for note in mon.notes)
         ro = mon.rollouts
         if len(ro):
             out.append(f"<h3>{escape(ctx.t('rollouts_title'))}</h3>")

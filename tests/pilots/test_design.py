@@ -145,3 +145,19 @@ def test_plan_validation(tmp_path, edit, match):
     path.write_text(edit(PLAN.read_text()))
     with pytest.raises(ValueError, match=match):
         load_pilot_plan(path)
+
+
+def test_a_plan_written_for_other_units_is_refused_with_the_reason(tmp_path) -> None:
+    from cjmlib.pilots.design import plan_problems
+    from cjmlib.pilots.units import load_units
+
+    plan = load_pilot_plan(ROOT / "configs" / "pilot.yaml")
+    coded = pd.DataFrame({"unit_id": ["a", "b", "c", "d"], "variant": ["0", "1", "0", "1"],
+                          "clicked": [0, 1, 1, 0]})
+    problems = plan_problems(plan, load_units(coded))
+    assert problems[0].startswith("arms ['control', 'treatment'] of the plan have no units "
+                                  "(variants found: ['0', '1'])")
+    assert any(p.startswith("metric columns [") for p in problems)
+    fits = pd.DataFrame({"unit_id": ["a", "b"], "variant": ["control", "treatment"],
+                         **{c: [1, 0] for m in plan.metrics for c in m.columns}})
+    assert plan_problems(plan, load_units(fits)) == []

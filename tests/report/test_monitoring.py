@@ -190,3 +190,22 @@ def test_score_trends_average_per_period_and_nps_uses_the_promoter_coding() -> N
     assert csat["n"].tolist() == [3, 1]
     nps = m.score_trends(feedback, score="nps", levels=["touchpoint"], freq="M")
     assert nps["mean"].iloc[0] == pytest.approx((100 + 0 - 100) / 3)  # promoter, passive, detractor
+
+
+def test_rollouts_that_do_not_fit_the_data_are_left_out_with_the_reason() -> None:
+    """The sample's app release must not be applied to other data, and a rollout dated
+    after the data would make every period baseline."""
+    periods = pd.date_range("2026-01-05", periods=10, freq="W-MON", tz="UTC")
+    rates = pd.DataFrame({"period": periods, "period_end": periods + pd.Timedelta(days=7),
+                          "touchpoint": "payment", "stage": "purchase", "channel": "web"})
+    rollouts = [m.Rollout.from_dict({"name": "App release 5.2.0", "date": "2026-02-02",
+                                     "channels": ["app"]}),
+                m.Rollout.from_dict({"name": "late", "date": "2026-09-01"}),
+                m.Rollout.from_dict({"name": "new payment page", "date": "2026-02-02",
+                                     "touchpoints": ["payment"]})]
+    kept, refused = m.usable_rollouts(rollouts, rates)
+    assert [r.name for r in kept] == ["new payment page"]
+    assert refused == [
+        "rollout 'App release 5.2.0' left out: channel 'app' not in the data",
+        "rollout 'late' left out: its date 2026-09-01 lies outside the data (2026-01-05 to "
+        "2026-03-16)"]
