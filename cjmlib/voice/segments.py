@@ -57,6 +57,34 @@ DEFAULT_FEATURES = ("sessions", "channel_share_app", "stage_share_service",
                     "order_value")
 
 
+def default_features(features: pd.DataFrame, *, max_shares: int = 3) -> list[str]:
+    """Clustering features when none are named, from what any event log gives: ``sessions``,
+    ``events_per_session``, ``conversion_rate``, ``recency_days`` and the stage and channel
+    shares that vary most across customers (at most ``max_shares`` of each), plus
+    ``csat_mean`` when at least half the customers answered. A feature that is constant, or
+    missing for most customers, is left out.
+
+    >>> f = pd.DataFrame({"sessions": [1, 4, 2], "events_per_session": [3.0, 5.0, 2.0],
+    ...                   "conversion_rate": [0.0, 0.5, 0.0], "recency_days": [1, 9, 3],
+    ...                   "stage_share_purchase": [0.1, 0.5, 0.2], "channel_share_web": 1.0})
+    >>> default_features(f)
+    ['sessions', 'events_per_session', 'conversion_rate', 'recency_days', 'stage_share_purchase']
+    """
+    def usable(column: str) -> bool:
+        values = pd.to_numeric(features[column], errors="coerce")
+        return bool(values.notna().mean() >= 0.5 and values.nunique(dropna=True) > 1)
+
+    chosen = [c for c in ("sessions", "events_per_session", "conversion_rate", "recency_days")
+              if c in features.columns and usable(c)]
+    for prefix in ("stage_share_", "channel_share_"):
+        shares = [c for c in features.columns if c.startswith(prefix) and usable(c)]
+        shares.sort(key=lambda c: -float(pd.to_numeric(features[c], errors="coerce").std()))
+        chosen += shares[:max_shares]
+    if "csat_mean" in features.columns and usable("csat_mean"):
+        chosen.append("csat_mean")
+    return chosen
+
+
 def feature_label(name: str) -> str:
     """Readable label of a feature name.
 

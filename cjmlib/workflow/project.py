@@ -91,6 +91,10 @@ def init_project(folder: str | os.PathLike[str], raw: str | os.PathLike[str], *,
         raise ValueError(f"{raw_dir}: no file looks like events (a customer id, a time and an "
                          f"event name or a value); found {found or 'no readable file'}")
     counts = _touchpoint_counts(profiles)
+    for prof in profiles:  # survey pages that are mostly journey touchpoints join the journey
+        pages = set(prof.values("touchpoint")) if prof.kind == "feedback" else set()
+        if pages and len(pages & set(counts)) >= len(pages) / 2:
+            counts.update({page: 0 for page in pages - set(counts)})
     stage_of = {tp: guess_stage(tp) for tp in counts}
     conversions = [tp for tp in counts if CONVERSION.search(tp)]
     sources = sources_config(profiles, set(counts))

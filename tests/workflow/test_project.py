@@ -120,18 +120,34 @@ def test_cjm_init_then_cjm_run_with_no_flag(tmp_path: Path) -> None:
     raw.mkdir()
     clicks = write_clicks(raw)
     write_users(raw)
+    rng = np.random.default_rng(5)
+    survey = pd.DataFrame({"user_id": [f"U{int(u):04d}" for u in rng.integers(0, 300, 400)],
+                           "submitted_at": [f"2025-03-{1 + i % 28:02d}T10:00:00Z"
+                                            for i in range(400)],
+                           "rating": rng.integers(1, 6, 400),
+                           "page": rng.choice(PAGES, 400),
+                           "comment": rng.choice(["slow payment page", "great products",
+                                                  "could not find help", "fine"], 400)})
+    (raw / "survey.jsonl").write_text(survey.to_json(orient="records", lines=True))
     project = tmp_path / "project"
     init = _cjm("init", str(project), "--raw", str(raw), cwd=tmp_path)
     assert init.returncode == 0, init.stderr
     assert "clicks.csv.gz: events" in init.stdout and "users.csv: customers" in init.stdout
+    assert "survey.jsonl: feedback" in init.stdout
     done = _cjm("run", cwd=project)
     assert done.returncode == 0, done.stderr
     run_dir = Path(done.stdout.strip().splitlines()[-1])
     manifest = json.loads((run_dir / "manifest.json").read_text())
     status = {n["notebook"]: n["status"] for n in manifest["notebooks"]}
     assert status == {"01_collect": "succeeded", "02_journeys": "succeeded",
-                      "03_voice": "skipped", "04_pilot_design": "skipped",
+                      "03_voice": "succeeded", "04_pilot_design": "skipped",
                       "05_pilot_eval": "skipped", "06_report": "succeeded"}
+    # CSAT per touchpoint equals pandas on the raw survey (the ratings of each page)
+    voice = pd.read_parquet(run_dir / "tables" / "voice_survey_metrics.parquet")
+    by_page = voice[voice["level"] == "touchpoint"].set_index("group")["csat_mean"]
+    expected_csat = survey.groupby("page")["rating"].mean()
+    assert by_page.sort_index().to_numpy() == pytest.approx(
+        expected_csat[by_page.index].sort_index().to_numpy())
     # the directly-follows counts equal pandas on the raw export: visits split after 30
     # minutes without an event, as the proposed config derives them
     ev = clicks.assign(t=pd.to_datetime(clicks["timestamp"]).dt.floor("us"))
