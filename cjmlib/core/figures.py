@@ -58,6 +58,17 @@ def error_bars(mid: Any, low: Any, high: Any) -> np.ndarray:
     return np.vstack([below, above])
 
 
+def empty_chart(title: str, reason: str, *, width: float = FULL_WIDTH) -> plt.Figure:
+    """A small figure that says why a chart has nothing to show (the data at hand has no rows
+    for it), so a notebook and the report keep their place and say so instead of failing."""
+    fig, ax = plt.subplots(figsize=(width, 1.6), layout="constrained")
+    ax.axis("off")
+    ax.set_title(title, loc="left")
+    ax.text(0.0, 0.5, f"Nothing to show: {reason}.", transform=ax.transAxes, va="center",
+            fontsize=11, color="#555555")
+    return fig
+
+
 def save_figure(fig: plt.Figure, folder: str | os.PathLike[str], name: str) -> Path:
     """Save ``fig`` as ``<folder>/<name>.png`` (150 dpi, tight) and return the path."""
     path = Path(folder) / f"{name}.png"

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from cjmlib.core.figures import FULL_WIDTH, error_bars
+from cjmlib.core.figures import FULL_WIDTH, empty_chart, error_bars
 
 _BAD, _GOOD, _NEUTRAL, _INK, _MUTED = "#D55E00", "#009E73", "#0072B2", "#222222", "#777777"
 _START, _END = "(start)", "(end)"
@@ -456,6 +456,9 @@ def priority_chart(metrics: pd.DataFrame, *, labels: Mapping[str, str] | None = 
 
     m = _one_row_per_touchpoint(metrics).dropna(subset=["priority_score"])
     m = m.sort_values("priority_score", ascending=False).head(top).iloc[::-1]
+    if m.empty:  # e.g. one touchpoint that is also the conversion: nothing to rank
+        return empty_chart(title, "no touchpoint has a priority score (no exits, loops or "
+                                   "feedback to score)")
     names = [n for n in PRIORITY_WEIGHTS if f"signal_{n}" in m.columns]
     weights = pd.Series({**PRIORITY_WEIGHTS, **dict(weights or {})})
     present = m[[f"signal_{n}" for n in names]].notna().to_numpy()
@@ -494,8 +497,8 @@ def importance_performance_chart(grid: pd.DataFrame, *,
     :func:`cjmlib.journeys.touchpoints.importance_performance`, quadrants split at the lines drawn."""
     g = grid[grid["quadrant"] != "not rated"]
     if g.empty:
-        raise ValueError("importance_performance_chart: no touchpoint has both importance and "
-                         "performance")
+        return empty_chart(title, "no touchpoint has both an importance (removal effect) and a "
+                                  "performance")
     fig, ax = plt.subplots(figsize=(FULL_WIDTH, 6.5), layout="constrained")
     colours = {"concentrate here": _BAD, "keep up the good work": _GOOD,
                "low priority": _MUTED, "possible overkill": _NEUTRAL}

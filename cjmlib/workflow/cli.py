@@ -99,6 +99,30 @@ def _load_run_config(path: Path | None) -> dict[str, Any]:
     return config.load_yaml(path or default)
 
 
+def _config_parameters(values: dict[str, Any], selected: Sequence[str]) -> dict[str, Any]:
+    """The run config's parameters for the notebooks of this run: a name only a notebook left
+    out of the run declares (``--notebooks 02_journeys`` with 03_voice's brand in run.yaml)
+    is not passed; a name no notebook of the chain declares stays, so it is refused as a typo.
+    """
+    from cjmlib.core import config
+    from cjmlib.workflow.runner import declared_parameters
+
+    def declared(stems: Sequence[str]) -> set[str]:
+        paths = [config.NOTEBOOKS_DIR / f"{s}.ipynb" for s in stems]
+        return {p for path in paths if path.is_file() for p in declared_parameters(path)}
+
+    stems = [p.stem for p in sorted(config.NOTEBOOKS_DIR.glob("*.ipynb"))]
+    in_run, chain = declared(selected), declared(stems)
+    kept = {}
+    for key, value in values.items():
+        target, _, name = key.rpartition(".")
+        elsewhere = (target in stems and target not in selected if target
+                     else name in chain and name not in in_run)
+        if not elsewhere:
+            kept[key] = value
+    return kept
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     if args.command == "sample":
@@ -144,16 +168,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return path if path.is_absolute() else (config.workspace() / path).resolve()
         return config.resolve_path(value)
 
-    overrides = dict(run_cfg.get("parameters") or {})
-    overrides.update({name: _parse_value(value) for name, value in args.parameter})
+    selected = list(args.notebooks or run_cfg.get("notebooks") or NOTEBOOKS)
     try:
+        overrides = _config_parameters(run_cfg.get("parameters") or {}, selected)
+        overrides.update({name: _parse_value(value) for name, value in args.parameter})
         result = run_notebooks(
             raw_dir=path_option(args.raw, "raw_dir"),
             processed_dir=path_option(args.processed, "processed_dir", output=True),
             reports_dir=path_option(args.out, "reports_dir", output=True),
             pilot_path=path_option(args.pilot, "pilot"),
             overrides=overrides,
-            notebooks=args.notebooks or run_cfg.get("notebooks") or NOTEBOOKS,
+            notebooks=selected,
             progress=print_progress,
             reuse=args.reuse,
             privacy_scan=args.privacy_scan,

@@ -64,3 +64,21 @@ def test_findings_state_the_level_of_the_switch_interval() -> None:
                                               switching=switching, funnel=None,
                                               journey_unit="session"))
     assert "90% CI" in text and "**payment**" in text and "cart → delivery → cart" in text
+
+
+def test_charts_of_a_single_touchpoint_log_say_there_is_nothing_to_rank() -> None:
+    """'Axis limits cannot be NaN or Inf' in 02's priority chart, and a ValueError from the
+    importance-performance grid, on a retailer's log whose one touchpoint is the conversion:
+    no touchpoint had a priority score or a removal effect. The charts now say so."""
+    from cjmlib.journeys.plots import importance_performance_chart, priority_chart
+
+    metrics = pd.DataFrame([{"touchpoint": "purchase", "stage": "purchase", "channel": None,
+                             "priority_score": float("nan"), "impact": float("nan"),
+                             "signal_exit": float("nan")}])
+    grid = pd.DataFrame([{"touchpoint": "purchase", "importance": float("nan"),
+                          "performance": 0.9, "quadrant": "not rated",
+                          "importance_split": float("nan"), "performance_split": 0.9}])
+    for fig in (priority_chart(metrics), importance_performance_chart(grid)):
+        texts = [t.get_text() for t in fig.axes[0].texts]
+        assert any(t.startswith("Nothing to show:") for t in texts), texts
+        plt.close(fig)

@@ -96,13 +96,16 @@ def test_a_failing_notebook_stops_the_run_and_keeps_the_folder(tiny: Path,
 def test_cli_reports_the_failure_and_exit_code(tiny: Path, tmp_path: Path, capsys,
                                                monkeypatch) -> None:
     monkeypatch.setattr("cjmlib.core.config.NOTEBOOKS_DIR", tiny)
+    run_yaml = tmp_path / "run.yaml"  # not the repository's, whose parameters are the chain's
+    run_yaml.write_text("parameters: {greeting: hello}\n")
     code = cli.main(["run", "--raw", str(tmp_path), "--processed", str(tmp_path),
                      "--out", str(tmp_path / "r"), "--notebooks", "01_first", "02_second",
-                     "-p", "fail", "true"])
+                     "-p", "fail", "true", "--config", str(run_yaml)])
     err = capsys.readouterr().err
     assert code == 1
     assert "run failed: 02_second failed in cell 4" in err and "partial run kept in" in err
-    code = cli.main(["run", "--notebooks", "01_first", "-p", "nope", "1"])
+    code = cli.main(["run", "--notebooks", "01_first", "-p", "nope", "1", "--config",
+                     str(run_yaml)])
     assert code == 2
     assert "unknown parameter(s) nope" in capsys.readouterr().err
 
@@ -153,3 +156,15 @@ def test_cjm_run_in_a_project_folder_uses_it_as_workspace(tmp_path: Path, monkey
     cli._choose_workspace(config)
     assert config.workspace() == config.ROOT
     assert "workspace: " in capsys.readouterr().err  # and it says where it writes
+
+
+def test_run_config_parameters_of_notebooks_left_out_are_not_passed() -> None:
+    """`cjm run --notebooks 02_journeys` with 03_voice's parameters in run.yaml failed as
+    'unknown parameter(s) 03_voice.our_brand'. They are now left for the notebook they name;
+    a name no notebook of the chain declares is still passed on, to be refused as a typo."""
+    values = {"03_voice.our_brand": "Northwind", "segment_features": ["age"], "alpha": 0.1,
+              "02_journeys.segment_col": "tier", "segmnet_col": "typo", "09_none.x": 1}
+    kept = cli._config_parameters(values, ["01_collect", "02_journeys"])
+    assert kept == {"alpha": 0.1, "02_journeys.segment_col": "tier", "segmnet_col": "typo",
+                    "09_none.x": 1}
+    assert "03_voice.our_brand" in cli._config_parameters(values, ["03_voice"])
