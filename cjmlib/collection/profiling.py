@@ -59,8 +59,8 @@ class ExportProfile:
     ``kind``: events, feedback or customers (None: unknown); ``roles``: role -> column
     (customer_id, event_time, touchpoint, channel, session_id, value, csat, nps, ces, text);
     ``time``: how the time column is written (``formats`` for strptime, or ``unit`` for epoch
-    numbers, and whether it states its time zone); ``evidence``: why each role was chosen;
-    ``to_confirm``: what the researcher must check.
+    numbers, whether it states its time zone and whether it holds dates only, ``date_only``);
+    ``evidence``: why each role was chosen; ``to_confirm``: what the researcher must check.
     """
 
     path: Path
@@ -234,11 +234,13 @@ def _guess_kind(prof: ExportProfile, frame: pd.DataFrame) -> None:
             roles.pop(role, None)
         prof.time = {}
         prof.to_confirm = [c for c in prof.to_confirm if "time zone" not in c]
-    elif has_id and "event_time" in roles and ("touchpoint" in roles or "value" in roles):
+    elif has_id and "event_time" in roles:
         prof.kind = "events"
         if "touchpoint" not in roles:
+            what = ("'purchase' (a transaction)" if "value" in roles
+                    else "event named after the file")
             prof.to_confirm.append(f"{prof.name}: no event column; every row is read as one "
-                                   "'purchase' (a transaction)")
+                                   f"{what}")
     if prof.kind is None:
         found = ", ".join(f"{r}={c!r}" for r, c in roles.items()) or "nothing"
         prof.to_confirm.append(f"{prof.name}: not read (found {found}); add it to "
@@ -274,7 +276,7 @@ def _time_reading(values: pd.Series) -> dict[str, Any] | None:
         return None
     if pd.api.types.is_datetime64_any_dtype(v):
         return {"formats": [], "zone": isinstance(v.dtype, pd.DatetimeTZDtype),
-                "distinct": int(v.nunique())}
+                "distinct": int(v.nunique()), "date_only": bool((v == v.dt.normalize()).all())}
     if pd.api.types.is_numeric_dtype(v) or _is_number(v):
         x = pd.to_numeric(v, errors="coerce").dropna()
         for unit, low, high in (("s", 9.0e8, 4.1e9), ("ms", 9.0e11, 4.1e12)):
@@ -287,7 +289,8 @@ def _time_reading(values: pd.Series) -> dict[str, Any] | None:
     iso = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
     if iso.notna().all():
         zone = bool(text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True).all())
-        return {"formats": [], "zone": zone, "distinct": int(text.nunique())}
+        return {"formats": [], "zone": zone, "distinct": int(text.nunique()),
+                "date_only": bool((iso == iso.dt.normalize()).all())}
     fits = [f for f in _TIME_FORMATS
             if pd.to_datetime(text, errors="coerce", format=f).notna().all()]
     if not fits:
@@ -295,4 +298,4 @@ def _time_reading(values: pd.Series) -> dict[str, Any] | None:
     ambiguous = any(a.replace("%d", "#").replace("%m", "%d").replace("#", "%m") == b
                     for a in fits for b in fits if a != b)
     return {"formats": fits[:1], "zone": False, "ambiguous": ambiguous,
-            "distinct": int(text.nunique())}
+            "distinct": int(text.nunique()), "date_only": "%H" not in fits[0]}

@@ -1,5 +1,6 @@
 """The journey model of ``configs/journey.yaml``: stages, touchpoints and their labels,
-conversion touchpoints, the funnel, future-state targets and priority weights."""
+conversion touchpoints and named outcomes, the funnel, future-state targets and priority
+weights."""
 
 from __future__ import annotations
 
@@ -33,6 +34,14 @@ class JourneyConfig:
     exclude_touchpoints: tuple[str, ...] = ()
     priority_weights: Mapping[str, float] = field(default_factory=dict)
     min_customers: int = 30
+    outcomes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def outcome(self, name: str) -> tuple[str, ...]:
+        """The touchpoints of a named outcome (the error lists the names there are)."""
+        if name not in self.outcomes:
+            raise ValueError(f"unknown outcome {name!r}; the journey config names "
+                             f"{list(self.outcomes)}")
+        return self.outcomes[name]
 
     def stage_of(self) -> dict[str, str]:
         """touchpoint -> stage."""
@@ -54,9 +63,12 @@ def load_journey_config(path: str | os.PathLike[str]) -> JourneyConfig:
     """Read and check ``configs/journey.yaml`` (the errors name the file and the key)."""
     resolved = resolve_path(path, must_exist=True)
     raw = load_yaml(resolved)
-    for key in ("stages", "touchpoints", "conversion_touchpoints"):
+    for key in ("stages", "touchpoints"):
         if key not in raw:
             raise ValueError(f"{resolved}: missing key {key!r}; found {sorted(raw)}")
+    if "conversion_touchpoints" not in raw and not raw.get("outcomes"):
+        raise ValueError(f"{resolved}: missing key 'conversion_touchpoints' (or 'outcomes'); "
+                         f"found {sorted(raw)}")
     stages = tuple(raw["stages"])
     touchpoints = raw["touchpoints"]
     for tp, spec in touchpoints.items():
@@ -73,12 +85,13 @@ def load_journey_config(path: str | os.PathLike[str]) -> JourneyConfig:
                 f"{resolved}: touchpoints.{tp}.target must map metric names to numbers; "
                 f"found {target!r}"
             )
-    conversions = tuple(raw["conversion_touchpoints"])
-    unknown = [c for c in conversions if c not in touchpoints]
-    if unknown:
-        raise ValueError(
-            f"{resolved}: conversion_touchpoints {unknown} are not listed under touchpoints"
-        )
+    outcomes = _read_outcomes(raw.get("outcomes"), touchpoints, resolved)
+    if "conversion_touchpoints" in raw:
+        conversions = _touchpoint_list(raw["conversion_touchpoints"], "conversion_touchpoints",
+                                       touchpoints, resolved)
+    else:
+        conversions = next(iter(outcomes.values()))
+    outcomes = outcomes or {"conversion": conversions}
     funnel = raw.get("funnel") or {}
     steps = tuple(funnel.get("steps") or ())
     unknown = [s for s in steps if s not in touchpoints]
@@ -95,6 +108,33 @@ def load_journey_config(path: str | os.PathLike[str]) -> JourneyConfig:
         exclude_touchpoints=tuple(raw.get("exclude_touchpoints") or ()),
         priority_weights=dict(raw.get("priority_weights") or {}),
         min_customers=int(raw.get("min_customers", 30)),
+        outcomes=outcomes,
     )
+
+
+def _touchpoint_list(value: Any, key: str, touchpoints: Mapping[str, Any],
+                     path: Any) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) for v in items):
+        raise ValueError(f"{path}: {key} must be a list of touchpoint names; found {value!r}")
+    unknown = [c for c in items if c not in touchpoints]
+    if unknown:
+        raise ValueError(f"{path}: {key} {unknown} are not listed under touchpoints")
+    return tuple(items)
+
+
+def _read_outcomes(value: Any, touchpoints: Mapping[str, Any],
+                   path: Any) -> dict[str, tuple[str, ...]]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not value:
+        raise ValueError(f"{path}: outcomes must map an outcome name to a list of touchpoints "
+                         f"(e.g. purchase: [order_confirmation]); found {value!r}")
+    out = {}
+    for name, tps in value.items():
+        out[str(name)] = _touchpoint_list(tps, f"outcomes.{name}", touchpoints, path)
+        if not out[str(name)]:
+            raise ValueError(f"{path}: outcomes.{name} names no touchpoint")
+    return out
 
 

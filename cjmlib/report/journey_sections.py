@@ -1,6 +1,6 @@
 """Report sections 2 to 4: the journey map, the top pain points and the improvement backlog.
 
-:func:`section_journey` draws the journey map and the checkout funnel; :func:`section_pain`
+:func:`section_journey` draws the journey map, the named outcomes and the funnel; :func:`section_pain`
 shows the three most urgent touchpoints with their evidence (behaviour, scores, negative
 themes, redacted quotes from :func:`negative_quotes`, a channel breakdown with small groups
 suppressed, the strongest driver and an evidence chart); :func:`section_backlog` lists the
@@ -48,6 +48,19 @@ def section_journey(ctx: ReportContext) -> str:
                                   "legend": ctx.t("journey_legend")})
     out.append(figure_html(figs.figure_data_uri(fig), ctx.t("journey_caption"),
                            ctx.t("journey")))
+    oc = ctx.tables.get("outcomes")
+    if oc is not None and len(oc) > 1:  # one outcome is the conversion the report shows anyway
+        rows = []
+        for r in oc.to_dict("records"):
+            rate = pct(r.get("rate"))
+            if finite(r.get("rate_ci_low")):
+                rate += f" ({pct(r['rate_ci_low'])}–{pct(r['rate_ci_high'])})"
+            rows.append([escape(str(r["outcome"])), f"{integer(r.get('reached'))} / "
+                         f"{integer(r.get('journeys'))}", rate])
+        out.append(f"<h3>{escape(ctx.t('outcomes_title'))}</h3>")
+        out.append(table_html([ctx.t("outcome"), ctx.t("reached"),
+                               ctx.t("outcome_rate", **ctx.interval("outcomes"))], rows,
+                              numeric=(1, 2)))
     fn = ctx.tables.get("funnel")
     if fn is not None and len(fn):
         rows = []

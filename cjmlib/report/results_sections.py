@@ -82,7 +82,8 @@ def section_pilot(ctx: ReportContext) -> str:
                 "pilot_title", **ctx.interval("pilot_results"))))
     dd = ctx.tables.get("did_results")
     if dd is None or dd.empty:
-        out.append(ctx.missing_note("did_results"))
+        if TABLE_SOURCES["did_results"] not in ctx.skipped:  # else said once above
+            out.append(ctx.missing_note("did_results"))
         ctx.missing.setdefault("did_results", TABLE_SOURCES["did_results"])
     else:
         rows = [[escape(ctx.lang.metric(r["metric"])), escape(r["inference"]),
@@ -308,7 +309,9 @@ def next_steps(ctx: ReportContext) -> list[str]:
             covered = {x.strip() for tps in open_["touchpoints"] for x in str(tps).split(",")}
             if top not in covered:
                 steps.append(ctx.t("n_cover", tp=escape(ctx.lang.tp(top))))
-    gaps = sorted(set(ctx.missing.items()), key=lambda kv: kv[1])
+    # tables of notebooks skipped for lack of data are not gaps a rerun could fill
+    gaps = sorted({kv for kv in ctx.missing.items() if kv[1] not in ctx.skipped},
+                  key=lambda kv: kv[1])
     if gaps:
         items = "; ".join(f"{name} ({nb})" for name, nb in gaps)
         steps.append(ctx.t("n_gaps", items=escape(items)))

@@ -18,7 +18,7 @@ from cjmlib.core.runs import read_run_table
 #: Tables the report reads from a run folder, and the notebook that writes each one.
 TABLE_SOURCES: dict[str, str] = {
     name: schema.STEPS[schema.TABLES[name].step] for name in (
-        "touchpoint_metrics", "touchpoint_metrics_by_channel", "funnel", "transitions",
+        "touchpoint_metrics", "touchpoint_metrics_by_channel", "outcomes", "funnel", "transitions",
         "survey_metrics", "themes", "sentiment", "drivers", "pilot_results", "pilot_summary",
         "did_results")}
 

@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,10 @@ CONVERSION = re.compile(r"(purchase|order[_ ]?(complete|confirm|placed|success)|
                         r"checkout[_ ]?(complete|success)|paid|payment[_ ]?success|^buy$|"
                         r"convert|subscri|sign[_ ]?up|approv|accept|success|complete)", re.I)
 _SESSION_LESS = re.compile(r"case|application|ticket|claim|order", re.I)
+#: Touchpoint names that look like an outcome worth counting besides the conversion.
+OUTCOME = re.compile(r"(redeem|redemption|respon|sign[_ ]?up|regist|enrol|activat|renew|"
+                     r"cancel|churn|complain|return|refund|declin|reject)", re.I)
+_STORE_COLUMN = re.compile(r"^(store|shop|branch|outlet|location)[_ ]?(id|no|nr|code)?$", re.I)
 
 
 @dataclass
@@ -97,14 +102,25 @@ def init_project(folder: str | os.PathLike[str], raw: str | os.PathLike[str], *,
             counts.update({page: 0 for page in pages - set(counts)})
     stage_of = {tp: guess_stage(tp) for tp in counts}
     conversions = [tp for tp in counts if CONVERSION.search(tp)]
-    sources = sources_config(profiles, set(counts))
-    journey = journey_config(counts, stage_of, conversions)
+    others = [tp for tp in counts if OUTCOME.search(tp) and tp not in conversions]
     to_confirm = [item for p in profiles for item in p.to_confirm]
+    reach = _customer_reach(profiles)
+    everyone = [tp for tp in conversions if reach.get(tp, 0.0) >= 0.95]
+    if conversions and everyone == conversions and others:
+        to_confirm.append(f"{everyone} reach {min(reach[t] for t in everyone):.0%} of the "
+                          f"customers read: as a conversion that says little; converting on "
+                          f"{others[0]!r} instead")
+        conversions, others = [others[0]], [*everyone, *others[1:]]
+    sources = sources_config(profiles, set(counts))
+    journey = journey_config(counts, stage_of, conversions, others)
     if not conversions:
         to_confirm.append("no touchpoint looks like a conversion: set conversion_touchpoints "
                           "in configs/journey.yaml")
     else:
         to_confirm.append(f"conversion touchpoints guessed: {conversions}")
+    if journey.get("outcomes"):
+        to_confirm.append(f"outcomes counted: {list(journey['outcomes'])} (02's "
+                          "`outcome` parameter chooses the one to convert on)")
     to_confirm.append("stages were guessed from touchpoint names: check configs/journey.yaml")
     if len(counts) > 200:
         to_confirm.append(f"{len(counts)} distinct event names: journeys read better with "
@@ -157,14 +173,15 @@ def sources_config(profiles: list[ExportProfile], touchpoints: set[str]) -> dict
         if prof.kind == "events":
             fields["event_time"] = _time_field(prof)
             fields["channel"] = ({"column": r["channel"]} if "channel" in r
-                                 else _channel_constant(prof.name))
+                                 else _channel_constant(prof.name, prof.columns))
             fields["touchpoint"] = ({"column": r["touchpoint"], "strict": True}
-                                    if "touchpoint" in r else "purchase")
+                                    if "touchpoint" in r else constant_touchpoint(prof))
             if "session_id" in r:
                 fields["session_id"] = {"column": r["session_id"]}
                 spec["sessions"] = "given"
-            else:  # cases (applications, tickets) are not cut into visits
+            else:  # cases (applications, tickets), baskets and dated rows are not visits
                 spec["sessions"] = ("none" if _SESSION_LESS.search(r["customer_id"])
+                                    or "touchpoint" not in r or prof.time.get("date_only")
                                     else "derive")
             if "value" in r:
                 fields["value"] = {"column": r["value"]}
@@ -197,24 +214,44 @@ def sources_config(profiles: list[ExportProfile], touchpoints: set[str]) -> dict
             "sources": sources}
 
 
-def journey_config(counts: Counter, stage_of: dict[str, str],
-                   conversions: list[str]) -> dict[str, Any]:
-    """``journey.yaml`` from the touchpoints, their stages and the conversion candidates."""
+def journey_config(counts: Counter, stage_of: dict[str, str], conversions: list[str],
+                   outcomes: Sequence[str] = ()) -> dict[str, Any]:
+    """``journey.yaml`` from the touchpoints, their stages, the conversion candidates and
+    other outcomes to count (each a named outcome of its own)."""
     touchpoints = {tp: {"stage": stage_of[tp], "label": _label(tp)}
                    for tp, _ in counts.most_common()}
     config: dict[str, Any] = {"stages": list(STAGES), "touchpoints": touchpoints,
                               "conversion_touchpoints": conversions,
                               "session_timeout_minutes": 30}
+    named = {tp: [tp] for tp in [*conversions, *outcomes]}
+    if len(named) > 1:
+        config["outcomes"] = named
     steps = []
     for stage in ("awareness", "consideration", "purchase"):
         ranked = [tp for tp, _ in counts.most_common() if stage_of[tp] == stage
-                  and tp not in conversions]
+                  and tp not in named]
         if ranked:
             steps.append(ranked[0])
     if conversions and steps:
         config["funnel"] = {"name": "to conversion", "steps": [*steps, conversions[0]],
                             "window_days": 30}
     return config
+
+
+def _customer_reach(profiles: list[ExportProfile]) -> dict[str, float]:
+    """Share of the customers in the rows read that have each touchpoint."""
+    seen: dict[str, set[str]] = {}
+    for prof in profiles:
+        if prof.kind != "events" or prof.frame is None:
+            continue
+        ids = prof.frame[prof.roles["customer_id"]].astype(str)
+        if "touchpoint" in prof.roles:
+            for tp, group in ids.groupby(prof.frame[prof.roles["touchpoint"]].astype(str)):
+                seen.setdefault(str(tp), set()).update(group)
+        else:
+            seen.setdefault(constant_touchpoint(prof), set()).update(ids)
+    customers = set().union(*seen.values()) if seen else set()
+    return {tp: len(ids) / len(customers) for tp, ids in seen.items()} if customers else {}
 
 
 def _touchpoint_counts(profiles: list[ExportProfile]) -> Counter:
@@ -226,8 +263,20 @@ def _touchpoint_counts(profiles: list[ExportProfile]) -> Counter:
             column = prof.frame[prof.roles["touchpoint"]].dropna().astype(str)
             counts.update(column.tolist())
         else:
-            counts["purchase"] += prof.rows_read
+            counts[constant_touchpoint(prof)] += prof.rows_read
     return counts
+
+
+def constant_touchpoint(prof: ExportProfile) -> str:
+    """The one touchpoint of an events file without an event column: ``purchase`` for
+    transactions (a value column), else the file's name in the singular
+    (``coupon_redemptions.csv`` -> ``coupon_redemption``)."""
+    if "value" in prof.roles:
+        return "purchase"
+    name = _source_name(prof.name, {})
+    if name.endswith("ies"):
+        return name[:-3] + "y"
+    return name[:-1] if name.endswith("s") and not name.endswith("ss") else name
 
 
 def _time_field(prof: ExportProfile) -> dict[str, Any]:
@@ -239,7 +288,9 @@ def _time_field(prof: ExportProfile) -> dict[str, Any]:
     return field_
 
 
-def _channel_constant(file_name: str) -> str:
+def _channel_constant(file_name: str, columns: list[str] = ()) -> str:
+    if any(_STORE_COLUMN.match(str(c)) for c in columns):
+        return "store"  # rows that name a store happened in one
     name = file_name.lower()
     for channel, words in (("app", r"\bapp|mobile"), ("store", r"store|pos|shop_floor"),
                            ("call_center", r"call|contact"), ("email", r"mail"),

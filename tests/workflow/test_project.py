@@ -114,6 +114,35 @@ def test_init_writes_no_sample_config_and_refuses_to_overwrite(tmp_path: Path) -
         init_project(tmp_path / "other", raw)
 
 
+def test_a_retailers_dated_exports_become_customer_journeys_with_named_outcomes(
+        tmp_path: Path) -> None:
+    """Line items (a value, no event column, a store id), dated coupon redemptions: each
+    file's events are named after it, nothing is cut into 30-minute visits, a purchase every
+    household makes is not the conversion, and both are counted as outcomes."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    rng = np.random.default_rng(5)
+    times = pd.Timestamp("2017-01-01 09:00") + pd.to_timedelta(rng.integers(0, 10**7, 400),
+                                                               unit="s")
+    pd.DataFrame({"household_id": rng.integers(1, 41, 400), "store_id": rng.integers(1, 4, 400),
+                  "basket_id": rng.integers(1, 120, 400), "sales_value": rng.uniform(1, 9, 400),
+                  "transaction_timestamp": times}).to_parquet(raw / "transactions.parquet")
+    pd.DataFrame({"household_id": [3, 3, 7], "coupon_upc": [11, 12, 11],
+                  "redemption_date": pd.to_datetime(["2017-02-01", "2017-03-05", "2017-02-11"])}
+                 ).to_parquet(raw / "coupon_redemptions.parquet")
+    result = init_project(tmp_path / "proj", raw)
+    sources = yaml.safe_load((tmp_path / "proj" / "configs" / "sources.yaml").read_text())
+    tx, red = sources["sources"]["transactions"], sources["sources"]["coupon_redemptions"]
+    assert (tx["fields"]["touchpoint"], tx["fields"]["channel"], tx["sessions"]) == (
+        "purchase", "store", "none")
+    assert (red["fields"]["touchpoint"], red["sessions"]) == ("coupon_redemption", "none")
+    journey = yaml.safe_load((tmp_path / "proj" / "configs" / "journey.yaml").read_text())
+    assert result.conversions == ["coupon_redemption"] == journey["conversion_touchpoints"]
+    assert journey["outcomes"] == {"coupon_redemption": ["coupon_redemption"],
+                                   "purchase": ["purchase"]}
+    assert any("['purchase'] reach 100% of the customers read" in c for c in result.to_confirm)
+
+
 @pytest.mark.slow
 def test_cjm_init_then_cjm_run_with_no_flag(tmp_path: Path) -> None:
     raw = tmp_path / "exports"

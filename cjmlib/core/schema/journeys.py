@@ -103,6 +103,22 @@ conversion_rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha
 conversion_rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha of conversion_rate
 alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)),
+    TableSpec("outcomes", "journeys", "journeys_outcomes",
+              "One row per named outcome of the journey config (outcomes:) that occurs in the "
+              "events, over the same journeys (cjmlib.journeys.outcomes.outcome_rates).",
+              columns("""
+outcome | string | outcome name from the journey config (conversion when it names none)
+touchpoints | string | the outcome's touchpoints, comma-separated
+journeys | int | journeys of the notebook's journey_unit (the denominator)
+reached | int | journeys with an event of one of the outcome's touchpoints
+customers | int | distinct customers of the journeys
+customers_reached | int | distinct customers with a journey that reached the outcome
+rate | float | reached / journeys, 0-1
+rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha of rate
+rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha of rate
+primary | bool | the outcome the notebook converts on (conversion rates, funnel, removal effects)
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
+""")),
     TableSpec("touchpoint_metrics", "journeys", "journeys_touchpoint_metrics",
               "One row per touchpoint: reach, conversion, exit, dwell, loops, attitude, removal "
               "effect and the priority score (cjmlib.journeys.touchpoints.touchpoint_metrics).",
