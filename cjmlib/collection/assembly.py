@@ -44,8 +44,9 @@ Conventions:
   derived ones read ``<customer_id>/<source>/<n>``.
 * customers.parquet: ``channels`` is a comma-separated sorted list, ``revenue`` the sum of
   ``value`` over conversion touchpoints (configs/journey.yaml), ``first_seen``/``last_seen``
-  span events and feedback, CRM fields follow (``crm_id``, ``segment``...) and ``tenure_days``
-  counts from ``date_joined`` to the last event in the data.
+  span events and feedback, CRM fields follow (``crm_id``, ``segment``...), each merged over all
+  customers rows of the customer by its rule (:mod:`~cjmlib.collection.profiles`), and
+  ``tenure_days`` counts from ``date_joined`` to the last event in the data.
 * Re-running on the same inputs, configs and salt gives identical tables and manifest.
 """
 
