@@ -44,8 +44,9 @@ Conventions:
   derived ones read ``<customer_id>/<source>/<n>``.
 * customers.parquet: ``channels`` is a comma-separated sorted list, ``revenue`` the sum of
   ``value`` over conversion touchpoints (configs/journey.yaml), ``first_seen``/``last_seen``
-  span events and feedback, CRM fields follow (``crm_id``, ``segment``...) and ``tenure_days``
-  counts from ``date_joined`` to the last event in the data.
+  span events and feedback, CRM fields follow (``crm_id``, ``segment``...), each merged over all
+  customers rows of the customer by its rule (:mod:`~cjmlib.collection.profiles`), and
+  ``tenure_days`` counts from ``date_joined`` to the last event in the data.
 * Re-running on the same inputs, configs and salt gives identical tables and manifest.
 """
 
@@ -57,7 +58,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,7 @@ from cjmlib import __version__
 from cjmlib.collection.events import assemble_events
 from cjmlib.collection.identity import StitchResult, resolve_salt, stitch
 from cjmlib.collection.landing import land
+from cjmlib.collection.profiles import HISTORY_FILE, PROFILES_TABLE, merge_profiles
 from cjmlib.collection.sources import TABLE_KINDS, SourcesConfig, load_sources
 from cjmlib.collection.sql import files_sql, lit, path_lit, q
 from cjmlib.collection.staging import StagedSource, stage_files, stage_source
@@ -88,8 +90,10 @@ class CollectionResult:
     (folder) and ``manifest`` to files; ``sources`` has one row per source (``source``,
     ``kind``, ``files``, ``rows_in``, ``rows_out``, ``rows_quarantined``, ``records_written``,
     ``balanced``); ``quarantine`` one row per source, file, reason and column (``rows``);
-    ``identity`` and ``dedupe`` hold the stitching and duplicate statistics;
-    ``manifest`` is the content of manifest.json. ``elapsed_s`` is wall-clock seconds (not in
+    ``identity`` and ``dedupe`` hold the stitching and duplicate statistics; ``profiles`` one
+    row per profile field of customers.parquet (``field``, ``rule``, ``customers_with_value``,
+    ``customers_with_several_values``: customers whose rows carried two or more different
+    non-null values); ``manifest`` is the content of manifest.json. ``elapsed_s`` is wall-clock seconds (not in
     the manifest, which stays identical between re-runs).
     """
 
@@ -100,6 +104,7 @@ class CollectionResult:
     dedupe: dict[str, Any]
     manifest: dict[str, Any]
     elapsed_s: float = 0.0
+    profiles: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def to_pandas(self) -> pd.DataFrame:
         """Rows in, out and quarantined per source."""
@@ -208,7 +213,7 @@ def collect(
         say("feedback")
         _assemble_feedback(con, staged, out, primary)
         say("customers")
-        _assemble_customers(con, cfg, staged, out, primary)
+        profiles = _assemble_customers(con, cfg, staged, out, primary)
         _write_audit(con, out)
         say("quarantine and manifest")
         quarantine, sources = _write_quarantine(con, cfg, staged, work, out, primary)
@@ -217,20 +222,26 @@ def collect(
                                              f"{path_lit(out / (name + '.parquet'))})"
                                              ).fetchall()[0][0]}
                   for name in ("events", "feedback", "customers", "identity_audit")}
+        if (out / HISTORY_FILE).exists():
+            tables["customer_attribute_history"] = {"path": HISTORY_FILE, "rows": con.execute(
+                f"SELECT count(*) FROM read_parquet({path_lit(out / HISTORY_FILE)})"
+            ).fetchall()[0][0]}
     finally:
         con.close()
         shutil.rmtree(work, ignore_errors=True)
 
     ident_stats = {**ident.stats, "giants": ident.giants}
     manifest = _manifest(cfg, raw, files, staged, sources, quarantine, ident_stats, dedupe,
-                         tables, salt_source, hash_inputs)
+                         tables, salt_source, hash_inputs, profiles)
     write_json(manifest, out / "manifest.json")
     paths = {"events": out / "events.parquet", "feedback": out / "feedback.parquet",
              "customers": out / "customers.parquet",
              "identity_audit": out / "identity_audit.parquet",
              "quarantine": out / "quarantine", "manifest": out / "manifest.json"}
+    if "customer_attribute_history" in tables:
+        paths["customer_attribute_history"] = out / HISTORY_FILE
     return CollectionResult(paths, sources, quarantine, ident_stats, dedupe, manifest,
-                            round(time.perf_counter() - started, 3))
+                            round(time.perf_counter() - started, 3), profiles)
 
 
 def _match_files(cfg: SourcesConfig, raw: Path) -> dict[str, list[tuple[Path | None, str]]]:
@@ -310,36 +321,27 @@ def _assemble_feedback(con: Any, staged: list[StagedSource], out: Path, primary:
 
 
 def _assemble_customers(con: Any, cfg: SourcesConfig, staged: list[StagedSource], out: Path,
-                        primary: str) -> None:
+                        primary: str) -> pd.DataFrame:
+    """Write customers.parquet; return the profile fields' merge counts (profiles.py)."""
     conv = ", ".join(lit(t) for t in cfg.conversion_touchpoints) or "NULL"
-    profile_specs = [s for s in staged if s.spec.kind == "customers" and s.stage is not None]
-    prof_fields: dict[str, str] = {}
-    for s in profile_specs:
-        for n, fs in s.spec.fields.items():
-            prof_fields.setdefault(n, fs.type)
     reserved = set(CUSTOMER_COLUMNS) | {"tenure_days"}
-    clash = sorted(set(prof_fields) & reserved)
+    clash = sorted(set(cfg.profile_merge) & reserved)
     if clash:
         raise ValueError(f"{cfg.path}: customers fields {clash} clash with computed columns "
                          f"{sorted(reserved)}; rename them")
+    # every profile row of a customer merged field by field, never "first row wins"
+    prof_fields, profiles = merge_profiles(con, cfg, staged, primary, out)
     ev = path_lit(out / "events.parquet")
     fb = path_lit(out / "feedback.parquet")
-    if profile_specs:
-        paths = [str(s.stage) for s in profile_specs]
-        order = " ".join(f"WHEN {lit(s.spec.name)} THEN {i}" for i, s in enumerate(profile_specs))
-        prof = f"""prof AS (
-            SELECT m.customer_id, {', '.join('s.' + q(n) for n in prof_fields)},
-                   row_number() OVER (PARTITION BY m.customer_id
-                                      ORDER BY CASE s._source {order} END, s._file, s._row)
-                       AS _rn
-            FROM {files_sql(paths)} s JOIN _id_keymap m ON m.key = {primary}
-            WHERE s._reason IS NULL),"""
+    if prof_fields:
         prof_sel = ", ".join(f"p.{q(n)}" for n in prof_fields)
-        join = "LEFT JOIN prof p ON p.customer_id = c.customer_id AND p._rn = 1"
+        join = f"LEFT JOIN {PROFILES_TABLE} p ON p.customer_id = c.customer_id"
     else:
-        prof, prof_sel, join = "", "", ""
+        prof_sel, join = "", ""
+    date_joined = next((s.spec.fields["date_joined"].type for s in staged
+                        if s.spec.kind == "customers" and "date_joined" in s.spec.fields), None)
     tenure = ""
-    if prof_fields.get("date_joined") == "date":
+    if "date_joined" in prof_fields and date_joined == "date":
         tenure = (", date_diff('day', p.date_joined, (SELECT CAST(max(event_time) AS DATE) "
                   f"FROM read_parquet({ev}))) AS tenure_days")
     sql = f"""
@@ -357,7 +359,6 @@ def _assemble_customers(con: Any, cfg: SourcesConfig, staged: list[StagedSource]
         fb AS (SELECT customer_id, min(response_time) AS first_fb, max(response_time) AS last_fb,
                       count(*) AS n_feedback
                FROM read_parquet({fb}) WHERE customer_id IS NOT NULL GROUP BY customer_id),
-        {prof}
         base AS (SELECT c.customer_id, least(ev.first_ev, fb.first_fb) AS first_seen,
                         greatest(ev.last_ev, fb.last_fb) AS last_seen,
                         coalesce(ev.n_events, 0)::BIGINT AS n_events,
@@ -372,6 +373,7 @@ def _assemble_customers(con: Any, cfg: SourcesConfig, staged: list[StagedSource]
                  LEFT JOIN fb ON fb.customer_id = c.customer_id {join})
         SELECT * FROM base ORDER BY customer_id"""
     _copy_atomic(con, sql, out / "customers.parquet")
+    return profiles
 
 
 def _write_audit(con: Any, out: Path) -> None:
@@ -473,7 +475,7 @@ def _write_quarantine(con: Any, cfg: SourcesConfig, staged: list[StagedSource], 
 def _manifest(cfg: SourcesConfig, raw: Path, files: dict[str, list[tuple[Path | None, str]]],
               staged: list[StagedSource], sources: pd.DataFrame, quarantine: pd.DataFrame,
               identity: dict[str, Any], dedupe: dict[str, Any], tables: dict[str, Any],
-              salt_source: str, hash_inputs: bool) -> dict[str, Any]:
+              salt_source: str, hash_inputs: bool, profiles: pd.DataFrame) -> dict[str, Any]:
     inputs = []
     for s in staged:
         for x in s.landed:
@@ -504,4 +506,11 @@ def _manifest(cfg: SourcesConfig, raw: Path, files: dict[str, list[tuple[Path | 
         "tables": tables,
         "identity": identity,
         "dedupe": dedupe,
+        "profiles": {
+            "rule": "each profile field merged over all customers rows of a customer by its "
+                    "rule (profiles.merge; default first: the first non-null value in "
+                    "observation order: as_of, then source, file, row)",
+            "fields": {r["field"]: {k: (int(v) if k.startswith("customers") else v)
+                                    for k, v in r.items() if k != "field"}
+                       for r in profiles.to_dict("records")}},
     }

@@ -40,6 +40,14 @@ FEEDBACK_FIELDS = {"response_time": ("time", False), "touchpoint": ("touchpoint"
                     "response_id": ("string", False), "stage": ("string", False),
                     "brand": ("string", False)}
 _PROFILE_TYPES = ("string", "float", "int", "bool", "date", "time")
+#: How a profile column of customers.parquet is merged over all rows of a customer, and the
+#: field types each rule accepts (cjmlib.collection.profiles).
+MERGE_RULES: dict[str, tuple[str, ...]] = {
+    "first": _PROFILE_TYPES, "last": _PROFILE_TYPES, "most_frequent": _PROFILE_TYPES,
+    "min": ("int", "float", "date", "time"), "max": ("int", "float", "date", "time"),
+    "any": ("bool",), "all": ("bool",)}
+#: A customers field of this name is the time its row's values were observed, not a column.
+PROFILE_TIME_FIELD = "as_of"
 EPOCH_US = {"s": 1_000_000, "ms": 1_000, "us": 1}
 DEFAULT_ENCODINGS = ("utf-8", "gb18030", "cp1251")
 
@@ -130,6 +138,8 @@ class SourcesConfig:
     conversion_touchpoints: tuple[str, ...]
     session_timeout_minutes: float
     engine: dict[str, Any]
+    #: every customers profile field -> its merge rule (``profiles.merge``; default first)
+    profile_merge: dict[str, str] = field(default_factory=dict)
 
 
 def load_sources(sources_path: str | os.PathLike[str] = "configs/sources.yaml",
@@ -155,7 +165,8 @@ def load_sources(sources_path: str | os.PathLike[str] = "configs/sources.yaml",
                          f"got {timeout!r}")
 
     where = str(spath)
-    known_top = {"defaults", "ignore", "identity", "dedupe", "maps", "sources", "engine"}
+    known_top = {"defaults", "ignore", "identity", "dedupe", "maps", "sources", "engine",
+                 "profiles"}
     unknown = sorted(set(raw) - known_top)
     if unknown:
         raise ValueError(f"{where}: unknown top-level key(s) {unknown}; expected "
@@ -171,8 +182,54 @@ def load_sources(sources_path: str | os.PathLike[str] = "configs/sources.yaml",
                                  where) for name, spec in sources_raw.items())
     ignore = tuple(str(p) for p in (raw.get("ignore") or ()))
     engine = dict(raw.get("engine") or {})
+    profile_merge = _read_profiles(raw.get("profiles"), sources, where)
     return SourcesConfig(spath, sources, identity, dedupe, ignore, touchpoint_stage, conv,
-                         float(timeout), engine)
+                         float(timeout), engine, profile_merge)
+
+
+def _read_profiles(data: Any, sources: tuple[SourceSpec, ...], where: str) -> dict[str, str]:
+    """Every customers profile field -> its merge rule, checked against the fields' types."""
+    data = dict(data or {})
+    merge = data.pop("merge", None) or {}
+    if data:
+        raise ValueError(f"{where}: profiles: unknown option(s) {sorted(data)}; expected merge")
+    if not isinstance(merge, Mapping):
+        raise ValueError(f"{where}: profiles.merge must map a customers field to a rule, one "
+                         f"of {', '.join(MERGE_RULES)}")
+    types: dict[str, tuple[str, str]] = {}  # field -> (type, first source declaring it)
+    for spec in sources:
+        if spec.kind != "customers":
+            continue
+        for name, fs in spec.fields.items():
+            if name == PROFILE_TIME_FIELD:
+                if fs.type not in ("date", "time"):
+                    raise ValueError(
+                        f"{where}: source {spec.name!r}: fields.{name} is the time the row's "
+                        f"values were observed: give it type date or time, got {fs.type!r}")
+                continue
+            seen = types.setdefault(name, (fs.type, spec.name))
+            if seen[0] != fs.type:
+                raise ValueError(
+                    f"{where}: customers field {name!r} is {seen[0]} in source {seen[1]!r} "
+                    f"but {fs.type} in source {spec.name!r}; declare one type")
+    rules = {}
+    for name, (typ, src) in types.items():
+        rule = str(merge.get(name, "first"))
+        at = f"{where}: profiles.merge.{name} (field of source {src!r}, type {typ})"
+        if rule not in MERGE_RULES:
+            raise ValueError(f"{at}: unknown rule {rule!r}; expected one of "
+                             f"{', '.join(MERGE_RULES)}")
+        if typ not in MERGE_RULES[rule]:
+            fits = [r for r, ok in MERGE_RULES.items() if typ in ok]
+            raise ValueError(f"{at}: rule {rule!r} is for {', '.join(MERGE_RULES[rule])} "
+                             f"fields; a {typ} field takes {', '.join(fits)}")
+        rules[name] = rule
+    unknown = sorted(set(map(str, merge)) - set(rules))
+    if unknown:
+        raise ValueError(f"{where}: profiles.merge: {unknown} not a profile field of any "
+                         f"customers source (the observation time {PROFILE_TIME_FIELD!r} is "
+                         f"not merged); fields: {sorted(rules)}")
+    return rules
 
 
 def _read_dedupe(data: Any, where: str, touchpoint_stage: dict[str, str]) -> DedupeSpec:

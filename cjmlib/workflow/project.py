@@ -312,7 +312,8 @@ def _source_name(file_name: str, taken: dict[str, Any]) -> str:
 def _field_name(column: str) -> str:
     name = re.sub(r"[^a-z0-9]+", "_", str(column).lower()).strip("_") or "field"
     reserved = {"customer_id", "first_seen", "last_seen", "n_events", "channels", "converted",
-                "revenue", "n_channels", "n_feedback", "n_identifiers", "identifier_types"}
+                "revenue", "n_channels", "n_feedback", "n_identifiers", "identifier_types",
+                "as_of"}  # as_of: a customers source's observation time, a date or time field
     return f"crm_{name}" if name in reserved else name
 
 

@@ -69,8 +69,10 @@ TABLES: tuple[TableSpec, ...] = (
               _CUSTOMERS,
               patterns=(("<profile field>", "CRM profile fields declared in "
                          "configs/sources.yaml (the sample: crm_id, segment = CRM tier, region, "
-                         "country, status, churned, churn_date, date_joined, marketing_opt_in) "
-                         "and tenure_days, days from date_joined to the last event in the "
+                         "country, status, churned, churn_date, date_joined, marketing_opt_in), "
+                         "each merged over all customers rows of the customer by its rule "
+                         "(profiles.merge; default first: the first non-null value), and "
+                         "tenure_days, days from date_joined to the last event in the "
                          "data"),)),
     TableSpec("identity_audit", "canonical", "identity_audit",
               "Which (hashed) identifiers formed each customer.", columns("""
@@ -80,6 +82,18 @@ identifier_hash | string | salted SHA-256 of the normalised identifier
 n_records | int | raw records that carried the identifier
 sources | string | comma-separated sources that carried it
 status | string | linked, or why the identifier was not used (blocked as shared, giant component)
+""")),
+    TableSpec("customer_attribute_history", "canonical", "customer_attribute_history",
+              "Each customer's values of each profile field in observation order (as_of, then "
+              "source, file, row): the first value and every change; written only when a "
+              "customers source declares as_of (cjmlib.collection.profiles).", columns("""
+customer_id | string | stitched customer key
+attribute | string | the profile field (a column of customers.parquet)
+value | string | the value as text (dates as YYYY-MM-DD, booleans as true/false)
+as_of | timestamp | when the value was observed (the source's as_of, a date at midnight UTC); null for rows without one, which come first
+source | string | the customers source of the row
+raw_file | string | raw file the row came from, relative to data/raw
+raw_row | int | 1-based record number in that file
 """)),
     TableSpec("quarantine", "canonical", "quarantine/<source>",
               "Every rejected raw row of one source with its reason (one file per source; "
