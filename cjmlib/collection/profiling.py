@@ -41,8 +41,19 @@ _EVENT = re.compile(r"^(event|event[_ ]?(name|type)|action|activity|activity[_ ]
 _CHANNEL = re.compile(r"^(channel|platform|device|device[_ ]?type|medium|os|source[_ ]?"
                       r"channel|touchpoint[_ ]?channel)$", re.I)
 _SESSION = re.compile(r"(session|visit)[_ ]?(id|key|no)?$", re.I)
-_VALUE = re.compile(r"(amount|revenue|value|price|sales|spend|total|transaction[_ ]?value)",
-                    re.I)
+# not "price": the price of a viewed product is no transaction value
+_VALUE = re.compile(r"(amount|revenue|value|sales|spend|total|transaction[_ ]?value)", re.I)
+#: Calendar parts in separate columns (year, month, day[, hour, minute, second]).
+_DATE_PARTS = {"year": re.compile(r"^(year|yr|yyyy)$", re.I),
+               "month": re.compile(r"^(month|mon|mm)$", re.I),
+               "day": re.compile(r"^(day|dd|day[_ ]?of[_ ]?month)$", re.I),
+               "hour": re.compile(r"^(hour|hh)$", re.I),
+               "minute": re.compile(r"^(minute|min)$", re.I),
+               "second": re.compile(r"^(second|sec|ss)$", re.I)}
+_PART_RANGES = {"year": (1900, 2100), "month": (1, 12), "day": (1, 31), "hour": (0, 23),
+                "minute": (0, 59), "second": (0, 59)}
+_CATEGORY = re.compile(r"categor", re.I)
+_DELIMITERS = (",", ";", "\t", "|")
 _SCORES = {"csat": re.compile(r"(csat|satisf|rating|stars?$|score$)", re.I),
            "nps": re.compile(r"(nps|recommend|likelihood)", re.I),
            "ces": re.compile(r"(ces|effort)", re.I)}
@@ -58,9 +69,11 @@ class ExportProfile:
 
     ``kind``: events, feedback or customers (None: unknown); ``roles``: role -> column
     (customer_id, event_time, touchpoint, channel, session_id, value, csat, nps, ces, text);
-    ``time``: how the time column is written (``formats`` for strptime, or ``unit`` for epoch
-    numbers, whether it states its time zone and whether it holds dates only, ``date_only``);
-    ``evidence``: why each role was chosen; ``to_confirm``: what the researcher must check.
+    ``time``: how the time column is written (``formats`` for strptime, ``unit`` for epoch
+    numbers, or ``date_parts`` when year, month and day are separate columns; whether it
+    states its time zone and whether it holds dates only, ``date_only``); ``delimiter``: the
+    field separator of a CSV; ``evidence``: why each role was chosen; ``to_confirm``: what the
+    researcher must check.
     """
 
     path: Path
@@ -74,6 +87,7 @@ class ExportProfile:
     evidence: dict[str, str] = field(default_factory=dict)
     to_confirm: list[str] = field(default_factory=list)
     frame: pd.DataFrame | None = field(default=None, repr=False)
+    delimiter: str = ","
 
     def values(self, role: str, *, top: int | None = None) -> list[str]:
         """Distinct values of a role's column in the rows read, most frequent first."""
@@ -120,8 +134,14 @@ def read_sample(path: str | os.PathLike[str], *, rows: int = PROFILE_ROWS) -> pd
     fmt = export_format(p)
     if fmt in ("csv", "tsv"):
         with open_raw(p) as fh:
-            return pd.read_csv(fh, sep="\t" if fmt == "tsv" else ",", nrows=rows, dtype=str,
-                               keep_default_na=False, na_values=[""], encoding_errors="replace")
+            head = fh.readline()
+        line = head.decode("utf-8", "replace") if isinstance(head, bytes) else head
+        sep = "\t" if fmt == "tsv" else sniff_delimiter(line)
+        with open_raw(p) as fh:
+            frame = pd.read_csv(fh, sep=sep, nrows=rows, dtype=str, keep_default_na=False,
+                                na_values=[""], encoding_errors="replace")
+        frame.attrs["delimiter"] = sep
+        return frame
     if fmt == "jsonl":
         with open_raw(p) as fh:
             lines = [json.loads(line) for _, line in zip(range(rows), fh, strict=False)
@@ -140,6 +160,19 @@ def read_sample(path: str | os.PathLike[str], *, rows: int = PROFILE_ROWS) -> pd
                      f"{', '.join(EXPORT_SUFFIXES)} (optionally .gz, .bz2 or .zip)")
 
 
+def sniff_delimiter(header: str) -> str:
+    """The field separator of a CSV header line: the most frequent of , ; tab | outside quotes
+    (a comma when none occurs).
+
+    >>> sniff_delimiter("year;month;session ID;page"), sniff_delimiter('a,"b;c",d')
+    (';', ',')
+    """
+    bare = re.sub(r'"[^"]*"', "", header)
+    counts = {d: bare.count(d) for d in _DELIMITERS}
+    best = max(_DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
 def profile_export(path: str | os.PathLike[str], raw_dir: str | os.PathLike[str] | None = None,
                    *, rows: int = PROFILE_ROWS) -> ExportProfile:
     """Profile one raw file: its roles, its kind and what to confirm (see the module)."""
@@ -147,7 +180,8 @@ def profile_export(path: str | os.PathLike[str], raw_dir: str | os.PathLike[str]
     frame = read_sample(p, rows=rows)
     name = str(p.relative_to(raw_dir)) if raw_dir is not None else p.name
     prof = ExportProfile(p, name, export_format(p) or "?", len(frame),
-                         [str(c) for c in frame.columns], frame=frame)
+                         [str(c) for c in frame.columns], frame=frame,
+                         delimiter=frame.attrs.get("delimiter", ","))
     if frame.empty:
         prof.to_confirm.append(f"{name}: no rows; left out")
         return prof
@@ -170,6 +204,15 @@ def _guess_roles(prof: ExportProfile, frame: pd.DataFrame) -> None:
         how = _time_reading(frame[c])
         if how is not None:
             times.append((bool(_TIME.search(str(c))), how.pop("distinct"), c, how))
+    parts = {} if times else _date_parts(frame)
+    if parts:
+        prof.roles["event_time"] = parts["year"]
+        prof.time = {"date_parts": parts, "zone": False, "date_only": "hour" not in parts}
+        prof.evidence["event_time"] = "date parts " + ", ".join(map(repr, parts.values()))
+        prof.to_confirm.append(
+            f"{prof.name}: event time built from the columns {list(parts.values())}"
+            + ("" if "hour" in parts else ": no time of day, so events of one day keep the "
+               "order of the file's rows") + "; read as UTC")
     if times:
         named, _, column, how = max(times, key=lambda t: (t[0], t[1]))
         prof.roles["event_time"] = column
@@ -182,13 +225,21 @@ def _guess_roles(prof: ExportProfile, frame: pd.DataFrame) -> None:
         if how.get("ambiguous"):
             prof.to_confirm.append(f"{prof.name}: {column!r} could be day/month or month/day; "
                                    f"guessed {how['formats'][0]!r}")
+    taken = set(prof.time.get("date_parts", {}).values())
     for role, pattern in (("touchpoint", _EVENT), ("channel", _CHANNEL),
                           ("session_id", _SESSION)):
         hits = [c for c in columns if pattern.search(str(c).strip())
-                and c not in prof.roles.values()]
+                and c not in prof.roles.values() and c not in taken]
         if hits:
             prof.roles[role] = hits[0]
             prof.evidence[role] = f"column name {hits[0]!r}"
+    _prefer_category(prof, frame, taken)
+    if "customer_id" not in prof.roles and "session_id" in prof.roles:
+        # clickstreams without log-in: the session is the only unit to follow
+        prof.roles["customer_id"] = prof.roles["session_id"]
+        prof.evidence["customer_id"] = f"no customer column; the session {prof.roles['session_id']!r}"
+        prof.to_confirm.append(f"{prof.name}: no customer id column: each session "
+                               f"({prof.roles['session_id']!r}) is read as one customer")
     id_col = prof.roles.get("customer_id")
     repeats = id_col is not None and frame[id_col].nunique() < frame[id_col].notna().sum()
     if "touchpoint" not in prof.roles and repeats:  # events: a few repeating names per customer
@@ -218,6 +269,38 @@ def _guess_roles(prof: ExportProfile, frame: pd.DataFrame) -> None:
     if texts:
         prof.roles["text"] = texts[0]
         prof.evidence["text"] = f"free text in {texts[0]!r}"
+
+
+def _date_parts(frame: pd.DataFrame) -> dict[str, str]:
+    """part -> column when year, month and day (and perhaps hour, minute, second) are separate
+    integer columns named so; empty otherwise."""
+    found: dict[str, str] = {}
+    for part, pattern in _DATE_PARTS.items():
+        for c in frame.columns:
+            if pattern.match(str(c).strip()) and _is_number(frame[c]):
+                x = pd.to_numeric(frame[c], errors="coerce").dropna()
+                low, high = _PART_RANGES[part]
+                if len(x) and (x == x.round()).all() and x.between(low, high).all():
+                    found[part] = str(c)
+                    break
+    return found if {"year", "month", "day"} <= set(found) else {}
+
+
+def _prefer_category(prof: ExportProfile, frame: pd.DataFrame, taken: set[str]) -> None:
+    """An event column that holds only numbers (a page number, a position) says where on a
+    page, not what was visited: a category column, when there is one, names the step."""
+    column = prof.roles.get("touchpoint")
+    if column is None or not _is_number(frame[column]):
+        return
+    categories = [c for c in frame.columns if _CATEGORY.search(str(c)) and c != column
+                  and c not in prof.roles.values() and c not in taken
+                  and 2 <= frame[c].nunique() <= 200]
+    if categories:
+        prof.roles["touchpoint"] = categories[0]
+        prof.evidence["touchpoint"] = (f"{column!r} holds numbers only; {categories[0]!r} "
+                                       "names the category visited")
+        prof.to_confirm.append(f"{prof.name}: touchpoints taken from {categories[0]!r}, not "
+                               f"{column!r} (numbers: a page or position)")
 
 
 def _guess_kind(prof: ExportProfile, frame: pd.DataFrame) -> None:

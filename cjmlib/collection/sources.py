@@ -72,6 +72,8 @@ class FieldSpec:
     scale: float | None = None
     type: str = "string"
     optional: bool = False
+    #: (part, raw column) when a time is spread over columns (year, month, day, hour, ...)
+    date_parts: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class SourceSpec:
         for spec in [*self.fields.values(), *(f for it in self.items for f in it.values())]:
             if spec.column is not None:
                 cols.append(spec.column)
+            cols += [c for _, c in spec.date_parts]
         return list(dict.fromkeys(cols))
 
     @property
@@ -263,7 +266,8 @@ _SOURCE_KEYS = {"kind", "files", "format", "encoding", "encodings", "delimiter",
                 "timezone", "identifiers", "fields", "items", "sessions", "stitch", "drop",
                 "optional", "sheet", "url", "query", "transcript", "strict_touchpoints"}
 _FIELD_KEYS = {"column", "value", "map", "strict", "formats", "unit", "timezone", "scale", "type",
-               "optional"}
+               "optional", "date_parts"}
+DATE_PARTS = ("year", "month", "day", "hour", "minute", "second")
 
 
 def _read_source(name: str, spec: Any, defaults: dict[str, Any], maps: dict[str, Any],
@@ -392,9 +396,15 @@ def _read_field(fname: str, fspec: Any, ftype: str | None, tz: str, maps: dict[s
     unknown = sorted(set(fspec) - _FIELD_KEYS)
     if unknown:
         raise ValueError(f"{at}: unknown option(s) {unknown}; expected {sorted(_FIELD_KEYS)}")
-    if ("column" in fspec) == ("value" in fspec):
-        raise ValueError(f"{at}: give either 'column' (a raw column) or 'value' (a constant)")
+    parts = fspec.get("date_parts") or {}
+    if sum(k in fspec for k in ("column", "value", "date_parts")) != 1:
+        raise ValueError(f"{at}: give either 'column' (a raw column), 'value' (a constant) or "
+                         "'date_parts' (columns of year, month, day, ...)")
     typ = ftype or str(fspec.get("type", "string"))
+    if parts and (typ not in ("time", "date") or not isinstance(parts, Mapping)
+                  or not {"year", "month", "day"} <= set(parts) <= set(DATE_PARTS)):
+        raise ValueError(f"{at}: date_parts maps {', '.join(DATE_PARTS)} (year, month and day "
+                         f"required) to raw columns, for a time or date field; got {parts!r}")
     if ftype is None and typ not in _PROFILE_TYPES:
         raise ValueError(f"{at}: type must be one of {', '.join(map(repr, _PROFILE_TYPES))}, "
                          f"got {typ!r}")
@@ -427,4 +437,5 @@ def _read_field(fname: str, fspec: Any, ftype: str | None, tz: str, maps: dict[s
     return FieldSpec(name=fname, column=fspec.get("column"), value=fspec.get("value"),
                      map=mapping, strict=strict, formats=formats, unit=unit,
                      timezone=str(fspec.get("timezone", tz)), scale=scale, type=typ,
-                     optional=bool(fspec.get("optional", False)))
+                     optional=bool(fspec.get("optional", False)),
+                     date_parts=tuple((p, str(parts[p])) for p in DATE_PARTS if p in parts))

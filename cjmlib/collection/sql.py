@@ -89,6 +89,8 @@ class FieldCompiler:
         """Alias (in f) of the parsed field; registers its checks."""
         typ = fs.type
         sqlt = SQL_TYPES[typ]
+        if fs.date_parts:
+            return self._date_parts(fs, required)
         if fs.column is None:
             if fs.value is None:
                 return self.add(f"CAST(NULL AS {sqlt})")
@@ -161,6 +163,28 @@ class FieldCompiler:
                            col, t)
         if required:
             self.check(f"{t} IS NULL", f"missing_{name}", col, None)
+        return p
+
+    def _date_parts(self, fs: FieldSpec, required: bool) -> str:
+        """A time (or date) from integer columns of year, month, day[, hour, minute, second],
+        read in the field's time zone; an impossible date (31 April) is unparseable."""
+        part = {p: self.add(f"TRY_CAST(TRY_CAST({_txt(self.raw(c))} AS DOUBLE) AS BIGINT)")
+                for p, c in fs.date_parts}
+        text = " || ".join(
+            f"lpad(CAST({part[p]} AS VARCHAR), {w}, '0') || {lit(sep)}" if p in part
+            else lit("00" + sep)
+            for p, w, sep in (("year", 4, "-"), ("month", 2, "-"), ("day", 2, " "),
+                              ("hour", 2, ":"), ("minute", 2, ":"), ("second", 2, "")))
+        t = self.add(text)
+        stamp = f"try_strptime({t}, '%Y-%m-%d %H:%M:%S')"
+        tz = lit(fs.timezone or self.spec.timezone)
+        p = self.add(f"CAST({stamp} AS DATE)" if fs.type == "date" else
+                     f"timezone({tz}, {stamp})")
+        cols = ", ".join(c for _, c in fs.date_parts)
+        if required:
+            self.check(" OR ".join(f"{x} IS NULL" for x in part.values()), "missing_time",
+                       cols, None)
+        self.check(f"{t} IS NOT NULL AND {p} IS NULL", "unparseable_time", cols, t)
         return p
 
     def _map(self, fs: FieldSpec, t: str, sqlt: str) -> str:

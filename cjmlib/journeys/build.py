@@ -193,7 +193,8 @@ def build_journeys(
     """Arrange an events table into journeys (lazily, in the engine holding the events).
 
     ``events``: pandas DataFrame, Parquet/CSV path or Ibis table with the events contract.
-    ``conversion_touchpoints``: touchpoints that make a journey converted; each must occur
+    ``conversion_touchpoints``: touchpoints that make a journey converted (none: no journey
+    converts, as in a clickstream of views only); each must occur
     in the events (in the window). ``unit``: ``"customer"`` (one journey per customer) or
     ``"session"``. ``sessions``: with ``"given"`` a session is the events' ``session_id``,
     and events without one are split into sessions after ``session_timeout_minutes`` of
@@ -218,8 +219,6 @@ def build_journeys(
     if isinstance(conversion_touchpoints, str):
         conversion_touchpoints = [conversion_touchpoints]
     conversions = tuple(dict.fromkeys(conversion_touchpoints))
-    if not conversions:
-        raise ValueError("conversion_touchpoints must name at least one touchpoint, got []")
     exclude = tuple(exclude_touchpoints)
     clash = [c for c in conversions if c in exclude]
     if clash:
@@ -297,7 +296,9 @@ def build_journeys(
         )
 
     t = t.mutate(time_us=epoch_microseconds(t.event_time, t),
-                 is_conversion=t.touchpoint.isin(list(conversions)))
+                 # no conversion (a clickstream of views only): no journey converts
+                 is_conversion=(t.touchpoint.isin(list(conversions)) if conversions
+                                else ibis.literal(False)))
     if unit == "customer":
         t = t.mutate(journey_id=t.customer_id)
     else:

@@ -113,6 +113,14 @@ def init_project(folder: str | os.PathLike[str], raw: str | os.PathLike[str], *,
         conversions, others = [others[0]], [*everyone, *others[1:]]
     sources = sources_config(profiles, set(counts))
     journey = journey_config(counts, stage_of, conversions, others)
+    for prof in profiles:  # coded event names: the label says which column the code is of
+        codes = [v for v in prof.values("touchpoint") if v.isdigit()]
+        if prof.kind == "events" and codes:
+            for code in codes:
+                journey["touchpoints"][code]["label"] = f"{prof.roles['touchpoint']} {code}"
+            to_confirm.append(f"touchpoints are codes of {prof.roles['touchpoint']!r} "
+                              f"({', '.join(sorted(codes, key=int))}): name them in the labels "
+                              "of configs/journey.yaml")
     if not conversions:
         to_confirm.append("no touchpoint looks like a conversion: set conversion_touchpoints "
                           "in configs/journey.yaml")
@@ -168,6 +176,8 @@ def sources_config(profiles: list[ExportProfile], touchpoints: set[str]) -> dict
         name = _source_name(prof.name, sources)
         spec: dict[str, Any] = {"kind": prof.kind, "files": prof.name,
                                 "identifiers": {"customer": prof.roles["customer_id"]}}
+        if prof.delimiter != ",":
+            spec["delimiter"] = prof.delimiter
         fields: dict[str, Any] = {}
         r = prof.roles
         if prof.kind == "events":
@@ -280,6 +290,8 @@ def constant_touchpoint(prof: ExportProfile) -> str:
 
 
 def _time_field(prof: ExportProfile) -> dict[str, Any]:
+    if prof.time.get("date_parts"):
+        return {"date_parts": dict(prof.time["date_parts"])}
     field_: dict[str, Any] = {"column": prof.roles["event_time"]}
     if prof.time.get("unit"):
         field_["unit"] = prof.time["unit"]

@@ -525,3 +525,33 @@ def test_a_zip_with_several_files_is_refused(tmp_path):
 
     with pytest.raises(ValueError, match=r"web.zip: a zip archive must hold exactly one file"):
         run(tmp_path, {"web": {**WEB, "files": "web.zip"}}, {"web.zip": write})
+
+
+def test_time_from_date_part_columns_with_semicolons_and_spaces(tmp_path):
+    """Year, month and day in separate columns (a clickstream export) build the event time;
+    an impossible date is quarantined as unparseable, a missing part as missing."""
+    rows = ["year;month;day;session ID;page 1 (main category)",
+            "2008;4;1;7;1", "2008;4;30;7;3", "2008;4;31;8;2", "2008;;2;8;2"]
+    spec = {"kind": "events", "files": "e-shop clicks.csv", "delimiter": ";",
+            "identifiers": {"crm": "session ID"},
+            "fields": {"event_time": {"date_parts": {"year": "year", "month": "month",
+                                                     "day": "day"}},
+                       "channel": "web",
+                       "touchpoint": {"column": "page 1 (main category)",
+                                      "map": {"1": "product_page", "2": "product_page",
+                                              "3": "product_page"}}}}
+    run(tmp_path, {"clicks": spec}, {"e-shop clicks.csv": "\n".join(rows) + "\n"})
+    ev = out(tmp_path, "events")
+    assert sorted(ev["event_time"].dt.strftime("%Y-%m-%d %H:%M")) == ["2008-04-01 00:00",
+                                                                    "2008-04-30 00:00"]
+    q = quarantined(tmp_path, "clicks")[["row", "column", "reason", "value"]]
+    assert q.values.tolist() == [[3, "year, month, day", "unparseable_time", "2008-04-31 00:00:00"],
+                                 [4, "year, month, day", "missing_time", None]]
+
+
+def test_date_parts_need_year_month_and_day(tmp_path):
+    spec = {"kind": "events", "files": "c.csv", "identifiers": {"crm": "id"},
+            "fields": {"event_time": {"date_parts": {"year": "y", "month": "m"}},
+                       "channel": "web", "touchpoint": "product_page"}}
+    with pytest.raises(ValueError, match="date_parts maps year"):
+        run(tmp_path, {"c": spec}, {"c.csv": "id,y,m\n1,2008,4\n"})

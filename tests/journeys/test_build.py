@@ -263,3 +263,12 @@ def test_the_journey_unit_follows_the_data():
     assert infer_journey_unit(cases) == "customer"
     visits = LOG.assign(session_id=["s1"] + [None] * (len(LOG) - 1))
     assert infer_journey_unit(visits) == "session"
+
+
+def test_no_conversion_touchpoints_means_no_journey_converts():
+    """A clickstream of product views has no conversion: journeys are still built."""
+    j = build_journeys(LOG, conversion_touchpoints=[], unit="customer")
+    steps = j.to_pandas()
+    assert len(steps) == 10 and not steps["is_conversion"].any()
+    s = j.summary().iloc[0]
+    assert (s["journeys"], s["converted_journeys"]) == (3, 0)

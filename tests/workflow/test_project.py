@@ -196,3 +196,29 @@ def test_cjm_init_then_cjm_run_with_no_flag(tmp_path: Path) -> None:
                                    check_dtype=False)
     report = (run_dir / "report.html").read_text(encoding="utf-8")
     assert "Funnel: to conversion" in report and "Checkout" not in report
+
+
+def test_clickstream_with_semicolons_date_parts_and_only_sessions(tmp_path: Path) -> None:
+    """A clickstream export as the UCI e-shop data: ';'-separated, the date in year/month/day
+    columns, a click counter, only a session id, numeric page and category codes."""
+    rows = ["year;month;day;order;country;session ID;page 1 (main category);price;page"]
+    rows += [f"2008;4;{1 + s % 3};{k + 1};29;{s};{1 + (s + k) % 4};{28 + k};{1 + k % 5}"
+             for s in range(1, 30) for k in range(1 + s % 4)]
+    with gzip.open(tmp_path / "e-shop clothing.csv.gz", "wt", encoding="utf-8") as fh:
+        fh.write("\n".join(rows) + "\n")
+    prof = profile_export(tmp_path / "e-shop clothing.csv.gz", tmp_path)
+    assert prof.kind == "events" and prof.delimiter == ";"
+    assert prof.time["date_parts"] == {"year": "year", "month": "month", "day": "day"}
+    assert prof.roles["customer_id"] == prof.roles["session_id"] == "session ID"
+    # 'page' holds page numbers: the category names the step; 'price' is no transaction value
+    assert prof.roles["touchpoint"] == "page 1 (main category)" and "value" not in prof.roles
+    assert any("each session" in c for c in prof.to_confirm)
+    result = init_project(tmp_path / "project", tmp_path)
+    spec = yaml.safe_load((tmp_path / "project" / "configs" / "sources.yaml").read_text())
+    source = spec["sources"]["e_shop_clothing"]
+    assert source["delimiter"] == ";" and source["identifiers"] == {"customer": "session ID"}
+    assert source["fields"]["event_time"] == {"date_parts": {"year": "year", "month": "month",
+                                                             "day": "day"}}
+    journey = yaml.safe_load((tmp_path / "project" / "configs" / "journey.yaml").read_text())
+    assert journey["touchpoints"]["1"]["label"] == "page 1 (main category) 1"
+    assert any("codes of 'page 1 (main category)'" in c for c in result.to_confirm)
