@@ -303,9 +303,7 @@ def _window_notes(start_us: np.ndarray, span: dict[str, int], window_us: int, pr
 
 
 def _selection(t: Any, o: OutcomeSpec) -> Any:
-    import ibis
-
-    sel = ibis.literal(True)
+    sel = t["_us"].notnull()   # every event (a column expression, so aggregates work on it)
     if o.touchpoints:
         sel = sel & t["_touchpoint"].isin(list(o.touchpoints))
     if o.channels:

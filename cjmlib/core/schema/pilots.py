@@ -119,6 +119,17 @@ observed_share | float | units / all units, 0-1
 planned_share | float | share of the planned split, 0-1
 expected_units | float | units expected under the planned split
 """)),
+    TableSpec("pilot_units", "pilot", "pilot_units",
+              "The A/B units table 05_pilot_eval built from the events and an assignment table "
+              "(the units contract); written only with assignment_path "
+              "(cjmlib.pilots.from_events.units_from_events).", columns("""
+unit_id | string | the assigned unit (an id of the events' unit column, customer_id by default)
+variant | string | arm the unit was assigned to
+"""),
+              patterns=(("<outcome>", "one column per outcome over [assignment time, + "
+                         "window_days): conversion 0/1, revenue (sum of value), count"),
+                        ("pre_<outcome>", "the same over [assignment time - pre_days, "
+                         "assignment time): the CUPED covariate and balance input"))),
     TableSpec("pilot_balance", "pilot", "pilot_balance",
               "Pre-period balance: per pre-period covariate (numeric pre_* columns and CUPED "
               "covariates) and treatment arm, did the arms differ before launch; written only "
