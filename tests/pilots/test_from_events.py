@@ -392,3 +392,42 @@ def test_the_report_says_in_plain_words_when_arms_differed_before_launch(lang, t
     assert words[0] in balance_html(context(bad)) and "pre revenue" in balance_html(context(bad))
     assert words[1] in balance_html(context(good)) and words[0] not in balance_html(context(good))
     assert balance_html(context(bad.iloc[0:0])) == ""
+
+
+@pytest.mark.slow
+def test_notebook_05_builds_the_units_table_from_an_assignment_file(
+        sample_dir, processed_dir, tmp_path) -> None:
+    """A scheduled run points 05 at an assignment file: the units table comes from the
+    events, and the evaluation, the balance check and the built table are written."""
+    import papermill
+
+    from cjmlib.core.config import CONFIGS_DIR, NOTEBOOKS_DIR
+    from cjmlib.journeys.model import load_journey_config
+
+    customers = pd.read_parquet(processed_dir / "customers.parquet")
+    ab = pd.read_csv(sample_dir / "pilot" / "ab_units.csv")
+    assignment = ab.merge(customers[["crm_id", "customer_id"]], left_on="unit_id",
+                          right_on="crm_id")[["customer_id", "variant"]]
+    assignment.to_csv(tmp_path / "assignment.csv", index=False)
+    out = tmp_path / "run"
+    papermill.execute_notebook(
+        str(NOTEBOOKS_DIR / "05_pilot_eval.ipynb"), str(tmp_path / "05.ipynb"),
+        parameters={"assignment_path": str(tmp_path / "assignment.csv"),
+                    "unit_col": "customer_id", "launch": "2026-03-01", "window_days": 28.0,
+                    "events_path": str(processed_dir / "events.parquet"),
+                    "panel_path": None, "pilot_config_path": None, "bayesian": False,
+                    "sequential": False, "output_dir": str(out)},
+        kernel_name="python3", progress_bar=False, log_output=False, cwd=str(tmp_path))
+    tables = out / "tables"
+    built = pd.read_parquet(tables / "pilot_units.parquet")
+    direct = units_from_events(processed_dir / "events.parquet", tmp_path / "assignment.csv",
+                               unit_col="customer_id", launch="2026-03-01",
+                               outcomes=default_outcomes(load_journey_config(
+                                   CONFIGS_DIR / "journey.yaml").conversion_touchpoints)).units
+    assert len(built) == len(assignment)
+    results = pd.read_parquet(tables / "pilot_results.parquet")
+    assert set(results["metric"]) == {"converted", "revenue", "events"}
+    assert set(results["covariate"]) == {"pre_converted", "pre_revenue", "pre_events"}
+    balance = pd.read_parquet(tables / "pilot_balance.parquet")
+    assert set(balance["covariate"]) == {"pre_converted", "pre_revenue", "pre_events"}
+    pd.testing.assert_frame_equal(built, direct, check_dtype=False)
