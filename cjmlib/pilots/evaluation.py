@@ -10,7 +10,9 @@ Checks and multiplicity: the sample ratio mismatch (SRM) chi-square test against
 marked ``trustworthy = False`` and no verdict other than "inconclusive" is given.
 ``p_value_adjusted`` is Holm's step-down adjustment within each role family (primary,
 guardrail, secondary) over metrics and treatment arms; ``p_value_bh`` is the
-Benjamini-Hochberg adjustment of the same family.
+Benjamini-Hochberg adjustment of the same family. The pre-period covariates are checked for
+balance between arms (:mod:`cjmlib.pilots.balance`, table ``pilot_balance``); an imbalance is
+reported beside the results and does not change the verdict.
 
 Verdict rule (column ``decision``), for a primary metric and one treatment arm, with
 "better" the metric's good direction, ``min_effect`` the smallest worthwhile effect from the
@@ -41,6 +43,7 @@ import pandas as pd
 
 from cjmlib.core.checks import check_scalar
 from cjmlib.pilots.aggregates import metric_variables
+from cjmlib.pilots.balance import BalanceResult, balance_covariates, check_balance
 from cjmlib.pilots.comparisons import evaluate_metrics, uses_moments
 from cjmlib.pilots.estimators import beta_binomial_view, confidence_sequence_radius, normal_view
 from cjmlib.pilots.metrics import ROLES, MetricSpec, infer_metrics, parse_metrics
@@ -78,6 +81,8 @@ class PilotEvaluation:
     arms: list[str]
     name: str
     notes: list[str] = field(default_factory=list)
+    #: pre-period balance of the ``pre_*`` and CUPED covariates (None without any)
+    balance: BalanceResult | None = None
 
     @property
     def trustworthy(self) -> bool:
@@ -134,7 +139,9 @@ def evaluate_pilot(
     effects), p_value_bh, significant, covariate, variance_reduction (CUPED share of
     variance removed), min_effect, margin, trustworthy, reason; with ``bayesian=True``
     prob_better and expected_loss; with ``sequential=True`` cs_low and cs_high
-    (always-valid interval, see :func:`confidence_sequence_radius`).
+    (always-valid interval, see :func:`confidence_sequence_radius`). ``balance`` holds the
+    pre-period balance check of the numeric ``pre_*`` columns and the metrics' CUPED
+    covariates (:func:`cjmlib.pilots.balance.check_balance`; None without any).
 
     With ``cluster_col`` (whole stores or regions were assigned) every moment metric is
     analysed at cluster level as a ratio of cluster sums (cluster totals over cluster counts,
@@ -157,6 +164,16 @@ def evaluate_pilot(
     arms = list(split)
     per_arm = check_units(data, metrics=specs, arms=arms, control=control, unit_col=unit_col,
                           variant_col=variant_col)
+    balance = None
+    if cluster_col is None:
+        covariates = balance_covariates(
+            data, extra=[c for s in specs for c in (s.covariate, s.covariate_denominator) if c],
+            unit_col=unit_col, variant_col=variant_col)
+        balance = check_balance(data, covariates=covariates, control=control, arms=arms,
+                                alpha=alpha, unit_col=unit_col, variant_col=variant_col)
+    else:
+        # unit-level tests would overstate the evidence when whole clusters were assigned
+        notes.append("pre-period balance not checked: cluster randomisation")
     if cluster_col is not None:
         data, eval_specs, per_arm = _cluster_level(data, specs, cluster_col, variant_col)
         notes.append(f"cluster randomisation: metrics analysed at the level of "
@@ -182,7 +199,8 @@ def evaluate_pilot(
                                             n_planned=n_planned or n_total)
         results["cs_low"] = results["effect"] - radius
         results["cs_high"] = results["effect"] + radius
-    return PilotEvaluation(srm, results, list(specs), alpha, control, arms, data.name, notes)
+    return PilotEvaluation(srm, results, list(specs), alpha, control, arms, data.name, notes,
+                           balance)
 
 
 def _cluster_level(data: UnitsData, specs: Sequence[MetricSpec], cluster_col: str,

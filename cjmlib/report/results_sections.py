@@ -1,6 +1,7 @@
 """Report sections 5 to 8: pilot results, monitoring and the previous run, next steps, about.
 
-:func:`section_pilot` gives the pilot's verdict, its metrics and effects (forest plot) and the
+:func:`section_pilot` gives the pilot's verdict, its metrics, the pre-period balance of the arms
+(:func:`balance_html`), its effects (forest plot) and the
 store pilot (difference-in-differences); :func:`section_monitoring` the rollouts, the shifts
 and the control charts (:func:`chart_series` picks which), followed by the comparison with the
 previous run (:func:`comparison_html`); :func:`next_steps` the recommendations that follow
@@ -68,6 +69,7 @@ def section_pilot(ctx: ReportContext) -> str:
                                ctx.t("ci_header", **ctx.interval("pilot_results")),
                                ctx.t("adjusted_p"), ctx.t("decision")], rows,
                               numeric=(2, 3, 4, 5, 6)))
+        out.append(balance_html(ctx))
         rel = pr[pr["rel_effect"].map(finite) & pr["rel_ci_low"].map(finite)] if (
             "rel_ci_low" in pr.columns) else pr.iloc[0:0]
         if len(rel):
@@ -97,6 +99,33 @@ def section_pilot(ctx: ReportContext) -> str:
                                ctx.t("pre_trend")], rows,
                               numeric=(2, 3, 4, 5)))
     return "".join(out)
+
+
+def balance_html(ctx: ReportContext) -> str:
+    """The pre-period balance of the arms in plain words (``pilot_balance``; empty when the
+    run has none): flagged when a Holm-adjusted p is below alpha, large SMDs named beside."""
+    bal = ctx.tables.get("pilot_balance")
+    if bal is None or bal.empty:
+        return ""
+    alpha = table_alpha(bal) or 0.05
+
+    def items(rows: pd.DataFrame) -> str:
+        return ("、" if ctx.lang.code == "zh" else ", ").join(ctx.t("balance_item", covariate=escape(ctx.lang.metric(r["covariate"])),
+                               arm=escape(str(r["treatment"])), smd=num(r["smd"], signed=True),
+                               p=p_text(r["p_value_adjusted"]))
+                         for r in rows.to_dict("records"))
+
+    flagged = bal[bal["imbalanced"].astype(bool)]
+    if len(flagged):
+        text = f"<b>{ctx.t('balance_bad', items=items(flagged), alpha=f'{alpha:g}')}</b>"
+    else:
+        text = escape(ctx.t("balance_ok", n=bal["covariate"].nunique(), alpha=f"{alpha:g}"))
+        large = bal[bal["large_smd"].astype(bool)]
+        if len(large):
+            threshold = pd.to_numeric(bal["smd_threshold"], errors="coerce").iloc[0]
+            text += ctx.t("balance_large", items=items(large), threshold=f"{threshold:g}")
+    return (f'<p class="balance">{text}</p>'
+            f'<p class="note">{escape(ctx.t("balance_rule"))}</p>')
 
 
 def chart_series(ctx: ReportContext) -> list[tuple[str, str, str]]:

@@ -130,6 +130,19 @@ TEXT: dict[str, dict[str, str]] = {
         "pilot_title": "Pilot effects relative to control ({level} intervals)",
         "rel_change": "change vs control (%)",
         "store_title": "Store pilot (difference-in-differences)",
+        "balance_bad": "Before launch the arms already differed on {items}: more than random "
+                       "assignment explains (Holm-adjusted p below {alpha}). Check how units "
+                       "were assigned; effects on related metrics may be biased.",
+        "balance_ok": "Before launch the arms were alike on {n} pre-period measure(s) (no "
+                      "Holm-adjusted p below {alpha}), as random assignment should leave them.",
+        "balance_large": " {items} differed by more than {threshold} standard deviations, "
+                         "within chance for a pilot of this size; CUPED on these measures "
+                         "adjusts for it.",
+        "balance_item": "{covariate} ({arm}: SMD {smd}, adjusted p {p})",
+        "balance_rule": "Rule: a pre-period measure is flagged when its Holm-adjusted p-value "
+                        "(Welch t test; two-proportion z test for yes/no measures) is below "
+                        "alpha. The standardised mean difference (SMD) is shown but does not "
+                        "flag: small pilots pass 0.1 by chance.",
         "estimate": "Estimate", "inference": "Inference", "p": "p",
         "pre_trend": "Pre-trend p",
         "monitor_intro": "KPI trends per touchpoint, stage and channel with control limits "
@@ -282,6 +295,16 @@ TEXT: dict[str, dict[str, str]] = {
         "pilot_title": "试点效果（相对对照组，{level} 区间）",
         "rel_change": "相对对照组的变化（%）",
         "store_title": "门店试点（双重差分）",
+        "balance_bad": "上线前各组在 {items} 上已有差异，超出随机分组所能解释的范围"
+                       "（Holm 校正 p 低于 {alpha}）。请核查分组方式；相关指标的效果可能有偏。",
+        "balance_ok": "上线前各组在 {n} 项前期指标上相近（Holm 校正 p 均不低于 {alpha}），"
+                      "符合随机分组的预期。",
+        "balance_large": "{items} 的差异超过 {threshold} 个标准差，但对这一规模的试点仍属偶然；"
+                         "以这些指标做 CUPED 调整即可校正。",
+        "balance_item": "{covariate}（{arm}：SMD {smd}，校正 p {p}）",
+        "balance_rule": "规则：前期指标的 Holm 校正 p 值（Welch t 检验；是/否型指标用两比例 z 检验）"
+                        "低于 alpha 时标记为不平衡。标准化均值差（SMD）仅作展示、不触发标记："
+                        "小样本试点常偶然超过 0.1。",
         "estimate": "估计值", "inference": "推断方法", "p": "p",
         "pre_trend": "前趋势 p",
         "monitor_intro": "按触点、阶段和渠道的关键指标趋势，控制限来自基准期（{baseline}）："

@@ -1,5 +1,5 @@
 """Output tables and figures of 04_pilot_design (sample size, assignment, pre-registration)
-and 05_pilot_eval (A/B results, verdicts, SRM, survival, segments, difference-in-differences).
+and 05_pilot_eval (A/B results, verdicts, SRM, pre-period balance, survival, segments, difference-in-differences).
 
 Intervals of 04 and 05 are at ``1 - alpha``, the notebook's ``alpha`` (0.05 by default).
 """
@@ -118,6 +118,40 @@ units | int | units in the arm (clusters under cluster randomisation)
 observed_share | float | units / all units, 0-1
 planned_share | float | share of the planned split, 0-1
 expected_units | float | units expected under the planned split
+""")),
+    TableSpec("pilot_units", "pilot", "pilot_units",
+              "The A/B units table 05_pilot_eval built from the events and an assignment table "
+              "(the units contract); written only with assignment_path "
+              "(cjmlib.pilots.from_events.units_from_events).", columns("""
+unit_id | string | the assigned unit (an id of the events' unit column, customer_id by default)
+variant | string | arm the unit was assigned to
+"""),
+              patterns=(("<outcome>", "one column per outcome over [assignment time, + "
+                         "window_days): conversion 0/1, revenue (sum of value), count"),
+                        ("pre_<outcome>", "the same over [assignment time - pre_days, "
+                         "assignment time): the CUPED covariate and balance input"))),
+    TableSpec("pilot_balance", "pilot", "pilot_balance",
+              "Pre-period balance: per pre-period covariate (numeric pre_* columns and CUPED "
+              "covariates) and treatment arm, did the arms differ before launch; written only "
+              "when the units table has such columns (cjmlib.pilots.balance.check_balance).",
+              columns("""
+covariate | string | pre-period column of the units table
+control | string | control arm
+treatment | string | treatment arm compared with it
+kind | string | binary (every value 0 or 1) or numeric
+n_control | int | units with a value in the control arm
+n_treatment | int | units with a value in the treatment arm
+mean_control | float | mean of the covariate in the control arm (share 0-1 for binary)
+mean_treatment | float | the same in the treatment arm
+smd | float | standardised mean difference (mean_treatment - mean_control) / sqrt((s_c^2 + s_t^2) / 2), sample variances, p(1 - p) for binary (Austin 2009)
+statistic | float | Welch t (numeric) or pooled two-proportion z (binary); null when not tested
+p_value | float | two-sided p-value of the test; null when the covariate is constant in both arms
+p_value_adjusted | float | Holm step-down adjustment of p_value over all covariates and arms
+method | string | test used (Welch t test, pooled two-proportion z test) or why none
+large_smd | bool | abs(smd) > smd_threshold (reported, does not set imbalanced)
+imbalanced | bool | p_value_adjusted < alpha: the arms differ before launch beyond chance (the rule of the report's flag)
+alpha | float | significance level (the notebook's alpha)
+smd_threshold | float | SMD threshold of large_smd (0.1)
 """)),
     TableSpec("pilot_survival", "pilot", "pilot_survival",
               "Per time-to-event metric and treatment arm: log-rank test, restricted mean "
