@@ -13,7 +13,7 @@ RAW := data/raw
 CUSTOMERS ?= 20000
 SEED ?= 42
 
-.PHONY: help install install-dev data run test test-fast lab bench lint clean system-deps docs
+.PHONY: help install install-dev data run test test-fast lab bench lint clean system-deps docs fixtures
 
 help: ## list the targets
 	@echo "cjm-workbench: make <target>"
@@ -59,7 +59,13 @@ system-deps: ## install from Debian what some tests need when missing: Java, Chr
 		else echo "missing:$$missing and cannot install them here; the tests needing them will be skipped"; fi; \
 	fi
 
-test: $(DEV_STAMP) system-deps ## set up and run unit, notebook (nbval) and end-to-end tests
+REGISTRY_CACHE := .cache/registry
+fixtures: $(DEV_STAMP) ## download what the real-data tests read from PyPI (not redistributable)
+	@mkdir -p $(REGISTRY_CACHE)
+	@[ -f $(REGISTRY_CACHE)/retentioneering-3.3.0-py3-none-any.whl ] || \
+		$(PIP_INSTALL:install=download) --no-deps retentioneering==3.3.0 -d $(REGISTRY_CACHE)
+
+test: $(DEV_STAMP) system-deps fixtures ## set up and run unit, notebook (nbval) and end-to-end tests
 	$(BIN)/pytest
 
 test-fast: $(DEV_STAMP) ## unit tests only (no notebooks, no end-to-end, no Spark)

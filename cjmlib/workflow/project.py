@@ -33,15 +33,16 @@ STAGE_WORDS: tuple[tuple[str, str], ...] = (
                 r"claim|ticket|issue|problem"),
     ("loyalty", r"loyal|reward|point|member|renew|referr|review_written|subscri"),
     ("purchase", r"cart|basket|checkout|payment|pay|order|purchase|buy|confirm|transaction|"
-                 r"submit|apply|application|sign|approv|accept|offer"),
+                 r"submit|apply|application|sign|approv|accept|offer|deliver|shipping"),
     ("consideration", r"product|item|detail|compar|review|catalog|category|price|plan|quote|"
                       r"search_result|list|view"),
-    ("awareness", r"home|landing|search|ad|campaign|email|promo|banner|visit|open|start|"
-                  r"session_start|launch"),
+    ("awareness", r"home|^main$|main_page|landing|search|ad|campaign|email|promo|banner|visit|"
+                  r"open|start|session_start|launch"),
 )
 #: Touchpoint names that look like a conversion.
-CONVERSION = re.compile(r"(purchase|order[_ ]?(complete|confirm|placed|success)|confirmation|"
-                        r"checkout[_ ]?(complete|success)|paid|payment[_ ]?success|^buy$|"
+CONVERSION = re.compile(r"(purchase|order[_ ]?(complete|confirm|placed|success|done)|"
+                        r"confirmation|checkout[_ ]?(complete|success|done)|paid|"
+                        r"payment[_ ]?(success|done|complete)|^buy$|"
                         r"convert|subscri|sign[_ ]?up|approv|accept|success|complete)", re.I)
 _SESSION_LESS = re.compile(r"case|application|ticket|claim|order", re.I)
 #: Touchpoint names that look like an outcome worth counting besides the conversion.

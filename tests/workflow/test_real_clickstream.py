@@ -1,0 +1,106 @@
+"""A real e-commerce clickstream from a package registry, from `cjm init` to the report.
+
+The data: simple-onlineshop.csv of the PyPI wheel retentioneering 3.3.0 (user_id, event,
+timestamp; 32,283 events of 3,751 users of an online shop, November 2019 to April 2020).
+Its licence forbids redistribution, so `make fixtures` downloads the wheel and the test draws
+400 users from it (tests/fixtures/real/simple_onlineshop). Every number checked here is
+recomputed with pandas from the raw rows; nothing in cjmlib knows this data.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from statsmodels.stats.proportion import proportion_confint
+
+from tests.fixtures.real.simple_onlineshop.extract import extract
+from tests.workflow.test_end_to_end import _cjm
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    home = tmp_path_factory.mktemp("shop")
+    raw = extract(home / "exports")
+    init = _cjm("init", str(home / "project"), "--raw", str(home / "exports"), cwd=home)
+    assert init.returncode == 0, init.stderr
+    done = _cjm("run", cwd=home / "project")  # no flag
+    assert done.returncode == 0, done.stderr
+    return {"raw": raw, "init": init.stdout, "project": home / "project",
+            "run_dir": Path(done.stdout.strip().splitlines()[-1])}
+
+
+def _visits(raw: pd.DataFrame) -> pd.DataFrame:
+    """The raw clicks with their visit: a new one after 30 minutes without a click, as the
+    proposed config derives them (no session column in this export)."""
+    ev = raw.assign(t=pd.to_datetime(raw["timestamp"]).dt.floor("us"))
+    ev = ev.sort_values(["user_id", "t"], kind="stable")
+    gap = ev.groupby("user_id")["t"].diff()
+    visit = (gap.isna() | (gap > pd.Timedelta(minutes=30))).astype(int).groupby(
+        ev["user_id"]).cumsum()
+    return ev.assign(journey=ev["user_id"] + "|" + visit.astype(str))
+
+
+@pytest.mark.slow
+def test_init_reads_the_export_and_guesses_the_conversion(shop: dict) -> None:
+    assert ("simple-onlineshop.csv.gz: events (customer_id = user_id, event_time = timestamp, "
+            "touchpoint = event)") in shop["init"]
+    assert "conversions: payment_done" in shop["init"]
+    manifest = json.loads((shop["run_dir"] / "manifest.json").read_text())
+    status = {n["notebook"]: (n["status"], n.get("skip_code")) for n in manifest["notebooks"]}
+    assert status == {"01_collect": ("succeeded", None), "02_journeys": ("succeeded", None),
+                      "03_voice": ("skipped", "no_feedback"),
+                      "04_pilot_design": ("skipped", "no_pilot"),
+                      "05_pilot_eval": ("skipped", "no_pilot"),
+                      "06_report": ("succeeded", None)}
+
+
+@pytest.mark.slow
+def test_journeys_equal_pandas_on_the_raw_clicks(shop: dict) -> None:
+    ev = _visits(shop["raw"])
+    tables = shop["run_dir"] / "tables"
+    summary = pd.read_parquet(tables / "journeys_summary.parquet").set_index("unit")
+    converted = ev.groupby("journey")["event"].apply(lambda e: (e == "payment_done").any())
+    row = summary.loc["session"]
+    assert (row["customers"], row["journeys"], row["steps"]) == (
+        ev["user_id"].nunique(), ev["journey"].nunique(), len(ev))
+    assert row["converted_journeys"] == converted.sum()
+    low, high = proportion_confint(converted.sum(), len(converted), method="wilson")
+    assert (row["conversion_rate_ci_low"], row["conversion_rate_ci_high"]) == pytest.approx(
+        (low, high))
+    metrics = pd.read_parquet(tables / "journeys_touchpoint_metrics.parquet")
+    metrics = metrics[metrics["channel"] == "all"] if "channel" in metrics else metrics
+    events = metrics.set_index("touchpoint")["events"]
+    pd.testing.assert_series_equal(events.sort_index(), ev["event"].value_counts().sort_index(),
+                                   check_names=False, check_dtype=False)
+    # directly-follows counts within visits, with (start) and (end)
+    prev = ev.groupby("journey")["event"].shift(1).fillna("(start)")
+    nxt = ev.groupby("journey")["event"].shift(-1)
+    expected = pd.concat([pd.DataFrame({"source": prev, "target": ev["event"]}),
+                          pd.DataFrame({"source": ev.loc[nxt.isna(), "event"],
+                                        "target": "(end)"})]).value_counts()
+    got = pd.read_parquet(tables / "journeys_transitions.parquet").set_index(
+        ["source", "target"])["count"]
+    pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(), check_names=False,
+                                   check_dtype=False)
+    # exit rate of the catalog: visits reaching it whose last click is there, of those not
+    # converting (touchpoints.touchpoint_metrics: exits are non-converted journeys' last step)
+    last = ev.groupby("journey")["event"].last()
+    reach = ev.groupby("journey")["event"].apply(lambda e: (e == "catalog").any())
+    exits = ((last == "catalog") & ~converted).sum()
+    catalog = metrics.set_index("touchpoint").loc["catalog"]
+    assert catalog["exit_rate"] == pytest.approx(exits / reach.sum())
+
+
+@pytest.mark.slow
+def test_the_report_speaks_of_this_shop(shop: dict) -> None:
+    report = (shop["run_dir"] / "report.html").read_text(encoding="utf-8")
+    for word in ("Funnel: to conversion", "Payment done", "Catalog",
+                 "03_voice did not run because the data hold no survey answers"):
+        assert word in report, word
+    for sample_word in ("Northwind", "Checkout funnel", "Order confirmation", "Store purchase"):
+        assert sample_word not in report, sample_word
+    first, last = pd.to_datetime(shop["raw"]["timestamp"]).agg(["min", "max"])
+    assert f"data {first:%Y-%m-%d} – {last:%Y-%m-%d}" in report
