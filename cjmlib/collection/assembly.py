@@ -15,7 +15,8 @@ source by editing YAML, not code), validates every row, stitches identities
 This module holds :func:`collect` and its :class:`CollectionResult`, the feedback and customers
 tables, the identity audit, the quarantine and the manifest. The steps before live in
 :mod:`~cjmlib.collection.sources` (the config), :mod:`~cjmlib.collection.landing` (raw files to
-Parquet), :mod:`~cjmlib.collection.sql` (the field compiler), :mod:`~cjmlib.collection.staging`
+Parquet), :mod:`~cjmlib.collection.sql` (the field compiler), :mod:`~cjmlib.collection.shaping`
+(joins and rollups), :mod:`~cjmlib.collection.staging`
 (validation per source) and :mod:`~cjmlib.collection.events` (events.parquet: sessions, near
 duplicates, ``seq``); :mod:`~cjmlib.collection.quality` summarises the result.
 
@@ -38,6 +39,11 @@ Conventions:
   ``timezone``.
 * ``attributes`` is a JSON object (string) of the source's unmapped columns, so nothing the
   export carried is dropped; identifier columns and ``drop`` columns (names) never appear there.
+  Fields of events and feedback beyond the canonical ones are typed columns after the contract
+  columns (listed in the manifest under ``extra_columns``).
+* ``join`` and ``rollup`` (:mod:`~cjmlib.collection.shaping`): lookup sources feed no table
+  (their files are inputs, listed under ``lookups``); a rolled-up row stands for its group, so
+  ``rows_out`` counts the group's raw rows and a rejected rolled-up row quarantines them all.
 * events.parquet is ordered by ``customer_id``, ``event_time``, ``seq``; ``seq`` numbers a
   customer's events from 1, ties of equal time broken by the source's position in the config,
   then file and row. Given session ids are prefixed with the source (``web_clickstream:...``);
