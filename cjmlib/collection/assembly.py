@@ -15,7 +15,8 @@ source by editing YAML, not code), validates every row, stitches identities
 This module holds :func:`collect` and its :class:`CollectionResult`, the feedback and customers
 tables, the identity audit, the quarantine and the manifest. The steps before live in
 :mod:`~cjmlib.collection.sources` (the config), :mod:`~cjmlib.collection.landing` (raw files to
-Parquet), :mod:`~cjmlib.collection.sql` (the field compiler), :mod:`~cjmlib.collection.staging`
+Parquet), :mod:`~cjmlib.collection.sql` (the field compiler), :mod:`~cjmlib.collection.shaping`
+(joins and rollups), :mod:`~cjmlib.collection.staging`
 (validation per source) and :mod:`~cjmlib.collection.events` (events.parquet: sessions, near
 duplicates, ``seq``); :mod:`~cjmlib.collection.quality` summarises the result.
 
@@ -38,6 +39,11 @@ Conventions:
   ``timezone``.
 * ``attributes`` is a JSON object (string) of the source's unmapped columns, so nothing the
   export carried is dropped; identifier columns and ``drop`` columns (names) never appear there.
+  Fields of events and feedback beyond the canonical ones are typed columns after the contract
+  columns (listed in the manifest under ``extra_columns``).
+* ``join`` and ``rollup`` (:mod:`~cjmlib.collection.shaping`): lookup sources feed no table
+  (their files are inputs, listed under ``lookups``); a rolled-up row stands for its group, so
+  ``rows_out`` counts the group's raw rows and a rejected rolled-up row quarantines them all.
 * events.parquet is ordered by ``customer_id``, ``event_time``, ``seq``; ``seq`` numbers a
   customer's events from 1, ties of equal time broken by the source's position in the config,
   then file and row. Given session ids are prefixed with the source (``web_clickstream:...``);
@@ -69,9 +75,10 @@ from cjmlib.collection.events import assemble_events
 from cjmlib.collection.identity import StitchResult, resolve_salt, stitch
 from cjmlib.collection.landing import land
 from cjmlib.collection.profiles import HISTORY_FILE, PROFILES_TABLE, merge_profiles
-from cjmlib.collection.sources import TABLE_KINDS, SourcesConfig, load_sources
-from cjmlib.collection.sql import files_sql, lit, path_lit, q
-from cjmlib.collection.staging import StagedSource, stage_files, stage_source
+from cjmlib.collection.shaping import Lookup
+from cjmlib.collection.sources import TABLE_KINDS, SourcesConfig, extra_columns, load_sources
+from cjmlib.collection.sql import SQL_TYPES, files_sql, lit, path_lit, q
+from cjmlib.collection.staging import StagedSource, read_lookup, stage_files, stage_source
 from cjmlib.core.checks import check_scalar
 from cjmlib.core.config import output_path, resolve_path
 from cjmlib.core.io import atomic_write, file_sha256, write_json
@@ -185,6 +192,20 @@ def collect(
             pass  # in Jupyter without ipywidgets DuckDB shows no bar and refuses the setting
         con.execute("SET VARIABLE cjm_salt = ?", [salt_value])
 
+        # lookups first: the sources that join them are staged against these tables
+        lookups: dict[str, Lookup] = {}
+        lookup_landed: list[StagedSource] = []
+        for j, lspec in enumerate(cfg.lookups):
+            landed = []
+            for k, (path, rel) in enumerate(files[lspec.name]):
+                say(f"{lspec.name}: reading {rel}")
+                landed.append(land(lspec, path, rel, work / f"lookup_{j}_{k}.parquet", raw))
+            lookups[lspec.name] = read_lookup(con, lspec, landed, j)
+            lookup_landed.append(StagedSource(lspec, landed, None, sum(x.rows for x in landed)))
+            for x in landed:
+                if x.path is not None:
+                    x.path.unlink(missing_ok=True)
+
         staged: list[StagedSource] = []
         for i, spec in enumerate(cfg.sources):
             landed = []
@@ -195,8 +216,11 @@ def collect(
             st = StagedSource(spec, landed, None, sum(x.rows for x in landed))
             if landed:
                 st.stage = work / f"stage_{i}.parquet"
-                st.exact_duplicates = stage_source(con, spec, cfg, landed, st.stage, salt_value,
-                                                    cfg.dedupe.exact, i)
+                st.exact_duplicates, shaped = stage_source(
+                    con, spec, cfg, landed, st.stage, salt_value, cfg.dedupe.exact, i,
+                    lookups=lookups)
+                if shaped is not None:
+                    st.members, st.shape = shaped.members, shaped.report
                 for x in landed:  # landing copies are not needed any more
                     if x.path is not None:
                         x.path.unlink(missing_ok=True)
@@ -211,7 +235,7 @@ def collect(
         say("events: sessions, duplicates, order")
         dedupe = assemble_events(con, cfg, staged, out, primary)
         say("feedback")
-        _assemble_feedback(con, staged, out, primary)
+        _assemble_feedback(con, staged, out, primary, extra_columns(cfg.sources, "feedback"))
         say("customers")
         profiles = _assemble_customers(con, cfg, staged, out, primary)
         _write_audit(con, out)
@@ -232,7 +256,7 @@ def collect(
 
     ident_stats = {**ident.stats, "giants": ident.giants}
     manifest = _manifest(cfg, raw, files, staged, sources, quarantine, ident_stats, dedupe,
-                         tables, salt_source, hash_inputs, profiles)
+                         tables, salt_source, hash_inputs, profiles, lookups, lookup_landed)
     write_json(manifest, out / "manifest.json")
     paths = {"events": out / "events.parquet", "feedback": out / "feedback.parquet",
              "customers": out / "customers.parquet",
@@ -247,7 +271,7 @@ def collect(
 def _match_files(cfg: SourcesConfig, raw: Path) -> dict[str, list[tuple[Path | None, str]]]:
     everything = sorted(p.relative_to(raw).as_posix() for p in raw.rglob("*") if p.is_file())
     out: dict[str, list[tuple[Path | None, str]]] = {}
-    for spec in cfg.sources:
+    for spec in (*cfg.sources, *cfg.lookups):
         if spec.format == "sql":
             out[spec.name] = [(None, str(spec.url))]
             continue
@@ -297,9 +321,15 @@ def _copy_atomic(con: Any, sql: str, path: Path) -> None:
         f"COPY ({sql}) TO {path_lit(tmp)} (FORMAT parquet)"))
 
 
-def _assemble_feedback(con: Any, staged: list[StagedSource], out: Path, primary: str) -> None:
+def _assemble_feedback(con: Any, staged: list[StagedSource], out: Path, primary: str,
+                       extras: dict[str, str]) -> None:
     paths = stage_files(staged, "feedback")
     cols = ", ".join(FEEDBACK_COLUMNS[1:9])
+    # extra columns follow the contract's; NULL where no staged source has them
+    found = (set() if not paths else
+             {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {files_sql(paths)}").fetchall()})
+    extra = "".join(f", {'s.' + q(n) if n in found else 'NULL'}::{SQL_TYPES[t]} AS {q(n)}"
+                    for n, t in extras.items())
     if not paths:
         sql = ("SELECT NULL::VARCHAR AS customer_id, NULL::TIMESTAMPTZ AS response_time, "
                "NULL::VARCHAR AS touchpoint, NULL::VARCHAR AS channel, NULL::INTEGER AS csat, "
@@ -307,13 +337,13 @@ def _assemble_feedback(con: Any, staged: list[StagedSource], out: Path, primary:
                "NULL::VARCHAR AS language, NULL::VARCHAR AS source, NULL::VARCHAR AS survey, "
                "NULL::VARCHAR AS response_id, NULL::VARCHAR AS stage, NULL::VARCHAR AS brand, "
                "NULL::VARCHAR AS attributes, NULL::VARCHAR AS raw_file, "
-               "NULL::BIGINT AS raw_row WHERE FALSE")
+               f"NULL::BIGINT AS raw_row{extra} WHERE FALSE")
     else:
         sql = f"""
             SELECT CASE WHEN s._stitch THEN m.customer_id END AS customer_id,
                    {', '.join('s.' + c for c in cols.split(', '))},
                    s._source AS source, s.survey, s.response_id, s.stage, s.brand, s.attributes,
-                   s._file AS raw_file, s._row AS raw_row
+                   s._file AS raw_file, s._row AS raw_row{extra}
             FROM {files_sql(paths)} s LEFT JOIN _id_keymap m ON s._stitch AND m.key = {primary}
             WHERE s._reason IS NULL AND NOT (s._stitch AND m.customer_id IS NULL)
             ORDER BY s.survey, s._source, s._file, s._row, s._item"""
@@ -431,9 +461,20 @@ def _write_quarantine(con: Any, cfg: SourcesConfig, staged: list[StagedSource], 
                                  FROM read_parquet({st}) s LEFT JOIN _id_keymap m
                                       ON m.key = {primary}
                                  WHERE s._reason IS NULL AND m.customer_id IS NULL""")
-        sql = (f"SELECT * FROM ({' UNION ALL '.join(parts)}) "
-               "q(source, file, \"row\", \"column\", reason, value, detail, record) "
-               "ORDER BY file, \"row\", reason")
+        union = (f"SELECT * FROM ({' UNION ALL '.join(parts)}) "
+                 "q(source, file, \"row\", \"column\", reason, value, detail, record)")
+        if s.members is not None:
+            # the raw rows rolled up into a rejected row share its fate and its reason
+            union = f"""
+                WITH b AS ({union})
+                SELECT * FROM b UNION ALL
+                SELECT f.source, m._file, m._row, NULL, f.reason, NULL,
+                       'rolled up into ' || f.file || ' row ' || f."row" || ', which was '
+                       || 'rejected: ' || f.reason, NULL
+                FROM read_parquet({path_lit(s.members)}) m
+                JOIN (SELECT DISTINCT ON (file, "row") * FROM b ORDER BY file, "row", reason) f
+                  ON f.file = m._first_file AND f."row" = m._first_row"""
+        sql = f"SELECT * FROM ({union}) ORDER BY file, \"row\", reason"
         _copy_atomic(con, sql, qdir / f"{name}.parquet")
         written.add(f"{name}.parquet")
         qpath = path_lit(qdir / f"{name}.parquet")
@@ -453,6 +494,14 @@ def _write_quarantine(con: Any, cfg: SourcesConfig, staged: list[StagedSource], 
                 f"JOIN _id_keymap m ON m.key = {primary} "
                 "WHERE s._reason IS NULL").fetchall()[0][0]
             written_rows = out_rows
+        if s.members is not None and s.spec.kind in ("events", "feedback"):
+            # a rolled-up row stands for its group: its other raw rows were written too
+            table = ev_out if s.spec.kind == "events" else fb_out
+            out_rows += con.execute(f"""
+                SELECT count(*) FROM read_parquet({path_lit(s.members)}) m SEMI JOIN (
+                    SELECT DISTINCT raw_file, raw_row FROM read_parquet({table})
+                    WHERE source = {lit(name)}) e
+                ON e.raw_file = m._first_file AND e.raw_row = m._first_row""").fetchall()[0][0]
         source_rows.append({
             "source": name, "kind": s.spec.kind, "files": len(s.landed),
             "rows_in": int(s.rows_in), "rows_out": int(out_rows),
@@ -475,9 +524,11 @@ def _write_quarantine(con: Any, cfg: SourcesConfig, staged: list[StagedSource], 
 def _manifest(cfg: SourcesConfig, raw: Path, files: dict[str, list[tuple[Path | None, str]]],
               staged: list[StagedSource], sources: pd.DataFrame, quarantine: pd.DataFrame,
               identity: dict[str, Any], dedupe: dict[str, Any], tables: dict[str, Any],
-              salt_source: str, hash_inputs: bool, profiles: pd.DataFrame) -> dict[str, Any]:
+              salt_source: str, hash_inputs: bool, profiles: pd.DataFrame,
+              lookups: dict[str, Lookup] | None = None,
+              lookup_landed: list[StagedSource] | None = None) -> dict[str, Any]:
     inputs = []
-    for s in staged:
+    for s in [*staged, *(lookup_landed or [])]:
         for x in s.landed:
             entry: dict[str, Any] = {"source": s.spec.name, "file": x.file, "format": x.format,
                                      "encoding": x.encoding, "rows": x.rows}
@@ -488,12 +539,21 @@ def _manifest(cfg: SourcesConfig, raw: Path, files: dict[str, list[tuple[Path | 
                     entry["sha256"] = file_sha256(path)
             inputs.append(entry)
     per_source = []
+    shapes = {s.spec.name: s.shape for s in staged}  # joins and rollup counts, when declared
     for rec in sources.to_dict("records"):
         q = quarantine[quarantine["source"] == rec["source"]]
         reasons = q.groupby("reason")["rows"].sum().sort_index()
         per_source.append({**{k: (bool(v) if k == "balanced" else v) for k, v in rec.items()},
-                           "quarantine_reasons": {k: int(v) for k, v in reasons.items()}})
+                           "quarantine_reasons": {k: int(v) for k, v in reasons.items()},
+                           **shapes.get(rec["source"], {})})
     config_hash = {"sources": file_sha256(cfg.path)}
+    # keys only present when a source declares them, so other manifests stay as they were
+    optional: dict[str, Any] = {}
+    if lookups:
+        optional["lookups"] = [lk.report() for lk in lookups.values()]
+    extras = {kind: extra_columns(cfg.sources, kind) for kind in ("events", "feedback")}
+    if any(extras.values()):
+        optional["extra_columns"] = {k: v for k, v in extras.items() if v}
     return {
         "created_by": f"cjmlib.collection.assembly.collect {__version__}",
         "raw_dir": str(raw),
@@ -513,4 +573,5 @@ def _manifest(cfg: SourcesConfig, raw: Path, files: dict[str, list[tuple[Path | 
             "fields": {r["field"]: {k: (int(v) if k.startswith("customers") else v)
                                     for k, v in r.items() if k != "field"}
                        for r in profiles.to_dict("records")}},
+        **optional,
     }

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from cjmlib.collection.sources import SourcesConfig
-from cjmlib.collection.sql import files_sql, lit
+from cjmlib.collection.sources import SourcesConfig, extra_columns
+from cjmlib.collection.sql import SQL_TYPES, files_sql, lit, q
 from cjmlib.collection.staging import StagedSource, stage_files
 from cjmlib.core.io import atomic_write
 
@@ -94,17 +94,23 @@ def assemble_events(con: Any, cfg: SourcesConfig, staged: list[StagedSource], ou
     # customer ids travel through the sort as their rank, and come back by lookup
     customers = con.sql("SELECT customer_id FROM _id_customers ORDER BY customer_id"
                         ).to_arrow_table().column(0).combine_chunks().cast(pa.string())
+    # extra columns (fields of the sources beyond the contract) follow the contract's
+    extras = extra_columns(cfg.sources, "events")
+    found = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
+    extra_sql = "".join(f", {'e.' + q(n) if n in found else 'NULL'}::{SQL_TYPES[t]} AS {q(n)}"
+                        for n, t in extras.items())
     reader = con.sql(f"""
         SELECT NULL::VARCHAR AS customer_id, e.event_time, e.channel, e.touchpoint, e.stage,
                coalesce(e.session_id, f.f_session_id) AS session_id,
                coalesce(e.duration_s, f.f_duration_s) AS duration_s,
                coalesce(e.value, f.f_value) AS value, e._sidx AS source,
                0::BIGINT AS seq, e.attributes, e._fidx AS raw_file, e._row AS raw_row, e._cix
+               {extra_sql}
         FROM ({with_sessions}) e ANTI JOIN _near_drop d ON {key}
         LEFT JOIN _near_fill f ON {key.replace('d.', 'f.')}
         ORDER BY e._cix, e.event_time, e._sidx, e._fidx, e._row, e._item
         """).to_arrow_reader(1 << 17)
-    schema = _events_schema(None)
+    schema = _events_schema(None, extras)
     at = {name: i for i, name in enumerate(_EVENT_OUT)}
     # source and file names travel through the sort as small integers (cheaper to move)
     names = pa.array([st.spec.name for st in staged], pa.string())
@@ -125,7 +131,8 @@ def assemble_events(con: Any, cfg: SourcesConfig, staged: list[StagedSource], ou
                 cols[at["seq"]] = pa.array(seq, pa.int64())
                 cols[at["source"]] = names.take(pa.array(sidx))
                 cols[at["raw_file"]] = files.take(pa.array(offsets[sidx] + fidx))
-                out_batch = pa.RecordBatch.from_arrays(cols, names=list(_EVENT_OUT))
+                cols += list(batch.columns[len(_EVENT_OUT) + 1:])
+                out_batch = pa.RecordBatch.from_arrays(cols, names=list(schema.names))
                 writer.write_batch(out_batch.cast(schema) if out_batch.schema != schema
                                    else out_batch)
             writer.write_table(schema.empty_table())
@@ -167,8 +174,13 @@ def _seq(cix: np.ndarray, last: tuple[int, int]) -> tuple[np.ndarray, tuple[int,
     return seq, (int(cix[-1]), int(seq[-1]))
 
 
-def _events_schema(found: Any) -> Any:
-    """Arrow schema of events.parquet (DuckDB's own types, string views as strings)."""
+_ARROW_TYPES = {"string": "string", "float": "float64", "int": "int64", "bool": "bool_",
+                "date": "date32"}
+
+
+def _events_schema(found: Any, extras: dict[str, str] | None = None) -> Any:
+    """Arrow schema of events.parquet (DuckDB's own types, string views as strings), extra
+    columns (name -> type of configs/sources.yaml) last."""
     import pyarrow as pa
 
     types = {"customer_id": pa.string(), "event_time": pa.timestamp("us", tz="UTC"),
@@ -178,7 +190,9 @@ def _events_schema(found: Any) -> Any:
              "raw_file": pa.string(), "raw_row": pa.int64()}
     if found is not None and list(found.names) != list(_EVENT_OUT):
         raise RuntimeError(f"unexpected events columns {found.names}")
-    return pa.schema([(n, types[n]) for n in _EVENT_OUT])
+    extra = [(n, pa.timestamp("us", tz="UTC") if t == "time" else getattr(pa, _ARROW_TYPES[t])())
+             for n, t in (extras or {}).items()]
+    return pa.schema([(n, types[n]) for n in _EVENT_OUT] + extra)
 
 
 def _near_pairs(con: Any, tolerance_s: float) -> list[dict[str, Any]]:

@@ -11,9 +11,10 @@ sees it (table kinds, file formats, the fields of events and feedback, survey ty
 from __future__ import annotations
 
 import codecs
+import difflib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from cjmlib.core.config import load_yaml, resolve_path
 SURVEY_TYPES = ("post_interaction", "relationship", "social", "interview", "market_benchmark")
 #: What a source of configs/sources.yaml feeds: one of the canonical tables.
 TABLE_KINDS = ("events", "feedback", "customers")
+#: A source that feeds no table: other sources join it (``join:``) to gain its columns.
+LOOKUP_KIND = "lookup"
 FORMATS = ("csv", "tsv", "jsonl", "parquet", "excel", "sql", "transcript")
 
 # field name -> (type, required) per table kind
@@ -48,6 +51,13 @@ MERGE_RULES: dict[str, tuple[str, ...]] = {
     "any": ("bool",), "all": ("bool",)}
 #: A customers field of this name is the time its row's values were observed, not a column.
 PROFILE_TIME_FIELD = "as_of"
+#: Columns of events and feedback that collection computes: no field may take their names.
+COMPUTED_COLUMNS = {
+    "events": ("customer_id", "stage", "source", "seq", "attributes", "raw_file", "raw_row"),
+    "feedback": ("customer_id", "source", "attributes", "raw_file", "raw_row"),
+}
+#: How close (difflib ratio) a field name must be to a canonical one to be taken for a typo.
+_TYPO_CUTOFF = 0.85
 EPOCH_US = {"s": 1_000_000, "ms": 1_000, "us": 1}
 DEFAULT_ENCODINGS = ("utf-8", "gb18030", "cp1251")
 
@@ -77,6 +87,38 @@ class FieldSpec:
 
 
 @dataclass(frozen=True)
+class JoinSpec:
+    """``join:`` of a source: a lookup source whose columns each row gains by key."""
+
+    source: str  # the lookup source
+    left: tuple[str, ...]  # key columns of this source
+    right: tuple[str, ...]  # matching key columns of the lookup, in the same order
+    columns: tuple[str, ...] | None = None  # lookup columns to bring (None: all but the keys)
+
+
+@dataclass(frozen=True)
+class RollupSpec:
+    """``rollup:`` of a source: rows grouped by ``by`` into one row per group."""
+
+    by: tuple[str, ...]
+    sum: tuple[str, ...] = ()
+    min: tuple[str, ...] = ()
+    max: tuple[str, ...] = ()
+    first: tuple[str, ...] = ()
+    count: str | None = None  # name of a new column holding the rows of the group
+
+    @property
+    def inputs(self) -> list[str]:
+        """Columns the rollup reads, in config order."""
+        return list(dict.fromkeys([*self.by, *self.sum, *self.min, *self.max, *self.first]))
+
+    @property
+    def outputs(self) -> list[str]:
+        """Columns of a rolled-up row (every other column is dropped)."""
+        return [*self.inputs, *([self.count] if self.count else [])]
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """One raw source of ``configs/sources.yaml``."""
 
@@ -100,6 +142,8 @@ class SourceSpec:
     url: str | None = None
     query: str | None = None
     transcript: dict[str, str] = field(default_factory=dict)
+    joins: tuple[JoinSpec, ...] = ()
+    rollup: RollupSpec | None = None
 
     @property
     def used_columns(self) -> list[str]:
@@ -113,8 +157,31 @@ class SourceSpec:
 
     @property
     def required_columns(self) -> list[str]:
+        """Raw columns each file of the source must have.
+
+        With ``join``, other columns may come from the lookup: the files must hold the join
+        keys, and the rest is checked after the join. With ``rollup``, the rollup's inputs.
+        """
+        if self.joins:
+            return list(dict.fromkeys(c for j in self.joins for c in j.left))
+        if self.rollup is not None:
+            return self.rollup.inputs
+        return self.mapped_columns
+
+    @property
+    def mapped_columns(self) -> list[str]:
+        """Columns the identifiers and fields need (optional fields' columns left out)."""
         optional = {f.column for f in self.fields.values() if f.optional}
         return [c for c in self.used_columns if c not in optional]
+
+    @property
+    def extra_fields(self) -> dict[str, FieldSpec]:
+        """Fields of events and feedback beyond the canonical ones: typed extra columns."""
+        canonical = (EVENT_FIELDS if self.kind == "events" else
+                     FEEDBACK_FIELDS if self.kind == "feedback" else None)
+        if canonical is None:
+            return {}
+        return {n: f for n, f in self.fields.items() if n not in canonical}
 
 
 @dataclass(frozen=True)
@@ -143,6 +210,7 @@ class SourcesConfig:
     engine: dict[str, Any]
     #: every customers profile field -> its merge rule (``profiles.merge``; default first)
     profile_merge: dict[str, str] = field(default_factory=dict)
+    lookups: tuple[SourceSpec, ...] = ()
 
 
 def load_sources(sources_path: str | os.PathLike[str] = "configs/sources.yaml",
@@ -181,13 +249,20 @@ def load_sources(sources_path: str | os.PathLike[str] = "configs/sources.yaml",
     sources_raw = raw.get("sources")
     if not isinstance(sources_raw, Mapping) or not sources_raw:
         raise ValueError(f"{where}: 'sources' must map each source name to its definition")
+    lookups = tuple(_read_lookup(str(name), spec, defaults, maps, identity, touchpoint_stage,
+                                 where) for name, spec in sources_raw.items()
+                    if isinstance(spec, Mapping) and spec.get("kind") == LOOKUP_KIND)
     sources = tuple(_read_source(str(name), spec, defaults, maps, identity, touchpoint_stage,
-                                 where) for name, spec in sources_raw.items())
+                                 where) for name, spec in sources_raw.items()
+                    if not (isinstance(spec, Mapping) and spec.get("kind") == LOOKUP_KIND))
+    _check_shapes(sources, lookups, where)
+    for kind in ("events", "feedback"):
+        extra_columns(sources, kind, where=where)  # raises on clashing types
     ignore = tuple(str(p) for p in (raw.get("ignore") or ()))
     engine = dict(raw.get("engine") or {})
     profile_merge = _read_profiles(raw.get("profiles"), sources, where)
     return SourcesConfig(spath, sources, identity, dedupe, ignore, touchpoint_stage, conv,
-                         float(timeout), engine, profile_merge)
+                         float(timeout), engine, profile_merge, lookups)
 
 
 def _read_profiles(data: Any, sources: tuple[SourceSpec, ...], where: str) -> dict[str, str]:
@@ -264,7 +339,8 @@ def _read_dedupe(data: Any, where: str, touchpoint_stage: dict[str, str]) -> Ded
 
 _SOURCE_KEYS = {"kind", "files", "format", "encoding", "encodings", "delimiter", "quote",
                 "timezone", "identifiers", "fields", "items", "sessions", "stitch", "drop",
-                "optional", "sheet", "url", "query", "transcript", "strict_touchpoints"}
+                "optional", "sheet", "url", "query", "transcript", "strict_touchpoints", "join",
+                "rollup"}
 _FIELD_KEYS = {"column", "value", "map", "strict", "formats", "unit", "timezone", "scale", "type",
                "optional", "date_parts"}
 DATE_PARTS = ("year", "month", "day", "hour", "minute", "second")
@@ -282,7 +358,8 @@ def _read_source(name: str, spec: Any, defaults: dict[str, Any], maps: dict[str,
         raise ValueError(f"{at}: unknown option(s) {unknown}; expected {sorted(_SOURCE_KEYS)}")
     kind = spec.get("kind")
     if kind not in TABLE_KINDS:
-        raise ValueError(f"{at}: kind must be one of {', '.join(map(repr, TABLE_KINDS))}, got {kind!r}")
+        raise ValueError(f"{at}: kind must be one of {', '.join(map(repr, TABLE_KINDS))} "
+                         f"(or {LOOKUP_KIND!r} for a table other sources join), got {kind!r}")
     fmt = spec.get("format")
     if fmt is not None and fmt not in FORMATS:
         raise ValueError(f"{at}: format must be one of {', '.join(map(repr, FORMATS))}, "
@@ -324,9 +401,8 @@ def _read_source(name: str, spec: Any, defaults: dict[str, Any], maps: dict[str,
     for fname, fspec in fields_raw.items():
         fname = str(fname)
         if allowed is not None and fname not in allowed:
-            raise ValueError(f"{at}: unknown field {fname!r} for {kind}; expected one of "
-                             f"{sorted(allowed)}")
-        ftype = allowed[fname][0] if allowed is not None else None
+            _check_extra_name(fname, kind, allowed, at)
+        ftype = allowed[fname][0] if allowed is not None and fname in allowed else None
         fields[fname] = _read_field(fname, fspec, ftype, tz, maps, f"{at}: fields.{fname}",
                                     touchpoint_stage, strict_tp)
     if allowed is not None:
@@ -384,7 +460,8 @@ def _read_source(name: str, spec: Any, defaults: dict[str, Any], maps: dict[str,
         identifiers=tuple(identifiers), fields=fields, items=tuple(items), sessions=sessions,
         stitch=stitch_, drop=tuple(str(c) for c in (spec.get("drop") or ())),
         optional=bool(spec.get("optional", False)), sheet=spec.get("sheet"),
-        url=spec.get("url"), query=spec.get("query"), transcript=transcript)
+        url=spec.get("url"), query=spec.get("query"), transcript=transcript,
+        joins=_read_joins(spec.get("join"), at), rollup=_read_rollup(spec.get("rollup"), kind, at))
 
 
 def _read_field(fname: str, fspec: Any, ftype: str | None, tz: str, maps: dict[str, Any],
@@ -439,3 +516,169 @@ def _read_field(fname: str, fspec: Any, ftype: str | None, tz: str, maps: dict[s
                      timezone=str(fspec.get("timezone", tz)), scale=scale, type=typ,
                      optional=bool(fspec.get("optional", False)),
                      date_parts=tuple((p, str(parts[p])) for p in DATE_PARTS if p in parts))
+
+
+# --------------------------------------------------------------------------------------------
+# Extra columns, lookups, joins and rollups
+# --------------------------------------------------------------------------------------------
+
+
+def _check_extra_name(fname: str, kind: str, allowed: Mapping[str, Any], at: str) -> None:
+    """A field of events or feedback beyond the canonical ones becomes a typed extra column,
+    unless its name is a computed column, internal, or so close to a canonical field that it
+    is more likely a typo."""
+    computed = COMPUTED_COLUMNS[kind]
+    if fname in computed:
+        raise ValueError(f"{at}: field {fname!r} clashes with the column {fname!r} that "
+                         f"collection computes for {kind}; name the extra column otherwise")
+    if fname.startswith("_") or not fname.strip():
+        raise ValueError(f"{at}: field name {fname!r}: an extra column needs a name that does "
+                         "not start with '_'")
+    close = difflib.get_close_matches(fname, [*allowed, *computed], n=1, cutoff=_TYPO_CUTOFF)
+    if close:
+        raise ValueError(f"{at}: unknown field {fname!r} for {kind}; did you mean {close[0]!r}? "
+                         f"(canonical fields: {sorted(allowed)}; any other name becomes an "
+                         "extra column)")
+
+
+def extra_columns(sources: tuple[SourceSpec, ...], kind: str, *, where: str = "sources config"
+                  ) -> dict[str, str]:
+    """Extra columns of the events or feedback table: name -> type, in config order.
+
+    Several sources may fill the same extra column; they must give it the same type.
+    """
+    out: dict[str, str] = {}
+    first: dict[str, str] = {}
+    for spec in sources:
+        if spec.kind != kind:
+            continue
+        for name, fs in spec.extra_fields.items():
+            if name in out and out[name] != fs.type:
+                raise ValueError(f"{where}: extra {kind} column {name!r} is {out[name]!r} in "
+                                 f"source {first[name]!r} but {fs.type!r} in source "
+                                 f"{spec.name!r}; give both the same type")
+            out.setdefault(name, fs.type)
+            first.setdefault(name, spec.name)
+    return out
+
+
+_LOOKUP_KEYS = {"kind", "files", "format", "encoding", "encodings", "delimiter", "quote",
+                "timezone", "sheet", "url", "query", "optional", "drop"}
+
+
+def _read_lookup(name: str, spec: Mapping[str, Any], defaults: dict[str, Any],
+                 maps: dict[str, Any], identity: IdentityConfig,
+                 touchpoint_stage: dict[str, str], where: str) -> SourceSpec:
+    """A ``kind: lookup`` source: read like any source, but feeds no table of its own."""
+    at = f"{where}: source {name!r}"
+    unknown = sorted(set(spec) - _LOOKUP_KEYS)
+    if unknown:
+        raise ValueError(f"{at}: option(s) {unknown} do not apply to a lookup (it feeds no "
+                         "table; the sources that join it map its columns); expected "
+                         f"{sorted(_LOOKUP_KEYS)}")
+    # read as a profile source without identifiers, to check files, format and encodings once
+    base = _read_source(name, {**spec, "kind": "customers", "stitch": False}, defaults, maps,
+                        identity, touchpoint_stage, where)
+    return replace(base, kind=LOOKUP_KIND)
+
+
+def _names(value: Any, at: str, what: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if (isinstance(value, (list, tuple)) and value
+            and all(isinstance(v, str) and v for v in value)):
+        return tuple(value)
+    raise ValueError(f"{at}: {what} must be a column name or a list of column names, "
+                     f"got {value!r}")
+
+
+def _read_joins(data: Any, at: str) -> tuple[JoinSpec, ...]:
+    """``join: {source: lookup, on: key | [keys] | {column: lookup column}, columns: [...]}``,
+    or a list of them (applied in order)."""
+    if data is None:
+        return ()
+    items = data if isinstance(data, list) else [data]
+    out = []
+    for i, item in enumerate(items):
+        where = f"{at}: join" + (f"[{i}]" if isinstance(data, list) else "")
+        if not isinstance(item, Mapping):
+            raise ValueError(f"{where}: expected a mapping such as {{source: "
+                             "campaign_descriptions, on: campaign_id}")
+        unknown = sorted(set(item) - {"source", "on", "columns"})
+        if unknown:
+            raise ValueError(f"{where}: unknown option(s) {unknown}; expected columns, on, "
+                             "source")
+        source = item.get("source")
+        if not isinstance(source, str) or not source:
+            raise ValueError(f"{where}.source: expected the name of a lookup source, "
+                             f"got {source!r}")
+        on = item.get("on")
+        if isinstance(on, Mapping) and on:
+            left = tuple(str(k) for k in on)
+            right = tuple(str(v) for v in on.values())
+        elif on is not None and not isinstance(on, Mapping):
+            left = right = _names(on, f"{where}.on", "on")
+        else:
+            raise ValueError(f"{where}.on: expected a key column, a list of them, or a mapping "
+                             f"column -> lookup column, got {on!r}")
+        cols = item.get("columns")
+        out.append(JoinSpec(source, left, right,
+                            None if cols is None else _names(cols, f"{where}.columns",
+                                                             "columns")))
+    return tuple(out)
+
+
+_ROLLUP_KEYS = ("by", "sum", "min", "max", "first", "count")
+
+
+def _read_rollup(data: Any, kind: str, at: str) -> RollupSpec | None:
+    """``rollup: {by: [...], sum: [...], min: [...], max: [...], first: [...], count: name}``."""
+    if data is None:
+        return None
+    where = f"{at}: rollup"
+    if kind not in ("events", "feedback"):
+        raise ValueError(f"{where}: rollup is for events and feedback sources, not {kind}")
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{where}: expected a mapping such as {{by: [basket_id], sum: "
+                         "[sales_value], min: [transaction_timestamp], first: [household_id]}")
+    unknown = sorted(set(data) - set(_ROLLUP_KEYS))
+    if unknown:
+        raise ValueError(f"{where}: unknown option(s) {unknown}; expected "
+                         f"{', '.join(_ROLLUP_KEYS)}")
+    if not data.get("by"):
+        raise ValueError(f"{where}.by: the columns that identify a group are required")
+    parts = {k: _names(data[k], f"{where}.{k}", k) if data.get(k) else ()
+             for k in ("by", "sum", "min", "max", "first")}
+    seen: dict[str, str] = {}
+    for k, cols in parts.items():
+        for c in cols:
+            if c in seen:
+                raise ValueError(f"{where}: column {c!r} is under both {seen[c]} and {k}; a "
+                                 "column is rolled up one way")
+            seen[c] = k
+    count = data.get("count")
+    if count is not None and (not isinstance(count, str) or not count or count in seen):
+        raise ValueError(f"{where}.count: expected the name of a new column holding the rows "
+                         f"of each group, got {count!r}")
+    return RollupSpec(parts["by"], parts["sum"], parts["min"], parts["max"], parts["first"],
+                      count)
+
+
+def _check_shapes(sources: tuple[SourceSpec, ...], lookups: tuple[SourceSpec, ...],
+                  where: str) -> None:
+    """Joins name lookup sources; a rollup keeps every column the fields and identifiers use."""
+    names = {s.name for s in lookups}
+    for spec in sources:
+        at = f"{where}: source {spec.name!r}"
+        for j in spec.joins:
+            if j.source not in names:
+                raise ValueError(f"{at}: join.source {j.source!r} is not a lookup source; "
+                                 f"declare it under sources with kind: lookup (lookups: "
+                                 f"{sorted(names)})")
+        if spec.rollup is not None:
+            kept = set(spec.rollup.outputs)
+            lost = [c for c in spec.used_columns if c not in kept]
+            if lost:
+                raise ValueError(f"{at}: rollup drops column(s) {lost} that the fields or "
+                                 "identifiers use; list them under rollup (by, sum, min, max "
+                                 "or first)")

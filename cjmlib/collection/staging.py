@@ -10,7 +10,7 @@ to the assembly, and :func:`stage_files` lists the staging files of some table k
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import pandas as pd
 
 from cjmlib.collection.identity import hash_identifier
 from cjmlib.collection.landing import LandedFile
+from cjmlib.collection.shaping import Lookup, Shaped, shape_source
 from cjmlib.collection.sources import EVENT_FIELDS, FEEDBACK_FIELDS, SourcesConfig, SourceSpec
 from cjmlib.collection.sql import SQL_TYPES, FieldCompiler, lit, path_lit, q
 from cjmlib.core.checks import check_columns
@@ -32,6 +33,8 @@ class StagedSource:
     stage: Path | None  # validated rows + quarantined rows (Parquet)
     rows_in: int = 0
     exact_duplicates: int = 0
+    members: Path | None = None  # rollup: raw rows folded into their group's first row
+    shape: dict[str, Any] = field(default_factory=dict)  # joins and rollup, for the manifest
 
 
 def stage_files(staged: list[StagedSource], *kinds: str, stitch_only: bool = False) -> list[str]:
@@ -100,6 +103,28 @@ def _source_view(con: Any, spec: SourceSpec, landed: list[LandedFile]
     return view, types
 
 
+def read_lookup(con: Any, spec: SourceSpec, landed: list[LandedFile], idx: int) -> Lookup:
+    """Read a ``kind: lookup`` source into temp table ``_lookup_<idx>`` (its raw columns, but
+    ``drop``, with ``_file`` and ``_row``); unreadable records are counted, not joined."""
+    table = f"_lookup_{idx}"
+    files = [x.file for x in landed]
+    malformed = sum(len(x.malformed) for x in landed)
+    rows = sum(x.rows for x in landed)
+    if not any(x.path is not None for x in landed):
+        cols = [c for c in dict.fromkeys(c for x in landed for c in x.columns)
+                if c not in spec.drop and c != "_row"]
+        empty = "".join(f", NULL::VARCHAR AS {q(c)}" for c in cols)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT NULL::VARCHAR AS _file, "
+                    f"NULL::BIGINT AS _row{empty} WHERE FALSE")
+        return Lookup(spec, table, {c: "VARCHAR" for c in cols}, files, rows, malformed)
+    view, types = _source_view(con, spec, landed)
+    cols = [c for c in types if c not in spec.drop]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT _file, _row"
+                f"{''.join(', ' + q(c) for c in cols)} FROM ({view}) WHERE _record_ok")
+    bad = con.execute(f"SELECT count(*) FROM ({view}) WHERE NOT _record_ok").fetchall()[0][0]
+    return Lookup(spec, table, {c: types[c] for c in cols}, files, rows, malformed + int(bad))
+
+
 def _exact_duplicates(con: Any, view: str, raw_cols: list[str], name: str) -> None:
     """Create temp table ``name`` (_file, _row, _dup_file, _dup_row): later copies of a record."""
     if not raw_cols:
@@ -165,8 +190,11 @@ _FIELD_ORDER = {
 
 
 def stage_source(con: Any, spec: SourceSpec, cfg: SourcesConfig, landed: list[LandedFile],
-                  dest: Path, salt: str, exact: bool, idx: int) -> int:
-    """Validate one source into ``dest``; return the number of exact duplicates."""
+                  dest: Path, salt: str, exact: bool, idx: int, *,
+                  lookups: dict[str, Lookup] | None = None) -> tuple[int, Shaped | None]:
+    """Validate one source into ``dest``; return the number of exact duplicates and, for a
+    source with ``join`` or ``rollup``, what shaping did (:mod:`~cjmlib.collection.shaping`).
+    """
     view, types = _source_view(con, spec, landed)
     raw_cols = [c for c in types]
     pii_cols = {c for t, c in spec.identifiers if cfg.identity.type(t).pii}
@@ -175,6 +203,17 @@ def stage_source(con: Any, spec: SourceSpec, cfg: SourcesConfig, landed: list[La
     is_json = bool(landed) and landed[0].format == "jsonl"
     # JSON lines are duplicates when the lines are identical (key order included)
     _exact_duplicates(con, view, (["_line"] if is_json else raw_cols) if exact else [], dups)
+    shaped = None
+    if spec.joins or spec.rollup is not None:
+        what = ", ".join(x.file for x in landed)
+        shaped = shape_source(con, spec, cfg, view, types, lookups or {}, dups=dups,
+                              pii=pii_cols, work=dest.parent, idx=idx, what=what)
+        view, types = shaped.view, shaped.types
+        raw_cols = list(types)
+        missing = [c for c in spec.mapped_columns if c not in types]
+        if missing:
+            raise ValueError(f"{what} (source {spec.name!r}): missing column(s) {missing} "
+                             f"after join and rollup; found {raw_cols}")
     phones = _phone_tables(con, spec, cfg, view, salt, f"_s{idx}")
     comp = FieldCompiler(spec, cfg, types)
     keys = comp.identifiers(phones)
@@ -189,6 +228,7 @@ def stage_source(con: Any, spec: SourceSpec, cfg: SourcesConfig, landed: list[La
     for fname in order:
         if fname in spec.fields:
             base[fname] = comp.field(spec.fields[fname], table_fields[fname][1])
+    extras = {n: comp.field(fs, False) for n, fs in spec.extra_fields.items()}
     items: list[dict[str, str]] = []
     for item in spec.items:
         items.append({f: comp.field(fs, False) for f, fs in item.items()})
@@ -202,16 +242,22 @@ def stage_source(con: Any, spec: SourceSpec, cfg: SourcesConfig, landed: list[La
     checks = [("NOT _record_ok", "unparseable_record", None, None), *comp.checks]
     if exact:
         checks.append(("_dup_row IS NOT NULL", "exact_duplicate", None, None))
-    # the checks run once, in order: the first that fails numbers the row's problem
-    check = "CASE " + " ".join(f"WHEN {c} THEN {i}" for i, (c, _, _, _) in
-                               enumerate(checks, start=1)) + " END"
-    reason = "CASE _check " + " ".join(f"WHEN {i} THEN {lit(r)}" for i, (_, r, _, _) in
-                                       enumerate(checks, start=1)) + " END"
-    column = "CASE _check " + " ".join(f"WHEN {i} THEN {lit(col)}" for i, (_, _, col, _) in
-                                       enumerate(checks, start=1) if col is not None) + " END"
-    value = "CASE _check " + " ".join(
+    # the checks run once, in order: the first that fails numbers the row's problem; a row
+    # that joins and rollups rejected (check 0) carries its reason in the _pre columns
+    whens = [f"WHEN {c} THEN {i}" for i, (c, _, _, _) in enumerate(checks, start=1)]
+    pre = shaped is not None
+    if pre:
+        whens.insert(1, "WHEN _pre_reason IS NOT NULL THEN 0")
+    check = "CASE " + " ".join(whens) + " END"
+    reason = ("CASE _check " + ("WHEN 0 THEN _pre_reason " if pre else "")
+              + " ".join(f"WHEN {i} THEN {lit(r)}" for i, (_, r, _, _) in
+                         enumerate(checks, start=1)) + " END")
+    column = ("CASE _check " + ("WHEN 0 THEN _pre_column " if pre else "")
+              + " ".join(f"WHEN {i} THEN {lit(col)}" for i, (_, _, col, _) in
+                         enumerate(checks, start=1) if col is not None) + " END")
+    value = ("CASE _check " + ("WHEN 0 THEN _pre_value " if pre else "") + " ".join(
         f"WHEN {i} THEN CAST({v} AS VARCHAR)" for i, (_, _, col, v) in
-        enumerate(checks, start=1) if v and col not in pii_cols) + " END"
+        enumerate(checks, start=1) if v and col not in pii_cols) + " END")
     if column == "CASE _check  END":
         column = "NULL::VARCHAR"
     if value == "CASE _check  END":
@@ -219,6 +265,7 @@ def stage_source(con: Any, spec: SourceSpec, cfg: SourcesConfig, landed: list[La
     # an unreadable JSON line may hold personal data: report its length, never its text
     detail = ("CASE WHEN _check = 1 THEN 'not a complete JSON object (' || "
               "coalesce(length(_line), 0) || ' characters)' "
+              + ("WHEN _check = 0 THEN _pre_detail " if pre else "")
               + (f"WHEN _check = {len(checks)} THEN 'same as ' || CASE WHEN _dup_file <> _file "
                  "THEN _dup_file || ' ' ELSE '' END || 'row ' || _dup_row " if exact else "")
               + "END")
@@ -267,6 +314,9 @@ def stage_source(con: Any, spec: SourceSpec, cfg: SourcesConfig, landed: list[La
                     f"{fv('brand', 'VARCHAR')} AS brand", f"{lit(spec.stitch)} AS _stitch"]
         else:
             body = [f"{fv(n, SQL_TYPES[fs.type])} AS {q(n)}" for n, fs in spec.fields.items()]
+        # extra columns follow the canonical ones
+        body += [f"CAST({extras[n]} AS {SQL_TYPES[fs.type]}) AS {q(n)}"
+                 for n, fs in spec.extra_fields.items()]
         tail = [f"CASE WHEN _reason IS NULL THEN {jobj(attr_cols)} END AS attributes",
                 "_reason", "_column", "_value", "_detail",
                 f"CASE WHEN _reason IS NOT NULL AND _record_ok THEN {jobj(rec_cols)} END "
@@ -284,6 +334,8 @@ def stage_source(con: Any, spec: SourceSpec, cfg: SourcesConfig, landed: list[La
     sql = f"""
         WITH src AS ({view}),
         f AS (SELECT src._file, src._fidx, src._row, src._record_ok, {dup_cols},
+                     {'src._pre_reason, src._pre_column, src._pre_value, src._pre_detail,'
+                      if pre else ''}
                      {'src._line' if is_json else 'NULL'} AS _line,
                      {f_select}
               FROM src {dup_join}
@@ -297,4 +349,4 @@ def stage_source(con: Any, spec: SourceSpec, cfg: SourcesConfig, landed: list[La
         con.execute(f"DROP TABLE IF EXISTS {tbl}")
     n_dups = con.execute(f"SELECT count(*) FROM read_parquet({path_lit(dest)}) "
                          "WHERE _reason = 'exact_duplicate'").fetchall()[0][0]
-    return int(n_dups)
+    return int(n_dups), shaped

@@ -57,13 +57,20 @@ n_identifiers | int | identifiers (CRM id, e-mail, phone, device, cookie, handle
 identifier_types | string | comma-separated types of those identifiers
 """)
 
+_EXTRA = ("extra columns after the columns above: each field of a source of "
+          "configs/sources.yaml that is not a canonical field (e.g. `{example}: {{column: ...}}`) "
+          "becomes a column of its name, typed by the field's `type` (string by default; int, "
+          "float, bool, date, time); null for rows of sources that do not fill it; listed in "
+          "manifest.json under extra_columns")
+
 TABLES: tuple[TableSpec, ...] = (
     TableSpec("events", "canonical", "events",
               "One row per customer interaction, ordered by customer_id, event_time, seq.",
-              _EVENTS),
+              _EVENTS, patterns=(("<extra field>", _EXTRA.format(example="lifecycle")),)),
     TableSpec("feedback", "canonical", "feedback",
               "One row per survey answer, comment, social post or interview quote.",
-              _FEEDBACK, free_text=("text",)),
+              _FEEDBACK, free_text=("text",),
+              patterns=(("<extra field>", _EXTRA.format(example="wave")),)),
     TableSpec("customers", "canonical", "customers",
               "One row per stitched customer; CRM profile fields follow the columns below.",
               _CUSTOMERS,

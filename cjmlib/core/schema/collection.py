@@ -12,9 +12,9 @@ source | string | the raw source (configs/sources.yaml)
 kind | string | canonical table the source feeds: events, feedback or customers
 files | int | raw files read for the source (0 for a SQL query)
 rows_in | int | raw records read from its files
-rows_out | int | raw records that reached the canonical table (feedback: distinct raw rows; customers: rows joined to a stitched customer)
+rows_out | int | raw records that reached the canonical table (feedback: distinct raw rows; customers: rows joined to a stitched customer; a source with `rollup`: every raw row of the groups written)
 rows_quarantined | int | raw records in `quarantine/<source>.parquet` (distinct file and row)
-records_written | int | rows written to the canonical table (a feedback row may hold several answers, so it may exceed rows_out)
+records_written | int | rows written to the canonical table (a feedback row may hold several answers, so it may exceed rows_out; a rolled-up row stands for several raw rows, so it may fall short of it)
 balanced | bool | rows_in = rows_out + rows_quarantined (collect stops when false)
 """)),
     TableSpec("collect_quarantine", "collect", "collect_quarantine",
@@ -22,7 +22,7 @@ balanced | bool | rows_in = rows_out + rows_quarantined (collect stops when fals
               "as quarantine/summary.csv).", columns("""
 source | string | the raw source
 file | string | raw file, relative to data/raw
-reason | string | why the rows were rejected: missing_id, unparseable_time, negative_duration, `<field>_out_of_range`, unknown_touchpoint, exact_duplicate, near_duplicate, malformed_row, unparseable_record, ambiguous_identity, ...
+reason | string | why the rows were rejected: missing_id, unparseable_time, negative_duration, `<field>_out_of_range`, unknown_touchpoint, exact_duplicate, near_duplicate, malformed_row, unparseable_record, ambiguous_identity, unmatched_join, ambiguous_join, missing_join_key, missing_rollup_key, rollup_group_rejected, ...
 column | string | raw column(s) at fault, comma-separated (missing_id names every identifier column); null for whole-row reasons
 rows | int | quarantined rows of that file with that reason and column
 """)),
