@@ -55,7 +55,7 @@ def section_journey(ctx: ReportContext) -> str:
             rate = pct(r.get("rate"))
             if finite(r.get("rate_ci_low")):
                 rate += f" ({pct(r['rate_ci_low'])}–{pct(r['rate_ci_high'])})"
-            rows.append([escape(str(r["outcome"])), f"{integer(r.get('reached'))} / "
+            rows.append([escape(ctx.lang.tp(r["outcome"])), f"{integer(r.get('reached'))} / "
                          f"{integer(r.get('journeys'))}", rate])
         out.append(f"<h3>{escape(ctx.t('outcomes_title'))}</h3>")
         out.append(table_html([ctx.t("outcome"), ctx.t("reached"),

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
 from cjmlib.collection.profiling import ExportProfile, list_exports, profile_export
@@ -48,6 +49,8 @@ _SESSION_LESS = re.compile(r"case|application|ticket|claim|order", re.I)
 #: Touchpoint names that look like an outcome worth counting besides the conversion.
 OUTCOME = re.compile(r"(redeem|redemption|respon|sign[_ ]?up|regist|enrol|activat|renew|"
                      r"cancel|churn|complain|return|refund|declin|reject)", re.I)
+_BASKET = re.compile(r"^(basket|order|receipt|transaction|invoice|ticket|cart)[_ ]?"
+                     r"(id|no|nr|number|key|code)$", re.I)
 _STORE_COLUMN = re.compile(r"^(store|shop|branch|outlet|location)[_ ]?(id|no|nr|code)?$", re.I)
 
 
@@ -96,6 +99,7 @@ def init_project(folder: str | os.PathLike[str], raw: str | os.PathLike[str], *,
         found = "; ".join(f"{p.name}: {', '.join(p.roles) or 'no roles'}" for p in profiles)
         raise ValueError(f"{raw_dir}: no file looks like events (a customer id, a time and an "
                          f"event name or a value); found {found or 'no readable file'}")
+    joined = dated_by_lookup(profiles)
     counts = _touchpoint_counts(profiles)
     for prof in profiles:  # survey pages that are mostly journey touchpoints join the journey
         pages = set(prof.values("touchpoint")) if prof.kind == "feedback" else set()
@@ -104,6 +108,7 @@ def init_project(folder: str | os.PathLike[str], raw: str | os.PathLike[str], *,
     stage_of = {tp: guess_stage(tp) for tp in counts}
     conversions = [tp for tp in counts if CONVERSION.search(tp)]
     others = [tp for tp in counts if OUTCOME.search(tp) and tp not in conversions]
+    sources = sources_config(profiles, set(counts), joined)
     to_confirm = [item for p in profiles for item in p.to_confirm]
     reach = _customer_reach(profiles)
     everyone = [tp for tp in conversions if reach.get(tp, 0.0) >= 0.95]
@@ -112,7 +117,6 @@ def init_project(folder: str | os.PathLike[str], raw: str | os.PathLike[str], *,
                           f"customers read: as a conversion that says little; converting on "
                           f"{others[0]!r} instead")
         conversions, others = [others[0]], [*everyone, *others[1:]]
-    sources = sources_config(profiles, set(counts))
     journey = journey_config(counts, stage_of, conversions, others)
     for prof in profiles:  # coded event names: the label says which column the code is of
         codes = [v for v in prof.values("touchpoint") if v.isdigit()]
@@ -168,11 +172,14 @@ def guess_stage(touchpoint: str) -> str:
     return "consideration"
 
 
-def sources_config(profiles: list[ExportProfile], touchpoints: set[str]) -> dict[str, Any]:
-    """``sources.yaml`` for the profiled exports."""
+def sources_config(profiles: list[ExportProfile], touchpoints: set[str],
+                   joined: Sequence[tuple[ExportProfile, ExportProfile, str]] = ()
+                   ) -> dict[str, Any]:
+    """``sources.yaml`` for the profiled exports (``joined``: :func:`dated_by_lookup`)."""
     sources: dict[str, Any] = {}
     for prof in profiles:
-        if prof.kind is None or "customer_id" not in prof.roles:
+        if (prof.kind is None or "customer_id" not in prof.roles
+                or any(prof is pair[0] for pair in joined)):
             continue
         name = _source_name(prof.name, sources)
         spec: dict[str, Any] = {"kind": prof.kind, "files": prof.name,
@@ -182,6 +189,9 @@ def sources_config(profiles: list[ExportProfile], touchpoints: set[str]) -> dict
         fields: dict[str, Any] = {}
         r = prof.roles
         if prof.kind == "events":
+            rollup = line_items(prof)
+            if rollup is not None:
+                spec["rollup"] = rollup
             fields["event_time"] = _time_field(prof)
             fields["channel"] = ({"column": r["channel"]} if "channel" in r
                                  else _channel_constant(prof.name, prof.columns))
@@ -216,7 +226,20 @@ def sources_config(profiles: list[ExportProfile], touchpoints: set[str]) -> dict
                 fields[_field_name(column)] = {"column": column}
         spec["fields"] = fields
         sources[name] = spec
-    ignore = [p.name for p in profiles if p.kind is None or "customer_id" not in p.roles]
+    for prof, lookup, key in joined:
+        name = _source_name(lookup.name, sources)
+        sources[name] = {"kind": "lookup", "files": lookup.name}
+        sources[_source_name(prof.name, sources)] = {
+            "kind": "events", "files": prof.name,
+            "identifiers": {"customer": prof.roles["customer_id"]},
+            "join": {"source": name, "on": key}, "sessions": "none",
+            "fields": {"event_time": _time_field(lookup),
+                       "channel": _channel_constant(prof.name, prof.columns),
+                       "touchpoint": constant_touchpoint(prof),
+                       **{_field_name(c): {"column": c} for c in _segment_columns(lookup)}}}
+    used = {p.name for pair in joined for p in pair[:2]}
+    ignore = [p.name for p in profiles if (p.kind is None or "customer_id" not in p.roles)
+              and p.name not in used]
     return {"defaults": {"encoding": "auto", "encodings": ["utf-8", "gb18030", "cp1251"],
                          "timezone": "UTC"},
             "ignore": ["README.md", *ignore],
@@ -247,6 +270,89 @@ def journey_config(counts: Counter, stage_of: dict[str, str], conversions: list[
         config["funnel"] = {"name": "to conversion", "steps": [*steps, conversions[0]],
                             "window_days": 30}
     return config
+
+
+def line_items(prof: ExportProfile) -> dict[str, Any] | None:
+    """A ``rollup`` for an events file of line items: no event column, and a basket, order,
+    receipt or transaction id that repeats (several rows per basket). One event per basket:
+    its value the sum, its time the earliest, the customer (and store) of its first line."""
+    if "touchpoint" in prof.roles or prof.frame is None:
+        return None
+    frame = prof.frame
+    keys = [c for c in prof.columns if _BASKET.match(str(c))
+            and c not in prof.roles.values() and frame[c].notna().all()
+            and frame[c].nunique() < len(frame)]
+    if not keys:
+        return None
+    rollup: dict[str, Any] = {"by": [keys[0]]}
+    if "value" in prof.roles:
+        rollup["sum"] = [prof.roles["value"]]
+    if not prof.time.get("date_parts"):
+        rollup["min"] = [prof.roles["event_time"]]
+    rollup["first"] = [prof.roles["customer_id"], *(c for c in prof.columns
+                                                    if _STORE_COLUMN.match(str(c)))]
+    rollup["count"] = "lines"
+    prof.to_confirm.append(f"{prof.name}: {frame[keys[0]].nunique()} {keys[0]!r} values on "
+                           f"{len(frame)} rows read: line items rolled up to one event per "
+                           f"{keys[0]!r} (value summed, earliest time)")
+    return rollup
+
+
+def dated_by_lookup(profiles: list[ExportProfile]
+                    ) -> list[tuple[ExportProfile, ExportProfile, str]]:
+    """Files of customers without a time (``campaigns``: household, campaign) whose rows a
+    file without customers dates (``campaign_descriptions``: campaign, start date) through a
+    shared key that is unique there: (file, lookup file, key) for each."""
+    pairs = []
+    lookups = [p for p in profiles if "customer_id" not in p.roles and "event_time" in p.roles
+               and p.frame is not None]
+    for prof in profiles:
+        if prof.kind is not None or "customer_id" not in prof.roles or "event_time" in prof.roles:
+            continue
+        for lookup in lookups:
+            keys = [c for c in prof.columns if c in lookup.columns
+                    and c != prof.roles["customer_id"] and lookup.frame[c].is_unique]
+            if keys:
+                _prefer_start(lookup)
+                lookup.kind = "lookup"
+                pairs.append((prof, lookup, keys[0]))
+                prof.kind = "events"  # for the reach and the summary
+                prof.to_confirm = [c for c in prof.to_confirm if "not read" not in c]
+                lookup.to_confirm = [c for c in lookup.to_confirm if "not read" not in c]
+                prof.to_confirm.append(
+                    f"{prof.name}: rows dated by {lookup.name} (joined on {keys[0]!r}, time "
+                    f"{lookup.roles['event_time']!r}); each row is one "
+                    f"{constant_touchpoint(prof)!r} event")
+                break
+    return pairs
+
+
+def _segment_columns(prof: ExportProfile) -> list[str]:
+    """Text columns of a few values (a campaign's type, a plan): kept as extra event columns,
+    usable as a segment; none whose name a canonical field is (or resembles)."""
+    from cjmlib.collection.sources import EVENT_FIELDS, _check_extra_name
+
+    found = []
+    for c in prof.columns:
+        values = prof.frame[c]
+        if c in prof.roles.values() or not (values.dtype == object
+                                            or pd.api.types.is_string_dtype(values)):
+            continue
+        if 2 <= values.nunique() <= 20:
+            try:
+                _check_extra_name(_field_name(c), "events", EVENT_FIELDS, "")
+            except ValueError:
+                continue
+            found.append(c)
+    return found
+
+
+def _prefer_start(prof: ExportProfile) -> None:
+    """Of a lookup's time columns, the start (start_date, sent_at, ...) dates the event."""
+    starts = [c for c in prof.columns if re.search(r"start|begin|sent|launch|from", str(c), re.I)
+              and pd.api.types.is_datetime64_any_dtype(prof.frame[c])]
+    if starts and prof.roles.get("event_time") != starts[0]:
+        prof.roles["event_time"] = starts[0]
 
 
 def _customer_reach(profiles: list[ExportProfile]) -> dict[str, float]:

