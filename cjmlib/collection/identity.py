@@ -280,6 +280,30 @@ class StitchResult:
     audit: Any = None
 
 
+def customers_of(values: Iterable[object], identifier_type: str, audit: Any,
+                 config: IdentityConfig, *, salt: str | None = None) -> list[str | None]:
+    """The customer ids of raw identifier values from outside the collection (an A/B tool's
+    user ids, a campaign list's household numbers), as collection would stitch them: each
+    value is normalised as its ``identifier_type`` says, hashed with the project's salt and
+    looked up in the identity audit (``identity_audit.parquet`` or its frame). A value the
+    collected data never saw, or one blocked as shared, gives None.
+    """
+    import pandas as pd
+
+    kind = config.type(identifier_type)
+    salt_value, _ = resolve_salt(salt, config)
+    table = audit if isinstance(audit, pd.DataFrame) else pd.read_parquet(audit)
+    table = table[(table["identifier_type"] == identifier_type)
+                  & table["customer_id"].notna()]
+    lookup = dict(zip(table["identifier_hash"], table["customer_id"], strict=True))
+    out: list[str | None] = []
+    for value in values:
+        clean = kind.clean(value)
+        out.append(None if clean is None
+                   else lookup.get(hash_identifier(identifier_type, clean, salt_value)))
+    return out
+
+
 def key_type(key: str) -> str:
     """Identifier type of a graph key ``type:value``."""
     return key.split(":", 1)[0]

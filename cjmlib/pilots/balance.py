@@ -80,9 +80,10 @@ class BalanceResult:
         text = (f"Before launch the arms were balanced within chance on {n} pre-period "
                 f"covariate(s) (no Holm-adjusted p below {self.alpha:g}).")
         if len(large):
-            text += (" By chance " + ", ".join(sorted(set(large["covariate"])))
-                     + f" differ(s) by more than {self.smd_threshold:g} standard deviations; "
-                     "CUPED on that covariate adjusts for it.")
+            text += (" Still, " + ", ".join(sorted(set(large["covariate"])))
+                     + f" differ(s) by more than {self.smd_threshold:g} standard deviations "
+                     "(|SMD|), which a test on few units cannot tell from chance; CUPED on "
+                     "these covariates adjusts for it.")
         return text
 
     def _repr_html_(self) -> str:

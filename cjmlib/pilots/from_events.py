@@ -157,16 +157,30 @@ class EventUnits:
     def metric_specs(self) -> list[dict[str, Any]]:
         """Metric specs for :func:`cjmlib.pilots.evaluation.evaluate_pilot`: a proportion per
         conversion outcome, a mean per revenue or count outcome, each with its pre-period
-        column as CUPED covariate; the first outcome is primary."""
+        column as CUPED covariate; the first evaluated outcome is primary. An outcome that is
+        the same for every unit (a revenue over touchpoints that carry no value) is left out,
+        and a pre-period column without variation is no covariate; ``notes`` says so."""
         out = []
-        for i, o in enumerate(self.outcomes):
+        for o in self.outcomes:
+            if self.units[o.name].nunique(dropna=True) < 2:
+                self._note(f"{o.name!r} is the same for every unit "
+                           f"({self.units[o.name].iloc[0] if len(self.units) else 'no units'}):"
+                           " not evaluated.")
+                continue
             spec: dict[str, Any] = {"name": o.name, "column": o.name,
                                     "kind": "proportion" if o.kind == "conversion" else "mean",
-                                    "role": "primary" if i == 0 else "secondary"}
-            if self.pre_days > 0:
-                spec["covariate"] = f"pre_{o.name}"
+                                    "role": "secondary" if out else "primary"}
+            pre = f"pre_{o.name}"
+            if self.pre_days > 0 and self.units[pre].nunique(dropna=True) >= 2:
+                spec["covariate"] = pre
+            elif self.pre_days > 0:
+                self._note(f"{pre!r} does not vary: {o.name!r} is evaluated without CUPED.")
             out.append(spec)
         return out
+
+    def _note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
 
     def summary(self) -> pd.DataFrame:
         """``counts`` as a two-column table (what, number)."""
@@ -464,6 +478,33 @@ def _treated_list(source: Any, col: str) -> list[str]:
 # --------------------------------------------------------------------------------------
 # Shared helpers: reading, checking, times
 # --------------------------------------------------------------------------------------
+def assignment_as_customers(assignment: Any, *, unit_col: str, identifier_type: str,
+                            audit: Any, identity: Any, salt: str | None = None
+                            ) -> tuple[pd.DataFrame, str]:
+    """An assignment table whose unit ids are raw identifiers (an A/B tool's user ids, a
+    campaign list's household numbers) with ``unit_col`` replaced by the customer ids of the
+    collected events (:func:`cjmlib.collection.identity.customers_of`, through the identity
+    audit). A unit the events never saw keeps its row, as ``unseen_<n>``: it was assigned, so
+    it counts, with no events (zeros); raw ids never reach the tables. Returns the table and
+    a sentence saying how many units were matched.
+    """
+    from cjmlib.collection.identity import customers_of
+
+    label = f"assignment {_name_of(assignment, 'table')}"
+    frame = _frame(assignment, label).copy()
+    if unit_col not in frame.columns:
+        raise ValueError(f"{label}: no column {unit_col!r}; columns: {list(frame.columns)}")
+    ids = customers_of(frame[unit_col], identifier_type, audit, identity, salt=salt)
+    unseen = [i for i, c in enumerate(ids) if c is None]
+    for n, i in enumerate(unseen, start=1):
+        ids[i] = f"unseen_{n}"
+    frame[unit_col] = ids
+    text = (f"{len(frame) - len(unseen):,} of {len(frame):,} assigned units found among the "
+            f"customers by their {identifier_type!r} identifier; {len(unseen):,} never appear "
+            "in the events and count with no events.")
+    return frame, text
+
+
 def _name_of(source: Any, what: str) -> str:
     if isinstance(source, (str, os.PathLike)):
         return Path(source).name

@@ -214,6 +214,25 @@ def declared_parameters(notebook: Path) -> dict[str, Any]:
     return declared
 
 
+def plain_value(value: Any) -> Any:
+    """A parameter value papermill can write into a notebook: dates and times (YAML reads
+    ``launch: 2017-05-08`` as a date) become ISO text, inside lists and dicts too.
+
+    >>> import datetime as dt
+    >>> plain_value({"launch": dt.date(2017, 5, 8), "at": [dt.datetime(2017, 5, 8, 9, 30)]})
+    {'launch': '2017-05-08', 'at': ['2017-05-08T09:30:00']}
+    """
+    import datetime as dt
+
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: plain_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_value(v) for v in value]
+    return value
+
+
 def plan_parameters(
     notebooks: Sequence[Path],
     run_values: Mapping[str, Any],
@@ -486,7 +505,8 @@ def run_notebooks(
     for p in paths:
         if not p.exists():
             raise FileNotFoundError(f"notebook not found: {p}")
-    plan_parameters(paths, {}, overrides or {})  # unknown overrides fail before any folder exists
+    overrides = {k: plain_value(v) for k, v in (overrides or {}).items()}
+    plan_parameters(paths, {}, overrides)  # unknown overrides fail before any folder exists
     reuse = pilot_path is not None if reuse is None else reuse
     run_dir = new_run_dir(reports_dir)
     runs_before = earlier_runs(reports_dir, run_dir)

@@ -431,3 +431,25 @@ def test_notebook_05_builds_the_units_table_from_an_assignment_file(
     balance = pd.read_parquet(tables / "pilot_balance.parquet")
     assert set(balance["covariate"]) == {"pre_converted", "pre_revenue", "pre_events"}
     pd.testing.assert_frame_equal(built, direct, check_dtype=False)
+
+
+def test_outcomes_that_cannot_vary_are_left_out_with_a_note() -> None:
+    """A revenue over touchpoints that carry no value (a retailer's coupon redemptions) is 0
+    for every unit: it made 05 fail ('pre_revenue has no variation'); now it is not evaluated,
+    and a pre-period column without variation is no covariate, each with a note."""
+    events = event_log(40, seed=3)
+    events.loc[events["touchpoint"] == "cart", "value"] = None
+    assignment = pd.DataFrame({"unit_id": [f"c{i:03d}" for i in range(40)],
+                               "variant": ["control", "treatment"] * 20})
+    built = units_from_events(events, assignment, launch="2026-03-01", window_days=14,
+                              pre_days=7, outcomes=[
+                                  {"name": "cart_revenue", "kind": "revenue",
+                                   "touchpoints": ["cart"]},
+                                  {"name": "orders", "kind": "count",
+                                   "touchpoints": ["order_confirmation"]}])
+    assert (built.units["cart_revenue"] == 0).all()
+    specs = built.metric_specs()
+    assert [s["name"] for s in specs] == ["orders"] and specs[0]["role"] == "primary"
+    assert "'cart_revenue' is the same for every unit (0.0): not evaluated." in built.message()
+    varies = built.units["pre_orders"].nunique() >= 2
+    assert ("covariate" in specs[0]) == varies

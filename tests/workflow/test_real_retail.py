@@ -105,3 +105,47 @@ def test_outcomes_and_summary_equal_pandas(shop: dict) -> None:
     assert f"Coupon redemption</td><td class=num>{redeemed} / {n}</td>" in report
     for sample_word in ("Northwind", "Checkout funnel", "Order confirmation"):
         assert sample_word not in report, sample_word
+
+
+@pytest.mark.slow
+def test_a_campaign_as_a_pilot_from_the_events(shop: dict, tmp_path: Path) -> None:
+    """Households that received campaign 8 (launched 2017-05-08) against the others: 05 builds
+    the units table from the events, mapping the raw household numbers to customers through
+    the identity audit, and checks the arms' balance before launch."""
+    raw = shop["raw"]
+    households = sorted(set(raw["transactions"]["household_id"]) | set(
+        raw["campaigns"]["household_id"]) | set(raw["coupon_redemptions"]["household_id"]))
+    got = set(raw["campaigns"].loc[raw["campaigns"]["campaign_id"] == 8, "household_id"])
+    assignment = pd.DataFrame({"household_id": households,
+                               "arm": ["campaign_8" if h in got else "control"
+                                       for h in households]})
+    assignment.to_csv(tmp_path / "assignment.csv", index=False)
+    done = _cjm("run", "--notebooks", "05_pilot_eval", "-p", "assignment_path",
+                str(tmp_path / "assignment.csv"), "-p", "unit_col", "household_id", "-p",
+                "arm_col", "arm", "-p", "unit_identifier", "customer", "-p", "launch",
+                "2017-05-08", "-p", "panel_path", "null", cwd=shop["project"])
+    assert done.returncode == 0, done.stderr
+    tables = Path(done.stdout.strip().splitlines()[-1]) / "tables"
+    units = pd.read_parquet(tables / "pilot_units.parquet")
+    # pandas: every event of each household in the 28 days from launch, and the 28 before
+    launch = pd.Timestamp("2017-05-08")
+    times = pd.concat([
+        raw["transactions"].groupby("basket_id").agg(h=("household_id", "first"),
+                                                     t=("transaction_timestamp", "min")),
+        raw["campaigns"].merge(raw["campaign_descriptions"], on="campaign_id")[
+            ["household_id", "start_date"]].set_axis(["h", "t"], axis=1),
+        raw["coupon_redemptions"][["household_id", "redemption_date"]].set_axis(["h", "t"],
+                                                                                axis=1)])
+    window = times[(times["t"] >= launch) & (times["t"] < launch + pd.Timedelta(days=28))]
+    pre = times[(times["t"] >= launch - pd.Timedelta(days=28)) & (times["t"] < launch)]
+    expected = assignment.assign(
+        events=assignment["household_id"].map(window["h"].value_counts()).fillna(0),
+        pre_events=assignment["household_id"].map(pre["h"].value_counts()).fillna(0))
+    assert sorted(units["events"]) == sorted(expected["events"])
+    assert sorted(units["pre_events"]) == sorted(expected["pre_events"])
+    by_arm = units.groupby("variant")["events"].sum()
+    assert by_arm.to_dict() == expected.groupby("arm")["events"].sum().to_dict()
+    assert not units["unit_id"].astype(str).isin(assignment["household_id"].astype(str)).any()
+    balance = pd.read_parquet(tables / "pilot_balance.parquet").set_index("covariate")
+    assert {"pre_events", "pre_converted"} <= set(balance.index)
+    assert balance.loc["pre_events", "n_control"] == (assignment["arm"] == "control").sum()
