@@ -206,6 +206,11 @@ def sources_config(profiles: list[ExportProfile], touchpoints: set[str],
                                     else "derive")
             if "value" in r:
                 fields["value"] = {"column": r["value"]}
+            for c in prof.columns:  # the store of a row: a segment, or a pilot's unit
+                if _STORE_COLUMN.match(str(c)) and c not in r.values():
+                    fields[_field_name(c)] = {"column": c}
+            if rollup is not None:
+                fields["lines"] = {"column": "lines", "type": "int"}
         elif prof.kind == "feedback":
             if "event_time" in r:
                 fields["response_time"] = _time_field(prof)

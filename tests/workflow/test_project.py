@@ -142,6 +142,8 @@ def test_a_retailers_dated_exports_become_customer_journeys_with_named_outcomes(
     assert tx["rollup"] == {"by": ["basket_id"], "sum": ["sales_value"],
                             "min": ["transaction_timestamp"],
                             "first": ["household_id", "store_id"], "count": "lines"}
+    assert (tx["fields"]["store_id"], tx["fields"]["lines"]) == (
+        {"column": "store_id"}, {"column": "lines", "type": "int"})
     camp = sources["sources"]["campaigns"]
     assert camp["join"] == {"source": "campaign_descriptions", "on": "campaign_id"}
     assert camp["fields"]["event_time"] == {"column": "start_date"}

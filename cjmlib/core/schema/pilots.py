@@ -130,6 +130,17 @@ variant | string | arm the unit was assigned to
                          "window_days): conversion 0/1, revenue (sum of value), count"),
                         ("pre_<outcome>", "the same over [assignment time - pre_days, "
                          "assignment time): the CUPED covariate and balance input"))),
+    TableSpec("pilot_panel", "pilot", "pilot_panel",
+              "The store/region panel 05_pilot_eval built from the events (the panel "
+              "contract); written only with treated_units_path "
+              "(cjmlib.pilots.from_events.panel_from_events).", columns("""
+unit | string | store or region (the events' panel_unit_col)
+period | string | first day of the period, YYYY-MM-DD
+treated | int | 1 for pilot units, 0 for comparison units
+post | int | 1 in the period holding the launch and after
+"""),
+              patterns=(("<outcome>", "one column per panel outcome: revenue (sum of value), "
+                         "count of events or distinct customers in the unit and period"),)),
     TableSpec("pilot_balance", "pilot", "pilot_balance",
               "Pre-period balance: per pre-period covariate (numeric pre_* columns and CUPED "
               "covariates) and treatment arm, did the arms differ before launch; written only "
