@@ -119,6 +119,116 @@ rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha of rate
 primary | bool | the outcome the notebook converts on (conversion rates, funnel, removal effects)
 alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)),
+    TableSpec("acquisition", "journeys", "journeys_acquisition",
+              "New and returning customers per period, and their journeys' conversion "
+              "(cjmlib.journeys.cohorts.acquisition).", columns("""
+period | timestamp | start of the period (UTC)
+period_unit | string | day, week or month
+customers | int | customers with a journey starting in the period
+new_customers | int | customers whose first journey in the data starts in the period
+returning_customers | int | customers - new_customers
+journeys | int | journeys starting in the period
+new_journeys | int | journeys of customers in their first period
+returning_journeys | int | journeys - new_journeys
+new_converted | int | converted journeys among new_journeys
+returning_converted | int | converted journeys among returning_journeys
+new_conversion_rate | float | new_converted / new_journeys, 0-1
+new_conversion_rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha
+new_conversion_rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha
+returning_conversion_rate | float | returning_converted / returning_journeys, 0-1
+returning_conversion_rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha
+returning_conversion_rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha
+new_share | float | new_customers / customers, 0-1
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
+""")),
+    TableSpec("cohorts", "journeys", "journeys_cohorts",
+              "Retention and conversion by cohort (period of the first journey) and age; "
+              "ages not yet observed are left out (cjmlib.journeys.cohorts.cohort_retention). "
+              "Written for session journeys only.", columns("""
+cohort | timestamp | start of the cohort's first period (UTC)
+period_unit | string | day, week or month
+age | int | periods since the cohort's first period
+cohort_customers | int | customers of the cohort (the denominator)
+active_customers | int | cohort customers with a journey starting in the period
+converted_customers | int | cohort customers converted by the end of the period (cumulative)
+retention | float | active_customers / cohort_customers, 0-1
+retention_ci_low | float | lower bound of the Wilson interval at 1 - alpha
+retention_ci_high | float | upper bound of the Wilson interval at 1 - alpha
+conversion | float | converted_customers / cohort_customers, 0-1
+conversion_ci_low | float | lower bound of the Wilson interval at 1 - alpha
+conversion_ci_high | float | upper bound of the Wilson interval at 1 - alpha
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
+""")),
+    TableSpec("new_vs_returning", "journeys", "journeys_new_vs_returning",
+              "Conversion of customers' first journeys against their later ones "
+              "(cjmlib.journeys.cohorts.new_vs_returning). Written for session journeys "
+              "only.", columns("""
+first_journeys | int | customers' first journeys
+first_converted | int | converted first journeys
+later_journeys | int | all later journeys
+later_converted | int | converted later journeys
+first_rate | float | first_converted / first_journeys, 0-1
+first_rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha
+first_rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha
+later_rate | float | later_converted / later_journeys, 0-1
+later_rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha
+later_rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha
+difference | float | later_rate - first_rate
+ci_low | float | lower bound of Newcombe's interval at 1 - alpha of the difference
+ci_high | float | upper bound of Newcombe's interval at 1 - alpha of the difference
+p_value | float | two-sided score test of equal rates (statsmodels test_proportions_2indep)
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
+""")),
+    TableSpec("period_comparison", "journeys", "journeys_period_comparison",
+              "Directly-follows transitions of journeys starting before the split against "
+              "those starting from it, largest change first "
+              "(cjmlib.journeys.differences.period_comparison).", columns("""
+source | string | touchpoint left, or (start)
+target | string | touchpoint reached, or (end)
+count_before | int | transitions in journeys starting before the split
+source_count_before | int | times source was left before (the denominator)
+probability_before | float | count_before / source_count_before, 0-1
+count_after | int | transitions in journeys starting from the split
+source_count_after | int | times source was left after (the denominator)
+probability_after | float | count_after / source_count_after, 0-1
+difference | float | probability_after - probability_before
+ci_low | float | lower bound of Newcombe's interval at 1 - alpha of the difference
+ci_high | float | upper bound of Newcombe's interval at 1 - alpha of the difference
+p_value | float | two-sided score test of equal probabilities
+p_value_adjusted | float | Benjamini-Hochberg over all pairs
+split | string | the split time (UTC, ISO)
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
+""")),
+    TableSpec("segment_differences", "journeys", "journeys_segment_differences",
+              "Customer columns ranked by how differently their values convert: chi-square "
+              "test of homogeneity, Cramér's V, Holm over the columns "
+              "(cjmlib.journeys.differences.segment_differences).", columns("""
+column | string | customers column
+levels | int | values compared (small ones pooled as (other))
+journeys | int | journeys of customers with those values
+chi2 | float | Pearson's chi-square of converted x value (no continuity correction)
+dof | float | its degrees of freedom
+p_value | float | p-value of the chi-square test
+cramers_v | float | Cramér's V, 0-1: the size of the difference
+lowest | string | value with the lowest conversion rate
+highest | string | value with the highest conversion rate
+spread | float | highest minus lowest conversion rate
+p_value_adjusted | float | Holm-adjusted over the columns
+differs | bool | p_value_adjusted < alpha
+alpha | float | significance level (the notebook's alpha)
+""")),
+    TableSpec("segment_levels", "journeys", "journeys_segment_levels",
+              "Conversion of the journeys per value of each candidate segment column "
+              "(cjmlib.journeys.differences.segment_differences).", columns("""
+column | string | customers column
+level | string | its value ((missing), (other) for pooled small values)
+journeys | int | journeys of customers with the value
+converted | int | converted journeys among them
+conversion_rate | float | converted / journeys, 0-1
+conversion_rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha
+conversion_rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
+""")),
     TableSpec("touchpoint_metrics", "journeys", "journeys_touchpoint_metrics",
               "One row per touchpoint: reach, conversion, exit, dwell, loops, attitude, removal "
               "effect and the priority score (cjmlib.journeys.touchpoints.touchpoint_metrics).",
