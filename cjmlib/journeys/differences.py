@@ -51,7 +51,7 @@ def period_comparison(journeys: Journeys, *, split: Any = None,
     check_journeys(journeys)
     lo, hi = journeys.observed_from, journeys.observed_until
     at = lo + (hi - lo) / 2 if split is None else pd.Timestamp(split)
-    at = at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")
+    at = (at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")).floor("us")
     if not lo < at <= hi:
         raise ValueError(f"split {at} is outside the observed span {lo} to {hi}")
     s = journeys.steps

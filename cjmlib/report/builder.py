@@ -47,6 +47,7 @@ from cjmlib.core.checks import check_scalar
 from cjmlib.core.io import atomic_write
 from cjmlib.core.runs import skipped_notebooks
 from cjmlib.report import plots as figs
+from cjmlib.report.change_sections import finding_flow, finding_segment, section_changes
 from cjmlib.report.context import ReportContext, table_alpha
 from cjmlib.report.document import document_html
 from cjmlib.report.findings import (
@@ -172,7 +173,8 @@ def build_report(
     findings = []
     for name, finding in (("pain", finding_pain), ("pilot", finding_pilot),
                           ("monitoring", finding_monitoring), ("backlog", finding_backlog),
-                          ("store", finding_store)):
+                          ("store", finding_store), ("segment", finding_segment),
+                          ("flow", finding_flow)):
         found = safely(f"summary ({name})", partial(finding, ctx), None)
         if found is not None:
             findings.append(found)
@@ -181,6 +183,7 @@ def build_report(
         ("summary", lambda: section_summary(ctx, findings)),
         ("journey", partial(section_journey, ctx)),
         ("pain", partial(section_pain, ctx)),
+        ("changes", partial(section_changes, ctx)),
         ("backlog", partial(section_backlog, ctx)),
         ("pilot", partial(section_pilot, ctx)),
         ("monitoring", partial(section_monitoring, ctx)),

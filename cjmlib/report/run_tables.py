@@ -20,7 +20,8 @@ TABLE_SOURCES: dict[str, str] = {
     name: schema.STEPS[schema.TABLES[name].step] for name in (
         "touchpoint_metrics", "touchpoint_metrics_by_channel", "outcomes", "funnel", "transitions",
         "survey_metrics", "themes", "sentiment", "drivers", "pilot_results", "pilot_summary",
-        "pilot_balance", "did_results")}
+        "pilot_balance", "did_results", "period_comparison", "segment_differences",
+        "segment_levels", "acquisition")}
 
 
 def load_run_tables(run_dir: str | os.PathLike[str],

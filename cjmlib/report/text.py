@@ -35,6 +35,33 @@ TEXT: dict[str, dict[str, str]] = {
         "backlog": "Prioritised improvement backlog",
         "pilot": "Pilot results and verdict",
         "monitoring": "Monitoring",
+        "changes": "What changed, and for whom",
+        "changes_intro": "Found in the data without dates given: the flows that changed most "
+                         "between journeys starting before and from {split}, the customer "
+                         "segments that convert most differently, and new against returning "
+                         "customers. These say where to look, not why.",
+        "flows_title": "Flows that changed (journeys starting before against from {split})",
+        "flow": "Flow", "p_adjusted": "Adjusted p",
+        "no_flow_changes": "No flow changed beyond chance between the journeys starting before "
+                           "and from {split} (Benjamini-Hochberg over {n} flows).",
+        "segments_title": "Segments that convert differently",
+        "segment": "Segment", "lowest": "Converts least", "highest": "Converts most",
+        "cramers_v": "Cramér's V",
+        "no_segment_changes": "No customer column's values convert differently beyond chance "
+                              "({n} columns, Holm-adjusted).",
+        "acq_title": "New and returning customers",
+        "acq_line": "{customers} customers over {periods} {unit}s: the journeys of customers "
+                    "in their first {unit} converted {new_rate} ({ci_label} {nlo} to {nhi}; "
+                    "{nj} journeys), those of returning customers {ret_rate} ({rlo} to {rhi}; "
+                    "{rj} journeys).",
+        "acq_customers": "{customers} customers first seen over {periods} {unit}s.",
+        "acq_peak": " The most new customers came in the {unit} of {period}: {n} ({share} of "
+                    "that {unit}'s customers; median {unit}: {median}).",
+        "f_segment": "Customers differ by <b>{column}</b>: {high} converts {high_rate} "
+                     "({ci_label} {hlo} to {hhi}; {hn} journeys) against {low_rate} for {low} "
+                     "({llo} to {lhi}; {ln} journeys).",
+        "f_flow": "<b>{flow}</b> changed from {before} to {after} for journeys starting from "
+                  "{split} ({diff}, {ci_label} {lo} to {hi}; adjusted p {p}).",
         "comparison": "Since the previous run",
         "next": "What to do next",
         "about": "About this report",
@@ -210,6 +237,29 @@ TEXT: dict[str, dict[str, str]] = {
         "backlog": "改进事项优先级清单",
         "pilot": "试点结果与结论",
         "monitoring": "持续监测",
+        "changes": "发生了哪些变化、涉及哪些客户",
+        "changes_intro": "无需预先给出日期，直接从数据中发现：{split} 前后开始的旅程之间变化最大的"
+                         "流转、转化差异最大的客户细分，以及新客户与回头客的对比。这些结果指出该看"
+                         "哪里，但不解释原因。",
+        "flows_title": "发生变化的流转（{split} 之前与之后开始的旅程）",
+        "flow": "流转", "p_adjusted": "校正后 p",
+        "no_flow_changes": "{split} 前后开始的旅程之间，没有流转的变化超出随机波动"
+                           "（对 {n} 个流转做 Benjamini-Hochberg 校正）。",
+        "segments_title": "转化存在差异的客户细分",
+        "segment": "细分维度", "lowest": "转化最低", "highest": "转化最高",
+        "cramers_v": "Cramér's V",
+        "no_segment_changes": "没有哪个客户字段的取值之间转化差异超出随机波动（{n} 个字段，Holm 校正）。",
+        "acq_title": "新客户与回头客",
+        "acq_line": "{periods} 个{unit}内共 {customers} 位客户：客户在首个{unit}内的旅程转化率为 "
+                    "{new_rate}（{ci_label} {nlo} 至 {nhi}；{nj} 次旅程），回头客的旅程为 "
+                    "{ret_rate}（{rlo} 至 {rhi}；{rj} 次旅程）。",
+        "acq_customers": "{periods} 个{unit}内首次出现的客户共 {customers} 位。",
+        "acq_peak": "新客户最多的是 {period} 这一{unit}：{n} 位（占该{unit}客户的 {share}；"
+                    "各{unit}中位数：{median}）。",
+        "f_segment": "客户因<b>{column}</b>而不同：{high} 的转化率为 {high_rate}（{ci_label} {hlo} 至 "
+                     "{hhi}；{hn} 次旅程），而 {low} 为 {low_rate}（{llo} 至 {lhi}；{ln} 次旅程）。",
+        "f_flow": "对 {split} 起开始的旅程，<b>{flow}</b> 从 {before} 变为 {after}"
+                  "（{diff}，{ci_label} {lo} 至 {hi}；校正后 p {p}）。",
         "comparison": "与上次运行相比",
         "next": "下一步行动",
         "about": "关于本报告",
@@ -402,7 +452,8 @@ METRIC_TEXT = {
 }
 ROLE_TEXT = {"en": {"primary": "primary", "guardrail": "guardrail", "secondary": "secondary"},
              "zh": {"primary": "主要指标", "guardrail": "护栏指标", "secondary": "次要指标"}}
-SECTION_IDS = ("summary", "journey", "pain", "backlog", "pilot", "monitoring", "next", "about")
+SECTION_IDS = ("summary", "journey", "pain", "changes", "backlog", "pilot", "monitoring", "next",
+               "about")
 
 
 # --------------------------------------------------------------------------------------------

@@ -104,3 +104,37 @@ def test_the_report_speaks_of_this_shop(shop: dict) -> None:
         assert sample_word not in report, sample_word
     first, last = pd.to_datetime(shop["raw"]["timestamp"]).agg(["min", "max"])
     assert f"data {first:%Y-%m-%d} – {last:%Y-%m-%d}" in report
+
+
+@pytest.mark.slow
+def test_what_changed_is_found_without_dates_and_equals_pandas(shop: dict) -> None:
+    """The flows that changed between visits starting before and after the middle of the
+    data, and new against returning customers, as the report states them."""
+    ev = _visits(shop["raw"])
+    lo, hi = ev["t"].min(), ev["t"].max()
+    split = (lo + (hi - lo) / 2).floor("us")
+    start = ev.groupby("journey")["t"].transform("min")
+    nxt = ev.groupby("journey")["event"].shift(-1).fillna("(end)")
+    pairs = pd.DataFrame({"half": (start >= split).map({False: "before", True: "after"}),
+                          "source": ev["event"], "target": nxt})
+    counts = pairs.groupby(["half", "source", "target"]).size()
+    left = pairs.groupby(["half", "source"]).size()
+    table = pd.read_parquet(shop["run_dir"] / "tables" / "journeys_period_comparison.parquet")
+    assert pd.Timestamp(table["split"].iloc[0]) == split.tz_localize("UTC")
+    report = (shop["run_dir"] / "report.html").read_text(encoding="utf-8")
+    top = table[table["p_value_adjusted"] < 0.05].iloc[0]
+    for half in ("before", "after"):
+        n = left.loc[(half, top["source"])]
+        k = counts.get((half, top["source"], top["target"]), 0)
+        assert (top[f"count_{half}"], top[f"source_count_{half}"]) == (k, n)
+        assert f"{100 * k / n:.1f}% ({n:,})" in report
+    # new and returning: a visit is a first-week visit when it starts in the customer's
+    # first week (weeks from Monday)
+    week = lambda t: t.dt.floor("D") - pd.to_timedelta(t.dt.weekday, unit="D")  # noqa: E731
+    visits = ev.groupby("journey").agg(user=("user_id", "first"), t=("t", "min"),
+                                       done=("event", lambda e: (e == "payment_done").any()))
+    first_week = week(visits.groupby("user")["t"].transform("min"))
+    new = week(visits["t"]) == first_week
+    rate = visits.loc[new, "done"].mean()
+    assert (f"first week converted {100 * rate:.1f}%" in report
+            and f"{new.sum():,} journeys), those of returning" in report)
