@@ -15,6 +15,23 @@ tools do). Events are ordered by ``event_time`` and then ``seq``. With
 ``ends_at_conversion=True`` a journey stops at its first conversion touchpoint (the usual
 path-to-purchase view, Anderl et al. 2016); otherwise it runs to its last event and *converted*
 means that it reached a conversion touchpoint anywhere.
+
+Open journeys (right censoring)
+-------------------------------
+Data end while some journeys are still going; those must not read as exits or drop-offs.
+A journey is *ended* when its last step is an ending touchpoint (a conversion touchpoint or
+one of ``endings``: the outcomes of the journey config and terminal events such as approved,
+declined, cancelled). A journey that has not ended is *open* when its last event lies within
+the *open horizon* of the end of observation (``observed_until``): it may still go on.
+The horizon (``open_horizon`` of :func:`build_journeys`) is, by default (``"auto"``), the
+session timeout for session journeys (a session quiet for less than that may continue, the
+rule that defines sessions) and, for customer (case) journeys, the 95th percentile of the
+gaps between consecutive steps of the journeys: a journey quiet for less than 95% of the
+pauses within journeys may still resume. ``open_horizon=None`` treats no journey as open
+(the behaviour before censoring). Open journeys are left out of exit rates
+(:mod:`cjmlib.journeys.touchpoints`) and are censored, not dropped, in funnels
+(:mod:`cjmlib.journeys.funnel`), as incomplete cohorts are in survival analysis
+(Kaplan & Meier 1958).
 """
 
 from __future__ import annotations
@@ -22,8 +39,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from cjmlib.core.checks import check_scalar
@@ -32,6 +51,7 @@ from cjmlib.core.engine import (
     as_table,
     epoch_microseconds,
     execute,
+    group_quantiles,
     is_spark,
 )
 from cjmlib.journeys.events import read_events
@@ -60,8 +80,10 @@ class Journeys:
     ``(event_time, seq)``; :meth:`ordered` adds the step number and neighbouring steps,
     :meth:`per_journey` one row per journey. The other fields echo the options and what
     was found: ``observed_from``/``observed_until`` (first event, and last event or window
-    end: the end of observation for censoring) and ``touchpoint_counts`` (events per
-    touchpoint).
+    end: the end of observation for censoring), ``touchpoint_counts`` (events per
+    touchpoint), ``endings`` (ending touchpoints besides the conversion touchpoints) and
+    ``open_horizon`` (as given; :attr:`open_horizon_us` resolves it). Open and ended
+    journeys are defined in the module docstring; :meth:`journey_status` flags them.
     """
 
     steps: ir.Table
@@ -75,6 +97,59 @@ class Journeys:
     observed_until: pd.Timestamp
     touchpoint_counts: pd.DataFrame
     seq_range: tuple[int, int] = (0, 0)
+    endings: tuple[str, ...] = ()
+    open_horizon: Any = "auto"
+
+    @property
+    def ending_touchpoints(self) -> tuple[str, ...]:
+        """Touchpoints that end a journey rather than lose it: the conversion touchpoints
+        and ``endings``."""
+        return tuple(dict.fromkeys((*self.conversion_touchpoints, *self.endings)))
+
+    @cached_property
+    def open_horizon_us(self) -> int | None:
+        """The open horizon in microseconds (None: no journey is open); ``"auto"`` is
+        resolved as the module docstring says, with one query for customer journeys."""
+        if self.open_horizon is None:
+            return None
+        if self.open_horizon != "auto":
+            return duration_us(self.open_horizon, "open_horizon", allow_zero=True)
+        timeout_us = int(round(self.session_timeout_minutes * 60_000_000))
+        if self.unit == "session":
+            return timeout_us
+        o = self.ordered("gap_s")
+        gaps = o.filter(o.gap_s.notnull()).mutate(_all=1)
+        q = execute(group_quantiles(gaps, ["_all"], "gap_s", {"p95": 0.95},
+                                    by_sorting=self.sort_quantiles))
+        if q.empty or pd.isna(q["p95"].iloc[0]):  # single-step journeys only: no pauses
+            return timeout_us
+        return int(np.ceil(float(q["p95"].iloc[0]) * 1e6))
+
+    def open_flag(self, ended: Any, last_us: Any) -> Any:
+        """The open rule as an expression: not ``ended`` and ``last_us`` (the journey's last
+        event, microseconds) within the open horizon of ``observed_until``."""
+        import ibis
+
+        horizon = self.open_horizon_us
+        if horizon is None:
+            return ibis.literal(False)
+        until_us = int(self.observed_until.value // 1000)
+        return ~ended & (last_us >= ibis.literal(until_us - horizon, type="int64"))
+
+    def journey_status(self) -> ir.Table:
+        """One row per journey (lazy): ``journey_id``, ``converted``, ``last_us`` (last
+        event, microseconds), ``last_touchpoint``, ``ended`` (last step at an ending
+        touchpoint) and ``open`` (see the module docstring)."""
+        s = self.steps
+        pj = s.group_by("journey_id").aggregate(
+            converted=s.is_conversion.max(), last_us=s.time_us.max(),
+            last_touchpoint=s.touchpoint.argmax(self.order_key(s)))
+        import ibis
+
+        ended = (pj.last_touchpoint.isin(list(self.ending_touchpoints))
+                 if self.ending_touchpoints else ibis.literal(False))
+        pj = pj.mutate(ended=ended)
+        return pj.mutate(open=self.open_flag(pj.ended, pj.last_us))
 
     def order_key(self, table: ir.Table | None = None) -> Any:
         """An expression that orders the steps of a journey: ``(event_time, seq)`` packed
@@ -189,6 +264,8 @@ def build_journeys(
     exclude_touchpoints: Iterable[str] = (),
     customers: Any = None,
     segment_col: str | None = None,
+    endings: Iterable[str] = (),
+    open_horizon: Any = "auto",
 ) -> Journeys:
     """Arrange an events table into journeys (lazily, in the engine holding the events).
 
@@ -205,7 +282,11 @@ def build_journeys(
     ``ends_at_conversion``: drop the steps after a journey's first conversion.
     ``exclude_touchpoints``: touchpoints that are not steps of a journey (e.g. e-mails the
     company sends). ``segment_col``: a column of the events or of ``customers`` (table with
-    ``customer_id``) to break results down by.
+    ``customer_id``) to break results down by. ``endings``: touchpoints that end a journey
+    as the conversion touchpoints do (other outcomes, approved/declined/cancelled): a
+    journey ending there is no exit (need not occur in the events). ``open_horizon``:
+    ``"auto"``, a duration (``pandas.Timedelta``, ``"3 days"``, seconds as a number) or None
+    (no journey is open); see the module docstring.
 
     Raises ``ValueError`` for a bad events table (see :func:`read_events`), a conversion
     touchpoint that never occurs, an empty window or a segment column that does not exist.
@@ -220,6 +301,11 @@ def build_journeys(
         conversion_touchpoints = [conversion_touchpoints]
     conversions = tuple(dict.fromkeys(conversion_touchpoints))
     exclude = tuple(exclude_touchpoints)
+    if isinstance(endings, str):
+        endings = [endings]
+    endings = tuple(e for e in dict.fromkeys(endings) if e not in conversions)
+    if open_horizon is not None and open_horizon != "auto":
+        duration_us(open_horizon, "open_horizon", allow_zero=True)
     clash = [c for c in conversions if c in exclude]
     if clash:
         raise ValueError(f"conversion touchpoints {clash} are also in exclude_touchpoints")
@@ -332,7 +418,27 @@ def build_journeys(
         observed_until=_utc(end if end is not None else counts["last"].max()),
         touchpoint_counts=tp_counts,
         seq_range=(int(counts["seq_min"].min()), int(counts["seq_max"].max())),
+        endings=endings, open_horizon=open_horizon,
     )
+
+
+def duration_us(value: Any, name: str, *, allow_zero: bool = False) -> int:
+    """Microseconds of a duration: a ``pandas.Timedelta``, a string such as ``"7 days"`` or
+    seconds as a number; ``ValueError`` naming ``name`` when it is not one or not positive
+    (zero allowed with ``allow_zero``)."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        delta = pd.Timedelta(seconds=float(value))
+    else:
+        try:
+            delta = pd.Timedelta(value)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{name} must be a duration such as '7 days', got {value!r}"
+                             ) from exc
+    if pd.isna(delta) or delta < pd.Timedelta(0) or (delta == pd.Timedelta(0)
+                                                     and not allow_zero):
+        raise ValueError(f"{name} must be {'zero or ' if allow_zero else ''}positive, "
+                         f"got {value!r}")
+    return int(delta / pd.Timedelta(microseconds=1))
 
 
 def check_journeys(journeys: Any, *, what: str = "journeys") -> Journeys:

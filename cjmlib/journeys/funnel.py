@@ -17,6 +17,26 @@ an ordered list of touchpoints, with the drop-off between steps:
 * ``window``: every step must happen within this time of the funnel entry
   (for ``order="any"``, within this time of the earliest of the steps).
 
+Censoring and endings. A journey at step k-1 that has not gone on to step k is one of:
+
+* *censored* at step k when it may still get there: it is open (still going when the data
+  end, see :mod:`cjmlib.journeys.build`) and, for a funnel with a ``window``, its window has
+  not elapsed by the end of observation (entry + window > ``observed_until``). Censored
+  journeys are left out of the step's denominator, neither continued nor dropped, as in a
+  life table;
+* *ended* when its last step is an ending touchpoint (a conversion or one of the journeys'
+  ``endings``, such as declined or cancelled) that is not a funnel step: it reached an
+  outcome, it did not drop off;
+* a *drop-off* otherwise.
+
+So ``conversion_from_previous = continued / observed_journeys`` and ``drop_off_rate =
+drop_off / observed_journeys`` with ``observed_journeys = previous_journeys - censored``;
+the two add to one less the ended share. ``conversion_from_start`` is over the entered
+journeys whose status at the step is known (not censored at it or before it). A journey
+that continued before the data ended counts as continued even when it is still open, so
+the last window's rates lean to the fast journeys; compare periods whose windows have
+elapsed.
+
 :func:`time_to_convert` estimates the distribution of the time from an entry touchpoint
 to conversion with the Kaplan-Meier product-limit estimator (Kaplan & Meier 1958;
 ``lifelines.KaplanMeierFitter``): journeys that have not converted by the end of
@@ -35,7 +55,13 @@ import pandas as pd
 
 from cjmlib.core.checks import check_scalar
 from cjmlib.core.engine import execute
-from cjmlib.journeys.build import Journeys, check_journeys, check_touchpoints_occur, segment_keys
+from cjmlib.journeys.build import (
+    Journeys,
+    check_journeys,
+    check_touchpoints_occur,
+    duration_us,
+    segment_keys,
+)
 from cjmlib.stats.intervals import MIN_CELL, add_rate
 
 #: Contract columns of the funnel table (DESIGN.md), in order.
@@ -59,13 +85,17 @@ def funnel(
     Returns one row per step, in the DESIGN.md order: ``step`` (the touchpoint),
     ``customers`` (distinct customers whose journey reached it), ``conversion_from_previous``
     (share of the journeys at the previous step that went on to this one; 1 for the first
-    step), ``conversion_from_start`` (share of the journeys that entered the funnel that
-    reached it), ``median_time_s`` (median seconds from funnel entry to this step, among
+    step; denominator ``observed_journeys``), ``conversion_from_start`` (share of the
+    journeys that entered the funnel that reached it; denominator ``entered_observed``), ``median_time_s`` (median seconds from funnel entry to this step, among
     journeys reaching it), then ``step_number``, ``journeys`` (reaching it: the unit of the
-    rates), ``previous_journeys`` and ``entered_journeys`` (the denominators), the 95%
+    rates), ``previous_journeys`` and ``entered_journeys`` (the counts before censoring), the
     Wilson intervals ``..._ci_low``/``..._ci_high`` of both rates, ``drop_off`` (journeys at
-    the previous step that did not reach this one), ``drop_off_rate``,
-    ``median_time_from_previous_s`` and ``small_cell``. In open funnels a step also counts
+    the previous step that did not reach this one, neither censored nor ended),
+    ``drop_off_rate`` (drop_off / observed_journeys), ``censored``, ``ended`` (see the
+    module docstring), ``observed_journeys`` (previous_journeys - censored),
+    ``entered_observed`` (entered journeys not censored at this step or before it),
+    ``median_time_from_previous_s``, ``small_cell`` (observed_journeys < min_count) and
+    ``alpha``. In open funnels a step also counts
     journeys that entered there, so ``journeys`` may exceed the previous step's.
     ``window``: a ``pandas.Timedelta``, a string such as ``"7 days"``, seconds as a
     number, or None for no limit. Raises ``ValueError`` for a step that never occurs.
@@ -86,8 +116,28 @@ def funnel(
         per_journey = _strict(journeys, steps, mode=mode, window_us=window_us, seg=seg)
     else:
         per_journey = _any_order(journeys, steps, mode=mode, window_us=window_us, seg=seg)
+    per_journey = _censoring(journeys, per_journey, steps, window_us=window_us)
     return _summarise(per_journey, steps, seg=seg, min_count=min_count,
                       one_journey_per_customer=journeys.unit == "customer", alpha=alpha)
+
+
+def _censoring(journeys: Journeys, per_journey: Any, steps: list[str], *,
+               window_us: int | None) -> Any:
+    """Adds ``_incomplete`` (the journey may still reach a step it has not reached: it is
+    open, and its window, if any, has not elapsed by the end of observation) and ``_ended``
+    (its last step is an ending touchpoint that is no funnel step)."""
+    import ibis
+
+    status = journeys.journey_status()
+    p = per_journey.join(status.select("journey_id", _open=status.open,
+                                       _last_tp=status.last_touchpoint), "journey_id")
+    incomplete = p._open
+    if window_us is not None:
+        until_us = int(journeys.observed_until.value // 1000)
+        incomplete = incomplete & (p.e_us + window_us > ibis.literal(until_us, type="int64"))
+    others = [e for e in journeys.ending_touchpoints if e not in steps]
+    ended = p._last_tp.isin(others) if others else ibis.literal(False)
+    return p.mutate(_incomplete=incomplete, _ended=ended).drop("_open", "_last_tp")
 
 
 def _check_steps(journeys: Journeys, steps: Sequence[str]) -> list[str]:
@@ -103,19 +153,7 @@ def _check_steps(journeys: Journeys, steps: Sequence[str]) -> list[str]:
 
 
 def _window_us(window: Any) -> int | None:
-    if window is None:
-        return None
-    if isinstance(window, (int, float)) and not isinstance(window, bool):
-        delta = pd.Timedelta(seconds=float(window))
-    else:
-        try:
-            delta = pd.Timedelta(window)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"window must be a duration such as '7 days', got {window!r}"
-                             ) from exc
-    if delta <= pd.Timedelta(0):
-        raise ValueError(f"window must be positive, got {window!r}")
-    return int(delta / pd.Timedelta(microseconds=1))
+    return None if window is None else duration_us(window, "window")
 
 
 def _funnel_events(journeys: Journeys, steps: list[str], seg: list[str]) -> Any:
@@ -157,7 +195,7 @@ def _sequential(journeys: Journeys, steps: list[str], *, mode: str, window_us: i
         f = f.mutate(**{f"_p{k}": f._pos.min(where=hit).over(whole),
                         f"_t{k}": f.time_us.min(where=hit).over(whole)})
     per = f.group_by(["journey_id", *seg]).aggregate(
-        customer_id=f.customer_id.max(),
+        customer_id=f.customer_id.max(), e_us=f._entry.max(),
         **{f"d{k}": (f[f"_t{k}"] - f._entry).max() for k in range(1, n + 1)})
     return per.mutate(**{f"v{k}": per[f"d{k}"].notnull() for k in range(2, n + 1)})
 
@@ -215,7 +253,7 @@ def _strict(journeys: Journeys, steps: list[str], *, mode: str, window_us: int |
             aggs[f"v{k}"] = hit.max()
     per = o.group_by(["journey_id", *seg]).aggregate(customer_id=o.customer_id.max(), **aggs)
     per = per.filter(per._e_us.notnull())
-    return per.select("journey_id", "customer_id", *seg,
+    return per.select("journey_id", "customer_id", *seg, e_us=per._e_us,
                       **{f"d{k}": per[f"_at{k}"] - per._e_us for k in range(1, n + 1)},
                       **{f"v{k}": per[f"v{k}"] for k in range(2, n + 1)})
 
@@ -252,8 +290,9 @@ def _any_order(journeys: Journeys, steps: list[str], *, mode: str, window_us: in
     via = {f"v{k}": out[f"d{k - 1}"].notnull() & out[f"d{k}"].notnull()
            for k in range(2, n + 1)}
     entered = firsts["f1"].notnull() if mode == "closed" else ibis.literal(True)
+    e_us = ibis.least(*[firsts[f"f{i}"] for i in range(1, n + 1)])  # least skips nulls
     firsts = firsts.filter(entered)
-    return firsts.select("journey_id", "customer_id", *seg, **out, **via)
+    return firsts.select("journey_id", "customer_id", *seg, e_us=e_us, **out, **via)
 
 
 def _open(journeys: Journeys, steps: list[str], *, order: str, window_us: int | None,
@@ -303,7 +342,7 @@ def _open(journeys: Journeys, steps: list[str], *, order: str, window_us: int | 
             flags[f"v{i}"] = out[f"d{i - 1}"].notnull() & out[f"d{i}"].notnull()
         else:
             flags[f"v{i}"] = per[f"_v{i}"].fill_null(False) & out[f"d{i}"].notnull()
-    return per.select("journey_id", "customer_id", *seg, **out, **flags)
+    return per.select("journey_id", "customer_id", *seg, e_us=per._entry, **out, **flags)
 
 
 def _summarise(per_journey: Any, steps: list[str], *, seg: list[str],
@@ -313,6 +352,7 @@ def _summarise(per_journey: Any, steps: list[str], *, seg: list[str],
     n = len(steps)
     p = per_journey
     aggs: dict[str, Any] = {"entered_journeys": p.count()}
+    censored_any = ibis.literal(False)
     for k in range(1, n + 1):
         reached = p[f"d{k}"].notnull()
         aggs[f"journeys_{k}"] = reached.cast("int64").sum()
@@ -324,10 +364,16 @@ def _summarise(per_journey: Any, steps: list[str], *, seg: list[str],
             via = p[f"v{k}"].fill_null(False) & before
             aggs[f"previous_{k}"] = before.cast("int64").sum()
             aggs[f"both_{k}"] = via.cast("int64").sum()
+            censored = before & ~via & p._incomplete
+            aggs[f"censored_{k}"] = censored.cast("int64").sum()
+            aggs[f"ended_{k}"] = (before & ~via & ~p._incomplete & p._ended).cast("int64").sum()
+            censored_any = censored_any | censored
             # median of a masked value, not median(where=...): ibis on Spark would mask the
             # percentile's fraction too, which Spark refuses
             aggs[f"step_median_{k}"] = ibis.ifelse(via, p[f"d{k}"] - p[f"d{k - 1}"],
                                                    ibis.null().cast("int64")).median()
+        # entered journeys whose status at step k is unknown: censored at it or before it
+        aggs[f"unknown_{k}"] = (censored_any & ~reached).cast("int64").sum()
     wide = execute(p.group_by(seg).aggregate(**aggs) if seg else p.aggregate(**aggs))
     rows = []
     for _, r in wide.iterrows():
@@ -336,11 +382,15 @@ def _summarise(per_journey: Any, steps: list[str], *, seg: list[str],
             journeys_k = int(r[f"journeys_{k}"])
             prev = int(r[f"previous_{k}"]) if k > 1 else journeys_k
             both = int(r[f"both_{k}"]) if k > 1 else journeys_k
+            censored = int(r[f"censored_{k}"]) if k > 1 else 0
             row = {**{c: r[c] for c in seg}, "step": name, "step_number": k,
                    "customers": (journeys_k if one_journey_per_customer
                                  else int(r[f"customers_{k}"])), "journeys": journeys_k,
-                   "previous_journeys": prev, "continued": both,
+                   "previous_journeys": prev, "continued": both, "censored": censored,
+                   "ended": int(r[f"ended_{k}"]) if k > 1 else 0,
+                   "observed_journeys": prev - censored,
                    "entered_journeys": entered,
+                   "entered_observed": entered - int(r[f"unknown_{k}"]),
                    "median_time_s": _seconds(r[f"median_{k}"]),
                    "median_time_from_previous_s": (
                        _seconds(r[f"step_median_{k}"]) if k > 1 else 0.0)}
@@ -349,17 +399,21 @@ def _summarise(per_journey: Any, steps: list[str], *, seg: list[str],
     if out["entered_journeys"].max() == 0:
         raise ValueError(f"no journey enters the funnel {steps}: none reaches its first step"
                          + (" in this segment" if seg else ""))
-    add_rate(out, "conversion_from_previous", "continued", "previous_journeys", alpha=alpha)
-    add_rate(out, "conversion_from_start", "journeys", "entered_journeys", alpha=alpha)
-    out["drop_off"] = out["previous_journeys"] - out["continued"]
-    out["drop_off_rate"] = 1 - out["conversion_from_previous"]
-    out["small_cell"] = out["previous_journeys"] < min_count
+    add_rate(out, "conversion_from_previous", "continued", "observed_journeys", alpha=alpha)
+    add_rate(out, "conversion_from_start", "journeys", "entered_observed", alpha=alpha)
+    out["drop_off"] = (out["previous_journeys"] - out["continued"] - out["censored"]
+                       - out["ended"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["drop_off_rate"] = np.where(out["observed_journeys"] > 0, out["drop_off"]
+                                        / out["observed_journeys"].clip(lower=1), np.nan)
+    out["small_cell"] = out["observed_journeys"] < min_count
     out["alpha"] = alpha
     cols = [*seg, *FUNNEL_COLUMNS, "step_number", "journeys", "previous_journeys",
             "entered_journeys", "conversion_from_previous_ci_low",
             "conversion_from_previous_ci_high", "conversion_from_start_ci_low",
-            "conversion_from_start_ci_high", "drop_off", "drop_off_rate",
-            "median_time_from_previous_s", "small_cell", "alpha"]
+            "conversion_from_start_ci_high", "drop_off", "drop_off_rate", "censored", "ended",
+            "observed_journeys", "entered_observed", "median_time_from_previous_s",
+            "small_cell", "alpha"]
     return out[cols]
 
 

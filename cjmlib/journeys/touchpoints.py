@@ -11,7 +11,8 @@ Priority score
 --------------
 For each touchpoint, every available signal is put on a 0..1 "how bad" scale::
 
-    exit      = exit_rate                      journeys ending here without converting
+    exit      = exit_rate                      closed journeys ending here without converting
+                                               (or reaching another ending)
     loop      = loop_rate                      journeys going A -> B -> A from here
     time      = min(1, max(0, median_duration_s / target_median_duration_s - 1))
                                                only where a future-state target exists
@@ -31,7 +32,18 @@ service contact still matters, but less for conversion). Default weights: behavi
 sum to one half; ``configs/journey.yaml`` (``priority_weights``) overrides them. A signal
 that is missing for a touchpoint drops out of its average (``priority_basis`` lists the
 signals used). Conversion touchpoints have no exit by definition and are not ranked
-against the others when they have no attitude data. Rank 1 is the most urgent.
+against the others when they have no attitude data; other ending touchpoints have no exit
+signal. Rank 1 is the most urgent.
+
+Exit rate
+---------
+A journey *exits* at a touchpoint when its last step is there, it did not convert, the step
+is no ending touchpoint (conversions and the ``endings`` of the journeys: approved, declined,
+cancelled end a journey, they do not lose it) and the journey is not *open*: journeys still
+going when the data end (last event within the open horizon of the end of observation, see
+:mod:`cjmlib.journeys.build`) are right-censored, left out of the numerator and the
+denominator. So ``exit_rate = exits / closed_journeys`` with
+``closed_journeys = journeys - open_journeys``.
 """
 
 from __future__ import annotations
@@ -78,13 +90,16 @@ def touchpoint_metrics(
     unless ``by_channel``), ``events``, ``customers`` (distinct customers who touched it),
     ``reach_share`` (customers / all customers), ``conversion_rate`` (share of the journeys
     through it that converted) with its Wilson interval ``ci_low``/``ci_high`` at ``1 - alpha``,
-    ``exit_rate`` (share of the journeys through it that end there without converting),
+    ``exit_rate`` (share of the closed journeys through it that end there without converting
+    or reaching another ending; open journeys are censored, see the module docstring),
     ``median_duration_s`` (dwell, seconds), ``csat_mean``, ``nps``, ``sentiment_mean`` (from
     ``attitude``; NaN without feedback), ``removal_effect`` (first-order Markov, see
     :mod:`cjmlib.journeys.attribution`), ``priority_score``, ``priority_rank`` (see
     :func:`prioritise`). Then: ``journeys`` (the denominator of the journey rates),
     ``converted_journeys``, ``conversion_lift`` (conversion_rate / base rate of all
-    journeys), ``base_conversion_rate``, ``exits`` with ``exit_rate_ci_low``/``_high``,
+    journeys), ``base_conversion_rate``, ``open_journeys`` (journeys through it still open
+    at the end of observation), ``closed_journeys`` (the others: the denominator of the exit
+    rate), ``exits`` with ``exit_rate_ci_low``/``_high``,
     ``p90_duration_s``, ``loop_rate`` (journeys with an A -> B -> A loop starting here, from
     :func:`cjmlib.journeys.transitions.loop_rates`; NaN with ``loops=False``) and ``repeat_rate``
     (journeys with the touchpoint twice or more), each with its Wilson
@@ -99,6 +114,8 @@ def touchpoint_metrics(
     loop rates (one ordered pass over the journeys; False skips it). ``targets``:
     future-state targets (``touchpoint`` plus metric columns) used by the time signal.
     """
+    import ibis
+
     check_journeys(journeys)
     check_scalar(min_customers, "min_customers", typ=int, ge=0)
     check_scalar(alpha, "alpha", typ=float, gt=0, lt=1)
@@ -114,21 +131,31 @@ def touchpoint_metrics(
         **({"customer_id": s.customer_id.max()} if per_customer else {}),
         _events=s.count(),
         _key=journeys.order_key(s).max(),
+        _last_us=s.time_us.max(),
         _conv_here=s.is_conversion.max(),
     )
-    # the journey's last step is the (touchpoint, channel) whose latest event is latest
+    # the journey's last step is the (touchpoint, channel) whose latest event is latest; the
+    # journey ended when that step is at an ending touchpoint (build: open journeys)
+    endings = list(journeys.ending_touchpoints)
     jj = jt.group_by("journey_id").aggregate(
         _converted=jt._conv_here.max(),
         _last_key=jt._key.max(),
+        _end_key=(jt._key.max(where=jt.touchpoint.isin(endings)) if endings
+                  else ibis.null().cast("int64")),
+        _journey_last_us=jt._last_us.max(),
     )
+    ended = (jj._end_key == jj._last_key).fill_null(False)
+    jj = jj.mutate(_open=journeys.open_flag(ended, jj._journey_last_us), _ended=ended)
     x = jt.join(jj, "journey_id")
     conv = x._converted
     last = x._key == x._last_key
+    is_open = x._open
     metrics = dict(
         events=x._events.sum(),
         journeys=x.count(),
         converted_journeys=conv.cast("int64").sum(),
-        exits=(last & ~conv).cast("int64").sum(),
+        open_journeys=is_open.cast("int64").sum(),
+        exits=(last & ~conv & ~x._ended & ~is_open).cast("int64").sum(),
         repeats=(x._events >= 2).cast("int64").sum(),
         # every journey ends exactly once: the totals are sums over touchpoints
         _ends=last.cast("int64").sum(),
@@ -169,8 +196,8 @@ def touchpoint_metrics(
         out = out.merge(rates[[*keys, "loops"]], on=keys, how="left")
     else:
         out["loops"] = np.nan
-    for c in ("events", "journeys", "customers", "converted_journeys", "exits",
-              "repeats", "customers_total", "journeys_total", "converted_total",
+    for c in ("events", "journeys", "customers", "converted_journeys", "open_journeys",
+              "exits", "repeats", "customers_total", "journeys_total", "converted_total",
               "duration_n"):
         out[c] = out[c].fillna(0).astype("int64")
     if loops:
@@ -183,7 +210,8 @@ def touchpoint_metrics(
                               "conversion_rate_ci_high": "ci_high"})
     out["base_conversion_rate"] = out["converted_total"] / out["journeys_total"]
     out["conversion_lift"] = out["conversion_rate"] / out["base_conversion_rate"]
-    add_rate(out, "exit_rate", "exits", "journeys", alpha=alpha)
+    out["closed_journeys"] = out["journeys"] - out["open_journeys"]
+    add_rate(out, "exit_rate", "exits", "closed_journeys", alpha=alpha)
     if loops:
         add_rate(out, "loop_rate", "loops", "journeys", alpha=alpha)
     else:
@@ -214,11 +242,13 @@ def touchpoint_metrics(
         out["removal_effect"] = np.nan
     out["small_cell"] = out["customers"] < min_customers
     out = prioritise(out, weights=weights, targets=targets, group_by=seg,
-                     conversion_touchpoints=journeys.conversion_touchpoints)
+                     conversion_touchpoints=journeys.conversion_touchpoints,
+                     endings=journeys.endings)
     out["alpha"] = alpha  # the intervals above are at 1 - alpha
     extra = [c for c in out.columns if c not in METRIC_COLUMNS and c not in seg]
     front = ["journeys", "converted_journeys", "conversion_lift", "base_conversion_rate",
-             "exits", "exit_rate_ci_low", "exit_rate_ci_high", "p90_duration_s", "duration_n",
+             "open_journeys", "closed_journeys", "exits", "exit_rate_ci_low",
+             "exit_rate_ci_high", "p90_duration_s", "duration_n",
              "loops", "loop_rate", "loop_rate_ci_low", "loop_rate_ci_high", "repeats",
              "repeat_rate", "repeat_rate_ci_low", "repeat_rate_ci_high", "customers_total",
              "reach_share_ci_low", "reach_share_ci_high", "small_cell"]
@@ -260,13 +290,16 @@ def _join_attitude(out: pd.DataFrame, attitude: pd.DataFrame | None,
 
 def prioritise(metrics: pd.DataFrame, *, weights: Mapping[str, float] | None = None,
                targets: pd.DataFrame | None = None, group_by: list[str] | None = None,
-               conversion_touchpoints: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
+               conversion_touchpoints: tuple[str, ...] | list[str] = (),
+               endings: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
     """Add the priority score and rank (formula in the module docstring) to a metrics table.
 
     Adds ``priority_score`` (0..100, higher is more urgent), ``priority_rank`` (1 = most
     urgent; ties share a rank; ranked within ``group_by`` columns and within each channel),
     ``pain``, ``impact``, one ``signal_<name>`` column per signal and ``priority_basis``
     (the signals used). ``weights`` override :data:`PRIORITY_WEIGHTS` (unknown names raise).
+    ``endings``: ending touchpoints other than conversions, whose exit rate is zero by
+    definition and so is no signal.
     """
     w = dict(PRIORITY_WEIGHTS)
     if weights:
@@ -286,7 +319,7 @@ def prioritise(metrics: pd.DataFrame, *, weights: Mapping[str, float] | None = N
             targets.set_index("touchpoint")["median_duration_s"]).astype(float)
     conv = out["touchpoint"].isin(list(conversion_touchpoints))
     signals = pd.DataFrame({
-        "exit": out["exit_rate"].where(~conv),
+        "exit": out["exit_rate"].where(~conv & ~out["touchpoint"].isin(list(endings))),
         "loop": out["loop_rate"],
         "time": (out["median_duration_s"] / target_time - 1).clip(0, 1),
         "csat": (5 - out["csat_mean"]) / 4,
