@@ -86,8 +86,9 @@ def funnel(
     ``customers`` (distinct customers whose journey reached it), ``conversion_from_previous``
     (share of the journeys at the previous step that went on to this one; 1 for the first
     step; denominator ``observed_journeys``), ``conversion_from_start`` (share of the
-    journeys that entered the funnel that reached it; denominator ``entered_observed``), ``median_time_s`` (median seconds from funnel entry to this step, among
-    journeys reaching it), then ``step_number``, ``journeys`` (reaching it: the unit of the
+    journeys that entered the funnel that reached it; denominator ``entered_observed``),
+    ``median_time_s`` (median seconds from funnel entry to this step, among journeys
+    reaching it), then ``step_number``, ``journeys`` (reaching it: the unit of the
     rates), ``previous_journeys`` and ``entered_journeys`` (the counts before censoring), the
     Wilson intervals ``..._ci_low``/``..._ci_high`` of both rates, ``drop_off`` (journeys at
     the previous step that did not reach this one, neither censored nor ended),

@@ -25,6 +25,12 @@ from cjmlib.stats.multiplicity import adjust_p_values
 #: Contract columns of the transitions table (DESIGN.md), in order.
 TRANSITION_COLUMNS = ("source", "target", "count", "probability", "median_gap_s")
 
+#: Columns of the rework table (DESIGN.md: journeys_rework), in order.
+REWORK_COLUMNS = ("touchpoint", "touchpoint_journeys", "rework_journeys", "rework_rate",
+                  "rework_rate_ci_low", "rework_rate_ci_high", "returns", "path_rank", "path",
+                  "path_steps", "path_returns", "path_journeys", "path_rate",
+                  "path_rate_ci_low", "path_rate_ci_high", "small_cell", "alpha")
+
 
 def transitions(journeys: Journeys, *, by_segment: bool = False,
                 min_count: int = MIN_CELL, alpha: float = 0.05) -> pd.DataFrame:
@@ -259,6 +265,92 @@ def loops(journeys: Journeys, *, by_segment: bool = False, alpha: float = 0.05
                                   ascending=[True] * len(seg) + [False, True, True])
             .reset_index(drop=True))
 
+
+def rework(journeys: Journeys, *, max_path: int = 4, top_paths: int = 3,
+           by_segment: bool = False, separator: str = " > ",
+           alpha: float = 0.05) -> pd.DataFrame:
+    """Rework: returns to a touchpoint the journey had already been at, through other steps.
+
+    A *return* to touchpoint A is a step at A whose previous step at A in the same journey
+    lies two or more steps before it (``cart > delivery_options > help_center > cart``;
+    the ``A -> B -> A`` loops of :func:`loops` are the returns through one step, and
+    immediate repeats ``A -> A`` are none). Its *return path* is the steps in between,
+    joined by ``separator`` and cut after ``max_path`` steps with ``" > ..."``. Counted in
+    the engine in one ordered pass (a window over each journey's order and one over each
+    touchpoint's visits in it); only aggregates come back.
+
+    Returns one row per touchpoint and return path (its ``top_paths`` most frequent, then
+    ``(other paths)`` when there are more; touchpoints without rework have one row with no
+    path), sorted by rework journeys: ``touchpoint``, ``touchpoint_journeys`` (journeys that
+    reached it: the denominator), ``rework_journeys`` (journeys that returned to it at least
+    once), ``rework_rate`` with its Wilson interval at ``1 - alpha``, ``returns`` (all
+    returns to it), ``path_rank`` (1 = most journeys), ``path``, ``path_steps`` (steps
+    between leaving and returning, before cutting; the fewest for ``(other paths)``),
+    ``path_returns``, ``path_journeys`` (journeys that returned by this path),
+    ``path_rate`` = path_journeys / touchpoint_journeys with its Wilson interval,
+    ``small_cell`` (touchpoint_journeys < 30) and ``alpha``. With customer journeys every
+    later visit returns to the touchpoints of earlier visits; rework within a visit needs
+    session journeys.
+    """
+    import ibis
+
+    check_journeys(journeys)
+    check_scalar(max_path, "max_path", typ=int, ge=1, le=12)
+    check_scalar(top_paths, "top_paths", typ=int, ge=1)
+    check_scalar(alpha, "alpha", typ=float, gt=0, lt=1)
+    seg = segment_keys(journeys, by_segment)
+    s = journeys.steps
+    order = [s.event_time, s.seq]
+    w = ibis.window(group_by="journey_id", order_by=order)
+    visits = ibis.window(group_by=["journey_id", "touchpoint"], order_by=order)
+    o = s.mutate(_step=ibis.row_number().over(w),
+                 **{f"_n{m}": s.touchpoint.lead(m).over(w) for m in range(1, max_path + 1)})
+    # each departure from A that later returns to A: the next visit of A is >= 2 steps on
+    o = o.mutate(_next_visit=o._step.lead().over(visits))
+    length = o._next_visit - o._step - 1
+    path = ibis.literal(separator).join(
+        [ibis.ifelse(length >= m, o[f"_n{m}"], ibis.null().cast("string"))
+         for m in range(1, max_path + 1)])
+    path = ibis.ifelse(length > max_path, path + separator + "...", path)
+    back = o.filter(length >= 1).select("journey_id", *seg, "touchpoint", _path=path,
+                                        _length=length)
+    keys = [*seg, "touchpoint"]
+    per_path = back.group_by([*keys, "_path"]).aggregate(
+        path_returns=back.count(), path_journeys=back.journey_id.nunique(),
+        path_steps=back._length.min())
+    ranked = per_path.mutate(path_rank=ibis.row_number().over(ibis.window(
+        group_by=keys,
+        order_by=[ibis.desc(per_path.path_journeys), ibis.desc(per_path.path_returns),
+                  per_path._path])) + 1)
+    head = execute(ranked.filter(ranked.path_rank <= top_paths))
+    # the other paths in one row each, so path_returns add up to the returns
+    ranks = ranked.select(*keys, "_path", "path_rank")
+    bt = back.join(ranks, [*keys, "_path"])
+    bt = bt.filter(bt.path_rank > top_paths)
+    rest = execute(bt.group_by(keys).aggregate(
+        path_returns=bt.count(), path_journeys=bt.journey_id.nunique(),
+        path_steps=bt._length.min()))
+    rest["_path"] = "(other paths)"
+    rest["path_rank"] = top_paths + 1
+    per_tp = execute(back.group_by(keys).aggregate(
+        rework_journeys=back.journey_id.nunique(), returns=back.count()))
+    reached = execute(s.group_by(keys).aggregate(touchpoint_journeys=s.journey_id.nunique()))
+    paths = pd.concat([head, rest], ignore_index=True).rename(columns={"_path": "path"})
+    out = reached.merge(per_tp, on=keys, how="left").merge(paths, on=keys, how="left")
+    for c in ("touchpoint_journeys", "rework_journeys", "returns"):
+        out[c] = out[c].fillna(0).astype("int64")
+    for c in ("path_rank", "path_steps", "path_returns", "path_journeys"):
+        out[c] = out[c].astype("Int64")
+    add_rate(out, "rework_rate", "rework_journeys", "touchpoint_journeys", alpha=alpha)
+    add_rate(out, "path_rate", "path_journeys", "touchpoint_journeys", alpha=alpha)
+    none = out["path"].isna()
+    out.loc[none, ["path_rate", "path_rate_ci_low", "path_rate_ci_high"]] = np.nan
+    out["small_cell"] = out["touchpoint_journeys"] < MIN_CELL
+    out["alpha"] = alpha
+    cols = [*seg, *REWORK_COLUMNS]
+    return (out[cols].sort_values([*seg, "rework_journeys", "touchpoint", "path_rank"],
+                                  ascending=[True] * len(seg) + [False, True, True])
+            .reset_index(drop=True))
 
 def loop_rates(journeys: Journeys, *, by_channel: bool = False,
                by_segment: bool = False) -> pd.DataFrame:
