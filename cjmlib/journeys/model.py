@@ -21,7 +21,10 @@ class JourneyConfig:
     ``touchpoints`` maps each touchpoint to its ``stage``, ``label`` and future-state
     ``target`` (a dict of metric -> target value, e.g. ``exit_rate``, ``csat_mean``,
     ``median_duration_s``); ``priority_weights`` are the weights of
-    :func:`cjmlib.journeys.touchpoints.prioritise`.
+    :func:`cjmlib.journeys.touchpoints.prioritise`. ``endings`` (optional ``endings:`` list)
+    are terminal touchpoints such as approved, declined or cancelled: with the outcomes'
+    and conversion touchpoints they end a journey rather than lose it
+    (:meth:`ending_touchpoints`, for ``build_journeys(endings=...)``).
     """
 
     stages: tuple[str, ...]
@@ -35,6 +38,14 @@ class JourneyConfig:
     priority_weights: Mapping[str, float] = field(default_factory=dict)
     min_customers: int = 30
     outcomes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    endings: tuple[str, ...] = ()
+
+    def ending_touchpoints(self) -> tuple[str, ...]:
+        """Conversion touchpoints, the touchpoints of every named outcome and ``endings``,
+        each once: a journey whose last step is one of them ended, it is no exit."""
+        names = [*self.conversion_touchpoints,
+                 *[tp for tps in self.outcomes.values() for tp in tps], *self.endings]
+        return tuple(dict.fromkeys(names))
 
     def outcome(self, name: str) -> tuple[str, ...]:
         """The touchpoints of a named outcome (the error lists the names there are)."""
@@ -92,6 +103,8 @@ def load_journey_config(path: str | os.PathLike[str]) -> JourneyConfig:
     else:
         conversions = next(iter(outcomes.values()))
     outcomes = outcomes or {"conversion": conversions}
+    endings = (_touchpoint_list(raw["endings"], "endings", touchpoints, resolved)
+               if raw.get("endings") else ())
     funnel = raw.get("funnel") or {}
     steps = tuple(funnel.get("steps") or ())
     unknown = [s for s in steps if s not in touchpoints]
@@ -109,6 +122,7 @@ def load_journey_config(path: str | os.PathLike[str]) -> JourneyConfig:
         priority_weights=dict(raw.get("priority_weights") or {}),
         min_customers=int(raw.get("min_customers", 30)),
         outcomes=outcomes,
+        endings=endings,
     )
 
 

@@ -19,7 +19,7 @@ reach_share | float | customers / customers_total, 0-1
 conversion_rate | float | share of the journeys through the touchpoint that converted, 0-1 (denominator: journeys)
 ci_low | float | lower bound of the Wilson interval at 1 - alpha of conversion_rate
 ci_high | float | upper bound of the Wilson interval at 1 - alpha of conversion_rate
-exit_rate | float | share of the journeys through the touchpoint that end there without converting, 0-1 (denominator: journeys)
+exit_rate | float | share of the closed journeys through the touchpoint that end there without converting or reaching another ending touchpoint (outcomes, endings of configs/journey.yaml), 0-1 (denominator: closed_journeys; open journeys, still going when the data end, are censored; cjmlib.journeys.touchpoints)
 median_duration_s | float | median dwell time at the touchpoint, seconds (events with a duration)
 csat_mean | float | mean CSAT (1-5) of the post-interaction answers about the touchpoint; null without feedback
 nps | float | NPS (-100..100) of those answers; null without feedback
@@ -31,7 +31,9 @@ journeys | int | journeys through the touchpoint: the denominator of the journey
 converted_journeys | int | journeys through the touchpoint that converted
 conversion_lift | float | conversion_rate / base_conversion_rate
 base_conversion_rate | float | conversion rate of all journeys (of the segment), 0-1
-exits | int | journeys through the touchpoint that end there without converting
+open_journeys | int | journeys through the touchpoint still open at the end of observation: not ended at an ending touchpoint and last event within the open horizon of the data's end (session timeout for sessions; cjmlib.journeys.build)
+closed_journeys | int | journeys - open_journeys: the denominator of exit_rate
+exits | int | closed journeys through the touchpoint that end there without converting or reaching an ending touchpoint
 exit_rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha of exit_rate
 exit_rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha of exit_rate
 p90_duration_s | float | 90th percentile of the dwell time, seconds
@@ -70,8 +72,8 @@ _BY_NAME: dict[str, Column] = {c.name: c for c in _TOUCHPOINT_METRICS}
 _FUNNEL = columns("""
 step | string | the funnel step (a touchpoint, in the order of configs/journey.yaml)
 customers | int | distinct customers whose journey reached the step
-conversion_from_previous | float | share of the journeys at the previous step that went on to this one, 0-1 (1 for the first step; denominator: previous_journeys)
-conversion_from_start | float | share of the journeys that entered the funnel that reached this step, 0-1 (denominator: entered_journeys)
+conversion_from_previous | float | share of the journeys at the previous step that went on to this one, 0-1 (1 for the first step; denominator: observed_journeys, censored journeys left out)
+conversion_from_start | float | share of the journeys that entered the funnel that reached this step, 0-1 (denominator: entered_observed)
 median_time_s | float | median seconds from funnel entry to this step, among the journeys reaching it
 step_number | int | position of the step, from 1
 journeys | int | journeys reaching the step
@@ -81,10 +83,14 @@ conversion_from_previous_ci_low | float | lower bound of the Wilson interval at 
 conversion_from_previous_ci_high | float | upper bound of the Wilson interval at 1 - alpha of conversion_from_previous
 conversion_from_start_ci_low | float | lower bound of the Wilson interval at 1 - alpha of conversion_from_start
 conversion_from_start_ci_high | float | upper bound of the Wilson interval at 1 - alpha of conversion_from_start
-drop_off | int | journeys at the previous step that did not go on to this one
-drop_off_rate | float | 1 - conversion_from_previous
+drop_off | int | journeys at the previous step that did not go on to this one, neither censored nor ended
+drop_off_rate | float | drop_off / observed_journeys, 0-1 (conversion_from_previous + drop_off_rate = 1 - ended / observed_journeys)
+censored | int | journeys at the previous step that have not reached this one but may still: open at the end of observation and, with a funnel window, their window not elapsed by then (cjmlib.journeys.funnel)
+ended | int | journeys at the previous step that ended instead at an ending touchpoint that is no funnel step (an outcome such as declined or cancelled): not drop-offs
+observed_journeys | int | previous_journeys - censored: the denominator of conversion_from_previous and drop_off_rate
+entered_observed | int | entered journeys not censored at this step or an earlier one: the denominator of conversion_from_start
 median_time_from_previous_s | float | median seconds from the previous step to this one (0 for the first step)
-small_cell | bool | previous_journeys below 30: read with care
+small_cell | bool | observed_journeys below 30: read with care
 alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)
 
@@ -295,6 +301,29 @@ touchpoint_journeys | int | journeys that reached A: the denominator of loop_rat
 loop_rate | float | journeys / touchpoint_journeys, 0-1
 loop_rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha of loop_rate
 loop_rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha of loop_rate
+small_cell | bool | touchpoint_journeys below 30: read with care
+alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
+""")),
+    TableSpec("rework", "journeys", "journeys_rework",
+              "Rework: returns to a touchpoint the journey had already been at, through one or "
+              "more other steps (A -> B -> C -> A), per touchpoint with its most frequent "
+              "return paths; touchpoints without rework have one row with no path "
+              "(cjmlib.journeys.transitions.rework).", columns("""
+touchpoint | string | the touchpoint returned to
+touchpoint_journeys | int | journeys that reached the touchpoint: the denominator of rework_rate and path_rate
+rework_journeys | int | journeys that returned to the touchpoint at least once through other steps (immediate repeats A -> A are not rework)
+rework_rate | float | rework_journeys / touchpoint_journeys, 0-1
+rework_rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha of rework_rate
+rework_rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha of rework_rate
+returns | int | all returns to the touchpoint (a journey may return several times)
+path_rank | int | 1 = the return path most journeys took; the last rank is (other paths); null without rework
+path | string | the steps between leaving the touchpoint and coming back, joined by " > ", cut after max_path (4) steps with " > ..."; (other paths) for the paths beyond the top ones; null without rework
+path_steps | int | steps between leaving and returning, before cutting (the fewest for (other paths))
+path_returns | int | returns by this path (the rows of a touchpoint add up to returns)
+path_journeys | int | journeys that returned by this path
+path_rate | float | path_journeys / touchpoint_journeys, 0-1
+path_rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha of path_rate
+path_rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha of path_rate
 small_cell | bool | touchpoint_journeys below 30: read with care
 alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)),
