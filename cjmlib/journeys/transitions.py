@@ -315,27 +315,39 @@ def rework(journeys: Journeys, *, max_path: int = 4, top_paths: int = 3,
     back = o.filter(length >= 1).select("journey_id", *seg, "touchpoint", _path=path,
                                         _length=length)
     keys = [*seg, "touchpoint"]
-    per_path = back.group_by([*keys, "_path"]).aggregate(
-        path_returns=back.count(), path_journeys=back.journey_id.nunique(),
-        path_steps=back._length.min())
+    # returns per journey and path; the three summaries below go out as one query, so the
+    # engine can run the ordered windows once for all of them (DuckDB materialises a
+    # subquery used more than once)
+    jp = back.group_by([*keys, "_path", "journey_id"]).aggregate(
+        _returns=back.count(), _length=back._length.min())
+    per_path = jp.group_by([*keys, "_path"]).aggregate(
+        path_returns=jp._returns.sum(), path_journeys=jp.count(), path_steps=jp._length.min())
     ranked = per_path.mutate(path_rank=ibis.row_number().over(ibis.window(
         group_by=keys,
         order_by=[ibis.desc(per_path.path_journeys), ibis.desc(per_path.path_returns),
                   per_path._path])) + 1)
-    head = execute(ranked.filter(ranked.path_rank <= top_paths))
+    head = ranked.filter(ranked.path_rank <= top_paths)
     # the other paths in one row each, so path_returns add up to the returns
-    ranks = ranked.select(*keys, "_path", "path_rank")
-    bt = back.join(ranks, [*keys, "_path"])
-    bt = bt.filter(bt.path_rank > top_paths)
-    rest = execute(bt.group_by(keys).aggregate(
-        path_returns=bt.count(), path_journeys=bt.journey_id.nunique(),
-        path_steps=bt._length.min()))
-    rest["_path"] = "(other paths)"
-    rest["path_rank"] = top_paths + 1
-    per_tp = execute(back.group_by(keys).aggregate(
-        rework_journeys=back.journey_id.nunique(), returns=back.count()))
+    others = ranked.filter(ranked.path_rank > top_paths).select(*keys, "_path")
+    bt = jp.join(others, [*keys, "_path"])
+    rest = bt.group_by(keys).aggregate(
+        path_returns=bt._returns.sum(), path_journeys=bt.journey_id.nunique(),
+        path_steps=bt._length.min(), path_rank=ibis.literal(top_paths + 1, type="int64"),
+        _path=ibis.literal("(other paths)"))
+    per_tp = jp.group_by(keys).aggregate(
+        path_returns=jp._returns.sum(), path_journeys=jp.journey_id.nunique(),
+        path_steps=jp._length.min(), path_rank=ibis.literal(0, type="int64"),
+        _path=ibis.null().cast("string"))
+    cols = [*keys, "_path", "path_rank", "path_returns", "path_journeys", "path_steps"]
+    both = execute(ibis.union(
+        head.select(*cols).mutate(path_rank=head.path_rank.cast("int64")),
+        rest.select(*cols), per_tp.select(*cols)))
+    totals = both["path_rank"] == 0  # per touchpoint: journeys with rework, all returns
+    per_tp = both[totals].rename(columns={"path_journeys": "rework_journeys",
+                                          "path_returns": "returns"})[
+        [*keys, "rework_journeys", "returns"]]
+    paths = both[~totals].rename(columns={"_path": "path"})
     reached = execute(s.group_by(keys).aggregate(touchpoint_journeys=s.journey_id.nunique()))
-    paths = pd.concat([head, rest], ignore_index=True).rename(columns={"_path": "path"})
     out = reached.merge(per_tp, on=keys, how="left").merge(paths, on=keys, how="left")
     for c in ("touchpoint_journeys", "rework_journeys", "returns"):
         out[c] = out[c].fillna(0).astype("int64")
@@ -351,6 +363,7 @@ def rework(journeys: Journeys, *, max_path: int = 4, top_paths: int = 3,
     return (out[cols].sort_values([*seg, "rework_journeys", "touchpoint", "path_rank"],
                                   ascending=[True] * len(seg) + [False, True, True])
             .reset_index(drop=True))
+
 
 def loop_rates(journeys: Journeys, *, by_channel: bool = False,
                by_segment: bool = False) -> pd.DataFrame:
