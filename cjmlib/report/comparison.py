@@ -86,17 +86,21 @@ def compare_runs(current: str | os.PathLike[str], previous: str | os.PathLike[st
 
         both = tp_c.merge(tp_p, on="touchpoint", suffixes=("", "_prev"))
         for r in both.to_dict("records"):
-            for metric, count in (("exit_rate", "exits"), ("conversion_rate",
-                                                           "converted_journeys")):
+            for metric, count, base in (
+                    ("exit_rate", "exits",
+                     "closed_journeys" if "closed_journeys" in r else "journeys"),
+                    ("conversion_rate", "converted_journeys", "journeys")):
                 if not (np.isfinite(r.get(metric, np.nan))
                         and np.isfinite(r.get(f"{metric}_prev", np.nan))):
                     continue
                 ci = None
+                # an exit rate's denominator is the closed journeys (open ones are censored)
+                prev_base = base if f"{base}_prev" in r else "journeys"
                 if all(k in r and np.isfinite(r[k]) and r[k] >= 0 for k in
-                       (count, "journeys", f"{count}_prev", "journeys_prev")) and (
-                        r["journeys"] > 0 and r["journeys_prev"] > 0):
+                       (count, base, f"{count}_prev", f"{prev_base}_prev")) and (
+                        r[base] > 0 and r[f"{prev_base}_prev"] > 0):
                     lo, hi = confint_proportions_2indep(
-                        r[count], r["journeys"], r[f"{count}_prev"], r["journeys_prev"],
+                        r[count], r[base], r[f"{count}_prev"], r[f"{prev_base}_prev"],
                         method="newcomb", alpha=alpha)
                     ci = (float(lo), float(hi))
                 add("touchpoints", r["touchpoint"], metric, float(r[f"{metric}_prev"]),

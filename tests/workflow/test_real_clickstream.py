@@ -85,13 +85,17 @@ def test_journeys_equal_pandas_on_the_raw_clicks(shop: dict) -> None:
         ["source", "target"])["count"]
     pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(), check_names=False,
                                    check_dtype=False)
-    # exit rate of the catalog: visits reaching it whose last click is there, of those not
-    # converting (touchpoints.touchpoint_metrics: exits are non-converted journeys' last step)
+    # exit rate of the catalog: of the closed visits reaching it, those whose last click is
+    # there without converting. A visit is open (censored) when its last click lies within
+    # the 30-minute session timeout of the data's last click and is not an ending (payment_done)
     last = ev.groupby("journey")["event"].last()
+    last_t = ev.groupby("journey")["t"].max()
+    open_ = (last_t >= ev["t"].max() - pd.Timedelta(minutes=30)) & (last != "payment_done")
     reach = ev.groupby("journey")["event"].apply(lambda e: (e == "catalog").any())
-    exits = ((last == "catalog") & ~converted).sum()
+    exits = ((last == "catalog") & ~converted & ~open_).sum()
     catalog = metrics.set_index("touchpoint").loc["catalog"]
-    assert catalog["exit_rate"] == pytest.approx(exits / reach.sum())
+    assert catalog["open_journeys"] == (reach & open_).sum()
+    assert catalog["exit_rate"] == pytest.approx(exits / (reach & ~open_).sum())
 
 
 @pytest.mark.slow
