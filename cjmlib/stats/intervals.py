@@ -1,4 +1,5 @@
-"""The workbench's one interval for each kind of estimate: proportion, mean and NPS.
+"""The workbench's one interval for each kind of estimate: proportion, mean, NPS, and the
+difference of two proportions or two Poisson rates.
 
 Every proportion interval in the library comes from :func:`wilson_interval` (the journey
 modules through :func:`add_rate`, so each rate carries its denominator, a Wilson score
@@ -112,3 +113,46 @@ def nps_interval(scores: Iterable[float], *, alpha: float = 0.05) -> dict[str, f
         out["nps_ci_low"] = max(-100.0, 100 * (nps - z * se))
         out["nps_ci_high"] = min(100.0, 100 * (nps + z * se))
     return out
+
+
+def newcombe_interval(successes_1: float, trials_1: float, successes_2: float,
+                      trials_2: float, *, alpha: float = 0.05) -> tuple[float, float]:
+    """Newcombe's hybrid score interval (Newcombe 1998, method 10) of ``p1 - p2``, via
+    statsmodels ``confint_proportions_2indep(method="newcomb")``; NaN when a side has no
+    trials.
+
+    >>> low, high = newcombe_interval(30, 100, 10, 100)
+    >>> round(low, 4), round(high, 4)
+    (0.09, 0.3058)
+    """
+    import warnings
+
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    if not (trials_1 > 0 and trials_2 > 0):
+        return np.nan, np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # odds ratio of a 0% or 100% side
+        low, high = confint_proportions_2indep(successes_1, trials_1, successes_2, trials_2,
+                                               method="newcomb", compare="diff", alpha=alpha)
+    return float(low), float(high)
+
+
+def poisson_difference_interval(count_1: float, exposure_1: float, count_2: float,
+                                exposure_2: float, *, alpha: float = 0.05
+                                ) -> tuple[float, float]:
+    """Score interval of the difference of two Poisson rates ``count_1 / exposure_1 -
+    count_2 / exposure_2`` (Miettinen & Nurminen 1985 form, statsmodels
+    ``confint_poisson_2indep(method="score", compare="diff")``); NaN without exposure.
+
+    >>> low, high = poisson_difference_interval(200, 1, 100, 9)
+    >>> round(low, 1), round(high, 1)
+    (162.9, 218.7)
+    """
+    from statsmodels.stats.rates import confint_poisson_2indep
+
+    if not (exposure_1 > 0 and exposure_2 > 0):
+        return np.nan, np.nan
+    low, high = confint_poisson_2indep(count_1, exposure_1, count_2, exposure_2,
+                                       method="score", compare="diff", alpha=alpha)
+    return float(low), float(high)

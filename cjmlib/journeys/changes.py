@@ -1,0 +1,610 @@
+"""What changed, when and for whom: KPI series by period and change detection without dates.
+
+:func:`kpi_series` counts, inside the engine and by period (day or week), every KPI of the
+journeys -- only the aggregates come back:
+
+* ``exit_rate`` and ``conversion_rate`` of every touchpoint, stage and channel: among the
+  journeys reaching the group, those whose last step is in it without converting, and those
+  that converted. A journey counts in the period of its *first visit to the group* (so an
+  incident at the payment page shows in the weeks customers were at the payment page).
+* ``transition_probability`` of the main flows (the ``flows`` most frequent transitions
+  A -> B): transitions A -> B out of all transitions leaving A, by the period of the A step.
+* ``time_median`` and ``time_p90`` of the ``timed_flows`` main flows between two different
+  steps: the gap from A to the next step B. The series tested is the share of gaps longer
+  than the flow's overall median (respectively 90th percentile), Mood's median test
+  (Mood 1950, *Introduction to the Theory of Statistics*, ch. 16) per period, which makes a
+  slowdown a binomial rate like the others; the period's median and p90 in seconds are
+  the values shown.
+* ``arrivals``: journeys started per period (a Poisson count, with the share of the period
+  the data cover as its exposure, so the cut first and last periods are not dips).
+* ``channel_share``: each channel's share of the events of the period.
+
+Right censoring: a journey whose last event lies within ``open_horizon`` of the end of the
+data and that has not converted may still go on; whether it exits, and where, is unknown.
+Such *open* journeys are left out of the numerator **and** the denominator of exit and
+conversion rates (their count is kept as ``open_excluded``), so the last periods are not
+read as an exit surge. Leaving them out is not enough on its own: a conversion is seen the
+moment it happens while an exit is only known once the horizon has passed, so the closed
+journeys of the last periods over-represent conversions (a process log would show exits
+falling to 0% at its end). A period's exit and conversion counts for a group are therefore
+dropped (no data) where more than ``max_open_share`` (2%) of the journeys reaching the
+group then are still open; in the periods kept, the open journeys left out can move a rate
+by at most that share. The horizon defaults to the session timeout for sessions and, for
+customer journeys, to the 95th percentile of the gaps between consecutive steps (a journey
+quiet for less than that has not shown that it ended).
+
+:func:`detect_changes` runs the temporal scan statistic of :mod:`cjmlib.stats.changes` on
+every series (the window of periods whose rate differs most from the others, its
+Monte-Carlo p-value over all windows), adjusts the p-values over all series searched
+(:func:`cjmlib.stats.multiplicity.adjust_p_values`, Benjamini-Hochberg by default) and
+describes each significant change: its kind (shift up or down, episode up or down, a burst
+of arrivals, a channel fading out), start and end, the level before and during (or after),
+the difference with a Newcombe (rates) or Poisson score (counts) interval, the journeys
+affected and a sentence. Intervals are computed on counts divided by the series'
+dispersion factor (an effective sample size) and, since the window was chosen from the
+data, are descriptive. Series that cannot show a change honestly are flagged instead of
+tested: ``degenerate`` when nearly all of the denominator falls in one period (customer
+journeys that all start in the first week) or in fewer than ``min_periods`` periods,
+``constant`` when the rate is 0% or 100% throughout.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from cjmlib.core.checks import check_scalar
+from cjmlib.core.engine import execute, group_quantiles
+from cjmlib.journeys.build import Journeys, check_journeys
+from cjmlib.stats.changes import scan
+from cjmlib.stats.intervals import newcombe_interval, poisson_difference_interval
+from cjmlib.stats.multiplicity import adjust_p_values
+
+_DAY_US = 86_400_000_000
+#: Span under which ``period="auto"`` chooses days; weeks otherwise.
+AUTO_DAY_SPAN = pd.Timedelta(days=120)
+LEVELS = ("touchpoint", "stage", "channel")
+#: Each KPI and the model its series is tested with.
+KPI_MODELS: dict[str, str] = {
+    "exit_rate": "binomial", "conversion_rate": "binomial",
+    "transition_probability": "binomial", "time_median": "binomial",
+    "time_p90": "binomial", "arrivals": "poisson", "channel_share": "binomial",
+}
+#: Columns of :attr:`KpiSeries.table`.
+SERIES_COLUMNS = ("kpi", "level", "group", "period", "period_index", "numerator",
+                  "denominator", "value", "open_excluded", "exposure")
+#: Columns of :attr:`Changes.findings`.
+FINDING_COLUMNS = (
+    "kpi", "level", "group", "kind", "start", "end", "periods", "reference", "changed",
+    "difference", "ci_low", "ci_high", "confidence_level", "value_reference",
+    "value_changed", "affected", "affected_unit", "excess", "statistic", "dispersion",
+    "p_value", "p_adjusted", "p_value_method", "sentence")
+_UNITS = {"exit_rate": "journeys", "conversion_rate": "journeys",
+          "transition_probability": "transitions", "time_median": "gaps", "time_p90": "gaps",
+          "arrivals": "journeys", "channel_share": "events"}
+
+
+# --------------------------------------------------------------------------------------------
+# KPI series, in the engine
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KpiSeries:
+    """KPI series by period, counted in the engine by :func:`kpi_series`.
+
+    ``table``: one row per KPI, level, group and period (all periods from the first to the
+    last of the data, zeros included), columns :data:`SERIES_COLUMNS`: ``numerator`` and
+    ``denominator`` are what is tested (successes and trials; for ``arrivals`` journeys
+    started and ``exposure``, the share of the period observed), ``value`` is the KPI as
+    read (a rate, journeys started, or the period's median / p90 gap in seconds),
+    ``open_excluded`` the open journeys left out of exit and conversion rates.
+    ``periods``: ``period_index``, ``period`` (start, UTC), ``period_end``, ``exposure``.
+    """
+
+    table: pd.DataFrame
+    periods: pd.DataFrame
+    period: Literal["day", "week"]
+    unit: str
+    observed_from: pd.Timestamp
+    observed_until: pd.Timestamp
+    open_horizon: pd.Timedelta
+    open_journeys: int
+    journeys: int
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.table
+
+
+def _choose_period(journeys: Journeys, period: str) -> Literal["day", "week"]:
+    check_scalar(period, "period", in_=("auto", "day", "week"))
+    if period != "auto":
+        return period  # type: ignore[return-value]
+    span = journeys.observed_until - journeys.observed_from
+    return "day" if span < AUTO_DAY_SPAN else "week"
+
+
+def _period_index(time_us: Any, period: str) -> Any:
+    """Days since 1970, or weeks starting on Monday (1970-01-01 was a Thursday)."""
+    day = time_us // _DAY_US
+    return day if period == "day" else (day + 3) // 7
+
+
+def _period_table(journeys: Journeys, period: str) -> pd.DataFrame:
+    def index(ts: pd.Timestamp) -> int:
+        day = int(ts.value // 1000) // _DAY_US
+        return day if period == "day" else (day + 3) // 7
+
+    first, last = index(journeys.observed_from), index(journeys.observed_until)
+    raw = np.arange(first, last + 1)
+    days = raw if period == "day" else raw * 7 - 3
+    start = pd.to_datetime(days * 86_400, unit="s", utc=True)
+    length = pd.Timedelta(days=1 if period == "day" else 7)
+    end = start + length
+    lo = np.maximum(start.values, journeys.observed_from.to_datetime64())
+    hi = np.minimum(end.values, journeys.observed_until.to_datetime64())
+    covered = np.clip((hi - lo) / length.to_timedelta64(), 0.0, 1.0)
+    return pd.DataFrame({"period_index": np.arange(len(raw)), "_raw": raw, "period": start,
+                         "period_end": end, "exposure": np.maximum(covered, 1e-6)})
+
+
+def _horizon(journeys: Journeys, ordered: Any, open_horizon: Any) -> pd.Timedelta:
+    if open_horizon is None:
+        return pd.Timedelta(0)
+    if isinstance(open_horizon, str) and open_horizon == "auto":
+        if journeys.unit == "session":
+            return pd.Timedelta(minutes=journeys.session_timeout_minutes)
+        gap = execute(ordered.aggregate(q=ordered.next_gap_s.approx_quantile(0.95)))["q"]
+        value = float(gap.iloc[0]) if gap.notna().iloc[0] else 0.0
+        return pd.Timedelta(seconds=value)
+    try:
+        return pd.Timedelta(open_horizon)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"open_horizon must be 'auto', None or a duration, got "
+                         f"{open_horizon!r}") from exc
+
+
+def kpi_series(
+    journeys: Journeys,
+    *,
+    period: Literal["auto", "day", "week"] = "auto",
+    levels: Sequence[str] = LEVELS,
+    flows: int = 10,
+    timed_flows: int = 5,
+    open_horizon: Any = "auto",
+    max_open_share: float = 0.02,
+) -> KpiSeries:
+    """Every KPI series of the journeys by period, counted in the engine (see the module
+    docstring for the definitions).
+
+    ``period``: ``"day"``, ``"week"`` (Monday to Sunday, UTC) or ``"auto"`` (days when the
+    data span less than 120 days, else weeks). ``levels``: any of ``touchpoint``, ``stage``,
+    ``channel`` for exit and conversion rates. ``flows``: main flows (most frequent
+    transitions) whose probability is followed; ``timed_flows``: main flows between two
+    different touchpoints whose time is followed. ``open_horizon``: ``"auto"``, a duration
+    (``"3 days"``) or None (no censoring). ``max_open_share``: a period's exit and
+    conversion counts of a group are left out (no data) when more than this share of the
+    journeys reaching the group then are still open.
+    """
+    check_journeys(journeys)
+    unknown = [lv for lv in levels if lv not in LEVELS]
+    if unknown:
+        raise ValueError(f"kpi_series: unknown level(s) {unknown}; expected any of {LEVELS}")
+    check_scalar(flows, "flows", typ=int, ge=0)
+    check_scalar(timed_flows, "timed_flows", typ=int, ge=0)
+    check_scalar(max_open_share, "max_open_share", typ=float, ge=0, le=1)
+    unit = _choose_period(journeys, period)
+    periods = _period_table(journeys, unit)
+
+    o = journeys.ordered("next_touchpoint", "next_gap_s")
+    o = o.mutate(_p=_period_index(o.time_us, unit), _last=o.next_touchpoint.isnull())
+    horizon = _horizon(journeys, o, open_horizon)
+    until_us = int(journeys.observed_until.value // 1000)
+    s = journeys.steps
+    pj = s.group_by("journey_id").aggregate(converted=s.is_conversion.max(),
+                                            start_us=s.time_us.min(), end_us=s.time_us.max())
+    pj = pj.mutate(_open=~pj.converted & (pj.end_us > until_us - int(horizon.value // 1000)))
+
+    frames = []
+    # exit and conversion rates: each journey once per group, in the period of its first visit
+    for level in levels:
+        jt = o.group_by([level, "journey_id"]).aggregate(_first=o.time_us.min(),
+                                                         _last=o._last.max())
+        x = jt.join(pj, "journey_id")
+        x = x.mutate(_p=_period_index(x._first, unit), _closed=~x._open)
+        c = execute(x.group_by([level, "_p"]).aggregate(
+            trials=x._closed.cast("int64").sum(),
+            exits=(x._closed & x._last & ~x.converted).cast("int64").sum(),
+            conversions=(x._closed & x.converted).cast("int64").sum(),
+            open_excluded=x._open.cast("int64").sum()))
+        # immature cells: too many journeys still open to trust those that are closed
+        immature = c["open_excluded"] > max_open_share * (c["trials"] + c["open_excluded"])
+        for kpi, num in (("exit_rate", "exits"), ("conversion_rate", "conversions")):
+            frames.append(pd.DataFrame({
+                "kpi": kpi, "level": level, "group": c[level].astype(str), "_p": c["_p"],
+                "numerator": c[num].where(~immature, 0),
+                "denominator": c["trials"].where(~immature, 0),
+                "open_excluded": c["open_excluded"]}))
+
+    # transition probabilities of the main flows, by the period of the departing step
+    if flows:
+        moves = o.filter(o.next_touchpoint.notnull())
+        t = execute(moves.group_by(["touchpoint", "next_touchpoint", "_p"]).aggregate(
+            n=moves.count()))
+        volume = t.groupby(["touchpoint", "next_touchpoint"])["n"].sum()
+        top = volume.sort_values(ascending=False, kind="stable").head(flows).index
+        out_of = t.groupby(["touchpoint", "_p"], as_index=False)["n"].sum().rename(
+            columns={"n": "departures"})
+        # every period with departures from A, zero moves to B included
+        wanted = pd.DataFrame(list(top), columns=["touchpoint", "next_touchpoint"])
+        t = (wanted.merge(out_of, on="touchpoint")
+             .merge(t, on=["touchpoint", "next_touchpoint", "_p"], how="left")
+             .fillna({"n": 0}))
+        frames.append(pd.DataFrame({
+            "kpi": "transition_probability", "level": "flow",
+            "group": t["touchpoint"].astype(str) + " → " + t["next_touchpoint"].astype(str),
+            "_p": t["_p"], "numerator": t["n"], "denominator": t["departures"]}))
+        timed = [f for f in volume.sort_values(ascending=False, kind="stable").index
+                 if f[0] != f[1]][:timed_flows]
+        if timed:
+            frames.extend(_time_frames(o, timed, by_sorting=journeys.sort_quantiles))
+
+    # arrivals: journeys started per period
+    a = execute(pj.group_by(_p=_period_index(pj.start_us, unit)).aggregate(n=pj.count()))
+    frames.append(pd.DataFrame({"kpi": "arrivals", "level": "all", "group": "journeys",
+                                "_p": a["_p"], "numerator": a["n"], "denominator": np.nan}))
+    # channel mix: each channel's share of the period's events
+    m = execute(o.group_by(["channel", "_p"]).aggregate(n=o.count()))
+    m = m.pivot_table(index="_p", columns="channel", values="n", fill_value=0, aggfunc="sum")
+    total = m.sum(axis=1)
+    m = m.stack().rename("n").reset_index()
+    m["total"] = m["_p"].map(total)
+    frames.append(pd.DataFrame({"kpi": "channel_share", "level": "channel",
+                                "group": m["channel"].astype(str), "_p": m["_p"],
+                                "numerator": m["n"], "denominator": m["total"]}))
+    table = _complete(pd.concat(frames, ignore_index=True), periods)
+    n_open = int(execute(pj.aggregate(n=pj._open.cast("int64").sum()))["n"].fillna(0).iloc[0])
+    return KpiSeries(table=table, periods=periods.drop(columns="_raw"), period=unit,
+                     unit=journeys.unit, observed_from=journeys.observed_from,
+                     observed_until=journeys.observed_until, open_horizon=horizon,
+                     open_journeys=n_open,
+                     journeys=int(table.loc[table["kpi"] == "arrivals", "numerator"].sum()))
+
+
+def _time_frames(o: Any, timed: list[tuple[str, str]], *, by_sorting: bool
+                 ) -> list[pd.DataFrame]:
+    """Per flow and period: gaps, median and p90, and how many exceed the flow's overall
+    median and p90 (Mood's median test as a binomial series)."""
+    import ibis
+
+    cond = None
+    for a, b in timed:
+        hit = (o.touchpoint == a) & (o.next_touchpoint == b)
+        cond = hit if cond is None else cond | hit
+    g = o.filter(cond).select("touchpoint", "next_touchpoint", "_p", "next_gap_s")
+    keys = ["touchpoint", "next_touchpoint"]
+    q = {"median_s": 0.5, "p90_s": 0.9}
+    pooled = execute(group_quantiles(g, keys, "next_gap_s", q, by_sorting=by_sorting))
+    th = ibis.memtable(pooled[[*keys, "median_s", "p90_s"]].rename(
+        columns={"touchpoint": "_a", "next_touchpoint": "_b", "median_s": "_med",
+                 "p90_s": "_p90"}))
+    x = g.join(th, [g.touchpoint == th._a, g.next_touchpoint == th._b])
+    per = execute(group_quantiles(x, [*keys, "_p"], "next_gap_s", q, by_sorting=by_sorting,
+                                  extra={"above_median": (x.next_gap_s > x._med).cast("int64")
+                                         .sum(),
+                                         "above_p90": (x.next_gap_s > x._p90).cast("int64")
+                                         .sum()}))
+    group = per["touchpoint"].astype(str) + " → " + per["next_touchpoint"].astype(str)
+    return [pd.DataFrame({"kpi": kpi, "level": "flow", "group": group, "_p": per["_p"],
+                          "numerator": per[col], "denominator": per["_n"],
+                          "value": per[val]})
+            for kpi, col, val in (("time_median", "above_median", "median_s"),
+                                  ("time_p90", "above_p90", "p90_s"))]
+
+
+def _complete(raw: pd.DataFrame, periods: pd.DataFrame) -> pd.DataFrame:
+    """Every series on every period (zeros where nothing happened), in period positions."""
+    raw = raw.merge(periods[["_raw", "period_index"]], left_on="_p", right_on="_raw",
+                    how="inner").drop(columns=["_p", "_raw"])
+    keys = raw[["kpi", "level", "group"]].drop_duplicates()
+    grid = keys.merge(periods[["period_index", "period", "exposure"]], how="cross")
+    out = grid.merge(raw, on=["kpi", "level", "group", "period_index"], how="left")
+    out["numerator"] = out["numerator"].fillna(0).astype("int64")
+    arrivals = out["kpi"] == "arrivals"
+    out.loc[arrivals, "denominator"] = out.loc[arrivals, "exposure"]
+    out["denominator"] = out["denominator"].fillna(0.0).astype(float)
+    out["open_excluded"] = out["open_excluded"].fillna(0).astype("int64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(out["denominator"] > 0, out["numerator"] / out["denominator"], np.nan)
+    if "value" not in out.columns:
+        out["value"] = np.nan
+    timed = out["kpi"].isin(["time_median", "time_p90"])
+    out["value"] = np.where(timed, out["value"],
+                            np.where(arrivals, out["numerator"], rate))
+    return (out[list(SERIES_COLUMNS)].sort_values(["kpi", "level", "group", "period_index"])
+            .reset_index(drop=True))
+
+
+# --------------------------------------------------------------------------------------------
+# Detection
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Changes:
+    """Changes found by :func:`detect_changes`.
+
+    ``findings``: the significant changes, strongest first (columns
+    :data:`FINDING_COLUMNS`); ``series``: one row per series searched, with its ``status``
+    (``tested``, ``degenerate``, ``constant``), ``reason``, best window and p-values.
+    The options are echoed.
+    """
+
+    findings: pd.DataFrame
+    series: pd.DataFrame
+    period: str
+    alpha: float
+    adjust: str
+    n_simulations: int
+    seed: int
+    method: str = ("temporal scan statistic (Kulldorff 1997) per series, Monte Carlo "
+                   "p-value of the maximum over all windows, adjusted across series")
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.findings
+
+    def summary(self) -> pd.DataFrame:
+        """One row per finding: KPI, group, kind, dates, before and after, adjusted p."""
+        cols = ["kpi", "group", "kind", "start", "end", "reference", "changed", "difference",
+                "ci_low", "ci_high", "p_adjusted"]
+        return self.findings[cols]
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()  # type: ignore[operator]
+
+
+def _classify(kpi: str, start: int, end: int, n_periods: int, reference: float,
+              changed: float) -> str:
+    up = changed > reference
+    if start == 0 or end == n_periods:
+        if kpi == "channel_share" and not up and changed <= 0.2 * reference:
+            return "fade_out"
+        return "shift_up" if up else "shift_down"
+    if kpi == "arrivals" and up:
+        return "burst"
+    return "episode_up" if up else "episode_down"
+
+
+def _screen(x: np.ndarray, n: np.ndarray, model: str, *, min_periods: int,
+            max_share: float) -> tuple[str, str]:
+    used = n > 0 if model == "binomial" else x > 0
+    weight = n if model == "binomial" else x
+    total = weight.sum()
+    if total <= 0:
+        return "degenerate", "no data"
+    share = weight.max() / total
+    if share >= max_share:
+        what = "trials" if model == "binomial" else "counts"
+        return "degenerate", f"{share:.0%} of the {what} fall in one period"
+    if used.sum() < min_periods:
+        return "degenerate", f"data in {int(used.sum())} period(s), fewer than {min_periods}"
+    if model == "binomial" and (x.sum() == 0 or x.sum() == n.sum()):
+        return "constant", "rate is 0% or 100% in every period"
+    return "tested", ""
+
+
+def detect_changes(
+    series: KpiSeries,
+    *,
+    alpha: float = 0.05,
+    adjust: Literal["bh", "holm"] = "bh",
+    n_simulations: int = 999,
+    seed: int = 0,
+    min_periods: int = 4,
+    max_share_in_one_period: float = 0.9,
+    kpis: Sequence[str] | None = None,
+) -> Changes:
+    """Shifts and episodes in every series of ``series``, no dates given.
+
+    ``alpha``: level of the adjusted p-values and ``1 - alpha`` the confidence of the
+    intervals. ``adjust``: Benjamini-Hochberg (false discovery rate) or Holm (family-wise
+    error) across all tested series. ``n_simulations``: most Monte Carlo draws per series;
+    ``seed``: each series draws from ``numpy.random.default_rng([seed, crc32(series)])``, so
+    results do not depend on which other series are searched. ``min_periods`` and
+    ``max_share_in_one_period``: below / above these a series is ``degenerate``.
+    ``kpis``: restrict to these KPIs (default: all).
+    """
+    if not isinstance(series, KpiSeries):
+        raise TypeError(f"series must be a KpiSeries from kpi_series(journeys), got "
+                        f"{type(series).__name__}")
+    check_scalar(alpha, "alpha", typ=float, gt=0, lt=1)
+    check_scalar(adjust, "adjust", in_=("bh", "holm"))
+    check_scalar(n_simulations, "n_simulations", typ=int, ge=19)
+    check_scalar(min_periods, "min_periods", typ=int, ge=2)
+    check_scalar(max_share_in_one_period, "max_share_in_one_period", typ=float, gt=0, le=1)
+    table = series.table
+    if kpis is not None:
+        table = table[table["kpi"].isin(list(kpis))]
+    starts = series.periods["period"].tolist()
+    n_periods = len(starts)
+    rows = []
+    # every series holds every period (kpi_series completes them): split arrays, no groupby
+    table = table.sort_values(["kpi", "level", "group", "period_index"], kind="stable")
+    if len(table) % max(n_periods, 1):
+        raise ValueError("series.table must hold every period of every series")
+    size = len(table) // max(n_periods, 1)
+    keys = table[["kpi", "level", "group"]].to_numpy()[::n_periods] if size else []
+    nums = table["numerator"].to_numpy(float).reshape(size, n_periods)
+    dens = table["denominator"].to_numpy(float).reshape(size, n_periods)
+    vals = table["value"].to_numpy(float).reshape(size, n_periods)
+    for (kpi, level, group), x, n, v in zip(keys, nums, dens, vals, strict=True):
+        model = KPI_MODELS[kpi]
+        status, reason = _screen(x, n, model, min_periods=min_periods,
+                                 max_share=max_share_in_one_period)
+        row: dict[str, Any] = {"kpi": kpi, "level": level, "group": group, "model": model,
+                               "status": status, "reason": reason, "periods": n_periods,
+                               "numerator": x.sum(), "denominator": n.sum()}
+        if status == "tested" and n_periods >= 2:
+            key = zlib.crc32(f"{kpi}|{level}|{group}".encode())
+            r = scan(x, n, model=model, n_simulations=n_simulations,  # type: ignore[arg-type]
+                     rng=np.random.default_rng([seed, key]))
+            row.update(start_index=r.start, end_index=r.end, statistic=r.statistic,
+                       dispersion=r.dispersion, p_value=r.pvalue,
+                       p_value_method=r.pvalue_method, _x=x, _n=n, _v=v)
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        out = pd.DataFrame(columns=["kpi", "level", "group", "model", "status", "reason"])
+    if "p_value" not in out.columns:
+        out["p_value"] = np.nan
+    tested = out["status"].eq("tested") & out["p_value"].notna()
+    out["p_adjusted"] = np.nan
+    out.loc[tested, "p_adjusted"] = adjust_p_values(out.loc[tested, "p_value"].to_numpy(),
+                                                    method=adjust)
+    findings = [
+        _finding(r, starts=starts, period=series.period, alpha=alpha)
+        for r in out[tested & (out["p_adjusted"] <= alpha)].to_dict("records")]
+    frame = pd.DataFrame(findings, columns=list(FINDING_COLUMNS))
+    if not frame.empty:
+        frame = frame.sort_values(["p_adjusted", "statistic"], ascending=[True, False],
+                                  kind="stable").reset_index(drop=True)
+    keep = [c for c in out.columns if not c.startswith("_")]
+    notes = []
+    if series.open_journeys:
+        notes.append(f"{series.open_journeys} open journeys (last event within "
+                     f"{series.open_horizon} of the data's end, not converted) are left out "
+                     "of exit and conversion rates")
+    return Changes(findings=frame, series=out[keep], period=series.period, alpha=alpha,
+                   adjust=adjust, n_simulations=n_simulations, seed=seed,
+                   notes=tuple(notes))
+
+
+def _finding(r: dict, *, starts: list[pd.Timestamp], period: str, alpha: float) -> dict:
+    x, n, v = r["_x"], r["_n"], r["_v"]
+    s, e, t = int(r["start_index"]), int(r["end_index"]), len(x)
+    inside = np.zeros(t, dtype=bool)
+    inside[s:e] = True
+    # a shift from the first period is a change at the window's end: the window is "before"
+    changed_mask = ~inside if s == 0 else inside
+    ref_mask = ~changed_mask
+    xc, nc, xr, nr = x[changed_mask].sum(), n[changed_mask].sum(), x[ref_mask].sum(), \
+        n[ref_mask].sum()
+    reference, changed = xr / nr, xc / nc
+    phi = float(r["dispersion"])
+    if r["model"] == "binomial":
+        low, high = newcombe_interval(xc / phi, nc / phi, xr / phi, nr / phi, alpha=alpha)
+    else:
+        low, high = poisson_difference_interval(xc / phi, nc / phi, xr / phi, nr / phi,
+                                                alpha=alpha)
+    kind = _classify(r["kpi"], s, e, t, reference, changed)
+    first = int(np.flatnonzero(changed_mask)[0])
+    last = int(np.flatnonzero(changed_mask)[-1])
+    start = starts[first]
+    end = pd.NaT if last == t - 1 else starts[last + 1]
+    if r["kpi"] in ("time_median", "time_p90"):
+        value_ref, value_chg = _weighted_median(v[ref_mask], n[ref_mask]), \
+            _weighted_median(v[changed_mask], n[changed_mask])
+    else:
+        value_ref, value_chg = reference, changed
+    out = {
+        "kpi": r["kpi"], "level": r["level"], "group": r["group"], "kind": kind,
+        "start": start, "end": end, "periods": int(changed_mask.sum()),
+        "reference": reference, "changed": changed, "difference": changed - reference,
+        "ci_low": low, "ci_high": high, "confidence_level": 1 - alpha,
+        "value_reference": value_ref, "value_changed": value_chg,
+        "affected": float(xc if r["kpi"] == "arrivals" else nc),
+        "affected_unit": _UNITS[r["kpi"]], "excess": float(xc - reference * nc),
+        "statistic": float(r["statistic"]), "dispersion": phi, "p_value": r["p_value"],
+        "p_adjusted": r["p_adjusted"], "p_value_method": r["p_value_method"],
+    }
+    out["sentence"] = describe(out, period=period)
+    return out
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """Median of per-period values weighted by their gaps (a summary of the period
+    medians, not the median of the pooled gaps)."""
+    ok = ~np.isnan(values) & (weights > 0)
+    if not ok.any():
+        return float("nan")
+    order = np.argsort(values[ok])
+    v, w = values[ok][order], weights[ok][order]
+    return float(v[np.searchsorted(np.cumsum(w), w.sum() / 2)])
+
+
+# --------------------------------------------------------------------------------------------
+# Sentences
+# --------------------------------------------------------------------------------------------
+KPI_NAMES = {"exit_rate": "exit rate", "conversion_rate": "conversion rate",
+             "transition_probability": "share of moves", "time_median": "median time",
+             "time_p90": "90th percentile of the time", "arrivals": "journeys started",
+             "channel_share": "share of events"}
+
+#: English templates by kind, filled from a finding's columns (the report may supply its own,
+#: e.g. Chinese, with the same fields: what, what_lower, group, start, when (``on`` a day,
+#: ``in the week of`` a Monday, or ``from`` .. ``to``), reference, changed, difference, ci,
+#: level, affected, unit, p, per).
+TEMPLATES = {
+    "shift_up": "{what} of {group} rose from {reference} to {changed} from {start} on "
+                "({difference}, {level} CI {ci}; {affected} {unit} since; adjusted p {p}).",
+    "shift_down": "{what} of {group} fell from {reference} to {changed} from {start} on "
+                  "({difference}, {level} CI {ci}; {affected} {unit} since; adjusted p {p}).",
+    "episode_up": "{what} of {group} rose to {changed} {when}, against "
+                  "{reference} otherwise ({difference}, {level} CI {ci}; {affected} {unit} "
+                  "in that time; adjusted p {p}).",
+    "episode_down": "{what} of {group} fell to {changed} {when}, against "
+                    "{reference} otherwise ({difference}, {level} CI {ci}; {affected} {unit} "
+                    "in that time; adjusted p {p}).",
+    "burst": "Burst of journeys started: {changed} per {per} {when}, against "
+             "{reference} otherwise ({difference}, {level} CI {ci}; adjusted p {p}).",
+    "fade_out": "The {group} channel faded out: its {what_lower} fell from {reference} to "
+                "{changed} from {start} on ({difference}, {level} CI {ci}; adjusted p {p}).",
+}
+
+
+def describe(finding: dict, *, period: str = "week") -> str:
+    """A plain-language English sentence for one finding (a row of ``findings`` as a dict).
+
+    Rates are shown in percent and differences in percentage points, arrivals per period;
+    for time KPIs the level is the share of gaps above the flow's usual median (or p90) and
+    the typical period medians (or p90s) follow in seconds.
+    """
+    kpi = finding["kpi"]
+    count = kpi == "arrivals"
+
+    def level(value: float) -> str:
+        return (f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}") if count else \
+            f"{100 * value:.1f}%"
+
+    def diff(value: float) -> str:
+        return (f"{value:+,.0f}" if abs(value) >= 100 else f"{value:+,.1f}") if count else \
+            f"{100 * value:+.1f} points"
+
+    what = KPI_NAMES[kpi]
+    if kpi in ("time_median", "time_p90"):
+        cut = "median" if kpi == "time_median" else "90th percentile"
+        what = f"share of steps slower than the usual {cut}"
+    start = pd.Timestamp(finding["start"])
+    end = finding["end"]
+    length = pd.Timedelta(days=1 if period == "day" else 7)
+    if pd.isna(end):
+        when = f"from {start:%Y-%m-%d} to the end of the data"
+    elif pd.Timestamp(end) - start == length:
+        when = f"on {start:%Y-%m-%d}" if period == "day" else f"in the week of {start:%Y-%m-%d}"
+    else:
+        when = f"from {start:%Y-%m-%d} to {pd.Timestamp(end) - pd.Timedelta(days=1):%Y-%m-%d}"
+    text = TEMPLATES[finding["kind"]].format(
+        what=what[0].upper() + what[1:], what_lower=what, group=finding["group"],
+        start=f"{start:%Y-%m-%d}", when=when,
+        reference=level(finding["reference"]), changed=level(finding["changed"]),
+        difference=diff(finding["difference"]),
+        ci=f"{diff(finding['ci_low'])} to {diff(finding['ci_high'])}",
+        level=f"{finding['confidence_level']:.0%}", affected=f"{finding['affected']:,.0f}",
+        unit=finding["affected_unit"], p=f"{finding['p_adjusted']:.2g}", per=period)
+    if kpi in ("time_median", "time_p90"):
+        text += (f" Typical period {'median' if kpi == 'time_median' else 'p90'}: "
+                 f"{finding['value_reference']:,.0f} s against "
+                 f"{finding['value_changed']:,.0f} s.")
+    return text
