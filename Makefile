@@ -74,7 +74,7 @@ test-fast: $(DEV_STAMP) ## unit tests only (no notebooks, no end-to-end, no Spar
 lab: $(NB_STAMP) ## open JupyterLab on the project (as root too, as in most containers)
 	$(BIN)/jupyter lab --notebook-dir=. $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
-bench: $(DEV_STAMP) ## run the benchmarks (ingestion, journeys, pilots); figures in benchmarks/results/
+bench: $(DEV_STAMP) ## run the benchmarks (ingestion, journeys, change detection, pilots); figures in benchmarks/results/
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lint: $(DEV_STAMP) ## ruff on the library, tests and notebooks

@@ -34,6 +34,8 @@ _EXPORTS: dict[str, str] = {
     "build_journeys": "cjmlib.journeys.build",
     "touchpoint_metrics": "cjmlib.journeys.touchpoints",
     "markov_attribution": "cjmlib.journeys.attribution",
+    "kpi_series": "cjmlib.journeys.changes",
+    "detect_changes": "cjmlib.journeys.changes",
     "survey_metrics": "cjmlib.voice.surveys",
     "experience_curve": "cjmlib.voice.surveys",
     "score_sentiment": "cjmlib.voice.sentiment",

@@ -10,11 +10,14 @@ journeys -- only the aggregates come back:
 * ``transition_probability`` of the main flows (the ``flows`` most frequent transitions
   A -> B): transitions A -> B out of all transitions leaving A, by the period of the A step.
 * ``time_median`` and ``time_p90`` of the ``timed_flows`` main flows between two different
-  steps: the gap from A to the next step B. The series tested is the share of gaps longer
-  than the flow's overall median (respectively 90th percentile), Mood's median test
-  (Mood 1950, *Introduction to the Theory of Statistics*, ch. 16) per period, which makes a
-  slowdown a binomial rate like the others; the period's median and p90 in seconds are
-  the values shown.
+  steps: the gap from A to the next step B. The series tested is the share of gaps at or
+  above the flow's usual median (respectively 90th percentile) over all periods, Mood's
+  median test (Mood 1950, *Introduction to the Theory of Statistics*, ch. 16) per period,
+  which makes a slowdown a binomial rate like the others; the period's median and p90 in
+  seconds are the values shown. Gaps are counted in the engine in log-spaced bins
+  (:data:`GAP_BIN_RATIO`, 5% wide), one pass for every flow: quantiles are interpolated
+  inside a bin (within 5%), and the usual median is the bin edge nearest the pooled
+  median (``threshold_s``), so the counts tested are exact for that threshold.
 * ``arrivals``: journeys started per period (a Poisson count, with the share of the period
   the data cover as its exposure, so the cut first and last periods are not dips).
 * ``channel_share``: each channel's share of the events of the period.
@@ -50,22 +53,28 @@ journeys that all start in the first week) or in fewer than ``min_periods`` peri
 
 from __future__ import annotations
 
+import itertools
 import zlib
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from cjmlib.core.checks import check_scalar
-from cjmlib.core.engine import execute, group_quantiles
+from cjmlib.core.engine import execute
 from cjmlib.journeys.build import Journeys, check_journeys
 from cjmlib.stats.changes import scan
 from cjmlib.stats.intervals import newcombe_interval, poisson_difference_interval
 from cjmlib.stats.multiplicity import adjust_p_values
 
 _DAY_US = 86_400_000_000
+#: Ratio of consecutive gap-bin edges: times between steps are counted in bins
+#: ``[r^k - 1, r^(k+1) - 1)`` seconds; medians and p90s are interpolated inside a bin, so
+#: within 5% of the exact value.
+GAP_BIN_RATIO = 1.05
 #: Span under which ``period="auto"`` chooses days; weeks otherwise.
 AUTO_DAY_SPAN = pd.Timedelta(days=120)
 LEVELS = ("touchpoint", "stage", "channel")
@@ -77,7 +86,7 @@ KPI_MODELS: dict[str, str] = {
 }
 #: Columns of :attr:`KpiSeries.table`.
 SERIES_COLUMNS = ("kpi", "level", "group", "period", "period_index", "numerator",
-                  "denominator", "value", "open_excluded", "exposure")
+                  "denominator", "value", "threshold_s", "open_excluded", "exposure")
 #: Columns of :attr:`Changes.findings`.
 FINDING_COLUMNS = (
     "kpi", "level", "group", "kind", "start", "end", "periods", "reference", "changed",
@@ -101,7 +110,8 @@ class KpiSeries:
     ``denominator`` are what is tested (successes and trials; for ``arrivals`` journeys
     started and ``exposure``, the share of the period observed), ``value`` is the KPI as
     read (a rate, journeys started, or the period's median / p90 gap in seconds),
-    ``open_excluded`` the open journeys left out of exit and conversion rates.
+    ``threshold_s`` the usual median or p90 of a time series (seconds), ``open_excluded``
+    the open journeys left out of exit and conversion rates.
     ``periods``: ``period_index``, ``period`` (start, UTC), ``period_end``, ``exposure``.
     """
 
@@ -151,20 +161,74 @@ def _period_table(journeys: Journeys, period: str) -> pd.DataFrame:
                          "period_end": end, "exposure": np.maximum(covered, 1e-6)})
 
 
-def _horizon(journeys: Journeys, ordered: Any, open_horizon: Any) -> pd.Timedelta:
+def _horizon(journeys: Journeys, hist: Any, open_horizon: Any) -> pd.Timedelta:
     if open_horizon is None:
         return pd.Timedelta(0)
     if isinstance(open_horizon, str) and open_horizon == "auto":
         if journeys.unit == "session":
             return pd.Timedelta(minutes=journeys.session_timeout_minutes)
-        gap = execute(ordered.aggregate(q=ordered.next_gap_s.approx_quantile(0.95)))["q"]
-        value = float(gap.iloc[0]) if gap.notna().iloc[0] else 0.0
-        return pd.Timedelta(seconds=value)
+        bins = execute(hist.filter(hist.next_touchpoint.notnull()).group_by("_bin")
+                       .aggregate(n=hist.n.sum()))
+        if bins.empty:
+            return pd.Timedelta(0)
+        value = _hist_quantiles(bins["_bin"].to_numpy(), bins["n"].to_numpy(float), [0.95])[0]
+        return pd.Timedelta(seconds=float(value))
     try:
         return pd.Timedelta(open_horizon)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"open_horizon must be 'auto', None or a duration, got "
                          f"{open_horizon!r}") from exc
+
+
+def _bin_edge(k: Any) -> Any:
+    """Lower edge (seconds) of gap bin ``k``: bins are ``[r^k - 1, r^(k+1) - 1)``."""
+    return np.power(GAP_BIN_RATIO, np.asarray(k, dtype=float)) - 1.0
+
+
+def _hist_quantiles(bins: np.ndarray, counts: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+    """Quantiles of gaps from their bin counts, interpolated linearly inside the bin."""
+    order = np.argsort(bins)
+    b, c = bins[order], counts[order]
+    cum = np.cumsum(c)
+    total = cum[-1] if cum.size else 0.0
+    out = []
+    for q in qs:
+        if total <= 0:
+            out.append(np.nan)
+            continue
+        target = q * total
+        i = int(np.searchsorted(cum, target, side="left"))
+        i = min(i, len(b) - 1)
+        below = cum[i] - c[i]
+        frac = (target - below) / c[i] if c[i] > 0 else 0.0
+        lo, hi = _bin_edge(b[i]), _bin_edge(b[i] + 1)
+        out.append(float(lo + frac * (hi - lo)))
+    return np.asarray(out)
+
+
+_TEMP_NAMES = itertools.count(1)
+
+
+@contextmanager
+def _materialised(expr: Any) -> Iterator[Any]:
+    """``expr`` computed once into a DuckDB temporary table (dropped on exit), so that the
+    queries reading it do not repeat its window pass; on other backends ``expr`` itself.
+    Raw SQL because Ibis 12's ``create_table``/``cache`` fail on DuckDB 2.0 (``DROP TABLE
+    IF EXISTS`` without a name)."""
+    from cjmlib.core.engine import connection, is_spark
+
+    backends, _ = expr._find_backends()
+    con = backends[0] if backends else connection()
+    if is_spark(expr) or getattr(con, "name", "") != "duckdb":
+        yield expr
+        return
+    name = f"_cjm_changes_{next(_TEMP_NAMES)}"
+    con._run_pre_execute_hooks(expr)  # registers in-memory tables the SQL refers to
+    con.raw_sql(f"CREATE OR REPLACE TEMP TABLE {name} AS {con.compile(expr)}")
+    try:
+        yield con.table(name)
+    finally:
+        con.raw_sql(f"DROP TABLE IF EXISTS {name}")
 
 
 def kpi_series(
@@ -199,74 +263,15 @@ def kpi_series(
     unit = _choose_period(journeys, period)
     periods = _period_table(journeys, unit)
 
-    o = journeys.ordered("next_touchpoint", "next_gap_s")
-    o = o.mutate(_p=_period_index(o.time_us, unit), _last=o.next_touchpoint.isnull())
-    horizon = _horizon(journeys, o, open_horizon)
-    until_us = int(journeys.observed_until.value // 1000)
-    s = journeys.steps
-    pj = s.group_by("journey_id").aggregate(converted=s.is_conversion.max(),
-                                            start_us=s.time_us.min(), end_us=s.time_us.max())
-    pj = pj.mutate(_open=~pj.converted & (pj.end_us > until_us - int(horizon.value // 1000)))
-
-    frames = []
-    # exit and conversion rates: each journey once per group, in the period of its first visit
-    for level in levels:
-        jt = o.group_by([level, "journey_id"]).aggregate(_first=o.time_us.min(),
-                                                         _last=o._last.max())
-        x = jt.join(pj, "journey_id")
-        x = x.mutate(_p=_period_index(x._first, unit), _closed=~x._open)
-        c = execute(x.group_by([level, "_p"]).aggregate(
-            trials=x._closed.cast("int64").sum(),
-            exits=(x._closed & x._last & ~x.converted).cast("int64").sum(),
-            conversions=(x._closed & x.converted).cast("int64").sum(),
-            open_excluded=x._open.cast("int64").sum()))
-        # immature cells: too many journeys still open to trust those that are closed
-        immature = c["open_excluded"] > max_open_share * (c["trials"] + c["open_excluded"])
-        for kpi, num in (("exit_rate", "exits"), ("conversion_rate", "conversions")):
-            frames.append(pd.DataFrame({
-                "kpi": kpi, "level": level, "group": c[level].astype(str), "_p": c["_p"],
-                "numerator": c[num].where(~immature, 0),
-                "denominator": c["trials"].where(~immature, 0),
-                "open_excluded": c["open_excluded"]}))
-
-    # transition probabilities of the main flows, by the period of the departing step
-    if flows:
-        moves = o.filter(o.next_touchpoint.notnull())
-        t = execute(moves.group_by(["touchpoint", "next_touchpoint", "_p"]).aggregate(
-            n=moves.count()))
-        volume = t.groupby(["touchpoint", "next_touchpoint"])["n"].sum()
-        top = volume.sort_values(ascending=False, kind="stable").head(flows).index
-        out_of = t.groupby(["touchpoint", "_p"], as_index=False)["n"].sum().rename(
-            columns={"n": "departures"})
-        # every period with departures from A, zero moves to B included
-        wanted = pd.DataFrame(list(top), columns=["touchpoint", "next_touchpoint"])
-        t = (wanted.merge(out_of, on="touchpoint")
-             .merge(t, on=["touchpoint", "next_touchpoint", "_p"], how="left")
-             .fillna({"n": 0}))
-        frames.append(pd.DataFrame({
-            "kpi": "transition_probability", "level": "flow",
-            "group": t["touchpoint"].astype(str) + " → " + t["next_touchpoint"].astype(str),
-            "_p": t["_p"], "numerator": t["n"], "denominator": t["departures"]}))
-        timed = [f for f in volume.sort_values(ascending=False, kind="stable").index
-                 if f[0] != f[1]][:timed_flows]
-        if timed:
-            frames.extend(_time_frames(o, timed, by_sorting=journeys.sort_quantiles))
-
-    # arrivals: journeys started per period
-    a = execute(pj.group_by(_p=_period_index(pj.start_us, unit)).aggregate(n=pj.count()))
-    frames.append(pd.DataFrame({"kpi": "arrivals", "level": "all", "group": "journeys",
-                                "_p": a["_p"], "numerator": a["n"], "denominator": np.nan}))
-    # channel mix: each channel's share of the period's events
-    m = execute(o.group_by(["channel", "_p"]).aggregate(n=o.count()))
-    m = m.pivot_table(index="_p", columns="channel", values="n", fill_value=0, aggfunc="sum")
-    total = m.sum(axis=1)
-    m = m.stack().rename("n").reset_index()
-    m["total"] = m["_p"].map(total)
-    frames.append(pd.DataFrame({"kpi": "channel_share", "level": "channel",
-                                "group": m["channel"].astype(str), "_p": m["_p"],
-                                "numerator": m["n"], "denominator": m["total"]}))
+    # session journeys are cut by window functions: compute them once, not in every query
+    with (_materialised(journeys.steps) if journeys.unit == "session"
+          else nullcontext(journeys.steps)) as steps:
+        frames, horizon, n_open = _kpi_frames(replace(journeys, steps=steps), unit=unit,
+                                              levels=levels, flows=flows,
+                                              timed_flows=timed_flows,
+                                              open_horizon=open_horizon,
+                                              max_open_share=max_open_share)
     table = _complete(pd.concat(frames, ignore_index=True), periods)
-    n_open = int(execute(pj.aggregate(n=pj._open.cast("int64").sum()))["n"].fillna(0).iloc[0])
     return KpiSeries(table=table, periods=periods.drop(columns="_raw"), period=unit,
                      unit=journeys.unit, observed_from=journeys.observed_from,
                      observed_until=journeys.observed_until, open_horizon=horizon,
@@ -274,35 +279,148 @@ def kpi_series(
                      journeys=int(table.loc[table["kpi"] == "arrivals", "numerator"].sum()))
 
 
-def _time_frames(o: Any, timed: list[tuple[str, str]], *, by_sorting: bool
-                 ) -> list[pd.DataFrame]:
-    """Per flow and period: gaps, median and p90, and how many exceed the flow's overall
-    median and p90 (Mood's median test as a binomial series)."""
-    import ibis
+def _kpi_frames(journeys: Journeys, *, unit: str, levels: Sequence[str], flows: int,
+                timed_flows: int, open_horizon: Any, max_open_share: float
+                ) -> tuple[list[pd.DataFrame], pd.Timedelta, int]:
+    """The raw series (engine queries) behind :func:`kpi_series`."""
+    until_us = int(journeys.observed_until.value // 1000)
+    s = journeys.steps
+    # the one window pass: moves and their gaps, aggregated in the engine into a histogram
+    # by (touchpoint, next touchpoint, period, log-spaced gap bin) kept there for the queries
+    o = journeys.ordered("next_touchpoint", "next_gap_s")
+    o = o.mutate(_p=_period_index(o.time_us, unit),
+                 _bin=((o.next_gap_s + 1).ln() / np.log(GAP_BIN_RATIO)).floor().cast("int64"))
+    hist = o.group_by(["touchpoint", "next_touchpoint", "_p", "_bin"]).aggregate(n=o.count())
+    with _materialised(hist) as hist:
+        horizon = _horizon(journeys, hist, open_horizon)
+        cutoff = until_us - int(horizon.value // 1000)
+        frames = _flow_frames(journeys, hist, unit=unit, flows=flows, timed_flows=timed_flows,
+                              cutoff=cutoff, max_open_share=max_open_share)
 
+    order = journeys.order_key()
+    pj = s.group_by("journey_id").aggregate(
+        converted=s.is_conversion.max(), start_us=s.time_us.min(), end_us=s.time_us.max(),
+        **{f"_last_{lv}": s[lv].argmax(order) for lv in levels})
+    pj = pj.mutate(_open=~pj.converted & (pj.end_us > cutoff))
+    with _materialised(pj) as pj:
+        # exit and conversion rates: each journey once per group, in the period of its
+        # first visit; exit = the journey's last step is in the group and it did not convert
+        for level in levels:
+            jt = s.group_by([level, "journey_id"]).aggregate(_first=s.time_us.min())
+            x = jt.join(pj, "journey_id")
+            x = x.mutate(_p=_period_index(x._first, unit), _closed=~x._open,
+                         _exit=(x[f"_last_{level}"] == x[level]) & ~x.converted)
+            c = execute(x.group_by([level, "_p"]).aggregate(
+                trials=x._closed.cast("int64").sum(),
+                exits=(x._closed & x._exit).cast("int64").sum(),
+                conversions=(x._closed & x.converted).cast("int64").sum(),
+                open_excluded=x._open.cast("int64").sum()))
+            # immature cells: too many journeys still open to trust those that are closed
+            immature = c["open_excluded"] > max_open_share * (c["trials"] + c["open_excluded"])
+            for kpi, num in (("exit_rate", "exits"), ("conversion_rate", "conversions")):
+                frames.append(pd.DataFrame({
+                    "kpi": kpi, "level": level, "group": c[level].astype(str),
+                    "_p": c["_p"], "numerator": c[num].where(~immature, 0),
+                    "denominator": c["trials"].where(~immature, 0),
+                    "open_excluded": c["open_excluded"]}))
+        # arrivals: journeys started per period
+        a = execute(pj.group_by(_p=_period_index(pj.start_us, unit)).aggregate(
+            n=pj.count(), _open=pj._open.cast("int64").sum()))
+        n_open = int(a["_open"].sum())
+    frames.append(pd.DataFrame({"kpi": "arrivals", "level": "all", "group": "journeys",
+                                "_p": a["_p"], "numerator": a["n"], "denominator": np.nan}))
+    # channel mix: each channel's share of the period's events
+    m = execute(s.group_by(["channel", _period_index(s.time_us, unit).name("_p")])
+                .aggregate(n=s.count()))
+    m = m.pivot_table(index="_p", columns="channel", values="n", fill_value=0, aggfunc="sum")
+    total = m.sum(axis=1)
+    m = m.stack().rename("n").reset_index()
+    m["total"] = m["_p"].map(total)
+    frames.append(pd.DataFrame({"kpi": "channel_share", "level": "channel",
+                                "group": m["channel"].astype(str), "_p": m["_p"],
+                                "numerator": m["n"], "denominator": m["total"]}))
+    return frames, horizon, n_open
+
+def _flow_frames(journeys: Journeys, hist: Any, *, unit: str, flows: int, timed_flows: int,
+                 cutoff: int, max_open_share: float) -> list[pd.DataFrame]:
+    """Transition probabilities of the main flows and the time between their steps, by the
+    period of the departing step. Steps within the horizon of the data's end may not have
+    shown their next step yet (long gaps and far moves would look rarer at the end), so a
+    period of a departing touchpoint is left out where more than ``max_open_share`` of its
+    steps are that recent."""
+    if not flows:
+        return []
+    t = execute(hist.group_by(["touchpoint", "next_touchpoint", "_p"]).aggregate(
+        n=hist.n.sum()))
+    s = journeys.steps
+    late = s.filter(s.time_us > cutoff)
+    recent = execute(late.group_by(["touchpoint", _period_index(late.time_us, unit)
+                                    .name("_p")]).aggregate(recent=late.count()))
+    cells = t.groupby(["touchpoint", "_p"], as_index=False)["n"].sum().rename(
+        columns={"n": "steps"})
+    moves = t[t["next_touchpoint"].notna()]
+    departures = moves.groupby(["touchpoint", "_p"], as_index=False)["n"].sum().rename(
+        columns={"n": "departures"})
+    cells = (cells.merge(departures, on=["touchpoint", "_p"], how="left")
+             .merge(recent, on=["touchpoint", "_p"], how="left")
+             .fillna({"departures": 0, "recent": 0}))
+    cells["immature"] = cells["recent"] > max_open_share * cells["steps"]
+    volume = moves.groupby(["touchpoint", "next_touchpoint"])["n"].sum().sort_values(
+        ascending=False, kind="stable")
+    top = list(volume.head(flows).index)
+    # every period with departures from A, zero moves to B included
+    wanted = pd.DataFrame(top, columns=["touchpoint", "next_touchpoint"])
+    x = (wanted.merge(cells, on="touchpoint")
+         .merge(moves, on=["touchpoint", "next_touchpoint", "_p"], how="left")
+         .fillna({"n": 0}))
+    keep = ~x["immature"]
+    frames = [pd.DataFrame({
+        "kpi": "transition_probability", "level": "flow",
+        "group": x["touchpoint"].astype(str) + " → " + x["next_touchpoint"].astype(str),
+        "_p": x["_p"], "numerator": x["n"].where(keep, 0),
+        "denominator": x["departures"].where(keep, 0)})]
+    timed = [f for f in volume.index if f[0] != f[1]][:timed_flows]
+    if timed:
+        frames.extend(_time_frames(hist, timed, cells.loc[cells["immature"],
+                                                          ["touchpoint", "_p"]]))
+    return frames
+
+
+def _time_frames(hist: Any, timed: list[tuple[str, str]], immature: pd.DataFrame
+                 ) -> list[pd.DataFrame]:
+    """Per flow and period: gaps, median and p90 (from the gap histogram), and how many
+    reach the flow's usual median and p90 (the bin edges nearest the pooled quantiles):
+    Mood's median test as a binomial series."""
     cond = None
     for a, b in timed:
-        hit = (o.touchpoint == a) & (o.next_touchpoint == b)
+        hit = (hist.touchpoint == a) & (hist.next_touchpoint == b)
         cond = hit if cond is None else cond | hit
-    g = o.filter(cond).select("touchpoint", "next_touchpoint", "_p", "next_gap_s")
-    keys = ["touchpoint", "next_touchpoint"]
-    q = {"median_s": 0.5, "p90_s": 0.9}
-    pooled = execute(group_quantiles(g, keys, "next_gap_s", q, by_sorting=by_sorting))
-    th = ibis.memtable(pooled[[*keys, "median_s", "p90_s"]].rename(
-        columns={"touchpoint": "_a", "next_touchpoint": "_b", "median_s": "_med",
-                 "p90_s": "_p90"}))
-    x = g.join(th, [g.touchpoint == th._a, g.next_touchpoint == th._b])
-    per = execute(group_quantiles(x, [*keys, "_p"], "next_gap_s", q, by_sorting=by_sorting,
-                                  extra={"above_median": (x.next_gap_s > x._med).cast("int64")
-                                         .sum(),
-                                         "above_p90": (x.next_gap_s > x._p90).cast("int64")
-                                         .sum()}))
-    group = per["touchpoint"].astype(str) + " → " + per["next_touchpoint"].astype(str)
-    return [pd.DataFrame({"kpi": kpi, "level": "flow", "group": group, "_p": per["_p"],
-                          "numerator": per[col], "denominator": per["_n"],
-                          "value": per[val]})
-            for kpi, col, val in (("time_median", "above_median", "median_s"),
-                                  ("time_p90", "above_p90", "p90_s"))]
+    h = execute(hist.filter(cond))
+    drop = set(map(tuple, immature.to_numpy().tolist()))
+    frames: dict[str, list[pd.DataFrame]] = {"time_median": [], "time_p90": []}
+    for (a, b), flow in h.groupby(["touchpoint", "next_touchpoint"]):
+        pooled = flow.groupby("_bin")["n"].sum()
+        group = f"{a} → {b}"
+        for kpi, q in (("time_median", 0.5), ("time_p90", 0.9)):
+            value = _hist_quantiles(pooled.index.to_numpy(), pooled.to_numpy(float), [q])[0]
+            # the bin edge nearest the pooled quantile: the threshold the periods are held to
+            k = int(np.round(np.log(value + 1) / np.log(GAP_BIN_RATIO)))
+            rows = []
+            for p, cell in flow.groupby("_p"):
+                n = float(cell["n"].sum())
+                above = float(cell.loc[cell["_bin"] >= k, "n"].sum())
+                v = _hist_quantiles(cell["_bin"].to_numpy(), cell["n"].to_numpy(float),
+                                    [q])[0]
+                if (a, p) in drop:
+                    n, above, v = 0.0, 0.0, np.nan
+                rows.append((p, above, n, v))
+            part = pd.DataFrame(rows, columns=["_p", "numerator", "denominator", "value"])
+            part.insert(0, "group", group)
+            part.insert(0, "level", "flow")
+            part.insert(0, "kpi", kpi)
+            part["threshold_s"] = float(_bin_edge(k))
+            frames[kpi].append(part)
+    return [pd.concat(f, ignore_index=True) for f in frames.values() if f]
 
 
 def _complete(raw: pd.DataFrame, periods: pd.DataFrame) -> pd.DataFrame:
@@ -319,8 +437,9 @@ def _complete(raw: pd.DataFrame, periods: pd.DataFrame) -> pd.DataFrame:
     out["open_excluded"] = out["open_excluded"].fillna(0).astype("int64")
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(out["denominator"] > 0, out["numerator"] / out["denominator"], np.nan)
-    if "value" not in out.columns:
-        out["value"] = np.nan
+    for col in ("value", "threshold_s"):
+        if col not in out.columns:
+            out[col] = np.nan
     timed = out["kpi"].isin(["time_median", "time_p90"])
     out["value"] = np.where(timed, out["value"],
                             np.where(arrivals, out["numerator"], rate))
@@ -439,10 +558,14 @@ def detect_changes(
     nums = table["numerator"].to_numpy(float).reshape(size, n_periods)
     dens = table["denominator"].to_numpy(float).reshape(size, n_periods)
     vals = table["value"].to_numpy(float).reshape(size, n_periods)
-    for (kpi, level, group), x, n, v in zip(keys, nums, dens, vals, strict=True):
+    opens = table["open_excluded"].to_numpy(float).reshape(size, n_periods)
+    for (kpi, level, group), x, n, v, op in zip(keys, nums, dens, vals, opens, strict=True):
         model = KPI_MODELS[kpi]
         status, reason = _screen(x, n, model, min_periods=min_periods,
                                  max_share=max_share_in_one_period)
+        if status == "degenerate" and (n == 0).all() and op.sum() > 0:
+            reason = ("no period with its journeys closed: open journeys (see open_horizon) "
+                      "in every period")
         row: dict[str, Any] = {"kpi": kpi, "level": level, "group": group, "model": model,
                                "status": status, "reason": reason, "periods": n_periods,
                                "numerator": x.sum(), "denominator": n.sum()}

@@ -1,2 +1,3 @@
-"""Statistics shared by every step: ``intervals`` (the one Wilson, mean and NPS interval)
-and ``multiplicity`` (the one p-value adjustment)."""
+"""Statistics shared by every step: ``intervals`` (the one Wilson, mean and NPS interval,
+and the Newcombe and Poisson-rate difference intervals), ``multiplicity`` (the one p-value
+adjustment) and ``changes`` (the temporal scan statistic for shifts and episodes)."""
