@@ -92,7 +92,7 @@ FINDING_COLUMNS = (
     "kpi", "level", "group", "kind", "start", "end", "periods", "reference", "changed",
     "difference", "ci_low", "ci_high", "confidence_level", "value_reference",
     "value_changed", "affected", "affected_unit", "excess", "statistic", "dispersion",
-    "p_value", "p_adjusted", "p_value_method", "sentence")
+    "p_value", "p_adjusted", "p_value_method", "sentence", "alpha")
 _UNITS = {"exit_rate": "journeys", "conversion_rate": "journeys",
           "transition_probability": "transitions", "time_median": "gaps", "time_p90": "gaps",
           "arrivals": "journeys", "channel_share": "events"}
@@ -641,6 +641,7 @@ def _finding(r: dict, *, starts: list[pd.Timestamp], period: str, alpha: float) 
         "affected_unit": _UNITS[r["kpi"]], "excess": float(xc - reference * nc),
         "statistic": float(r["statistic"]), "dispersion": phi, "p_value": r["p_value"],
         "p_adjusted": r["p_adjusted"], "p_value_method": r["p_value_method"],
+        "alpha": alpha,
     }
     out["sentence"] = describe(out, period=period)
     return out
@@ -666,18 +667,18 @@ KPI_NAMES = {"exit_rate": "exit rate", "conversion_rate": "conversion rate",
              "channel_share": "share of events"}
 
 #: English templates by kind, filled from a finding's columns (the report may supply its own,
-#: e.g. Chinese, with the same fields: what, what_lower, group, start, when (``on`` a day,
+#: e.g. Chinese, with the same fields: what, what_lower, group, of_group, start, when (``on`` a day,
 #: ``in the week of`` a Monday, or ``from`` .. ``to``), reference, changed, difference, ci,
 #: level, affected, unit, p, per).
 TEMPLATES = {
-    "shift_up": "{what} of {group} rose from {reference} to {changed} from {start} on "
+    "shift_up": "{what}{of_group} rose from {reference} to {changed}{per_part} from {start} on "
                 "({difference}, {level} CI {ci}; {affected} {unit} since; adjusted p {p}).",
-    "shift_down": "{what} of {group} fell from {reference} to {changed} from {start} on "
+    "shift_down": "{what}{of_group} fell from {reference} to {changed}{per_part} from {start} on "
                   "({difference}, {level} CI {ci}; {affected} {unit} since; adjusted p {p}).",
-    "episode_up": "{what} of {group} rose to {changed} {when}, against "
+    "episode_up": "{what}{of_group} rose to {changed} {when}, against "
                   "{reference} otherwise ({difference}, {level} CI {ci}; {affected} {unit} "
                   "in that time; adjusted p {p}).",
-    "episode_down": "{what} of {group} fell to {changed} {when}, against "
+    "episode_down": "{what}{of_group} fell to {changed} {when}, against "
                     "{reference} otherwise ({difference}, {level} CI {ci}; {affected} {unit} "
                     "in that time; adjusted p {p}).",
     "burst": "Burst of journeys started: {changed} per {per} {when}, against "
@@ -720,6 +721,8 @@ def describe(finding: dict, *, period: str = "week") -> str:
         when = f"from {start:%Y-%m-%d} to {pd.Timestamp(end) - pd.Timedelta(days=1):%Y-%m-%d}"
     text = TEMPLATES[finding["kind"]].format(
         what=what[0].upper() + what[1:], what_lower=what, group=finding["group"],
+        of_group="" if kpi == "arrivals" else f" of {finding['group']}",
+        per_part=f" per {period}" if count else "",
         start=f"{start:%Y-%m-%d}", when=when,
         reference=level(finding["reference"]), changed=level(finding["changed"]),
         difference=diff(finding["difference"]),

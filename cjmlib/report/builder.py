@@ -47,7 +47,12 @@ from cjmlib.core.checks import check_scalar
 from cjmlib.core.io import atomic_write
 from cjmlib.core.runs import skipped_notebooks
 from cjmlib.report import plots as figs
-from cjmlib.report.change_sections import finding_flow, finding_segment, section_changes
+from cjmlib.report.change_sections import (
+    finding_changes,
+    finding_flow,
+    finding_segment,
+    section_changes,
+)
 from cjmlib.report.context import ReportContext, table_alpha
 from cjmlib.report.document import document_html
 from cjmlib.report.findings import (
@@ -178,7 +183,10 @@ def build_report(
         found = safely(f"summary ({name})", partial(finding, ctx), None)
         if found is not None:
             findings.append(found)
-    findings = findings[:5]
+    # changes found over time come right after the most urgent pain point
+    changes = safely("summary (changes)", partial(finding_changes, ctx), [])
+    at = 1 if findings and findings[0].key == "pain_point" else 0
+    findings = (findings[:at] + changes + findings[at:])[:6]
     sections: list[tuple[str, Callable[[], str]]] = [
         ("summary", lambda: section_summary(ctx, findings)),
         ("journey", partial(section_journey, ctx)),

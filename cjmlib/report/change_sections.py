@@ -1,6 +1,7 @@
 """Report section "What changed, and for whom", and its executive-summary findings.
 
-Reads 02's ``journeys_period_comparison`` (flows before and after the middle of the data),
+Reads 02's ``journeys_changes`` (shifts, episodes, bursts and fade-outs found over time
+without dates), ``journeys_period_comparison`` (flows before and after the middle of the data),
 ``journeys_segment_differences`` and ``journeys_segment_levels`` (segments that convert
 differently) and ``journeys_acquisition`` (new and returning customers). Only differences
 beyond chance are stated as findings (adjusted p below the table's alpha), strongest first;
@@ -42,13 +43,59 @@ def _differing_segments(ranking: pd.DataFrame) -> pd.DataFrame:
         "cramers_v", ascending=False)
 
 
+_KPI_ZH = {"exit_rate": "退出率", "conversion_rate": "转化率",
+           "transition_probability": "流转占比", "time_median": "慢于通常中位数的步骤占比",
+           "time_p90": "慢于通常第 90 百分位的步骤占比", "arrivals": "开始的旅程数",
+           "channel_share": "事件占比"}
+
+
+def change_sentence(ctx: ReportContext, r: dict) -> str:
+    """One change found over time, in the report's language (escaped HTML)."""
+    if ctx.lang.code != "zh":
+        return escape(str(r["sentence"]))
+    count = r["kpi"] == "arrivals"
+
+    def level(v: float) -> str:
+        return num(v) if count else pct(v)
+
+    def diff(v: float) -> str:
+        return num(v, signed=True) if count else ctx.lang.pp(v)
+
+    what = _KPI_ZH.get(str(r["kpi"]), str(r["kpi"]))
+    group = "" if count else f"{ctx.lang.tp(r['group'])} 的"
+    start = f"{pd.Timestamp(r['start']):%Y-%m-%d}"
+    end = r.get("end")
+    when = (f"{start} 起" if end is None or pd.isna(end)
+            else f"{start} 至 {pd.Timestamp(end) - pd.Timedelta(days=1):%Y-%m-%d}")
+    kind = str(r["kind"])
+    verb = "升至" if kind.endswith("up") or kind == "burst" else "降至"
+    if kind.startswith("shift") or kind == "fade_out":
+        head = f"{group}{what}自 {start} 起从 {level(r['reference'])}{verb} {level(r['changed'])}"
+        if kind == "fade_out":
+            head = f"{ctx.lang.tp(r['group'])} 渠道逐渐消失：{head}"
+    else:
+        head = f"{when}，{group}{what}{verb} {level(r['changed'])}，其余时间为 {level(r['reference'])}"
+    lo, hi = diff(r["ci_low"]), diff(r["ci_high"])
+    return escape(f"{head}（{diff(r['difference'])}，{ctx.interval('changes')['ci_label']} {lo} 至 "
+                  f"{hi}；校正后 p {float(r['p_adjusted']):.2g}）。")
+
+
 def section_changes(ctx: ReportContext) -> str:
     pc, rk = ctx.tables.get("period_comparison"), ctx.tables.get("segment_differences")
     lv, acq = ctx.tables.get("segment_levels"), ctx.tables.get("acquisition")
-    if all(t is None or t.empty for t in (pc, rk, acq)):
+    ch = ctx.tables.get("changes")
+    if all(t is None or t.empty for t in (pc, rk, acq)) and ch is None:
         return ctx.missing_note("period_comparison")
     split = _split(pc) if pc is not None and len(pc) else "–"
     out = [f"<p>{escape(ctx.t('changes_intro', split=split))}</p>"]
+    if ch is not None:
+        out.append(f"<h3>{escape(ctx.t('changes_title'))}</h3>")
+        if ch.empty:
+            out.append(f"<p>{escape(ctx.t('no_changes'))}</p>")
+        else:
+            out.append('<ul class="findings">' + "".join(
+                f"<li>{change_sentence(ctx, r)}</li>" for r in ch.head(10).to_dict("records"))
+                + "</ul>")
     level = ctx.interval("period_comparison")
     if pc is not None and len(pc):
         out.append(f"<h3>{escape(ctx.t('flows_title', split=split))}</h3>")
@@ -174,3 +221,14 @@ def finding_flow(ctx: ReportContext) -> Finding | None:
                  **ctx.interval("period_comparison"))
     return Finding("flow", html, {"source": r["source"], "target": r["target"],
                                   "difference": r["difference"]})
+
+
+def finding_changes(ctx: ReportContext) -> list[Finding]:
+    """Up to two changes over time beyond chance, strongest first, for the summary."""
+    ch = ctx.tables.get("changes")
+    if ch is None or ch.empty:
+        return []
+    return [Finding("change", change_sentence(ctx, r),
+                    {"kpi": r["kpi"], "group": r["group"], "kind": r["kind"],
+                     "start": str(r["start"]), "difference": r["difference"]})
+            for r in ch.head(2).to_dict("records")]

@@ -1,4 +1,4 @@
-"""The executive summary: three to five findings, each with its numbers and intervals.
+"""The executive summary: three to six findings, each with its numbers and intervals.
 
 In this order, each where its tables are there: the most urgent pain point
 (:func:`finding_pain`), the pilot's effect and verdict (:func:`finding_pilot`), the KPI shift

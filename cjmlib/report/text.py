@@ -40,6 +40,9 @@ TEXT: dict[str, dict[str, str]] = {
                          "between journeys starting before and from {split}, the customer "
                          "segments that convert most differently, and new against returning "
                          "customers. These say where to look, not why.",
+        "changes_title": "Changes over time, strongest first",
+        "no_changes": "No KPI series changed beyond chance over time (shifts and episodes "
+                      "searched without dates, adjusted across all series).",
         "flows_title": "Flows that changed (journeys starting before against from {split})",
         "flow": "Flow", "p_adjusted": "Adjusted p",
         "no_flow_changes": "No flow changed beyond chance between the journeys starting before "
@@ -241,6 +244,9 @@ TEXT: dict[str, dict[str, str]] = {
         "changes_intro": "无需预先给出日期，直接从数据中发现：{split} 前后开始的旅程之间变化最大的"
                          "流转、转化差异最大的客户细分，以及新客户与回头客的对比。这些结果指出该看"
                          "哪里，但不解释原因。",
+        "changes_title": "随时间发生的变化（按强度排序）",
+        "no_changes": "没有任何指标序列随时间发生超出随机波动的变化（无需日期即搜索持续变化与短期事件，"
+                      "并对全部序列做多重检验校正）。",
         "flows_title": "发生变化的流转（{split} 之前与之后开始的旅程）",
         "flow": "流转", "p_adjusted": "校正后 p",
         "no_flow_changes": "{split} 前后开始的旅程之间，没有流转的变化超出随机波动"

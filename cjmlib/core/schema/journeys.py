@@ -235,6 +235,57 @@ conversion_rate_ci_low | float | lower bound of the Wilson interval at 1 - alpha
 conversion_rate_ci_high | float | upper bound of the Wilson interval at 1 - alpha
 alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)),
+    TableSpec("changes", "journeys", "journeys_changes",
+              "Changes over time found without dates: one row per significant shift, episode, "
+              "burst or fade-out, strongest first (cjmlib.journeys.changes.detect_changes).",
+              columns("""
+kpi | string | exit_rate, conversion_rate, transition_probability, time_median, time_p90, arrivals or channel_share
+level | string | touchpoint, stage, channel, flow or all
+group | string | the touchpoint, stage, channel or flow (source > target)
+kind | string | shift_up, shift_down, episode_up, episode_down, burst or fade_out
+start | timestamp | first period of the changed window (UTC)
+end | timestamp | end of the changed window (exclusive; empty for a shift to the end of the data)
+periods | int | periods in the changed window
+reference | float | rate (or count per period) outside the window
+changed | float | rate (or count per period) inside the window
+difference | float | changed - reference
+ci_low | float | lower bound of the interval at 1 - alpha of the difference (Newcombe for rates, Poisson score for counts; descriptive: the window was chosen from the data)
+ci_high | float | upper bound of that interval at 1 - alpha
+confidence_level | float | 1 - alpha
+value_reference | float | the KPI as read outside the window (seconds for time KPIs)
+value_changed | float | the KPI as read inside the window
+affected | float | journeys, transitions, gaps or events in the window (see affected_unit)
+affected_unit | string | what affected counts
+excess | float | changed - expected count in the window at the reference rate
+statistic | float | scan likelihood-ratio statistic (divided by the dispersion)
+dispersion | float | robust overdispersion factor (>= 1)
+p_value | float | Monte Carlo p-value of the series' best window
+p_adjusted | float | p_value adjusted across all series searched
+p_value_method | string | how the p-value was computed
+sentence | string | the finding in plain English
+alpha | float | significance level of the search and of the intervals (the notebook's alpha)
+""")),
+    TableSpec("change_series", "journeys", "journeys_change_series",
+              "Every KPI series searched for changes, with its status (tested, degenerate, "
+              "constant), the reason, its best window and p-values "
+              "(cjmlib.journeys.changes.detect_changes).", columns("""
+kpi | string | the KPI (see journeys_changes)
+level | string | touchpoint, stage, channel, flow or all
+group | string | the touchpoint, stage, channel or flow
+model | string | binomial (rates) or poisson (counts)
+status | string | tested, degenerate (e.g. all journeys in one period) or constant
+reason | string | why a series was not tested (empty when tested)
+periods | int | periods with data
+numerator | float | successes (or counts) over all periods
+denominator | float | trials (or exposure) over all periods
+start_index | float | first period index of the best window
+end_index | float | end period index of the best window (exclusive)
+statistic | float | scan statistic of the best window
+dispersion | float | overdispersion factor
+p_value | float | Monte Carlo p-value of the best window
+p_value_method | string | how the p-value was computed
+p_adjusted | float | adjusted across all series searched
+""")),
     TableSpec("touchpoint_metrics", "journeys", "journeys_touchpoint_metrics",
               "One row per touchpoint: reach, conversion, exit, dwell, loops, attitude, removal "
               "effect and the priority score (cjmlib.journeys.touchpoints.touchpoint_metrics).",
