@@ -151,6 +151,8 @@ def segment_differences(journeys: Journeys, customers: pd.DataFrame, *,
     rank = pd.DataFrame(ranking, columns=["column", "levels", "journeys", "chi2", "dof",
                                           "p_value", "cramers_v", "lowest", "highest",
                                           "spread"])
+    rank = rank.astype({"dof": float, "chi2": float, "p_value": float, "cramers_v": float,
+                        "spread": float})
     rank["p_value_adjusted"] = np.nan
     tested = rank["p_value"].notna()
     if tested.any():
