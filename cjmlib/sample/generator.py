@@ -71,6 +71,12 @@ from cjmlib.sample.feedback import (
 )
 from cjmlib.sample.pilots import write_ab_pilot, write_store_panel
 from cjmlib.sample.simulation import campaigns, churn, journeys, make_people, walk
+from cjmlib.sample.stories import (
+    Stories,
+    drop_emails_before_joining,
+    plant_new_customers,
+    stories_truth,
+)
 
 
 def _progress_noop(message: str) -> None:
@@ -90,6 +96,7 @@ def make_sample(
     start: str = "2026-01-05",
     weeks: int = 26,
     truth_tables: bool = True,
+    stories: Stories | None = Stories(),  # noqa: B008 (frozen, never mutated)
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Write a raw multi-channel sample into ``out_dir`` and return its ground truth.
@@ -104,15 +111,26 @@ def make_sample(
     control, treatment and difference of the population values), ``store_effect``,
     ``key_driver``, ``personas``, ``dirty_rows`` (per file and reason),
     ``duplicates`` and ``files``.
+
+    ``stories`` (:class:`~cjmlib.sample.stories.Stories`; all seven by default, ``None`` for
+    none) plants changes over time, by platform and by segment: a payment incident, a
+    platform-specific loop, an acquisition burst, a tier conversion gap, a slowdown between
+    two steps, a fading channel and journeys left open by the export's end. Their truth is
+    ``stories`` in the returned dict (keys documented in docs/sample_ground_truth.md), with
+    ``ground_truth/events_after_cutoff.parquet`` and ``acquired_on`` in
+    ``ground_truth/persons.csv``.
     """
     check_scalar(n_customers, "n_customers", typ=int, ge=50)
     check_scalar(seed, "seed", typ=int, ge=0)
     check_scalar(weeks, "weeks", typ=int, ge=8)
+    if stories is not None and not isinstance(stories, Stories):
+        raise TypeError(f"stories must be a Stories or None, got {type(stories).__name__}")
     say = progress or _progress_noop
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     gen = SampleGenerator(n_customers=n_customers, seed=seed,
-                          start=pd.Timestamp(start, tz="UTC"), weeks=weeks, out=out, say=say)
+                          start=pd.Timestamp(start, tz="UTC"), weeks=weeks, out=out, say=say,
+                          stories=stories)
     truth = gen.run(truth_tables=truth_tables)
     (out / "ground_truth.json").write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n",
                                            encoding="utf-8")
@@ -137,10 +155,15 @@ class SampleGenerator:
     """
 
     def __init__(self, *, n_customers: int, seed: int, start: pd.Timestamp, weeks: int,
-                 out: Path, say: Callable[[str], None]) -> None:
+                 out: Path, say: Callable[[str], None], stories: Stories | None = None
+                 ) -> None:
         self.n = n_customers
         self.seed = seed
         self.rng = np.random.default_rng(seed)
+        # the stories draw from their own stream: without them the sample is as before
+        self.stories = stories
+        self.story_rng = np.random.default_rng([12, seed])
+        self.after_cutoff = pd.DataFrame()
         self.start = start
         self.weeks = weeks
         self.end = start + pd.Timedelta(weeks=weeks)
@@ -153,9 +176,12 @@ class SampleGenerator:
 
     def run(self, *, truth_tables: bool) -> dict[str, Any]:
         say, rng = self.say, self.rng
-        people = make_people(self)
+        people = plant_new_customers(self, make_people(self))
         say(f"people: {len(people)}")
         emails, clicks = campaigns(self, people)
+        if self.stories is not None:
+            emails = drop_emails_before_joining(self, people, emails)
+            clicks = emails[emails["event"] == "click"][["person_id", "time", "campaign"]]
         j = journeys(self, people, clicks)
         ev = walk(self, j)
         say(f"journeys: {len(j)}, journey events: {len(ev)}")
@@ -270,6 +296,7 @@ class SampleGenerator:
                         "n_customers customers",
             },
             **survey_truth,
+            "stories": stories_truth(self, j, ev, people),
             "dirty_rows": self.dirty,
             "duplicates": self.duplicates,
             "files": files,
@@ -279,9 +306,14 @@ class SampleGenerator:
             gt.mkdir(exist_ok=True)
             cols = ["person_id", "kind", "persona", "crm_id", "country", "region", "tier",
                     "churn_date"]
-            people[cols].assign(switched=people["person_id"].isin(switchers)).to_csv(
-                gt / "persons.csv", index=False)
+            persons = people[cols].assign(switched=people["person_id"].isin(switchers))
+            if self.stories is not None:
+                persons["acquired_on"] = people["acquired_on"].dt.strftime("%Y-%m-%d")
+            persons.to_csv(gt / "persons.csv", index=False)
             events_truth.to_parquet(gt / "events.parquet", index=False)
+            if self.stories is not None and self.stories.open_journeys is not None:
+                self.truth_after_cutoff(j).to_parquet(gt / "events_after_cutoff.parquet",
+                                                      index=False)
         return truth
 
     # ---- helpers for the ground truth ---------------------------------------------------
@@ -292,6 +324,16 @@ class SampleGenerator:
         a, b = g.shift(1), g.shift(2)
         hit = (b == LOOP[0]) & (a == LOOP[1]) & (tp == LOOP[0])
         return int(ev.loc[hit, "journey_id"].nunique())
+
+    def truth_after_cutoff(self, j: pd.DataFrame) -> pd.DataFrame:
+        """Events of open journeys after the export's end, in the truth events' columns."""
+        late = self.after_cutoff
+        late = late[late["journey_id"].isin(j["journey_id"])]
+        cols = ["person_id", "event_time", "channel", "touchpoint", "duration_s", "value",
+                "journey_id"]
+        out = late[cols].assign(stage=late["touchpoint"].map(TOUCHPOINT_STAGE))
+        out["event_time"] = out["event_time"].astype("datetime64[us, UTC]")
+        return out.sort_values(["person_id", "event_time"], kind="stable").reset_index(drop=True)
 
     def truth_events(self, ev: pd.DataFrame, emails: pd.DataFrame) -> pd.DataFrame:
         em = emails[emails["event"] != "click"].copy()

@@ -40,6 +40,7 @@ from cjmlib.sample.catalogue import (
     STATES,
     Persona,
 )
+from cjmlib.sample.stories import StoryWalk, schedule_new_customers
 
 if TYPE_CHECKING:
     from cjmlib.sample.generator import SampleGenerator
@@ -172,15 +173,20 @@ def journeys(gen: SampleGenerator, people: pd.DataFrame, email_clicks: pd.DataFr
     # evening-heavy time of day
     day = rng.integers(0, gen.weeks * 7, person.size)
     hour = np.clip(rng.normal(17, 4, person.size), 0, 23.99)
+    day, burst_first = schedule_new_customers(
+        gen, person, np.repeat(active["acquired_on"].notna().to_numpy(), counts), day)
     start = gen.start + pd.to_timedelta(day * 86400 + hour * 3600, unit="s")
-    j = pd.DataFrame({"person_id": person, "start": start, "entry": None})
+    j = pd.DataFrame({"person_id": person, "start": start, "entry": None,
+                      "burst_first": burst_first})
     if len(email_clicks):
         j = pd.concat([j, pd.DataFrame({"person_id": email_clicks["person_id"],
                                         "start": email_clicks["time"],
-                                        "entry": "email_click"})], ignore_index=True)
+                                        "entry": "email_click", "burst_first": False})],
+                      ignore_index=True)
     j = j[j["start"] < gen.start + pd.Timedelta(seconds=span)]
     info = people.set_index("person_id")
     j["persona"] = info.loc[j["person_id"], "persona"].to_numpy()
+    j["tier"] = info.loc[j["person_id"], "tier"].to_numpy()
     has_app = info.loc[j["person_id"], "device_id"].notna().to_numpy()
     app_share = j["persona"].map(lambda x: personas[x].app_share).to_numpy()
     j["device"] = np.where(has_app & (rng.random(len(j)) < app_share), "app", "web")
@@ -207,6 +213,8 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
     n = len(j)
     first = (S0[chain].cumsum(axis=1) < rng.random(n)[:, None]).sum(axis=1)
     first = np.where(j["entry"].to_numpy() == "email_click", _S["email_click"], first)
+    stories = StoryWalk(gen, j)
+    first = stories.first_states(first, j)
     max_steps = 40
     states = np.full((n, max_steps), -1, dtype=np.int16)
     states[:, 0] = first
@@ -218,6 +226,7 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
             break
         cum = P[chain[idx], cur[idx]].cumsum(axis=1)
         nxt = np.minimum((rng.random(idx.size)[:, None] > cum).sum(axis=1), END)
+        nxt = stories.step(idx, cur, nxt)
         cont = nxt != END
         states[idx[cont], step] = nxt[cont]
         cur[idx] = nxt
@@ -249,6 +258,7 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
     gap = np.where(contact, rng.exponential(20 * 60, len(ev)), gap)
     gap = np.where(back, rng.exponential(30 * 60, len(ev)), gap)
     gap[ev["step"].to_numpy() == 0] = 0.0
+    dwell, gap = stories.times(ev, dwell, gap)
     prev_dwell = pd.Series(dwell).groupby(ev["journey_id"]).shift(1).fillna(0).to_numpy()
     offset = pd.Series(prev_dwell + gap).groupby(ev["journey_id"]).cumsum().to_numpy()
     ev["event_time"] = (ev["start"] + pd.to_timedelta(np.round(offset, 3), unit="s")
@@ -259,7 +269,7 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
     conv = np.isin(tp, CONVERSION_TOUCHPOINTS)
     value = np.round(rng.gamma(3.0, basket / 3.0), 2)
     ev["value"] = np.where(conv, value, np.nan)
-    return ev
+    return stories.cut(ev)
 
 
 # --------------------------------------------------------------------------------------------
