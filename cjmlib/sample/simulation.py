@@ -226,7 +226,7 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
             break
         cum = P[chain[idx], cur[idx]].cumsum(axis=1)
         nxt = np.minimum((rng.random(idx.size)[:, None] > cum).sum(axis=1), END)
-        nxt = stories.step(idx, cur, nxt)
+        nxt = stories.step(step, idx, cur, nxt)
         cont = nxt != END
         states[idx[cont], step] = nxt[cont]
         cur[idx] = nxt

@@ -247,9 +247,13 @@ def schedule_new_customers(gen: SampleGenerator, person: np.ndarray, is_new: np.
 class StoryWalk:
     """What the stories change while :func:`~cjmlib.sample.simulation.walk` runs.
 
-    Built once per walk from the journeys table ``j`` (columns start, device, person_id,
-    tier, burst_first); every method is a no-op for a story left out.
+    Built once per walk from the journeys table ``j`` (columns start, device, tier,
+    burst_first); every method is a no-op for a story left out. Each journey keeps a clock
+    (its start plus the pauses so far), so that the incident, the bug and the fade act by
+    the time the customer reaches a step, not by when the journey began.
     """
+
+    _BROWSE = (_S["product_page"], _S["product_compare"], _S["reviews"])
 
     def __init__(self, gen: SampleGenerator, j: pd.DataFrame) -> None:
         self.gen = gen
@@ -258,13 +262,9 @@ class StoryWalk:
              "channel_fade", "open_journeys")))
         self.rng = gen.story_rng
         s, n = self.stories, len(j)
-        start = j["start"]
-        # extra probability of ending the journey, per journey and state
+        self.clock = (j["start"] - gen.start).dt.total_seconds().to_numpy()
+        # extra probability of ending the journey, per journey and state, fixed per journey
         self.exit = np.zeros((n, END), dtype=np.float32)
-        if s.incident is not None:
-            hit = start.between(_day(gen, s.incident.start), _day(gen, s.incident.end),
-                                inclusive="left").to_numpy()
-            self.exit[hit, _S["payment"]] = s.incident.failure_probability
         if s.segment_gap is not None:
             p = j["tier"].map(s.segment_gap.exit_probability).fillna(0.0).to_numpy()
             self.exit[:, _S["delivery_options"]] = p
@@ -272,18 +272,19 @@ class StoryWalk:
             first = j["burst_first"].to_numpy()
             for state in ("product_page", "cart"):
                 self.exit[first, _S[state]] = s.acquisition_burst.exit_probability
-        self.any_exit = bool(self.exit.any())
-        self.bug = np.zeros(n, dtype=bool)
+        self.on_channel = np.zeros(n, dtype=bool)
         if s.platform_loop is not None:
-            loop = s.platform_loop
-            self.bug = ((j["device"] == loop.channel)
-                        & start.between(_day(gen, loop.start), _day(gen, loop.end),
-                                        inclusive="left")).to_numpy()
+            self.on_channel = (j["device"] == s.platform_loop.channel).to_numpy()
         self.bugged = np.zeros(n, dtype=bool)  # just saw the error page
-        self.fade = np.zeros(n)
-        if s.channel_fade is not None:
-            a, b = _day(gen, s.channel_fade.start), _day(gen, s.channel_fade.end)
-            self.fade = np.clip(((start - a) / (b - a)).to_numpy(dtype=float), 0.0, 1.0)
+        self.pause_key: list[np.ndarray] = []  # journey * 1000 + step of each paused step
+        self.pause_s: list[np.ndarray] = []
+
+    def _within(self, period: Incident | PlatformLoop, idx: np.ndarray) -> np.ndarray:
+        a, b = (self._seconds(period.start), self._seconds(period.end))
+        return (self.clock[idx] >= a) & (self.clock[idx] < b)
+
+    def _seconds(self, share: float) -> float:
+        return (_day(self.gen, share) - self.gen.start).total_seconds()
 
     def first_states(self, first: np.ndarray, j: pd.DataFrame) -> np.ndarray:
         """A new customer's first-day journey lands on the viral product's page."""
@@ -291,55 +292,68 @@ class StoryWalk:
             return first
         return np.where(j["burst_first"].to_numpy(), _S["product_page"], first)
 
-    def step(self, idx: np.ndarray, cur: np.ndarray, nxt: np.ndarray) -> np.ndarray:
-        """Next states of the journeys ``idx`` (currently in ``cur[idx]``), after the stories."""
-        rng, nxt = self.rng, nxt.copy()
+    def step(self, step: int, idx: np.ndarray, cur: np.ndarray, nxt: np.ndarray
+             ) -> np.ndarray:
+        """Next states of the journeys ``idx`` (now in ``cur[idx]``) at ``step``."""
+        s, rng, nxt = self.stories, self.rng, nxt.copy()
         here = cur[idx]
         # back from the error page to the basket, or gone
         was = self.bugged[idx] & (here == _S["help_center"])
         if was.any():
-            back = rng.random(was.sum()) < self.stories.platform_loop.back_probability
+            back = rng.random(was.sum()) < s.platform_loop.back_probability
             nxt[was] = np.where(back, _S["cart"], END)
             self.bugged[idx[was]] = False
-        if self.any_exit:
-            p = self.exit[idx, np.minimum(here, END - 1)]
-            cand = np.flatnonzero((p > 0) & (nxt != END))
-            if cand.size:
-                nxt[cand[rng.random(cand.size) < p[cand]]] = END
-        bug = self.bug[idx] & (here == _S["delivery_options"]) & (nxt == _S["payment"])
-        if bug.any():
+        p = self.exit[idx, here]
+        if s.incident is not None:
+            failing = (here == _S["payment"]) & self._within(s.incident, idx)
+            p = np.where(failing, 1 - (1 - p) * (1 - s.incident.failure_probability), p)
+        cand = np.flatnonzero((p > 0) & (nxt != END))
+        if cand.size:
+            nxt[cand[rng.random(cand.size) < p[cand]]] = END
+        if s.platform_loop is not None:
+            bug = (self.on_channel[idx] & (here == _S["delivery_options"])
+                   & (nxt == _S["payment"]) & self._within(s.platform_loop, idx))
             err = np.flatnonzero(bug)
-            err = err[rng.random(err.size) < self.stories.platform_loop.error_probability]
+            err = err[rng.random(err.size) < s.platform_loop.error_probability]
             nxt[err] = _S["help_center"]
             self.bugged[idx[err]] = True
-        chat = np.flatnonzero(nxt == _S["chat"])
-        if chat.size:
-            moved = chat[rng.random(chat.size) < self.fade[idx[chat]]]
-            nxt[moved] = _S["support_call"]
+        if s.channel_fade is not None:
+            chat = np.flatnonzero(nxt == _S["chat"])
+            a, b = self._seconds(s.channel_fade.start), self._seconds(s.channel_fade.end)
+            fade = np.clip((self.clock[idx[chat]] - a) / (b - a), 0.0, 1.0)
+            nxt[chat[rng.random(chat.size) < fade]] = _S["support_call"]
+        if s.open_journeys is not None:
+            o = s.open_journeys
+            cand = np.flatnonzero((nxt == _S["cart"]) & np.isin(here, self._BROWSE))
+            paused = cand[rng.random(cand.size) < o.pause_probability]
+            secs = o.pause_median_days * 86400 * np.exp(rng.normal(0, 0.8, paused.size))
+            self.clock[idx[paused]] += secs
+            self.pause_key.append(idx[paused].astype(np.int64) * 1000 + step)
+            self.pause_s.append(secs)
         return nxt
 
     def times(self, ev: pd.DataFrame, dwell: np.ndarray, gap: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray]:
-        """Slower delivery steps from the slowdown on; pauses of days before the basket."""
-        s, gen = self.stories, self.gen
-        if s.slowdown is None and s.open_journeys is None:
+        """The pauses drawn in the walk; slower delivery steps from the slowdown on."""
+        s = self.stories
+        if s.open_journeys is None and s.slowdown is None:
             return dwell, gap
-        tp = ev["touchpoint"]
-        g = tp.groupby(ev["journey_id"])
+        key = ev["journey_id"].to_numpy().astype(np.int64) * 1000 + ev["step"].to_numpy()
+        pause = np.zeros(len(ev))
+        if self.pause_key:
+            pauses = pd.Series(np.concatenate(self.pause_s), index=np.concatenate(self.pause_key))
+            pause = pauses.reindex(key).fillna(0.0).to_numpy()
+            gap = gap + pause
         if s.slowdown is not None:
-            slow = ((tp == "delivery_options") & (g.shift(-1) == "payment")
-                    & (ev["start"] >= _day(gen, s.slowdown.at))).to_numpy()
+            tp = ev["touchpoint"]
+            when = ev["start"] + pd.to_timedelta(
+                pd.Series(pause).groupby(ev["journey_id"].to_numpy()).cumsum().to_numpy(),
+                unit="s")
+            slow = ((tp == "delivery_options")
+                    & (tp.groupby(ev["journey_id"]).shift(-1) == "payment")
+                    & (when >= _day(self.gen, s.slowdown.at))).to_numpy()
             dwell = dwell.copy()
             dwell[slow] = np.round(dwell[slow] * s.slowdown.factor, 1)
-        if s.open_journeys is not None:
-            o = s.open_journeys
-            cand = np.flatnonzero(((tp == "cart")
-                                   & g.shift(1).isin(["product_page", "product_compare",
-                                                      "reviews"])).to_numpy())
-            paused = cand[self.rng.random(cand.size) < o.pause_probability]
-            days = o.pause_median_days * np.exp(self.rng.normal(0, 0.8, paused.size))
-            gap = gap.copy()
-            gap[paused] += days * 86400
         return dwell, gap
 
     def cut(self, ev: pd.DataFrame) -> pd.DataFrame:
@@ -390,42 +404,49 @@ def stories_truth(gen: SampleGenerator, j: pd.DataFrame, ev: pd.DataFrame,
     by_journey = ev.groupby("journey_id")
     nxt_tp = by_journey["touchpoint"].shift(-1)
     jt = _journey_table(ev, j)
+    t = ev["event_time"]
     if s.incident is not None:
         a, b = _day(gen, s.incident.start), _day(gen, s.incident.end)
-        during = ev["start"].between(a, b, inclusive="left")
-        exit_before = _next_exit_share(ev, nxt_tp, "payment", ev["start"] < a)
+        shift = gen.start + pd.Timedelta(weeks=APP_SHIFT_WEEK)
         out["incident"] = {
             "touchpoint": "payment", "metric": "exit_rate", "channels": "all",
             "start": _date(a), "end": _date(b), "end_exclusive": True,
             "extra_failure_probability": s.incident.failure_probability,
-            "exit_rate_before": exit_before,
-            "exit_rate_during": _next_exit_share(ev, nxt_tp, "payment", during),
-            "exit_rate_after": _next_exit_share(
-                ev, nxt_tp, "payment", (ev["start"] >= b) & (ev["start"] < gen.start + pd.Timedelta(
-                    weeks=APP_SHIFT_WEEK))),
-            "note": "journeys are dated by their start; exit_rate = share of payment steps "
-                    "that are the journey's last event; exit_rate_after stops before the "
-                    "app release shift (kpi_shift)",
+            "exit_rate_before": _next_exit_share(ev, nxt_tp, "payment", t < a),
+            "exit_rate_during": _next_exit_share(ev, nxt_tp, "payment",
+                                                 t.between(a, b, inclusive="left")),
+            "exit_rate_after": _next_exit_share(ev, nxt_tp, "payment",
+                                                t.between(b, shift, inclusive="left")),
+            "note": "exit_rate = share of payment events (by their time) that are the last "
+                    "event of their journey; exit_rate_after stops at the app release shift "
+                    "(kpi_shift), which raises exits on the app only",
         }
     if s.platform_loop is not None:
         loop = s.platform_loop
         a, b = _day(gen, loop.start), _day(gen, loop.end)
-        has_path = _journeys_with_path(ev, loop.path)
-        in_period = jt["start"].between(a, b, inclusive="left")
-        on = jt["device"] == loop.channel
-        reached = jt.index.isin(ev.loc[ev["touchpoint"] == "delivery_options", "journey_id"])
-        hit = jt.index.isin(has_path)
+        at = _path_starts(ev, loop.path)
+        hit_ids = ev.loc[at, "journey_id"]
+        # the loop's time is when the error page shows (the path's third event)
+        shown = t.iloc[at + 2].to_numpy()
+        on = (ev.loc[at, "channel"] == loop.channel).to_numpy()
+        inside = on & (shown >= a) & (shown < b)
+        attempted = ev[(ev["touchpoint"] == "delivery_options") & (ev["channel"] == loop.channel)
+                       & t.between(a, b, inclusive="left")]["journey_id"].unique()
         out["platform_loop"] = {
             "channel": loop.channel, "platform_column": "app_events.csv has only app events",
             "path": list(loop.path), "start": _date(a), "end": _date(b), "end_exclusive": True,
             "error_probability": loop.error_probability,
             "back_probability": loop.back_probability,
-            "journeys_with_loop": int(hit.sum()),
-            "journeys_with_loop_on_channel_in_period": int((hit & on & in_period).sum()),
-            "journeys_with_loop_elsewhere": int((hit & ~(on & in_period)).sum()),
-            "share_affected": _rate(pd.Series(hit[on & in_period & reached])),
-            "share_affected_denominator": f"{loop.channel} journeys started in the period "
-                                          "that reached delivery_options",
+            "journeys_with_loop": int(hit_ids.nunique()),
+            "loops": int(len(at)),
+            "loops_on_channel_in_period": int(inside.sum()),
+            "loops_elsewhere": int((~inside).sum()),
+            "share_affected": _rate(pd.Series(np.isin(attempted, hit_ids))),
+            "share_affected_denominator": f"{loop.channel} journeys with a delivery_options "
+                                          "event in the period",
+            "note": "a loop is one occurrence of the path as consecutive events of a journey, "
+                    "timed by its help_center event; without the bug help_center never "
+                    "follows delivery_options",
         }
     if s.acquisition_burst is not None:
         burst = s.acquisition_burst
@@ -494,11 +515,10 @@ def stories_truth(gen: SampleGenerator, j: pd.DataFrame, ev: pd.DataFrame,
                 (ev["channel"] == "chat")[ev["event_time"] < a]),
             "share_of_journey_events_after": _rate(
                 (ev["channel"] == "chat")[ev["event_time"] >= b]),
-            "chat_events_after_end": int(((ev["channel"] == "chat")
-                                          & (ev["start"] >= b)).sum()),
+            "chat_events_after_end": int(((ev["channel"] == "chat") & (t >= b)).sum()),
             "note": "shares of journey events (e-mail sends and opens left out); a would-be "
                     "chat is a support call with probability rising linearly from 0 at start "
-                    "to 1 at end, by journey start",
+                    "to 1 at end, by the time the journey reaches it",
         }
     if s.open_journeys is not None:
         late = gen.after_cutoff
@@ -521,14 +541,14 @@ def stories_truth(gen: SampleGenerator, j: pd.DataFrame, ev: pd.DataFrame,
     return out
 
 
-def _journeys_with_path(ev: pd.DataFrame, path: tuple[str, ...]) -> np.ndarray:
-    """Journey ids in which ``path`` occurs as consecutive events (``ev`` by journey, time)."""
+def _path_starts(ev: pd.DataFrame, path: tuple[str, ...]) -> np.ndarray:
+    """Row positions where ``path`` starts as consecutive events of one journey (``ev`` by
+    journey and step, with a default index)."""
     tp, jid = ev["touchpoint"].to_numpy(), ev["journey_id"].to_numpy()
-    k = len(path)
-    if len(ev) < k:
-        return np.array([], dtype=jid.dtype)
-    hit = np.ones(len(ev) - k + 1, dtype=bool)
+    k, n = len(path), len(ev)
+    if n < k:
+        return np.array([], dtype=np.int64)
+    hit = np.ones(n - k + 1, dtype=bool)
     for i, name in enumerate(path):
-        hit &= tp[i:len(ev) - k + 1 + i] == name
-        hit &= jid[i:len(ev) - k + 1 + i] == jid[:len(ev) - k + 1]
-    return np.unique(jid[:len(ev) - k + 1][hit])
+        hit &= (tp[i:n - k + 1 + i] == name) & (jid[i:n - k + 1 + i] == jid[:n - k + 1])
+    return np.flatnonzero(hit)
