@@ -8,8 +8,11 @@ events as JSON lines, post-interaction surveys in English (UTF-8 with BOM) and C
 interview transcripts, an A/B pilot on customers and a store pilot panel.
 
 What the generator plants is written to ``ground_truth.json`` beside the data (see
-:func:`make_sample`); ``ground_truth/`` holds the clean, stitched truth tables (persons and
-their events) so that collection, journeys and personas can be checked against them.
+:func:`make_sample` and docs/sample_ground_truth.md); ``ground_truth/`` holds the clean,
+stitched truth tables (persons and their events) so that collection, journeys and personas
+can be checked against them. The stories of :mod:`cjmlib.sample.stories` (a payment
+incident, a platform loop, an acquisition burst, a tier gap, a slowdown, a fading channel and
+journeys open at the export's end) are on by default.
 
 Identity design: every person's records are linkable by construction (each web cookie is
 logged in at least once, contact-centre rows carry a phone or an account number, survey rows
@@ -22,7 +25,8 @@ The code is split by what it produces: :mod:`cjmlib.sample.catalogue` holds the 
 personas and texts of the sample world, :mod:`cjmlib.sample.simulation` the people, journeys,
 campaigns and churn, and the writers live in :mod:`cjmlib.sample.exports` (CRM, orders, web,
 app, contact centre, e-mail), :mod:`cjmlib.sample.feedback` (surveys, social posts,
-interviews) and :mod:`cjmlib.sample.pilots` (A/B units, store panel). This module holds
+interviews) and :mod:`cjmlib.sample.pilots` (A/B units, store panel); the stories change the
+walk through :class:`~cjmlib.sample.stories.StoryWalk`. This module holds
 :func:`make_sample` and :class:`SampleGenerator`, which runs the steps in a fixed order: they
 all draw from one random stream, so the order is what makes a seed reproducible.
 """

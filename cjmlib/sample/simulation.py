@@ -3,7 +3,8 @@
 :func:`make_people` draws the persons (registered, anonymous, social-only) with names,
 contact details, app devices, cookies and tiers; :func:`journeys` schedules the organic and
 e-mail-click journeys, :func:`walk` runs them all through their persona's Markov chain (with
-the planted app release shift), :func:`campaigns` sends the fortnightly e-mail campaigns and
+the planted app release shift and the stories of :mod:`cjmlib.sample.stories`, which draw
+from their own stream), :func:`campaigns` sends the fortnightly e-mail campaigns and
 :func:`churn` lets customers churn and drops their later journeys. Each step takes the
 :class:`~cjmlib.sample.generator.SampleGenerator` and draws from its random stream, in the
 order :meth:`~cjmlib.sample.generator.SampleGenerator.run` calls them.
