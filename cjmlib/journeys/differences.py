@@ -94,13 +94,14 @@ def segment_differences(journeys: Journeys, customers: pd.DataFrame, *,
 
     Returns ``(ranking, levels)``. ``ranking``: one row per column tested: ``column``,
     ``levels`` (values with at least ``min_journeys`` journeys; smaller ones are pooled as
-    ``(other)`` or left out when even pooled they are too few), ``journeys``, ``chi2``,
+    ``(other)`` or left out when even pooled they are too few), ``journeys``,
+    ``missing_journeys`` (journeys of customers without a value, not compared), ``chi2``,
     ``dof``, ``p_value``, ``p_value_adjusted`` (Holm over the columns), ``cramers_v``,
     ``lowest`` and ``highest`` (values with the lowest and highest rate), ``spread`` (highest
     minus lowest rate), ``differs`` (adjusted p < alpha) and ``alpha``; sorted by
     ``differs`` then ``cramers_v``. ``levels``: ``column``, ``level``, ``journeys``,
     ``converted``, ``conversion_rate`` with its Wilson interval. Customers without a value
-    are the level ``(missing)``.
+    are left out of the comparison and counted in ``missing_journeys``.
     """
     from scipy.stats import chi2_contingency
 
@@ -122,8 +123,11 @@ def segment_differences(journeys: Journeys, customers: pd.DataFrame, *,
                                 how="left")
     ranking, levels = [], []
     for col in columns:
-        key = merged[col].astype("string").fillna("(missing)")
-        table = merged.groupby(key)[["journeys", "converted"]].sum()
+        # customers without a value (no CRM record, say) are not a segment of the column:
+        # they are counted (missing_journeys) but kept out of the comparison
+        known = merged[merged[col].notna()]
+        key = known[col].astype("string")
+        table = known.groupby(key)[["journeys", "converted"]].sum()
         small = table["journeys"] < min_journeys
         if small.any():
             pooled = table[small].sum()
@@ -134,7 +138,9 @@ def segment_differences(journeys: Journeys, customers: pd.DataFrame, *,
         add_rate(lv, "conversion_rate", "converted", "journeys", alpha=alpha)
         levels.append(lv)
         row: dict[str, Any] = {"column": col, "levels": len(table),
-                               "journeys": int(table["journeys"].sum())}
+                               "journeys": int(table["journeys"].sum()),
+                               "missing_journeys": int(merged.loc[merged[col].isna(),
+                                                                  "journeys"].sum())}
         counts = np.column_stack([table["converted"], table["journeys"] - table["converted"]])
         if len(table) >= 2 and (counts.sum(axis=0) > 0).all():
             chi2, p, dof, _ = chi2_contingency(counts, correction=False)
@@ -148,7 +154,8 @@ def segment_differences(journeys: Journeys, customers: pd.DataFrame, *,
                    highest=rates.idxmax() if len(rates) else None,
                    spread=float(rates.max() - rates.min()) if len(rates) else np.nan)
         ranking.append(row)
-    rank = pd.DataFrame(ranking, columns=["column", "levels", "journeys", "chi2", "dof",
+    rank = pd.DataFrame(ranking, columns=["column", "levels", "journeys", "missing_journeys",
+                                          "chi2", "dof",
                                           "p_value", "cramers_v", "lowest", "highest",
                                           "spread"])
     rank = rank.astype({"dof": float, "chi2": float, "p_value": float, "cramers_v": float,

@@ -212,6 +212,7 @@ alpha | float | significance level: the intervals of this table are at 1 - alpha
 column | string | customers column
 levels | int | values compared (small ones pooled as (other))
 journeys | int | journeys of customers with those values
+missing_journeys | int | journeys of customers without a value (left out of the comparison)
 chi2 | float | Pearson's chi-square of converted x value (no continuity correction)
 dof | float | its degrees of freedom
 p_value | float | p-value of the chi-square test
@@ -227,7 +228,7 @@ alpha | float | significance level (the notebook's alpha)
               "Conversion of the journeys per value of each candidate segment column "
               "(cjmlib.journeys.differences.segment_differences).", columns("""
 column | string | customers column
-level | string | its value ((missing), (other) for pooled small values)
+level | string | its value ((other) for pooled small values)
 journeys | int | journeys of customers with the value
 converted | int | converted journeys among them
 conversion_rate | float | converted / journeys, 0-1
