@@ -142,3 +142,35 @@ def test_what_changed_is_found_without_dates_and_equals_pandas(shop: dict) -> No
     rate = visits.loc[new, "done"].mean()
     assert (f"first week converted {100 * rate:.1f}%" in report
             and f"{new.sum():,} journeys), those of returning" in report)
+
+
+@pytest.mark.slow
+def test_changes_over_time_are_stated_with_pandas_numbers(shop: dict) -> None:
+    """Each exit-rate change the search finds: the rates inside and outside its window equal
+    pandas on the raw clicks (visits counted in the week of their first visit to the page;
+    visits still open at the end of the data left out, and weeks where more than 2% are
+    open), and the report states it."""
+    ev = _visits(shop["raw"])
+    findings = pd.read_parquet(shop["run_dir"] / "tables" / "journeys_changes.parquet")
+    report = (shop["run_dir"] / "report.html").read_text(encoding="utf-8")
+    exits = findings[(findings["kpi"] == "exit_rate") & (findings["level"] == "touchpoint")]
+    assert len(findings) and "Changes over time, strongest first" in report
+    end = ev["t"].max()
+    visits = ev.groupby("journey").agg(last=("event", "last"), last_t=("t", "max"),
+                                       done=("event", lambda e: (e == "payment_done").any()))
+    open_ = (~visits["done"]) & (visits["last_t"] >= end - pd.Timedelta(minutes=30))
+    week = lambda t: t.dt.floor("D") - pd.to_timedelta(t.dt.weekday, unit="D")  # noqa: E731
+    for r in exits.to_dict("records"):
+        page = ev[ev["event"] == r["group"]]
+        first = week(page.groupby("journey")["t"].min()).dt.tz_localize("UTC")
+        # a week where more than 2% of these visits are still open is left out (immature)
+        share = open_.reindex(first.index).groupby(first).mean()
+        mature = first.map(share) <= 0.02
+        closed = first[~open_.reindex(first.index) & mature]
+        exited = (visits.loc[closed.index, "last"] == r["group"]) & ~visits.loc[closed.index,
+                                                                                 "done"]
+        stop = r["end"] if pd.notna(r["end"]) else first.max() + pd.Timedelta(days=7)
+        inside = (closed >= r["start"]) & (closed < stop)
+        assert r["changed"] == pytest.approx(exited[inside].mean())
+        assert r["reference"] == pytest.approx(exited[~inside].mean())
+        assert f"{100 * r['changed']:.1f}%" in report
