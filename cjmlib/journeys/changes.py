@@ -137,21 +137,26 @@ def _choose_period(journeys: Journeys, period: str) -> Literal["day", "week"]:
     return "day" if span < AUTO_DAY_SPAN else "week"
 
 
-def _period_index(time_us: Any, period: str) -> Any:
-    """Days since 1970, or weeks starting on Monday (1970-01-01 was a Thursday)."""
+def period_index(time_us: Any, period: str) -> Any:
+    """Days since 1970, or weeks starting on Monday (1970-01-01 was a Thursday), of epoch
+    microseconds: an engine expression or integers alike."""
     day = time_us // _DAY_US
     return day if period == "day" else (day + 3) // 7
 
 
-def _period_table(journeys: Journeys, period: str) -> pd.DataFrame:
-    def index(ts: pd.Timestamp) -> int:
-        day = int(ts.value // 1000) // _DAY_US
-        return day if period == "day" else (day + 3) // 7
-
-    first, last = index(journeys.observed_from), index(journeys.observed_until)
-    raw = np.arange(first, last + 1)
-    days = raw if period == "day" else raw * 7 - 3
+def period_start(index: Any, period: str) -> pd.DatetimeIndex | pd.Series:
+    """The UTC start of each :func:`period_index` (a Monday for weeks)."""
+    days = np.asarray(index, dtype="int64")
+    days = days if period == "day" else days * 7 - 3
     start = pd.to_datetime(days * 86_400, unit="s", utc=True)
+    return pd.Series(start, index=index.index) if isinstance(index, pd.Series) else start
+
+
+def _period_table(journeys: Journeys, period: str) -> pd.DataFrame:
+    first = period_index(int(journeys.observed_from.value // 1000), period)
+    last = period_index(int(journeys.observed_until.value // 1000), period)
+    raw = np.arange(first, last + 1)
+    start = period_start(raw, period)
     length = pd.Timedelta(days=1 if period == "day" else 7)
     end = start + length
     lo = np.maximum(start.values, journeys.observed_from.to_datetime64())
@@ -288,7 +293,7 @@ def _kpi_frames(journeys: Journeys, *, unit: str, levels: Sequence[str], flows: 
     # the one window pass: moves and their gaps, aggregated in the engine into a histogram
     # by (touchpoint, next touchpoint, period, log-spaced gap bin) kept there for the queries
     o = journeys.ordered("next_touchpoint", "next_gap_s")
-    o = o.mutate(_p=_period_index(o.time_us, unit),
+    o = o.mutate(_p=period_index(o.time_us, unit),
                  _bin=((o.next_gap_s + 1).ln() / np.log(GAP_BIN_RATIO)).floor().cast("int64"))
     hist = o.group_by(["touchpoint", "next_touchpoint", "_p", "_bin"]).aggregate(n=o.count())
     with _materialised(hist) as hist:
@@ -308,7 +313,7 @@ def _kpi_frames(journeys: Journeys, *, unit: str, levels: Sequence[str], flows: 
         for level in levels:
             jt = s.group_by([level, "journey_id"]).aggregate(_first=s.time_us.min())
             x = jt.join(pj, "journey_id")
-            x = x.mutate(_p=_period_index(x._first, unit), _closed=~x._open,
+            x = x.mutate(_p=period_index(x._first, unit), _closed=~x._open,
                          _exit=(x[f"_last_{level}"] == x[level]) & ~x.converted)
             c = execute(x.group_by([level, "_p"]).aggregate(
                 trials=x._closed.cast("int64").sum(),
@@ -324,13 +329,13 @@ def _kpi_frames(journeys: Journeys, *, unit: str, levels: Sequence[str], flows: 
                     "denominator": c["trials"].where(~immature, 0),
                     "open_excluded": c["open_excluded"]}))
         # arrivals: journeys started per period
-        a = execute(pj.group_by(_p=_period_index(pj.start_us, unit)).aggregate(
+        a = execute(pj.group_by(_p=period_index(pj.start_us, unit)).aggregate(
             n=pj.count(), _open=pj._open.cast("int64").sum()))
         n_open = int(a["_open"].sum())
     frames.append(pd.DataFrame({"kpi": "arrivals", "level": "all", "group": "journeys",
                                 "_p": a["_p"], "numerator": a["n"], "denominator": np.nan}))
     # channel mix: each channel's share of the period's events
-    m = execute(s.group_by(["channel", _period_index(s.time_us, unit).name("_p")])
+    m = execute(s.group_by(["channel", period_index(s.time_us, unit).name("_p")])
                 .aggregate(n=s.count()))
     m = m.pivot_table(index="_p", columns="channel", values="n", fill_value=0, aggfunc="sum")
     total = m.sum(axis=1)
@@ -354,7 +359,7 @@ def _flow_frames(journeys: Journeys, hist: Any, *, unit: str, flows: int, timed_
         n=hist.n.sum()))
     s = journeys.steps
     late = s.filter(s.time_us > cutoff)
-    recent = execute(late.group_by(["touchpoint", _period_index(late.time_us, unit)
+    recent = execute(late.group_by(["touchpoint", period_index(late.time_us, unit)
                                     .name("_p")]).aggregate(recent=late.count()))
     cells = t.groupby(["touchpoint", "_p"], as_index=False)["n"].sum().rename(
         columns={"n": "steps"})

@@ -28,10 +28,10 @@ import pandas as pd
 from cjmlib.core.checks import check_scalar
 from cjmlib.core.engine import execute
 from cjmlib.journeys.build import Journeys, check_journeys
+from cjmlib.journeys.changes import period_index, period_start
 from cjmlib.stats.intervals import add_rate
 
 Period = Literal["auto", "day", "week", "month"]
-_US = {"day": 86_400_000_000, "week": 7 * 86_400_000_000}
 
 
 def choose_period(journeys: Journeys, period: Period = "auto") -> str:
@@ -53,12 +53,10 @@ def _first_journeys(journeys: Journeys) -> Any:
 
 
 def _period_key(t: Any, period: str) -> Any:
-    """An engine expression: the period's index (days or weeks since the epoch, Monday
-    weeks; months since 1970-01) of a microsecond column."""
-    if period == "day":
-        return (t // _US["day"]).cast("int64")
-    if period == "week":  # 1970-01-01 was a Thursday: shift by 3 days to start on Monday
-        return ((t + 3 * _US["day"]) // _US["week"]).cast("int64")
+    """An engine expression: the period's index of a microsecond column (days or Monday
+    weeks as in :func:`cjmlib.journeys.changes.period_index`; months since 1970-01)."""
+    if period in ("day", "week"):
+        return period_index(t, period).cast("int64")
     ts = t.cast("int64").as_timestamp("us")
     return ((ts.year() - 1970) * 12 + ts.month() - 1).cast("int64")
 
@@ -66,10 +64,8 @@ def _period_key(t: Any, period: str) -> Any:
 def _key_start(keys: pd.Series, period: str) -> pd.Series:
     """The UTC start of each period index of :func:`_period_key`."""
     k = keys.astype("int64")
-    if period == "day":
-        return pd.to_datetime(k * _US["day"], unit="us", utc=True)
-    if period == "week":
-        return pd.to_datetime(k * _US["week"] - 3 * _US["day"], unit="us", utc=True)
+    if period in ("day", "week"):
+        return period_start(k, period)
     return pd.to_datetime({"year": 1970 + k // 12, "month": k % 12 + 1, "day": 1}, utc=True)
 
 
