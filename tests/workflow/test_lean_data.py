@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from cjmlib.core.config import CONFIGS_DIR
+from tests.workflow.support import WITHOUT_FEEDBACK_OR_PILOT, notebook_statuses
 from tests.workflow.test_end_to_end import _cjm
 
 pytestmark = pytest.mark.slow
@@ -39,12 +40,7 @@ def lean(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def test_notebooks_without_data_are_skipped_with_their_reason(lean: dict) -> None:
     manifest = json.loads((lean["run_dir"] / "manifest.json").read_text())
     assert manifest["status"] == "succeeded"
-    status = {n["notebook"]: (n["status"], n.get("skip_code")) for n in manifest["notebooks"]}
-    assert status == {"01_collect": ("succeeded", None), "02_journeys": ("succeeded", None),
-                      "03_voice": ("skipped", "no_feedback"),
-                      "04_pilot_design": ("skipped", "no_pilot"),
-                      "05_pilot_eval": ("skipped", "no_pilot"),
-                      "06_report": ("succeeded", None)}
+    assert notebook_statuses(lean["run_dir"]) == WITHOUT_FEEDBACK_OR_PILOT
     assert "03_voice skipped: no feedback" in lean["stderr"]
     index = (lean["run_dir"] / "index.html").read_text(encoding="utf-8")
     assert index.count("Not run: no pilot data") == 2

@@ -15,6 +15,7 @@ import yaml
 
 from cjmlib.collection.profiling import profile_export
 from cjmlib.workflow.project import guess_stage, init_project
+from tests.workflow.support import directly_follows, sessionise
 from tests.workflow.test_end_to_end import _cjm
 
 PAGES = ["home", "search", "product", "reviews", "cart", "checkout", "payment", "purchase",
@@ -196,17 +197,7 @@ def test_cjm_init_then_cjm_run_with_no_flag(tmp_path: Path) -> None:
         expected_csat[by_page.index].sort_index().to_numpy())
     # the directly-follows counts equal pandas on the raw export: visits split after 30
     # minutes without an event, as the proposed config derives them
-    ev = clicks.assign(t=pd.to_datetime(clicks["timestamp"]).dt.floor("us"))
-    ev = ev.sort_values(["user_id", "t"], kind="stable")
-    gap = ev.groupby("user_id")["t"].diff()
-    visit = (gap.isna() | (gap > pd.Timedelta(minutes=30))).astype(int).groupby(
-        ev["user_id"]).cumsum()
-    journey = ev["user_id"] + "|" + visit.astype(str)
-    prev = ev.groupby(journey)["event"].shift(1).fillna("(start)")
-    nxt = ev.groupby(journey)["event"].shift(-1)
-    expected = pd.concat([pd.DataFrame({"source": prev, "target": ev["event"]}),
-                          pd.DataFrame({"source": ev.loc[nxt.isna(), "event"],
-                                        "target": "(end)"})]).value_counts()
+    expected = directly_follows(sessionise(clicks))
     got = pd.read_parquet(run_dir / "tables" / "journeys_transitions.parquet").set_index(
         ["source", "target"])["count"]
     pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(), check_names=False,

@@ -9,7 +9,6 @@ recomputed with pandas from the raw rows; nothing in cjmlib knows this data.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +16,12 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 from tests.fixtures.real.simple_onlineshop.extract import extract
+from tests.workflow.support import (
+    WITHOUT_FEEDBACK_OR_PILOT,
+    directly_follows,
+    notebook_statuses,
+    sessionise,
+)
 from tests.workflow.test_end_to_end import _cjm
 
 
@@ -32,34 +37,17 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> dict:
             "run_dir": Path(done.stdout.strip().splitlines()[-1])}
 
 
-def _visits(raw: pd.DataFrame) -> pd.DataFrame:
-    """The raw clicks with their visit: a new one after 30 minutes without a click, as the
-    proposed config derives them (no session column in this export)."""
-    ev = raw.assign(t=pd.to_datetime(raw["timestamp"]).dt.floor("us"))
-    ev = ev.sort_values(["user_id", "t"], kind="stable")
-    gap = ev.groupby("user_id")["t"].diff()
-    visit = (gap.isna() | (gap > pd.Timedelta(minutes=30))).astype(int).groupby(
-        ev["user_id"]).cumsum()
-    return ev.assign(journey=ev["user_id"] + "|" + visit.astype(str))
-
-
 @pytest.mark.slow
 def test_init_reads_the_export_and_guesses_the_conversion(shop: dict) -> None:
     assert ("simple-onlineshop.csv.gz: events (customer_id = user_id, event_time = timestamp, "
             "touchpoint = event)") in shop["init"]
     assert "conversions: payment_done" in shop["init"]
-    manifest = json.loads((shop["run_dir"] / "manifest.json").read_text())
-    status = {n["notebook"]: (n["status"], n.get("skip_code")) for n in manifest["notebooks"]}
-    assert status == {"01_collect": ("succeeded", None), "02_journeys": ("succeeded", None),
-                      "03_voice": ("skipped", "no_feedback"),
-                      "04_pilot_design": ("skipped", "no_pilot"),
-                      "05_pilot_eval": ("skipped", "no_pilot"),
-                      "06_report": ("succeeded", None)}
+    assert notebook_statuses(shop["run_dir"]) == WITHOUT_FEEDBACK_OR_PILOT
 
 
 @pytest.mark.slow
 def test_journeys_equal_pandas_on_the_raw_clicks(shop: dict) -> None:
-    ev = _visits(shop["raw"])
+    ev = sessionise(shop["raw"])
     tables = shop["run_dir"] / "tables"
     summary = pd.read_parquet(tables / "journeys_summary.parquet").set_index("unit")
     converted = ev.groupby("journey")["event"].apply(lambda e: (e == "payment_done").any())
@@ -76,11 +64,7 @@ def test_journeys_equal_pandas_on_the_raw_clicks(shop: dict) -> None:
     pd.testing.assert_series_equal(events.sort_index(), ev["event"].value_counts().sort_index(),
                                    check_names=False, check_dtype=False)
     # directly-follows counts within visits, with (start) and (end)
-    prev = ev.groupby("journey")["event"].shift(1).fillna("(start)")
-    nxt = ev.groupby("journey")["event"].shift(-1)
-    expected = pd.concat([pd.DataFrame({"source": prev, "target": ev["event"]}),
-                          pd.DataFrame({"source": ev.loc[nxt.isna(), "event"],
-                                        "target": "(end)"})]).value_counts()
+    expected = directly_follows(ev)
     got = pd.read_parquet(tables / "journeys_transitions.parquet").set_index(
         ["source", "target"])["count"]
     pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(), check_names=False,
@@ -114,7 +98,7 @@ def test_the_report_speaks_of_this_shop(shop: dict) -> None:
 def test_what_changed_is_found_without_dates_and_equals_pandas(shop: dict) -> None:
     """The flows that changed between visits starting before and after the middle of the
     data, and new against returning customers, as the report states them."""
-    ev = _visits(shop["raw"])
+    ev = sessionise(shop["raw"])
     lo, hi = ev["t"].min(), ev["t"].max()
     split = (lo + (hi - lo) / 2).floor("us")
     start = ev.groupby("journey")["t"].transform("min")
@@ -150,7 +134,7 @@ def test_changes_over_time_are_stated_with_pandas_numbers(shop: dict) -> None:
     pandas on the raw clicks (visits counted in the week of their first visit to the page;
     visits still open at the end of the data left out, and weeks where more than 2% are
     open), and the report states it."""
-    ev = _visits(shop["raw"])
+    ev = sessionise(shop["raw"])
     findings = pd.read_parquet(shop["run_dir"] / "tables" / "journeys_changes.parquet")
     report = (shop["run_dir"] / "report.html").read_text(encoding="utf-8")
     exits = findings[(findings["kpi"] == "exit_rate") & (findings["level"] == "touchpoint")]

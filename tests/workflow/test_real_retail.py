@@ -18,6 +18,7 @@ import pytest
 import yaml
 from statsmodels.stats.proportion import proportion_confint
 
+from tests.workflow.support import WITHOUT_FEEDBACK_OR_PILOT, notebook_statuses
 from tests.workflow.test_end_to_end import _cjm
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "real" / "completejourney" / "raw"
@@ -45,13 +46,7 @@ def test_init_sees_baskets_dated_campaigns_and_a_telling_outcome(shop: dict) -> 
     assert spec["campaign_descriptions"]["kind"] == "lookup"
     assert spec["demographics"]["kind"] == "customers"
     assert "converting on 'coupon_redemption' instead" in shop["init"]
-    manifest = json.loads((shop["run_dir"] / "manifest.json").read_text())
-    status = {n["notebook"]: (n["status"], n.get("skip_code")) for n in manifest["notebooks"]}
-    assert status == {"01_collect": ("succeeded", None), "02_journeys": ("succeeded", None),
-                      "03_voice": ("skipped", "no_feedback"),
-                      "04_pilot_design": ("skipped", "no_pilot"),
-                      "05_pilot_eval": ("skipped", "no_pilot"),
-                      "06_report": ("succeeded", None)}
+    assert notebook_statuses(shop["run_dir"]) == WITHOUT_FEEDBACK_OR_PILOT
 
 
 @pytest.mark.slow
