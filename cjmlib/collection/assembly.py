@@ -193,13 +193,17 @@ def collect(
         con.execute("SET VARIABLE cjm_salt = ?", [salt_value])
 
         # lookups first: the sources that join them are staged against these tables
+        def land_all(spec: Any, prefix: str) -> list[Any]:
+            landed = []
+            for k, (path, rel) in enumerate(files[spec.name]):
+                say(f"{spec.name}: reading {rel}")
+                landed.append(land(spec, path, rel, work / f"{prefix}_{k}.parquet", raw))
+            return landed
+
         lookups: dict[str, Lookup] = {}
         lookup_landed: list[StagedSource] = []
         for j, lspec in enumerate(cfg.lookups):
-            landed = []
-            for k, (path, rel) in enumerate(files[lspec.name]):
-                say(f"{lspec.name}: reading {rel}")
-                landed.append(land(lspec, path, rel, work / f"lookup_{j}_{k}.parquet", raw))
+            landed = land_all(lspec, f"lookup_{j}")
             lookups[lspec.name] = read_lookup(con, lspec, landed, j)
             lookup_landed.append(StagedSource(lspec, landed, None, sum(x.rows for x in landed)))
             for x in landed:
@@ -208,10 +212,7 @@ def collect(
 
         staged: list[StagedSource] = []
         for i, spec in enumerate(cfg.sources):
-            landed = []
-            for k, (path, rel) in enumerate(files[spec.name]):
-                say(f"{spec.name}: reading {rel}")
-                landed.append(land(spec, path, rel, work / f"land_{i}_{k}.parquet", raw))
+            landed = land_all(spec, f"land_{i}")
             say(f"{spec.name}: validating {sum(x.rows for x in landed):,} rows")
             st = StagedSource(spec, landed, None, sum(x.rows for x in landed))
             if landed:
