@@ -75,27 +75,41 @@ _DAY_US = 86_400_000_000
 #: ``[r^k - 1, r^(k+1) - 1)`` seconds; medians and p90s are interpolated inside a bin, so
 #: within 5% of the exact value.
 GAP_BIN_RATIO = 1.05
-#: Span under which ``period="auto"`` chooses days; weeks otherwise.
+#: Spans under which ``period="auto"`` chooses days, then weeks; months beyond.
 AUTO_DAY_SPAN = pd.Timedelta(days=120)
+AUTO_WEEK_SPAN = pd.Timedelta(days=730)
 LEVELS = ("touchpoint", "stage", "channel")
 #: Each KPI and the model its series is tested with.
 KPI_MODELS: dict[str, str] = {
     "exit_rate": "binomial", "conversion_rate": "binomial",
     "transition_probability": "binomial", "time_median": "binomial",
     "time_p90": "binomial", "arrivals": "poisson", "channel_share": "binomial",
+    "new_customers": "poisson", "arrivals_per_day": "poisson",
 }
+#: Daily count series searched for bursts against the days around them (see the module).
+BURST_KPIS = ("new_customers", "arrivals_per_day")
+#: A burst lasts at most this many days; its baseline is the median of the days within
+#: this many days before and after (the day itself left out).
+BURST_MAX_DAYS = 7
+BASELINE_DAYS = 7
+#: Days at the start of the data in which first-seen customers are not counted as new:
+#: customers already active before the data began show up there for the first time, and
+#: their count falls steeply.
+NEW_CUSTOMER_BURN_IN_DAYS = 14
 #: Columns of :attr:`KpiSeries.table`.
 SERIES_COLUMNS = ("kpi", "level", "group", "period", "period_index", "numerator",
                   "denominator", "value", "threshold_s", "open_excluded", "exposure")
 #: Columns of :attr:`Changes.findings`.
 FINDING_COLUMNS = (
-    "kpi", "level", "group", "kind", "start", "end", "periods", "reference", "changed",
+    "kpi", "level", "group", "kind", "start", "end", "periods", "period_unit", "reference",
+    "changed",
     "difference", "ci_low", "ci_high", "confidence_level", "value_reference",
     "value_changed", "affected", "affected_unit", "excess", "statistic", "dispersion",
     "p_value", "p_adjusted", "p_value_method", "sentence", "alpha")
 _UNITS = {"exit_rate": "journeys", "conversion_rate": "journeys",
           "transition_probability": "transitions", "time_median": "gaps", "time_p90": "gaps",
-          "arrivals": "journeys", "channel_share": "events"}
+          "arrivals": "journeys", "channel_share": "events", "new_customers": "customers",
+          "arrivals_per_day": "journeys"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,42 +127,66 @@ class KpiSeries:
     ``threshold_s`` the usual median or p90 of a time series (seconds), ``open_excluded``
     the open journeys left out of exit and conversion rates.
     ``periods``: ``period_index``, ``period`` (start, UTC), ``period_end``, ``exposure``.
+    ``bursts`` and ``burst_periods``: the same for the daily series of :data:`BURST_KPIS`
+    whatever ``period`` is, ``denominator`` the count expected from the days around
+    (median of the :data:`BASELINE_DAYS` before and after, scaled by the day's exposure).
     """
 
     table: pd.DataFrame
     periods: pd.DataFrame
-    period: Literal["day", "week"]
+    period: Literal["day", "week", "month"]
     unit: str
     observed_from: pd.Timestamp
     observed_until: pd.Timestamp
     open_horizon: pd.Timedelta
     open_journeys: int
     journeys: int
+    bursts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=list(SERIES_COLUMNS)))
+    burst_periods: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["period_index", "period", "period_end", "exposure"]))
 
     def to_pandas(self) -> pd.DataFrame:
         return self.table
 
 
-def _choose_period(journeys: Journeys, period: str) -> Literal["day", "week"]:
-    check_scalar(period, "period", in_=("auto", "day", "week"))
+def choose_period(journeys: Journeys, period: str = "auto") -> Literal["day", "week", "month"]:
+    """``period``, or for ``"auto"`` the workbench's one rule for every series by period
+    (change detection, acquisition, cohorts): days when the data span less than 120 days,
+    weeks below two years, months beyond."""
+    check_scalar(period, "period", in_=("auto", "day", "week", "month"))
     if period != "auto":
         return period  # type: ignore[return-value]
     span = journeys.observed_until - journeys.observed_from
-    return "day" if span < AUTO_DAY_SPAN else "week"
+    return "day" if span < AUTO_DAY_SPAN else "week" if span < AUTO_WEEK_SPAN else "month"
 
 
 def period_index(time_us: Any, period: str) -> Any:
-    """Days since 1970, or weeks starting on Monday (1970-01-01 was a Thursday), of epoch
-    microseconds: an engine expression or integers alike."""
+    """Days since 1970, weeks starting on Monday (1970-01-01 was a Thursday) or months since
+    1970-01 of epoch microseconds: an engine expression or integers alike."""
+    if period == "month":
+        if hasattr(time_us, "as_timestamp"):  # an engine expression
+            # DuckDB reads epochs in s or ms only (Ibis: "'us' unit is not supported")
+            ts = (time_us.cast("int64") // 1000).as_timestamp("ms")
+            return ((ts.year() - 1970) * 12 + ts.month() - 1).cast("int64")
+        t = pd.DatetimeIndex(pd.to_datetime(np.atleast_1d(np.asarray(time_us, dtype="int64")),
+                                            unit="us"))
+        out = np.asarray((t.year - 1970) * 12 + t.month - 1, dtype="int64")
+        return int(out[0]) if np.ndim(time_us) == 0 else out
     day = time_us // _DAY_US
     return day if period == "day" else (day + 3) // 7
 
 
 def period_start(index: Any, period: str) -> pd.DatetimeIndex | pd.Series:
-    """The UTC start of each :func:`period_index` (a Monday for weeks)."""
-    days = np.asarray(index, dtype="int64")
-    days = days if period == "day" else days * 7 - 3
-    start = pd.to_datetime(days * 86_400, unit="s", utc=True)
+    """The UTC start of each :func:`period_index` (a Monday for weeks, the 1st for months)."""
+    raw = np.asarray(index, dtype="int64")
+    if period == "month":
+        start = pd.DatetimeIndex(pd.to_datetime(
+            {"year": 1970 + raw // 12, "month": raw % 12 + 1, "day": np.ones_like(raw)},
+            utc=True))
+    else:
+        days = raw if period == "day" else raw * 7 - 3
+        start = pd.to_datetime(days * 86_400, unit="s", utc=True)
     return pd.Series(start, index=index.index) if isinstance(index, pd.Series) else start
 
 
@@ -157,32 +195,24 @@ def _period_table(journeys: Journeys, period: str) -> pd.DataFrame:
     last = period_index(int(journeys.observed_until.value // 1000), period)
     raw = np.arange(first, last + 1)
     start = period_start(raw, period)
-    length = pd.Timedelta(days=1 if period == "day" else 7)
-    end = start + length
+    end = period_start(raw + 1, period)
+    length = (end - start).values
     lo = np.maximum(start.values, journeys.observed_from.to_datetime64())
     hi = np.minimum(end.values, journeys.observed_until.to_datetime64())
-    covered = np.clip((hi - lo) / length.to_timedelta64(), 0.0, 1.0)
+    covered = np.clip((hi - lo) / length, 0.0, 1.0)
     return pd.DataFrame({"period_index": np.arange(len(raw)), "_raw": raw, "period": start,
                          "period_end": end, "exposure": np.maximum(covered, 1e-6)})
 
 
-def _horizon(journeys: Journeys, hist: Any, open_horizon: Any) -> pd.Timedelta:
+def _horizon(journeys: Journeys, open_horizon: Any) -> pd.Timedelta:
+    """The open horizon by the journeys' own rule (:attr:`Journeys.open_horizon_us`: the
+    session timeout for sessions, the 95th percentile of the gaps between steps for
+    customer journeys), for ``open_horizon`` ("auto", a duration, or None: none open)."""
     if open_horizon is None:
         return pd.Timedelta(0)
-    if isinstance(open_horizon, str) and open_horizon == "auto":
-        if journeys.unit == "session":
-            return pd.Timedelta(minutes=journeys.session_timeout_minutes)
-        bins = execute(hist.filter(hist.next_touchpoint.notnull()).group_by("_bin")
-                       .aggregate(n=hist.n.sum()))
-        if bins.empty:
-            return pd.Timedelta(0)
-        value = _hist_quantiles(bins["_bin"].to_numpy(), bins["n"].to_numpy(float), [0.95])[0]
-        return pd.Timedelta(seconds=float(value))
-    try:
-        return pd.Timedelta(open_horizon)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"open_horizon must be 'auto', None or a duration, got "
-                         f"{open_horizon!r}") from exc
+    same = isinstance(open_horizon, str) and open_horizon == journeys.open_horizon
+    us = (journeys if same else replace(journeys, open_horizon=open_horizon)).open_horizon_us
+    return pd.Timedelta(microseconds=us or 0)
 
 
 def _bin_edge(k: Any) -> Any:
@@ -239,7 +269,7 @@ def _materialised(expr: Any) -> Iterator[Any]:
 def kpi_series(
     journeys: Journeys,
     *,
-    period: Literal["auto", "day", "week"] = "auto",
+    period: Literal["auto", "day", "week", "month"] = "auto",
     levels: Sequence[str] = LEVELS,
     flows: int = 10,
     timed_flows: int = 5,
@@ -249,8 +279,8 @@ def kpi_series(
     """Every KPI series of the journeys by period, counted in the engine (see the module
     docstring for the definitions).
 
-    ``period``: ``"day"``, ``"week"`` (Monday to Sunday, UTC) or ``"auto"`` (days when the
-    data span less than 120 days, else weeks). ``levels``: any of ``touchpoint``, ``stage``,
+    ``period``: ``"day"``, ``"week"`` (Monday to Sunday, UTC), ``"month"`` or ``"auto"``
+    (:func:`choose_period`). ``levels``: any of ``touchpoint``, ``stage``,
     ``channel`` for exit and conversion rates. ``flows``: main flows (most frequent
     transitions) whose probability is followed; ``timed_flows``: main flows between two
     different touchpoints whose time is followed. ``open_horizon``: ``"auto"``, a duration
@@ -265,28 +295,59 @@ def kpi_series(
     check_scalar(flows, "flows", typ=int, ge=0)
     check_scalar(timed_flows, "timed_flows", typ=int, ge=0)
     check_scalar(max_open_share, "max_open_share", typ=float, ge=0, le=1)
-    unit = _choose_period(journeys, period)
+    unit = choose_period(journeys, period)
     periods = _period_table(journeys, unit)
 
     # session journeys are cut by window functions: compute them once, not in every query
     with (_materialised(journeys.steps) if journeys.unit == "session"
           else nullcontext(journeys.steps)) as steps:
-        frames, horizon, n_open = _kpi_frames(replace(journeys, steps=steps), unit=unit,
-                                              levels=levels, flows=flows,
-                                              timed_flows=timed_flows,
-                                              open_horizon=open_horizon,
-                                              max_open_share=max_open_share)
+        frames, horizon, n_open, daily = _kpi_frames(
+            replace(journeys, steps=steps), unit=unit, levels=levels, flows=flows,
+            timed_flows=timed_flows, open_horizon=open_horizon, max_open_share=max_open_share)
     table = _complete(pd.concat(frames, ignore_index=True), periods)
+    days = _period_table(journeys, "day")
+    bursts = _burst_series(daily, days)
     return KpiSeries(table=table, periods=periods.drop(columns="_raw"), period=unit,
                      unit=journeys.unit, observed_from=journeys.observed_from,
                      observed_until=journeys.observed_until, open_horizon=horizon,
                      open_journeys=n_open,
-                     journeys=int(table.loc[table["kpi"] == "arrivals", "numerator"].sum()))
+                     journeys=int(table.loc[table["kpi"] == "arrivals", "numerator"].sum()),
+                     bursts=bursts, burst_periods=days.drop(columns="_raw"))
+
+
+def _burst_series(daily: pd.DataFrame, days: pd.DataFrame) -> pd.DataFrame:
+    """Daily counts (``kpi``, ``_p`` = day index, ``n``) against the days around them."""
+    out = []
+    exposure = days["exposure"].to_numpy(float)
+    for kpi in BURST_KPIS:
+        d = daily[daily["kpi"] == kpi]
+        counts = days["_raw"].map(d.set_index("_p")["n"]).fillna(0).to_numpy(float)
+        use = exposure > 0.5  # the cut first and last day count at their exposure
+        if kpi == "new_customers":
+            use[:NEW_CUSTOMER_BURN_IN_DAYS] = False
+        per_day = np.where(use, counts / exposure, np.nan)
+        baseline = np.full(len(counts), np.nan)
+        for t in np.flatnonzero(use):
+            lo, hi = max(0, t - BASELINE_DAYS), min(len(counts), t + BASELINE_DAYS + 1)
+            around = np.r_[per_day[lo:t], per_day[t + 1:hi]]
+            around = around[~np.isnan(around)]
+            if around.size >= BASELINE_DAYS:
+                baseline[t] = float(np.median(around)) * exposure[t]
+        ok = ~np.isnan(baseline) & (baseline > 0)
+        frame = pd.DataFrame({
+            "kpi": kpi, "level": "all",
+            "group": "customers" if kpi == "new_customers" else "journeys",
+            "period_index": days["period_index"], "period": days["period"],
+            "numerator": np.where(ok, counts, 0).astype("int64"),
+            "denominator": np.where(ok, baseline, 0.0), "value": counts,
+            "threshold_s": np.nan, "open_excluded": 0, "exposure": exposure})
+        out.append(frame)
+    return pd.concat(out, ignore_index=True)[list(SERIES_COLUMNS)]
 
 
 def _kpi_frames(journeys: Journeys, *, unit: str, levels: Sequence[str], flows: int,
                 timed_flows: int, open_horizon: Any, max_open_share: float
-                ) -> tuple[list[pd.DataFrame], pd.Timedelta, int]:
+                ) -> tuple[list[pd.DataFrame], pd.Timedelta, int, pd.DataFrame]:
     """The raw series (engine queries) behind :func:`kpi_series`."""
     until_us = int(journeys.observed_until.value // 1000)
     s = journeys.steps
@@ -295,9 +356,10 @@ def _kpi_frames(journeys: Journeys, *, unit: str, levels: Sequence[str], flows: 
     o = journeys.ordered("next_touchpoint", "next_gap_s")
     o = o.mutate(_p=period_index(o.time_us, unit),
                  _bin=((o.next_gap_s + 1).ln() / np.log(GAP_BIN_RATIO)).floor().cast("int64"))
-    hist = o.group_by(["touchpoint", "next_touchpoint", "_p", "_bin"]).aggregate(n=o.count())
+    hist = o.group_by(["touchpoint", "next_touchpoint", "channel", "_p", "_bin"]).aggregate(
+        n=o.count())
     with _materialised(hist) as hist:
-        horizon = _horizon(journeys, hist, open_horizon)
+        horizon = _horizon(journeys, open_horizon)
         cutoff = until_us - int(horizon.value // 1000)
         frames = _flow_frames(journeys, hist, unit=unit, flows=flows, timed_flows=timed_flows,
                               cutoff=cutoff, max_open_share=max_open_share)
@@ -332,6 +394,13 @@ def _kpi_frames(journeys: Journeys, *, unit: str, levels: Sequence[str], flows: 
         a = execute(pj.group_by(_p=period_index(pj.start_us, unit)).aggregate(
             n=pj.count(), _open=pj._open.cast("int64").sum()))
         n_open = int(a["_open"].sum())
+        per_day = execute(pj.group_by(_p=period_index(pj.start_us, "day")).aggregate(
+            n=pj.count()))
+    # customers first seen (their first journey step) per day
+    first = s.group_by("customer_id").aggregate(_f=s.time_us.min())
+    new = execute(first.group_by(_p=period_index(first._f, "day")).aggregate(n=first.count()))
+    daily = pd.concat([per_day.assign(kpi="arrivals_per_day"), new.assign(kpi="new_customers")],
+                      ignore_index=True)
     frames.append(pd.DataFrame({"kpi": "arrivals", "level": "all", "group": "journeys",
                                 "_p": a["_p"], "numerator": a["n"], "denominator": np.nan}))
     # channel mix: each channel's share of the period's events
@@ -344,7 +413,7 @@ def _kpi_frames(journeys: Journeys, *, unit: str, levels: Sequence[str], flows: 
     frames.append(pd.DataFrame({"kpi": "channel_share", "level": "channel",
                                 "group": m["channel"].astype(str), "_p": m["_p"],
                                 "numerator": m["n"], "denominator": m["total"]}))
-    return frames, horizon, n_open
+    return frames, horizon, n_open, daily
 
 def _flow_frames(journeys: Journeys, hist: Any, *, unit: str, flows: int, timed_flows: int,
                  cutoff: int, max_open_share: float) -> list[pd.DataFrame]:
@@ -355,8 +424,10 @@ def _flow_frames(journeys: Journeys, hist: Any, *, unit: str, flows: int, timed_
     steps are that recent."""
     if not flows:
         return []
-    t = execute(hist.group_by(["touchpoint", "next_touchpoint", "_p"]).aggregate(
+    tc = execute(hist.group_by(["touchpoint", "next_touchpoint", "channel", "_p"]).aggregate(
         n=hist.n.sum()))
+    t = tc.groupby(["touchpoint", "next_touchpoint", "_p"], as_index=False, dropna=False)[
+        "n"].sum()
     s = journeys.steps
     late = s.filter(s.time_us > cutoff)
     recent = execute(late.group_by(["touchpoint", period_index(late.time_us, unit)
@@ -384,11 +455,39 @@ def _flow_frames(journeys: Journeys, hist: Any, *, unit: str, flows: int, timed_
         "group": x["touchpoint"].astype(str) + " → " + x["next_touchpoint"].astype(str),
         "_p": x["_p"], "numerator": x["n"].where(keep, 0),
         "denominator": x["departures"].where(keep, 0)})]
+    frames.extend(_channel_flow_frames(tc, top, cells))
     timed = [f for f in volume.index if f[0] != f[1]][:timed_flows]
     if timed:
         frames.extend(_time_frames(hist, timed, cells.loc[cells["immature"],
                                                           ["touchpoint", "_p"]]))
     return frames
+
+
+def _channel_flow_frames(tc: pd.DataFrame, top: list[tuple[str, str]],
+                         cells: pd.DataFrame) -> list[pd.DataFrame]:
+    """The main flows by the channel of the departing step (a bug on one platform), for
+    flows whose departing touchpoint is seen on more than one channel; periods left out
+    as for the flow as a whole."""
+    steps = tc.groupby(["touchpoint", "channel", "_p"], as_index=False)["n"].sum()
+    moves = tc[tc["next_touchpoint"].notna()]
+    departures = moves.groupby(["touchpoint", "channel", "_p"], as_index=False)["n"].sum(
+        ).rename(columns={"n": "departures"})
+    multi = steps.groupby("touchpoint")["channel"].nunique()
+    wanted = pd.DataFrame([f for f in top if multi.get(f[0], 0) > 1],
+                          columns=["touchpoint", "next_touchpoint"])
+    if wanted.empty:
+        return []
+    x = (wanted.merge(departures, on="touchpoint")
+         .merge(moves, on=["touchpoint", "next_touchpoint", "channel", "_p"], how="left")
+         .merge(cells[["touchpoint", "_p", "immature"]], on=["touchpoint", "_p"], how="left")
+         .fillna({"n": 0, "immature": False}))
+    keep = ~x["immature"].astype(bool)
+    return [pd.DataFrame({
+        "kpi": "transition_probability", "level": "flow_channel",
+        "group": x["touchpoint"].astype(str) + " → " + x["next_touchpoint"].astype(str)
+        + " (" + x["channel"].astype(str) + ")",
+        "_p": x["_p"], "numerator": x["n"].where(keep, 0),
+        "denominator": x["departures"].where(keep, 0)})]
 
 
 def _time_frames(hist: Any, timed: list[tuple[str, str]], immature: pd.DataFrame
@@ -492,6 +591,8 @@ class Changes:
 def _classify(kpi: str, start: int, end: int, n_periods: int, reference: float,
               changed: float) -> str:
     up = changed > reference
+    if kpi in BURST_KPIS:
+        return "burst" if up else "dip"
     if start == 0 or end == n_periods:
         if kpi == "channel_share" and not up and changed <= 0.2 * reference:
             return "fade_out"
@@ -548,40 +649,15 @@ def detect_changes(
     check_scalar(n_simulations, "n_simulations", typ=int, ge=19)
     check_scalar(min_periods, "min_periods", typ=int, ge=2)
     check_scalar(max_share_in_one_period, "max_share_in_one_period", typ=float, gt=0, le=1)
-    table = series.table
-    if kpis is not None:
-        table = table[table["kpi"].isin(list(kpis))]
-    starts = series.periods["period"].tolist()
-    n_periods = len(starts)
     rows = []
-    # every series holds every period (kpi_series completes them): split arrays, no groupby
-    table = table.sort_values(["kpi", "level", "group", "period_index"], kind="stable")
-    if len(table) % max(n_periods, 1):
-        raise ValueError("series.table must hold every period of every series")
-    size = len(table) // max(n_periods, 1)
-    keys = table[["kpi", "level", "group"]].to_numpy()[::n_periods] if size else []
-    nums = table["numerator"].to_numpy(float).reshape(size, n_periods)
-    dens = table["denominator"].to_numpy(float).reshape(size, n_periods)
-    vals = table["value"].to_numpy(float).reshape(size, n_periods)
-    opens = table["open_excluded"].to_numpy(float).reshape(size, n_periods)
-    for (kpi, level, group), x, n, v, op in zip(keys, nums, dens, vals, opens, strict=True):
-        model = KPI_MODELS[kpi]
-        status, reason = _screen(x, n, model, min_periods=min_periods,
-                                 max_share=max_share_in_one_period)
-        if status == "degenerate" and (n == 0).all() and op.sum() > 0:
-            reason = ("no period with its journeys closed: open journeys (see open_horizon) "
-                      "in every period")
-        row: dict[str, Any] = {"kpi": kpi, "level": level, "group": group, "model": model,
-                               "status": status, "reason": reason, "periods": n_periods,
-                               "numerator": x.sum(), "denominator": n.sum()}
-        if status == "tested" and n_periods >= 2:
-            key = zlib.crc32(f"{kpi}|{level}|{group}".encode())
-            r = scan(x, n, model=model, n_simulations=n_simulations,  # type: ignore[arg-type]
-                     rng=np.random.default_rng([seed, key]))
-            row.update(start_index=r.start, end_index=r.end, statistic=r.statistic,
-                       dispersion=r.dispersion, p_value=r.pvalue,
-                       p_value_method=r.pvalue_method, _x=x, _n=n, _v=v)
-        rows.append(row)
+    grids = [(series.table, series.periods, series.period, None),
+             (series.bursts, series.burst_periods, "day", BURST_MAX_DAYS)]
+    for table, periods, unit, max_length in grids:
+        if kpis is not None:
+            table = table[table["kpi"].isin(list(kpis))]
+        rows.extend(_search(table, periods["period"].tolist(), unit, max_length,
+                            n_simulations=n_simulations, seed=seed, min_periods=min_periods,
+                            max_share=max_share_in_one_period))
     out = pd.DataFrame(rows)
     if out.empty:
         out = pd.DataFrame(columns=["kpi", "level", "group", "model", "status", "reason"])
@@ -592,7 +668,7 @@ def detect_changes(
     out.loc[tested, "p_adjusted"] = adjust_p_values(out.loc[tested, "p_value"].to_numpy(),
                                                     method=adjust)
     findings = [
-        _finding(r, starts=starts, period=series.period, alpha=alpha)
+        _finding(r, alpha=alpha)
         for r in out[tested & (out["p_adjusted"] <= alpha)].to_dict("records")]
     frame = pd.DataFrame(findings, columns=list(FINDING_COLUMNS))
     if not frame.empty:
@@ -609,8 +685,49 @@ def detect_changes(
                    notes=tuple(notes))
 
 
-def _finding(r: dict, *, starts: list[pd.Timestamp], period: str, alpha: float) -> dict:
+def _search(table: pd.DataFrame, starts: list[pd.Timestamp], unit: str,
+            max_length: int | None, *, n_simulations: int, seed: int, min_periods: int,
+            max_share: float) -> list[dict]:
+    """One row per series of ``table`` (every period of ``starts`` present): screened, and
+    scanned when it can show a change (windows of at most ``max_length`` periods)."""
+    n_periods = len(starts)
+    rows: list[dict] = []
+    if table.empty or not n_periods:
+        return rows
+    # every series holds every period (kpi_series completes them): split arrays, no groupby
+    table = table.sort_values(["kpi", "level", "group", "period_index"], kind="stable")
+    if len(table) % n_periods:
+        raise ValueError("series.table must hold every period of every series")
+    size = len(table) // n_periods
+    keys = table[["kpi", "level", "group"]].to_numpy()[::n_periods]
+    nums = table["numerator"].to_numpy(float).reshape(size, n_periods)
+    dens = table["denominator"].to_numpy(float).reshape(size, n_periods)
+    vals = table["value"].to_numpy(float).reshape(size, n_periods)
+    opens = table["open_excluded"].to_numpy(float).reshape(size, n_periods)
+    for (kpi, level, group), x, n, v, op in zip(keys, nums, dens, vals, opens, strict=True):
+        model = KPI_MODELS[kpi]
+        status, reason = _screen(x, n, model, min_periods=min_periods, max_share=max_share)
+        if status == "degenerate" and (n == 0).all() and op.sum() > 0:
+            reason = ("no period with its journeys closed: open journeys (see open_horizon) "
+                      "in every period")
+        row: dict[str, Any] = {"kpi": kpi, "level": level, "group": group, "model": model,
+                               "status": status, "reason": reason, "periods": n_periods,
+                               "period_unit": unit, "numerator": x.sum(),
+                               "denominator": n.sum()}
+        if status == "tested" and n_periods >= 2:
+            key = zlib.crc32(f"{kpi}|{level}|{group}".encode())
+            r = scan(x, n, model=model, n_simulations=n_simulations,  # type: ignore[arg-type]
+                     rng=np.random.default_rng([seed, key]), max_length=max_length)
+            row.update(start_index=r.start, end_index=r.end, statistic=r.statistic,
+                       dispersion=r.dispersion, p_value=r.pvalue,
+                       p_value_method=r.pvalue_method, _x=x, _n=n, _v=v, _starts=starts)
+        rows.append(row)
+    return rows
+
+
+def _finding(r: dict, *, alpha: float) -> dict:
     x, n, v = r["_x"], r["_n"], r["_v"]
+    starts, period = r["_starts"], r["period_unit"]
     s, e, t = int(r["start_index"]), int(r["end_index"]), len(x)
     inside = np.zeros(t, dtype=bool)
     inside[s:e] = True
@@ -631,19 +748,29 @@ def _finding(r: dict, *, starts: list[pd.Timestamp], period: str, alpha: float) 
     last = int(np.flatnonzero(changed_mask)[-1])
     start = starts[first]
     end = pd.NaT if last == t - 1 else starts[last + 1]
+    days = int(changed_mask.sum())
     if r["kpi"] in ("time_median", "time_p90"):
         value_ref, value_chg = _weighted_median(v[ref_mask], n[ref_mask]), \
             _weighted_median(v[changed_mask], n[changed_mask])
     else:
         value_ref, value_chg = reference, changed
+    if r["kpi"] in BURST_KPIS:
+        # counts per day against those expected from the days around: observed per day, the
+        # expectation scaled by the level elsewhere (observed / expected there), both per day
+        scale = nc / days
+        reference, changed = reference * scale, changed * scale
+        low, high = low * scale, high * scale
+        value_ref, value_chg = reference, changed
     out = {
         "kpi": r["kpi"], "level": r["level"], "group": r["group"], "kind": kind,
-        "start": start, "end": end, "periods": int(changed_mask.sum()),
+        "start": start, "end": end, "periods": days, "period_unit": period,
         "reference": reference, "changed": changed, "difference": changed - reference,
         "ci_low": low, "ci_high": high, "confidence_level": 1 - alpha,
         "value_reference": value_ref, "value_changed": value_chg,
-        "affected": float(xc if r["kpi"] == "arrivals" else nc),
-        "affected_unit": _UNITS[r["kpi"]], "excess": float(xc - reference * nc),
+        "affected": float(xc if KPI_MODELS[r["kpi"]] == "poisson" else nc),
+        "affected_unit": _UNITS[r["kpi"]],
+        "excess": float(xc - reference * days if r["kpi"] in BURST_KPIS
+                        else xc - (xr / nr) * nc),
         "statistic": float(r["statistic"]), "dispersion": phi, "p_value": r["p_value"],
         "p_adjusted": r["p_adjusted"], "p_value_method": r["p_value_method"],
         "alpha": alpha,
@@ -669,7 +796,10 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
 KPI_NAMES = {"exit_rate": "exit rate", "conversion_rate": "conversion rate",
              "transition_probability": "share of moves", "time_median": "median time",
              "time_p90": "90th percentile of the time", "arrivals": "journeys started",
-             "channel_share": "share of events"}
+             "channel_share": "share of events", "new_customers": "new customers",
+             "arrivals_per_day": "journeys started"}
+#: KPIs that are counts per period (shown as numbers, not percentages).
+COUNT_KPIS = ("arrivals", *BURST_KPIS)
 
 #: English templates by kind, filled from a finding's columns (the report may supply its own,
 #: e.g. Chinese, with the same fields: what, what_lower, group, of_group, start, when (``on`` a day,
@@ -686,8 +816,10 @@ TEMPLATES = {
     "episode_down": "{what}{of_group} fell to {changed} {when}, against "
                     "{reference} otherwise ({difference}, {level} CI {ci}; {affected} {unit} "
                     "in that time; adjusted p {p}).",
-    "burst": "Burst of journeys started: {changed} per {per} {when}, against "
-             "{reference} otherwise ({difference}, {level} CI {ci}; adjusted p {p}).",
+    "burst": "Burst of {what_lower}: {changed} per {per} {when}, against "
+             "{reference} {otherwise} ({difference}, {level} CI {ci}; adjusted p {p}).",
+    "dip": "Dip in {what_lower}: {changed} per {per} {when}, against "
+           "{reference} {otherwise} ({difference}, {level} CI {ci}; adjusted p {p}).",
     "fade_out": "The {group} channel faded out: its {what_lower} fell from {reference} to "
                 "{changed} from {start} on ({difference}, {level} CI {ci}; adjusted p {p}).",
 }
@@ -701,7 +833,8 @@ def describe(finding: dict, *, period: str = "week") -> str:
     the typical period medians (or p90s) follow in seconds.
     """
     kpi = finding["kpi"]
-    count = kpi == "arrivals"
+    count = kpi in COUNT_KPIS
+    period = str(finding.get("period_unit") or period)
 
     def level(value: float) -> str:
         return (f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}") if count else \
@@ -717,16 +850,18 @@ def describe(finding: dict, *, period: str = "week") -> str:
         what = f"share of steps slower than the usual {cut}"
     start = pd.Timestamp(finding["start"])
     end = finding["end"]
-    length = pd.Timedelta(days=1 if period == "day" else 7)
     if pd.isna(end):
         when = f"from {start:%Y-%m-%d} to the end of the data"
-    elif pd.Timestamp(end) - start == length:
-        when = f"on {start:%Y-%m-%d}" if period == "day" else f"in the week of {start:%Y-%m-%d}"
+    elif finding.get("periods") == 1 or (period != "month" and pd.Timestamp(end) - start
+                                         == pd.Timedelta(days=1 if period == "day" else 7)):
+        when = {"day": f"on {start:%Y-%m-%d}", "week": f"in the week of {start:%Y-%m-%d}",
+                "month": f"in {start:%B %Y}"}[period]
     else:
         when = f"from {start:%Y-%m-%d} to {pd.Timestamp(end) - pd.Timedelta(days=1):%Y-%m-%d}"
     text = TEMPLATES[finding["kind"]].format(
         what=what[0].upper() + what[1:], what_lower=what, group=finding["group"],
-        of_group="" if kpi == "arrivals" else f" of {finding['group']}",
+        of_group="" if count else f" of {finding['group']}",
+        otherwise="expected from the days around" if kpi in BURST_KPIS else "otherwise",
         per_part=f" per {period}" if count else "",
         start=f"{start:%Y-%m-%d}", when=when,
         reference=level(finding["reference"]), changed=level(finding["changed"]),

@@ -14,8 +14,9 @@ period's new customers are an upper bound) and *returning* afterwards. From the 
 * :func:`new_vs_returning`: the conversion of customers' first journeys against their later
   ones, difference with Newcombe's interval and the score test (statsmodels).
 
-Periods are ``day``, ``week`` (Monday) or ``month``, or ``auto``: day when the data spans less
-than 60 days, week below two years, month otherwise (:func:`choose_period`).
+Periods are ``day``, ``week`` (Monday) or ``month``, or ``auto``: the workbench's one rule
+(:func:`cjmlib.journeys.changes.choose_period`: day when the data span less than 120 days,
+week below two years, month beyond), so cohorts and the change search share their periods.
 """
 
 from __future__ import annotations
@@ -28,19 +29,10 @@ import pandas as pd
 from cjmlib.core.checks import check_scalar
 from cjmlib.core.engine import execute
 from cjmlib.journeys.build import Journeys, check_journeys
-from cjmlib.journeys.changes import period_index, period_start
+from cjmlib.journeys.changes import choose_period, period_index, period_start
 from cjmlib.stats.intervals import add_rate
 
 Period = Literal["auto", "day", "week", "month"]
-
-
-def choose_period(journeys: Journeys, period: Period = "auto") -> str:
-    """``period``, or for ``auto`` day (< 60 days of data), week (< 2 years) or month."""
-    check_scalar(period, "period", in_=("auto", "day", "week", "month"))
-    if period != "auto":
-        return period
-    days = (journeys.observed_until - journeys.observed_from) / pd.Timedelta(days=1)
-    return "day" if days < 60 else "week" if days < 730 else "month"
 
 
 def _first_journeys(journeys: Journeys) -> Any:
@@ -53,20 +45,13 @@ def _first_journeys(journeys: Journeys) -> Any:
 
 
 def _period_key(t: Any, period: str) -> Any:
-    """An engine expression: the period's index of a microsecond column (days or Monday
-    weeks as in :func:`cjmlib.journeys.changes.period_index`; months since 1970-01)."""
-    if period in ("day", "week"):
-        return period_index(t, period).cast("int64")
-    ts = t.cast("int64").as_timestamp("us")
-    return ((ts.year() - 1970) * 12 + ts.month() - 1).cast("int64")
+    """An engine expression: the period index of a microsecond column."""
+    return period_index(t, period).cast("int64")
 
 
 def _key_start(keys: pd.Series, period: str) -> pd.Series:
     """The UTC start of each period index of :func:`_period_key`."""
-    k = keys.astype("int64")
-    if period in ("day", "week"):
-        return period_start(k, period)
-    return pd.to_datetime({"year": 1970 + k // 12, "month": k % 12 + 1, "day": 1}, utc=True)
+    return period_start(keys.astype("int64"), period)
 
 
 def acquisition(journeys: Journeys, *, period: Period = "auto",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from cjmlib.journeys.changes import BURST_KPIS, COUNT_KPIS
 from cjmlib.report.context import ReportContext
 from cjmlib.report.document import table_html
 from cjmlib.report.findings import Finding
@@ -46,14 +47,15 @@ def _differing_segments(ranking: pd.DataFrame) -> pd.DataFrame:
 _KPI_ZH = {"exit_rate": "退出率", "conversion_rate": "转化率",
            "transition_probability": "流转占比", "time_median": "慢于通常中位数的步骤占比",
            "time_p90": "慢于通常第 90 百分位的步骤占比", "arrivals": "开始的旅程数",
-           "channel_share": "事件占比"}
+           "channel_share": "事件占比", "new_customers": "每天的新客户数",
+           "arrivals_per_day": "每天开始的旅程数"}
 
 
 def change_sentence(ctx: ReportContext, r: dict) -> str:
     """One change found over time, in the report's language (escaped HTML)."""
     if ctx.lang.code != "zh":
         return escape(str(r["sentence"]))
-    count = r["kpi"] == "arrivals"
+    count = r["kpi"] in COUNT_KPIS
 
     def level(v: float) -> str:
         return num(v) if count else pct(v)
@@ -74,7 +76,8 @@ def change_sentence(ctx: ReportContext, r: dict) -> str:
         if kind == "fade_out":
             head = f"{ctx.lang.tp(r['group'])} 渠道逐渐消失：{head}"
     else:
-        head = f"{when}，{group}{what}{verb} {level(r['changed'])}，其余时间为 {level(r['reference'])}"
+        other = "按前后几天预期为" if r["kpi"] in BURST_KPIS else "其余时间为"
+        head = f"{when}，{group}{what}{verb} {level(r['changed'])}，{other} {level(r['reference'])}"
     lo, hi = diff(r["ci_low"]), diff(r["ci_high"])
     return escape(f"{head}（{diff(r['difference'])}，{ctx.interval('changes')['ci_label']} {lo} 至 "
                   f"{hi}；校正后 p {float(r['p_adjusted']):.2g}）。")

@@ -36,10 +36,11 @@ caller's (:func:`cjmlib.stats.multiplicity.adjust_p_values`).
 Overdispersion: events cluster in journeys and days differ more than binomial or Poisson
 noise allows, which would make every wiggle of a large series "significant". The
 statistic is therefore divided by a dispersion factor estimated robustly from the series,
-``phi = max(1, median(r_t^2) / 0.4549)`` with ``r_t`` the Pearson residuals against the
-constant rate and 0.4549 the median of a chi-square with one degree of freedom (a
-quasi-likelihood scan; McCullagh & Nelder 1989, sec. 4.5, for the quasi-likelihood; the
-median keeps the change itself from inflating ``phi``). The same estimate is made on every
+``phi = max(1, median(r_t^2) / 0.4549)`` with ``r_t`` the standardised differences of
+consecutive period rates (:func:`dispersion`) and 0.4549 the median of a chi-square with one
+degree of freedom (a quasi-likelihood scan; McCullagh & Nelder 1989, sec. 4.5, for the
+quasi-likelihood; differences and the median keep the change itself -- a step, an
+episode, a slow fade -- from inflating ``phi``). The same estimate is made on every
 simulated series, so under a binomial or Poisson null the test is exact up to Monte Carlo
 error; under overdispersion it is approximate.
 """
@@ -53,6 +54,12 @@ import numpy as np
 
 #: Median of a chi-square distribution with one degree of freedom.
 CHI2_1_MEDIAN = 0.454936423119572
+#: Share of the largest squared residuals left out of a dispersion estimate, and the mean of
+#: a chi-square with one degree of freedom below its (1 - TRIM) quantile: the trimmed mean
+#: of the rest, divided by this, estimates the scale (a step or an episode moves one or two
+#: residuals; the median would do too, at about half the efficiency).
+TRIM = 0.25
+CHI2_1_TRIMMED_MEAN = 0.36852405098356217
 
 ScanModel = Literal["binomial", "poisson"]
 #: Simulation stops early when no draw reached the observed maximum and its Gumbel tail
@@ -88,15 +95,20 @@ class ScanResult:
     method: str = "temporal scan statistic (Kulldorff 1997), Monte Carlo maximum"
 
 
-def windows(n_periods: int) -> tuple[np.ndarray, np.ndarray]:
-    """Starts and ends of every window ``[s, e)`` of ``n_periods`` periods except the whole.
+def windows(n_periods: int, max_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and ends of every window ``[s, e)`` of ``n_periods`` periods except the whole
+    (of at most ``max_length`` periods when given).
 
     >>> s, e = windows(3)
     >>> list(zip(s.tolist(), e.tolist()))
     [(0, 1), (0, 2), (1, 2), (1, 3), (2, 3)]
+    >>> [(int(a), int(b)) for a, b in zip(*windows(3, max_length=1))]
+    [(0, 1), (1, 2), (2, 3)]
     """
     s, e = np.triu_indices(n_periods + 1, k=1)
     keep = ~((s == 0) & (e == n_periods))
+    if max_length is not None:
+        keep &= (e - s) <= max_length
     return s[keep], e[keep]
 
 
@@ -128,18 +140,39 @@ def dispersion(successes: np.ndarray, trials: np.ndarray, *, model: ScanModel) -
     """Robust dispersion factor of each row of ``successes`` (see the module docstring),
     at least 1.
 
+    From the differences of consecutive period rates, ``d_t = p_{t+1} - p_t`` over the
+    periods holding data, whose variance under one constant rate ``p`` is
+    ``v(p) (1/n_t + 1/n_{t+1})`` (``v = p(1-p)`` binomial, ``p`` Poisson):
+    ``phi = max(1, median(d_t^2 / var_t) / 0.4549)``. A shift moves one difference and an
+    episode two, and a steady trend (a channel fading out over months) adds only its slope
+    per period to each, so a change does not inflate ``phi`` as the residuals around one
+    constant rate would (a fade spans most periods); noise beyond binomial or Poisson does.
+    With fewer than three periods holding data, the residuals around the constant rate.
+
     >>> dispersion(np.array([5, 5, 5, 5]), np.array([10, 10, 10, 10]), model="binomial")
     array([1.])
+    >>> step = np.array([10, 11, 9, 10, 30, 31, 29, 30]); n = np.full(8, 100)
+    >>> float(dispersion(step, n, model="binomial")[0])  # a shift is not noise
+    1.0
     """
     x = np.atleast_2d(np.asarray(successes, dtype=float))
     n = np.asarray(trials, dtype=float)
     used = n > 0
     rate = x.sum(axis=1, keepdims=True) / n.sum()
-    expected = rate * n[used]
-    var = expected * (1 - rate) if model == "binomial" else expected
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(var > 0, (x[:, used] - expected) ** 2 / var, 0.0)
-    return np.maximum(1.0, np.median(r2, axis=1) / CHI2_1_MEDIAN)
+    v = rate * (1 - rate) if model == "binomial" else rate
+    xu, nu = x[:, used], n[used]
+    if nu.size < 3:
+        expected = rate * nu
+        var = v * nu
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = np.where(var > 0, (xu - expected) ** 2 / var, 0.0)
+    else:
+        p = xu / nu
+        d = np.diff(p, axis=1)
+        var = v * (1 / nu[:-1] + 1 / nu[1:])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = np.where(var > 0, d ** 2 / var, 0.0)
+    return np.maximum(1.0, _scale(r2))
 
 
 def _max_statistic(x: np.ndarray, n: np.ndarray, s: np.ndarray, e: np.ndarray,
@@ -155,13 +188,82 @@ def _max_statistic(x: np.ndarray, n: np.ndarray, s: np.ndarray, e: np.ndarray,
     return llr[np.arange(len(best)), best] / phi, best, phi
 
 
+def _scale(r2: np.ndarray) -> np.ndarray:
+    """Robust scale of squared standardised residuals (rows): the mean of those up to
+    their ``1 - TRIM`` quantile, over :data:`CHI2_1_TRIMMED_MEAN` (1 for chi-square(1))."""
+    r2 = np.atleast_2d(r2)
+    keep = max(1, int(np.ceil((1 - TRIM) * r2.shape[1])))
+    return np.sort(r2, axis=1)[:, :keep].mean(axis=1) / CHI2_1_TRIMMED_MEAN
+
+
+def extra_variance(successes: np.ndarray, trials: np.ndarray, *, model: ScanModel) -> float:
+    """Between-period variance of the rate beyond binomial or Poisson noise, as a share:
+    ``rho`` with ``Var(p_t) = v/n_t + v rho`` (binomial, ``v = p(1-p)``; the intra-class
+    correlation of a beta-binomial) or ``kappa`` with ``Var(p_t) = p/n_t + p^2 kappa``
+    (Poisson; the gamma-Poisson shape). Solved robustly from the consecutive differences:
+    the ``rho`` making the median of ``d_t^2 / Var(d_t)`` that of a chi-square with one
+    degree of freedom (0 when binomial or Poisson noise explains it).
+
+    Periods differ for reasons of their own (a campaign day, a busy week), which adds the
+    same variance to a large period's rate as to a small one's: scaling the binomial
+    variance by one factor (:func:`dispersion`) understates it for the large periods and
+    overstates it for the small, so the null series of :func:`scan` are drawn with this
+    variance instead.
+    """
+    x = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    used = n > 0
+    xu, nu = x[used], n[used]
+    if nu.size < 3 or xu.sum() <= 0:
+        return 0.0
+    rate = xu.sum() / nu.sum()
+    v = rate * (1 - rate) if model == "binomial" else rate
+    extra = v if model == "binomial" else rate ** 2
+    if v <= 0:
+        return 0.0
+    d2 = np.diff(xu / nu) ** 2
+    base = v * (1 / nu[:-1] + 1 / nu[1:])
+
+    def excess(r: float) -> float:
+        return float(_scale(d2 / (base + 2 * extra * r))[0]) - 1.0
+
+    if excess(0.0) <= 0:
+        return 0.0
+    lo, hi = 0.0, 1.0
+    while excess(hi) > 0 and hi < 1e6:
+        lo, hi = hi, hi * 4
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if excess(mid) > 0 else (lo, mid)
+    return hi if model == "poisson" else min(hi, 1.0 - 1e-9)
+
+
 def _draw(x: np.ndarray, n: np.ndarray, size: int, rng: np.random.Generator,
-          model: str) -> np.ndarray:
+          model: str, rho: float = 0.0) -> np.ndarray:
+    """``size`` null series like ``x``: with no extra variance (``rho == 0``) conditioned
+    on the total (hypergeometric or multinomial); otherwise with the extra variance of
+    :func:`extra_variance` around the series' pooled rate (beta-binomial or
+    gamma-Poisson)."""
     total = int(round(x.sum()))
+    if rho <= 0.0:
+        if model == "binomial":
+            return rng.multivariate_hypergeometric(np.round(n).astype(np.int64), total,
+                                                   size=size, method="marginals"
+                                                   ).astype(float)
+        return rng.multinomial(total, n / n.sum(), size=size).astype(float)
+    used = n > 0
+    out = np.zeros((size, n.size))
+    rate = x.sum() / n.sum()
     if model == "binomial":
-        return rng.multivariate_hypergeometric(np.round(n).astype(np.int64), total, size=size,
-                                               method="marginals").astype(float)
-    return rng.multinomial(total, n / n.sum(), size=size).astype(float)
+        k = 1.0 / rho - 1.0  # Beta(rate k, (1 - rate) k): intra-class correlation rho
+        p = rng.beta(max(rate * k, 1e-9), max((1 - rate) * k, 1e-9),
+                     size=(size, int(used.sum())))
+        out[:, used] = rng.binomial(np.round(n[used]).astype(np.int64), p)
+    else:
+        # rate per unit of exposure ~ Gamma(1/kappa, rate kappa): Var = rate^2 kappa
+        lam = rng.gamma(1.0 / rho, rate * rho, size=(size, int(used.sum()))) * n[used]
+        out[:, used] = rng.poisson(lam)
+    return out
 
 
 def scan(
@@ -173,6 +275,7 @@ def scan(
     min_exceedances: int = 10,
     rng: np.random.Generator | None = None,
     batch: int = 100,
+    max_length: int | None = None,
 ) -> ScanResult:
     """The most likely changed window of one series and the p-value of its statistic.
 
@@ -180,6 +283,7 @@ def scan(
     ``model="poisson"``; periods with ``trials == 0`` hold no data). ``n_simulations``:
     most Monte Carlo draws; ``min_exceedances``: stop once this many simulated maxima reach
     the observed one; ``rng``: a seeded generator (results are deterministic given it).
+    ``max_length``: search only windows of at most this many periods (bursts).
 
     >>> x = np.array([10, 11, 9, 10, 30, 31, 10, 9, 11, 10])
     >>> r = scan(x, np.full(10, 100), model="binomial", rng=np.random.default_rng(0))
@@ -193,7 +297,7 @@ def scan(
     if model not in ("binomial", "poisson"):
         raise ValueError(f"model must be 'binomial' or 'poisson', got {model!r}")
     rng = rng if rng is not None else np.random.default_rng(0)
-    s, e = windows(x.size)
+    s, e = windows(x.size, max_length)
     stat, best, phi = _max_statistic(x[None, :], n, s, e, model)
     observed = float(stat[0])
     w_s, w_e = int(s[best[0]]), int(e[best[0]])
@@ -202,11 +306,12 @@ def scan(
     inside = x_in / n_in if n_in > 0 else np.nan
     outside = x_out / n_out if n_out > 0 else np.nan
 
+    rho = extra_variance(x, n, model=model) if phi[0] > 1 else 0.0
     maxima: list[np.ndarray] = []
     drawn = exceed = 0
     while drawn < n_simulations and exceed < min_exceedances:
         size = min(batch, n_simulations - drawn)
-        sim, _, _ = _max_statistic(_draw(x, n, size, rng, model), n, s, e, model)
+        sim, _, _ = _max_statistic(_draw(x, n, size, rng, model, rho), n, s, e, model)
         maxima.append(sim)
         drawn += size
         # relative tolerance: ties of the maximum must count as reaching it
