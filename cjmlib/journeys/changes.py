@@ -85,7 +85,11 @@ KPI_MODELS: dict[str, str] = {
     "transition_probability": "binomial", "time_median": "binomial",
     "time_p90": "binomial", "arrivals": "poisson", "channel_share": "binomial",
     "new_customers": "poisson", "arrivals_per_day": "poisson",
+    "csat_satisfied": "binomial", "nps_promoters": "binomial", "nps_detractors": "binomial",
 }
+#: Feedback KPIs (:func:`add_feedback`): answers at or above / at or below a cut.
+FEEDBACK_KPIS = {"csat_satisfied": ("csat", ">=", 4), "nps_promoters": ("nps", ">=", 9),
+                 "nps_detractors": ("nps", "<=", 6)}
 #: Daily count series searched for bursts against the days around them (see the module).
 BURST_KPIS = ("new_customers", "arrivals_per_day")
 #: A burst lasts at most this many days; its baseline is the median of the days within
@@ -109,7 +113,8 @@ FINDING_COLUMNS = (
 _UNITS = {"exit_rate": "journeys", "conversion_rate": "journeys",
           "transition_probability": "transitions", "time_median": "gaps", "time_p90": "gaps",
           "arrivals": "journeys", "channel_share": "events", "new_customers": "customers",
-          "arrivals_per_day": "journeys"}
+          "arrivals_per_day": "journeys", "csat_satisfied": "answers",
+          "nps_promoters": "answers", "nps_detractors": "answers"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -313,6 +318,81 @@ def kpi_series(
                      open_journeys=n_open,
                      journeys=int(table.loc[table["kpi"] == "arrivals", "numerator"].sum()),
                      bursts=bursts, burst_periods=days.drop(columns="_raw"))
+
+
+def add_feedback(series: KpiSeries, feedback: Any, *, time_column: str = "response_time",
+                 touchpoint_column: str = "touchpoint",
+                 survey_column: str = "survey") -> KpiSeries:
+    """``series`` with the satisfaction series of ``feedback`` (a DataFrame, a path or an
+    Ibis table of the canonical feedback table) on the same periods, counted in the engine:
+    the share of CSAT answers at 4-5 (``csat_satisfied``), of NPS answers at 9-10
+    (``nps_promoters``) and at 0-6 (``nps_detractors``), each over the answers with that
+    score, per survey (level ``survey``: a wave of a yearly survey is not a change in
+    another's scores) and per touchpoint answered about within a survey (level
+    ``feedback``, group ``touchpoint (survey)``). Answers outside the journeys' observed span are left out. Series with no
+    answers at all are not added; a feedback table without ``csat`` or ``nps`` adds none of
+    that score's series.
+    """
+    if not isinstance(series, KpiSeries):
+        raise TypeError(f"series must be a KpiSeries from kpi_series(journeys), got "
+                        f"{type(series).__name__}")
+    import ibis
+
+    from cjmlib.core.engine import as_table, epoch_microseconds
+
+    t = as_table(feedback, what="feedback")
+    if time_column not in t.columns:
+        raise ValueError(f"feedback: column {time_column!r} (answer time) is missing; "
+                         f"columns are {list(t.columns)}")
+    scores = [c for c in ("csat", "nps") if c in t.columns]
+    if not scores:
+        return series
+    unit = series.period
+    lo, hi = (int(ts.value // 1000) for ts in (series.observed_from, series.observed_until))
+    t = t.mutate(_us=epoch_microseconds(t[time_column], t))
+    t = t.filter((t._us >= lo) & (t._us <= hi))
+    t = t.mutate(_p=period_index(t._us, unit).cast("int64"),
+                 _tp=(t[touchpoint_column].cast("string") if touchpoint_column in t.columns
+                      else None))
+    aggs = {}
+    for kpi, (col, op, cut) in FEEDBACK_KPIS.items():
+        if col not in scores:
+            continue
+        hit = t[col] >= cut if op == ">=" else t[col] <= cut
+        aggs[f"{kpi}__n"] = t[col].notnull().cast("int64").sum()
+        aggs[f"{kpi}__x"] = (t[col].notnull() & hit).cast("int64").sum()
+    if not aggs:
+        return series
+    # a survey's answers as one series, and per touchpoint within a survey: a wave of
+    # another survey (a yearly relationship survey) must not read as a change in CSAT
+    survey = (t[survey_column].cast("string").fill_null("(no survey)")
+              if survey_column in t.columns else ibis.literal("all"))
+    t = t.mutate(_survey=survey)
+    parts = [execute(t.group_by(["_survey", "_p"]).aggregate(**aggs)).assign(level="survey")]
+    parts[0]["_tp"] = parts[0]["_survey"]
+    if touchpoint_column in t.columns:
+        by_tp = t.filter(t._tp.notnull())
+        part = execute(by_tp.group_by(["_survey", "_tp", "_p"]).aggregate(**aggs))
+        part["_tp"] = part["_tp"] + " (" + part["_survey"] + ")"
+        parts.append(part.assign(level="feedback"))
+    c = pd.concat(parts, ignore_index=True)
+    frames = []
+    for kpi in FEEDBACK_KPIS:
+        if f"{kpi}__n" not in c.columns:
+            continue
+        f = pd.DataFrame({"kpi": kpi, "level": c["level"], "group": c["_tp"].astype(str),
+                          "_p": c["_p"], "numerator": c[f"{kpi}__x"],
+                          "denominator": c[f"{kpi}__n"], "open_excluded": 0})
+        answered = f.groupby("group")["denominator"].transform("sum") > 0
+        frames.append(f[answered])
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return series
+    periods = series.periods.assign(_raw=period_index(
+        (series.periods["period"].astype("int64") // 1000).to_numpy(), unit))
+    added = _complete(pd.concat(frames, ignore_index=True), periods)
+    table = pd.concat([series.table, added], ignore_index=True)
+    return replace(series, table=table)
 
 
 def _burst_series(daily: pd.DataFrame, days: pd.DataFrame) -> pd.DataFrame:
@@ -779,6 +859,32 @@ def _finding(r: dict, *, alpha: float) -> dict:
     return out
 
 
+#: Columns of :func:`finding_values`.
+VALUE_COLUMNS = ("kpi", "level", "group", "period", "period_unit", "numerator", "denominator",
+                 "value", "in_window")
+
+
+def finding_values(found: Changes, series: KpiSeries) -> pd.DataFrame:
+    """The values by period of every series with a finding (columns :data:`VALUE_COLUMNS`),
+    ``in_window`` marking the finding's changed window: what its chart draws."""
+    f = found.findings
+    if f.empty:
+        return pd.DataFrame(columns=list(VALUE_COLUMNS))
+    parts = []
+    for table, unit in ((series.table, series.period), (series.bursts, "day")):
+        keys = f.loc[f["period_unit"] == unit, ["kpi", "level", "group", "start", "end"]]
+        if keys.empty or table.empty:
+            continue
+        v = table.merge(keys, on=["kpi", "level", "group"])
+        end = v["end"].fillna(pd.Timestamp.max.tz_localize("UTC"))
+        v["in_window"] = (v["period"] >= v["start"]) & (v["period"] < end)
+        v["period_unit"] = unit
+        parts.append(v[list(VALUE_COLUMNS)])
+    if not parts:
+        return pd.DataFrame(columns=list(VALUE_COLUMNS))
+    return pd.concat(parts, ignore_index=True)
+
+
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     """Median of per-period values weighted by their gaps (a summary of the period
     medians, not the median of the pooled gaps)."""
@@ -797,7 +903,10 @@ KPI_NAMES = {"exit_rate": "exit rate", "conversion_rate": "conversion rate",
              "transition_probability": "share of moves", "time_median": "median time",
              "time_p90": "90th percentile of the time", "arrivals": "journeys started",
              "channel_share": "share of events", "new_customers": "new customers",
-             "arrivals_per_day": "journeys started"}
+             "arrivals_per_day": "journeys started",
+             "csat_satisfied": "share of satisfied answers (CSAT 4-5)",
+             "nps_promoters": "share of promoters (NPS 9-10)",
+             "nps_detractors": "share of detractors (NPS 0-6)"}
 #: KPIs that are counts per period (shown as numbers, not percentages).
 COUNT_KPIS = ("arrivals", *BURST_KPIS)
 
@@ -836,13 +945,16 @@ def describe(finding: dict, *, period: str = "week") -> str:
     count = kpi in COUNT_KPIS
     period = str(finding.get("period_unit") or period)
 
+    def digits(value: float) -> int:  # small shares (a channel's 0.4%) keep two decimals
+        return 2 if 0 < abs(value) < 0.01 else 1
+
     def level(value: float) -> str:
         return (f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}") if count else \
-            f"{100 * value:.1f}%"
+            f"{100 * value:.{digits(value)}f}%"
 
     def diff(value: float) -> str:
         return (f"{value:+,.0f}" if abs(value) >= 100 else f"{value:+,.1f}") if count else \
-            f"{100 * value:+.1f} points"
+            f"{100 * value:+.{digits(value)}f} points"
 
     what = KPI_NAMES[kpi]
     if kpi in ("time_median", "time_p90"):

@@ -74,6 +74,9 @@ from cjmlib.report.results_sections import (
 from cjmlib.report.run_tables import load_run_tables
 from cjmlib.report.text import LANGUAGES, Language, escape
 
+#: Lines of the executive summary at most.
+MAX_SUMMARY = 8
+
 
 @dataclass
 class Report:
@@ -186,7 +189,7 @@ def build_report(
     # changes found over time come right after the most urgent pain point
     changes = safely("summary (changes)", partial(finding_changes, ctx), [])
     at = 1 if findings and findings[0].key == "pain_point" else 0
-    findings = (findings[:at] + changes + findings[at:])[:6]
+    findings = (findings[:at] + changes + findings[at:])[:MAX_SUMMARY]
     sections: list[tuple[str, Callable[[], str]]] = [
         ("summary", lambda: section_summary(ctx, findings)),
         ("journey", partial(section_journey, ctx)),

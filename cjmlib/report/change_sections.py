@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cjmlib.journeys.changes import BURST_KPIS, COUNT_KPIS
+from cjmlib.journeys.changes import BURST_KPIS, COUNT_KPIS, KPI_NAMES
 from cjmlib.report.context import ReportContext
-from cjmlib.report.document import table_html
+from cjmlib.report.document import figure_html, table_html
 from cjmlib.report.findings import Finding
 from cjmlib.report.text import escape, finite, integer, num, p_text, pct
 
@@ -48,7 +48,9 @@ _KPI_ZH = {"exit_rate": "退出率", "conversion_rate": "转化率",
            "transition_probability": "流转占比", "time_median": "慢于通常中位数的步骤占比",
            "time_p90": "慢于通常第 90 百分位的步骤占比", "arrivals": "开始的旅程数",
            "channel_share": "事件占比", "new_customers": "每天的新客户数",
-           "arrivals_per_day": "每天开始的旅程数"}
+           "arrivals_per_day": "每天开始的旅程数",
+           "csat_satisfied": "满意回答占比（CSAT 4-5）", "nps_promoters": "推荐者占比（NPS 9-10）",
+           "nps_detractors": "贬损者占比（NPS 0-6）"}
 
 
 def change_sentence(ctx: ReportContext, r: dict) -> str:
@@ -58,7 +60,7 @@ def change_sentence(ctx: ReportContext, r: dict) -> str:
     count = r["kpi"] in COUNT_KPIS
 
     def level(v: float) -> str:
-        return num(v) if count else pct(v)
+        return num(v) if count else pct(v, 2 if 0 < abs(float(v)) < 0.01 else 1)
 
     def diff(v: float) -> str:
         return num(v, signed=True) if count else ctx.lang.pp(v)
@@ -83,6 +85,50 @@ def change_sentence(ctx: ReportContext, r: dict) -> str:
                   f"{hi}；校正后 p {float(r['p_adjusted']):.2g}）。")
 
 
+#: Changes drawn in the report (strongest first); the rest are listed.
+CHARTED_CHANGES = 4
+
+
+def change_title(ctx: ReportContext, r: dict) -> str:
+    """Chart title of one change: the KPI and its group, in the report's language."""
+    kpi = str(r["kpi"])
+    if ctx.lang.code == "zh":
+        what = _KPI_ZH.get(kpi, kpi)
+    else:
+        what = KPI_NAMES.get(kpi, kpi)
+        what = what[0].upper() + what[1:]
+    group = "" if kpi in COUNT_KPIS else f": {r['group']}"
+    return f"{what}{group}"
+
+
+def change_figures(ctx: ReportContext, ch: pd.DataFrame) -> list[str]:
+    """Charts of the strongest changes: the series by period, the changed window shaded,
+    its level inside and outside, and the configured rollouts in its span."""
+    values = ctx.tables.get("change_values")
+    if values is None or values.empty:
+        return []
+    from cjmlib.report import plots as figs
+
+    words = {"window": ctx.t("change_window"), "outside": ctx.t("change_outside"),
+             "inside": ctx.t("change_inside")}
+    marks = [(r.name, r.date) for r in ctx.rollouts]
+    out = []
+    for r in ch.head(CHARTED_CHANGES).to_dict("records"):
+        v = values[(values["kpi"] == r["kpi"]) & (values["level"] == r["level"])
+                   & (values["group"] == r["group"])]
+        if v.empty:
+            continue
+        kpi = str(r["kpi"])
+        timed, count = kpi.startswith("time_"), kpi in COUNT_KPIS
+        title = change_title(ctx, r)
+        ylabel = (ctx.t("seconds") if timed else ctx.t("per_unit", unit=_unit(
+            ctx, str(r.get("period_unit") or "week"))) if count else "%")
+        fig = figs.change_chart(v, r, title=title, ylabel=ylabel,
+                                percent=not (timed or count), rollouts=marks, words=words)
+        out.append(figure_html(figs.figure_data_uri(fig), alt=title))
+    return out
+
+
 def section_changes(ctx: ReportContext) -> str:
     pc, rk = ctx.tables.get("period_comparison"), ctx.tables.get("segment_differences")
     lv, acq = ctx.tables.get("segment_levels"), ctx.tables.get("acquisition")
@@ -99,6 +145,7 @@ def section_changes(ctx: ReportContext) -> str:
             out.append('<ul class="findings">' + "".join(
                 f"<li>{change_sentence(ctx, r)}</li>" for r in ch.head(10).to_dict("records"))
                 + "</ul>")
+            out.extend(change_figures(ctx, ch))
     level = ctx.interval("period_comparison")
     if pc is not None and len(pc):
         out.append(f"<h3>{escape(ctx.t('flows_title', split=split))}</h3>")
@@ -226,12 +273,44 @@ def finding_flow(ctx: ReportContext) -> Finding | None:
                                   "difference": r["difference"]})
 
 
+#: Changes over time stated in the executive summary (one per story, strongest first).
+SUMMARY_CHANGES = 3
+
+
+def _story(r: dict) -> tuple[str, str]:
+    """What a change is about, so that one story is told once in the summary: the median
+    and the p90 of one flow's time, a flow on one channel and overall, or the rates of one
+    episode at several touchpoints are one story (the strongest row tells it)."""
+    group = str(r["group"]).split(" (")[0]
+    if str(r["kpi"]).startswith("time_"):
+        return "time", group
+    if r["kpi"] in ("exit_rate", "conversion_rate") and not str(r["kind"]).startswith("shift"):
+        return "episode", f"{pd.Timestamp(r['start']):%Y-%m}"
+    return str(r["kpi"]), group
+
+
 def finding_changes(ctx: ReportContext) -> list[Finding]:
-    """Up to two changes over time beyond chance, strongest first, for the summary."""
+    """The strongest changes over time beyond chance, one per story (up to
+    :data:`SUMMARY_CHANGES`), for the summary; the last says how many more the section
+    lists."""
     ch = ctx.tables.get("changes")
     if ch is None or ch.empty:
         return []
-    return [Finding("change", change_sentence(ctx, r),
-                    {"kpi": r["kpi"], "group": r["group"], "kind": r["kind"],
-                     "start": str(r["start"]), "difference": r["difference"]})
-            for r in ch.head(2).to_dict("records")]
+    told: set[tuple[str, str]] = set()
+    chosen = []
+    for r in ch.to_dict("records"):
+        story = _story(r)
+        if story not in told:
+            told.add(story)
+            chosen.append(r)
+        if len(chosen) == SUMMARY_CHANGES:
+            break
+    out = [Finding("change", change_sentence(ctx, r),
+                   {"kpi": r["kpi"], "group": r["group"], "kind": r["kind"],
+                    "start": str(r["start"]), "difference": r["difference"]})
+           for r in chosen]
+    more = len(ch) - len(chosen)
+    if more > 0 and out:
+        out[-1] = Finding("change", out[-1].html + " " + escape(ctx.t("more_changes", n=more)),
+                          out[-1].numbers)
+    return out

@@ -265,3 +265,70 @@ def control_chart(
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Changes found over time
+# --------------------------------------------------------------------------------------------
+def change_chart(
+    values: pd.DataFrame,
+    finding: Mapping[str, Any],
+    *,
+    title: str = "",
+    ylabel: str = "",
+    percent: bool = True,
+    rollouts: Sequence[tuple[str, Any]] = (),
+    words: Mapping[str, str] | None = None,
+) -> plt.Figure:
+    """One change found over time: the series by period, its changed window shaded, the
+    level inside and outside the window as flat lines, rollout dates as dashed lines.
+
+    ``values``: the rows of :func:`cjmlib.journeys.changes.finding_values` for the finding's
+    series; ``finding``: its row of ``journeys_changes`` (``reference``, ``changed``; for
+    time KPIs ``value_reference`` / ``value_changed`` in seconds). ``words``: translations of
+    ``window``, ``before`` (the level outside) and ``during`` (inside); rollouts outside the
+    series' span are not drawn.
+    """
+    words = {"window": "change", "outside": "elsewhere", "inside": "in the window",
+             **(words or {})}
+    v = values.sort_values("period").reset_index(drop=True)
+    x = pd.to_datetime(v["period"]).dt.tz_localize(None)
+    timed = str(finding.get("kpi", "")).startswith("time_")
+    scale = 100.0 if percent and not timed else 1.0
+    ref, chg = ((finding["value_reference"], finding["value_changed"]) if timed
+                else (finding["reference"], finding["changed"]))
+    fig, ax = plt.subplots(figsize=(FULL_WIDTH, 2.6))
+    inside = v["in_window"].astype(bool).to_numpy()
+    if inside.any():
+        step = (x.iloc[1] - x.iloc[0]) if len(x) > 1 else pd.Timedelta(days=1)
+        ax.axvspan(x[inside].min(), x[inside].max() + step, color="#fde3cf", zorder=0,
+                   label=words["window"])
+    ax.plot(x, v["value"] * scale, marker="o", markersize=3, color=_NEUTRAL, linewidth=1.3)
+    ax.axhline(ref * scale, color=_MUTED, linestyle="--", linewidth=1,
+               label=f"{words['outside']}: {_fmt(ref, scale, timed)}")
+    if inside.any():
+        ax.hlines(chg * scale, x[inside].min(), x[inside].max(), color=_BAD, linewidth=2,
+                  label=f"{words['inside']}: {_fmt(chg, scale, timed)}")
+    lo, hi = x.min(), x.max()
+    for name, date in rollouts:
+        d = pd.Timestamp(date)
+        d = d.tz_convert(None) if d.tzinfo else d
+        if lo <= d <= hi:
+            ax.axvline(d, color=_INK, linestyle=":", linewidth=1.2)
+            ax.annotate(str(name), (d, 1.0), xycoords=("data", "axes fraction"),
+                        fontsize=8, color=_INK, ha="left", va="bottom")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, loc="left", pad=14, fontsize=10)
+    ax.legend(loc="best", fontsize=8, frameon=True)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def _fmt(value: float, scale: float, timed: bool) -> str:
+    if value is None or not np.isfinite(value):
+        return "–"
+    if timed:
+        return f"{value:,.0f} s"
+    return f"{value * scale:.1f}%" if scale == 100.0 else f"{value:,.1f}"

@@ -21,7 +21,7 @@ TABLE_SOURCES: dict[str, str] = {
         "touchpoint_metrics", "touchpoint_metrics_by_channel", "outcomes", "funnel", "transitions",
         "survey_metrics", "themes", "sentiment", "drivers", "pilot_results", "pilot_summary",
         "pilot_balance", "did_results", "period_comparison", "segment_differences",
-        "segment_levels", "acquisition", "changes")}
+        "segment_levels", "acquisition", "changes", "change_values")}
 
 
 def load_run_tables(run_dir: str | os.PathLike[str],

@@ -41,6 +41,9 @@ TEXT: dict[str, dict[str, str]] = {
                          "segments that convert most differently, and new against returning "
                          "customers. These say where to look, not why.",
         "changes_title": "Changes over time, strongest first",
+        "change_window": "changed window", "change_outside": "elsewhere",
+        "change_inside": "in the window", "seconds": "seconds", "per_unit": "per {unit}",
+        "more_changes": "({n} more changes over time in \"What changed, and for whom\".)",
         "no_changes": "No KPI series changed beyond chance over time (shifts and episodes "
                       "searched without dates, adjusted across all series).",
         "flows_title": "Flows that changed (journeys starting before against from {split})",
@@ -245,6 +248,9 @@ TEXT: dict[str, dict[str, str]] = {
                          "流转、转化差异最大的客户细分，以及新客户与回头客的对比。这些结果指出该看"
                          "哪里，但不解释原因。",
         "changes_title": "随时间发生的变化（按强度排序）",
+        "change_window": "变化区间", "change_outside": "其余时间", "change_inside": "区间内",
+        "seconds": "秒", "per_unit": "每{unit}",
+        "more_changes": "（另有 {n} 项随时间的变化，见“发生了哪些变化、涉及哪些客户”一节。）",
         "no_changes": "没有任何指标序列随时间发生超出随机波动的变化（无需日期即搜索持续变化与短期事件，"
                       "并对全部序列做多重检验校正）。",
         "flows_title": "发生变化的流转（{split} 之前与之后开始的旅程）",

@@ -340,3 +340,80 @@ def test_overdispersed_nulls_keep_the_false_positive_rate():
     se = np.sqrt(alpha * (1 - alpha) / runs)
     for model, k in rejected.items():
         assert k / runs <= alpha + 3 * se, f"{model}: {k / runs:.3f} (MC SE {se:.3f})"
+
+
+def test_daily_bursts_are_counted_like_pandas_against_the_days_around(planted):
+    """Journeys started and customers first seen per day, each against the median of the
+    seven days before and after (by hand); the planted 4x day is the burst found."""
+    from cjmlib.journeys.changes import BASELINE_DAYS, NEW_CUSTOMER_BURN_IN_DAYS, finding_values
+
+    events, series, changes = planted
+    b = series.bursts.set_index(["kpi", "period_index"])
+    per_day = ((events.groupby("customer_id")["event_time"].min() - T0).dt.days
+               .value_counts().reindex(range(DAYS), fill_value=0))
+    exposure = series.burst_periods["exposure"].to_numpy()
+    for day in (12, 30):
+        around = [per_day[d] / exposure[d] for d in range(day - BASELINE_DAYS,
+                                                            day + BASELINE_DAYS + 1)
+                  if d != day and 0 <= d < DAYS and exposure[d] > 0.5]
+        row = b.loc[("arrivals_per_day", day)]
+        assert row["numerator"] == per_day[day]
+        assert row["denominator"] == pytest.approx(np.median(around) * exposure[day])
+    # one journey per customer: customers first seen per day are the same counts, but the
+    # first days are left out (customers active before the data look new there)
+    new = b.loc["new_customers"]
+    assert (new["denominator"].iloc[:NEW_CUSTOMER_BURN_IN_DAYS] == 0).all()
+    assert new.loc[30, "numerator"] == per_day[30]
+    burst = _one(changes, "arrivals_per_day", "journeys")
+    assert burst["kind"] == "burst" and _day(burst["start"]) == 12 and burst["periods"] == 1
+    assert burst["value_changed"] == per_day[12]
+    assert burst["ci_low"] < burst["difference"] < burst["ci_high"]
+    assert "Burst of journeys started: 880 per day on 2026-03-14" in burst["sentence"]
+    # its chart: the burst day, and only it, in the window
+    v = finding_values(changes, series)
+    v = v[(v["kpi"] == "arrivals_per_day")]
+    assert v["in_window"].sum() == 1 and _day(v.loc[v["in_window"], "period"].iloc[0]) == 12
+    assert len(v) == DAYS and (v["period_unit"] == "day").all()
+
+
+def test_feedback_series_find_a_touchpoints_csat_episode_and_skip_a_survey_wave():
+    """Post-interaction answers about payment: 80% satisfied (CSAT 4-5), 40% on days 20-27;
+    a relationship survey answered in one wave on day 5. Counts against pandas; the episode
+    is found where planted; the wave is flagged, not read as a change."""
+    from cjmlib.journeys.changes import add_feedback
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for day in range(DAYS):
+        for tp in ("payment", "cart"):
+            p = 0.4 if (tp == "payment" and 20 <= day < 28) else 0.8
+            sat = rng.random(40) < p
+            csat = np.where(sat, rng.integers(4, 6, 40), rng.integers(1, 4, 40))
+            nps = rng.integers(0, 11, 40)
+            t = T0 + pd.to_timedelta(day * 86_400 + rng.integers(0, 80_000, 40), unit="s")
+            rows.append(pd.DataFrame({"response_time": t, "touchpoint": tp, "csat": csat,
+                                      "nps": nps, "survey": "post_interaction"}))
+    wave = pd.DataFrame({"response_time": T0 + pd.Timedelta(days=5, hours=3),
+                         "touchpoint": None, "csat": rng.integers(1, 6, 2000),
+                         "nps": rng.integers(0, 11, 2000), "survey": "relationship"})
+    feedback = pd.concat([*rows, wave], ignore_index=True)
+    events = simulate(planted=False)
+    series = add_feedback(kpi_series(build_journeys(events, conversion_touchpoints=["done"],
+                                                    unit="customer")), feedback)
+    t = series.table.set_index(["kpi", "group", "period_index"])
+    fb = feedback[feedback["survey"] == "post_interaction"]
+    day = (fb["response_time"] - T0).dt.days
+    cell = fb[(fb["touchpoint"] == "payment") & (day == 22)]
+    row = t.loc[("csat_satisfied", "payment (post_interaction)", 22)]
+    assert row["numerator"] == (cell["csat"] >= 4).sum() and row["denominator"] == len(cell)
+    row = t.loc[("nps_detractors", "post_interaction", 7)]
+    assert row["numerator"] == (fb.loc[day == 7, "nps"] <= 6).sum()
+    changes = detect_changes(series, n_simulations=199)
+    hit = _one(changes, "csat_satisfied", "payment (post_interaction)")
+    assert hit["kind"] == "episode_down"
+    assert abs(_day(hit["start"]) - 20) <= 1 and abs(_day(hit["end"]) - 28) <= 1
+    s = changes.series.set_index(["kpi", "group"])
+    assert s.loc[("csat_satisfied", "relationship"), "status"] == "degenerate"
+    f = changes.findings  # the survey as a whole holds payment's answers; cart is untouched
+    assert f[f["kpi"].str.startswith(("csat", "nps"))
+             & ~f["group"].isin(["payment (post_interaction)", "post_interaction"])].empty, f

@@ -240,14 +240,15 @@ alpha | float | significance level: the intervals of this table are at 1 - alpha
               "Changes over time found without dates: one row per significant shift, episode, "
               "burst or fade-out, strongest first (cjmlib.journeys.changes.detect_changes).",
               columns("""
-kpi | string | exit_rate, conversion_rate, transition_probability, time_median, time_p90, arrivals or channel_share
-level | string | touchpoint, stage, channel, flow or all
-group | string | the touchpoint, stage, channel or flow (source > target)
-kind | string | shift_up, shift_down, episode_up, episode_down, burst or fade_out
+kpi | string | exit_rate, conversion_rate, transition_probability, time_median, time_p90, arrivals, channel_share, new_customers or arrivals_per_day (daily bursts), csat_satisfied, nps_promoters or nps_detractors (with feedback)
+level | string | touchpoint, stage, channel, flow, flow_channel (a main flow on one channel), survey, feedback (a touchpoint within a survey) or all
+group | string | the touchpoint, stage, channel, flow (source → target, with the channel in brackets for flow_channel), survey or touchpoint (survey)
+kind | string | shift_up, shift_down, episode_up, episode_down, burst, dip or fade_out
 start | timestamp | first period of the changed window (UTC)
 end | timestamp | end of the changed window (exclusive; empty for a shift to the end of the data)
 periods | int | periods in the changed window
-reference | float | rate (or count per period) outside the window
+period_unit | string | day, week or month: the periods of the series (bursts are searched by day)
+reference | float | rate (or count per period) outside the window; for daily bursts the count per day expected from the days around
 changed | float | rate (or count per period) inside the window
 difference | float | changed - reference
 ci_low | float | lower bound of the interval at 1 - alpha of the difference (Newcombe for rates, Poisson score for counts; descriptive: the window was chosen from the data)
@@ -276,7 +277,8 @@ group | string | the touchpoint, stage, channel or flow
 model | string | binomial (rates) or poisson (counts)
 status | string | tested, degenerate (e.g. all journeys in one period) or constant
 reason | string | why a series was not tested (empty when tested)
-periods | int | periods with data
+periods | int | periods of the series
+period_unit | string | day, week or month
 numerator | float | successes (or counts) over all periods
 denominator | float | trials (or exposure) over all periods
 start_index | float | first period index of the best window
@@ -286,6 +288,19 @@ dispersion | float | overdispersion factor
 p_value | float | Monte Carlo p-value of the best window
 p_value_method | string | how the p-value was computed
 p_adjusted | float | adjusted across all series searched
+""")),
+    TableSpec("change_values", "journeys", "journeys_change_values",
+              "The values by period of every series with a finding in journeys_changes, for "
+              "its chart (cjmlib.journeys.changes.finding_values).", columns("""
+kpi | string | the KPI (see journeys_changes)
+level | string | as in journeys_changes
+group | string | as in journeys_changes
+period | timestamp | start of the period (UTC)
+period_unit | string | day, week or month
+numerator | float | successes (or counts) in the period
+denominator | float | trials in the period (for counts the exposure; for daily bursts the count expected from the days around)
+value | float | the KPI as read in the period (a rate, a count, or seconds for time KPIs)
+in_window | bool | the period lies in the finding's changed window
 """)),
     TableSpec("touchpoint_metrics", "journeys", "journeys_touchpoint_metrics",
               "One row per touchpoint: reach, conversion, exit, dwell, loops, attitude, removal "
@@ -504,4 +519,8 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("journeys_importance_performance", "journeys",
                "Touchpoints placed by removal effect (importance) and CSAT or 1 - exit rate "
                "(performance), coloured by quadrant, with the splitting lines; no intervals."),
+    FigureSpec("journeys_change_*", "journeys",
+               "One per change of the four strongest in journeys_changes (journeys_change_1 "
+               "first): the series by period, the changed window shaded, the level inside and "
+               "outside it; the interval of the difference is in the sentence and the table."),
 )
