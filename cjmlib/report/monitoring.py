@@ -530,6 +530,7 @@ def control_charts(
     min_n: int = 10,
     min_responses: int = 10,
     alpha: float = 0.05,
+    max_share_in_one_period: float = 0.9,
 ) -> Monitoring:
     """p-charts of ``rates`` (from :func:`rate_trends`) and XmR charts of ``scores`` (from
     :func:`score_trends`), Western Electric signals, shifts and rollout comparisons.
@@ -538,7 +539,10 @@ def control_charts(
     date. Incomplete periods are left out; so are, from the charts, periods with fewer than
     ``min_n`` journeys (rates) or ``min_responses`` responses (scores): the small-group
     threshold. Before/after comparisons pool every complete period. Series with fewer than
-    four charted periods are skipped.
+    four charted periods are skipped, and so are *degenerate* series, where at least
+    ``max_share_in_one_period`` of the journeys (or responses) fall in one period -- customer
+    journeys that all start in the data's first week -- with a note naming them (the rule of
+    :func:`cjmlib.journeys.changes.detect_changes`).
     """
     check_scalar(min_n, "min_n", typ=int, ge=1)
     check_scalar(min_responses, "min_responses", typ=int, ge=1)
@@ -566,9 +570,17 @@ def control_charts(
             meta = {"level": keys[0], "group": keys[1], "touchpoint": None, "stage": None,
                     "channel": None}
             series_specs.append((meta, whole, f"{keys[2]}_mean"))
+    degenerate: list[str] = []
     for meta, whole, metric in series_specs:
         whole = whole.sort_values("period")
         is_rate = metric in ("exit_rate", "conversion_rate")
+        units = whole["journeys" if is_rate else "n"].astype(float)
+        share = float(units.max() / units.sum()) if units.sum() > 0 else 1.0
+        if share >= max_share_in_one_period:
+            # customer journeys that all start in the first week: the later weeks hold a few
+            # newcomers, and a 16.7% -> 0% "shift" between them says nothing
+            degenerate.append(f"{meta['group']} ({metric})")
+            continue
         part = whole[whole["journeys" if is_rate else "n"] >= (min_n if is_rate
                                                                else min_responses)]
         if len(part) < 4:
@@ -642,5 +654,12 @@ def control_charts(
                      if rollout_rows else pd.DataFrame(columns=rollout_cols))
     if not charts:
         notes.append("no series had four or more usable periods")
+    if degenerate:
+        notes.append(
+            f"{len(degenerate)} series not charted as degenerate: {max_share_in_one_period:.0%} "
+            "or more of their journeys (or responses) fall in one period, as when customer "
+            "journeys all start at the beginning of the data; use visits (journey_unit "
+            "session) to monitor them: " + ", ".join(degenerate[:8])
+            + (" ..." if len(degenerate) > 8 else ""))
     return Monitoring(all_charts, signals.reset_index(drop=True), shift_table, rollout_table,
                       how, notes, alpha)

@@ -156,6 +156,29 @@ def test_a_planted_shift_is_flagged_and_measured() -> None:
     assert rollout["before"] == pytest.approx(before["exits"].sum() / before["journeys"].sum())
 
 
+def test_customer_journeys_that_all_start_in_one_week_are_flagged_not_charted() -> None:
+    """Customer journeys: all 600 regulars start in week 1, five newcomers a week after;
+    the newcomers' exit rate differs (1/6 -> 0 would read as a shift). With every week
+    charted (min_n 1), the series is named as degenerate in the notes, with no chart, shift
+    or rollout comparison."""
+    periods = _weeks(12)
+    n = np.r_[600, np.full(11, 5)]
+    exits = np.r_[100, np.zeros(11, dtype=int)]  # 16.7% then 0%
+    rates = pd.DataFrame({"level": "touchpoint", "group": "payment", "touchpoint": "payment",
+                          "stage": "purchase", "channel": None, "period": periods,
+                          "complete": True, "journeys": n, "exits": exits,
+                          "converted_journeys": np.r_[300, np.full(11, 3)]})
+    result = m.control_charts(rates, rate_metrics=["exit_rate"], min_baseline=2, min_n=1,
+                              rollouts=[{"name": "release", "date": str(periods[6].date())}])
+    assert result.charts.empty and result.shifts.empty and result.rollouts.empty
+    assert any("degenerate" in note and "payment (exit_rate)" in note
+               for note in result.notes), result.notes
+    # the same counts spread over the weeks are charted as usual
+    spread = rates.assign(journeys=np.full(12, 60), exits=np.r_[np.full(6, 10), np.zeros(6)])
+    charted = m.control_charts(spread, rate_metrics=["exit_rate"], min_baseline=2, min_n=1)
+    assert not charted.charts.empty and not any("degenerate" in x for x in charted.notes)
+
+
 def test_the_sample_s_planted_app_payment_shift_is_found(processed_dir: Path,
                                                         ground_truth: dict) -> None:
     shift = ground_truth["kpi_shift"]
