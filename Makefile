@@ -13,7 +13,7 @@ RAW := data/raw
 CUSTOMERS ?= 20000
 SEED ?= 42
 
-.PHONY: help install install-dev data run test test-fast lab bench lint clean system-deps docs fixtures
+.PHONY: help install install-dev data run test test-fast lab bench validity lint clean system-deps docs fixtures
 
 help: ## list the targets
 	@echo "cjm-workbench: make <target>"
@@ -76,6 +76,9 @@ lab: $(NB_STAMP) ## open JupyterLab on the project (as root too, as in most cont
 
 bench: $(DEV_STAMP) ## run the benchmarks (ingestion, journeys, change detection, pilots); figures in benchmarks/results/
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+validity: $(DEV_STAMP) ## full-size simulations of the statistics' error rates (reduced versions run in make test); results in benchmarks/results/
+	@for v in benchmarks/validity_*.py; do echo "== $$v"; $(BIN)/python $$v || exit 1; done
 
 lint: $(DEV_STAMP) ## ruff on the library, tests and notebooks
 	$(BIN)/ruff check .

@@ -15,7 +15,7 @@ period's new customers are an upper bound) and *returning* afterwards. From the 
   ones, difference with Newcombe's interval and the score test (statsmodels).
 
 Periods are ``day``, ``week`` (Monday) or ``month``, or ``auto``: the workbench's one rule
-(:func:`cjmlib.journeys.changes.choose_period`: day when the data span less than 120 days,
+(:func:`cjmlib.journeys.periods.choose_period`: day when the data span less than 120 days,
 week below two years, month beyond), so cohorts and the change search share their periods.
 """
 
@@ -29,7 +29,7 @@ import pandas as pd
 from cjmlib.core.checks import check_scalar
 from cjmlib.core.engine import execute
 from cjmlib.journeys.build import Journeys, check_journeys
-from cjmlib.journeys.changes import choose_period, period_index, period_start
+from cjmlib.journeys.periods import choose_period, period_index, period_start
 from cjmlib.stats.intervals import add_rate
 
 Period = Literal["auto", "day", "week", "month"]
