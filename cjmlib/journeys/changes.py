@@ -179,15 +179,19 @@ def detect_changes(
     out["p_adjusted"] = np.nan
     out.loc[tested, "p_adjusted"] = adjust_p_values(out.loc[tested, "p_value"].to_numpy(),
                                                     method=adjust)
-    findings = [
-        _finding(r, alpha=alpha)
-        for r in out[tested & (out["p_adjusted"] <= alpha)].to_dict("records")]
+    notes = []
+    findings = []
+    for r in out[tested & (out["p_adjusted"] <= alpha)].to_dict("records"):
+        step = _at_a_step(r) if r["kpi"] in BURST_KPIS else None
+        if step:
+            notes.append(step)
+            continue
+        findings.append(_finding(r, alpha=alpha))
     frame = pd.DataFrame(findings, columns=list(FINDING_COLUMNS))
     if not frame.empty:
         frame = frame.sort_values(["p_adjusted", "statistic"], ascending=[True, False],
                                   kind="stable").reset_index(drop=True)
     keep = [c for c in out.columns if not c.startswith("_")]
-    notes = []
     if series.open_journeys:
         notes.append(f"{series.open_journeys} open journeys (last event within "
                      f"{series.open_horizon} of the data's end, not converted) are left out "
@@ -235,6 +239,36 @@ def _search(table: pd.DataFrame, starts: list[pd.Timestamp], unit: str,
                        p_value_method=r.pvalue_method, _x=x, _n=n, _v=v, _starts=starts)
         rows.append(row)
     return rows
+
+
+def _at_a_step(r: dict, days: int = BURST_MAX_DAYS, level: float = 0.01) -> str | None:
+    """Why a burst (or dip) window is not one, or None: a burst stands out from the days
+    on *both* sides. When the ``days`` days before the window and the ``days`` after it
+    differ beyond chance (exact conditional test of two Poisson rates, a binomial test of
+    the split of their counts, at ``level``), the window sits at a change of level -- a
+    spline expectation rounds off a step, so the days just before a rise look like a dip
+    and those just after like a burst -- and the weekly series, not the burst search, is
+    the place to report it."""
+    from scipy.stats import binomtest
+
+    x, n, starts = r["_x"], r["_n"], r["_starts"]
+    s, e = int(r["start_index"]), int(r["end_index"])
+    before = [t for t in range(max(0, s - days), s) if n[t] > 0]
+    after = [t for t in range(e, min(len(x), e + days)) if n[t] > 0]
+    if len(before) < days // 2 or len(after) < days // 2:
+        return None
+    kb, ka = int(x[before].sum()), int(x[after].sum())
+    if kb + ka == 0:
+        return None
+    p = binomtest(kb, kb + ka, len(before) / (len(before) + len(after))).pvalue
+    if p >= level:
+        return None
+    name = KPI_NAMES[r["kpi"]]
+    last = pd.Timestamp(starts[e - 1])
+    return (f"{name}: the window {pd.Timestamp(starts[s]):%Y-%m-%d} to {last:%Y-%m-%d} is "
+            f"not reported as a burst or dip: it sits at a change of level ({kb:,} in the "
+            f"{len(before)} days before, {ka:,} in the {len(after)} days after; p = {p:.2g}), "
+            "which the weekly series show")
 
 
 def _finding(r: dict, *, alpha: float) -> dict:

@@ -463,3 +463,31 @@ def test_days_with_a_weekly_rhythm_and_a_trend_show_no_burst():
         found += not detect_changes(series, n_simulations=199, seed=r).findings.empty
     se = np.sqrt(alpha * (1 - alpha) / runs)
     assert found / runs <= alpha + 3 * se, f"{found / runs:.3f} (MC SE {se:.3f})"
+
+
+def test_a_step_in_volume_is_not_told_as_a_burst_or_dip():
+    """Visits per day jump from 100 to 300 on day 91 and stay: the smooth expectation
+    rounds the step off, so the days just before look like a dip (the scan is significant);
+    the days on either side of that window differ, so it is said in a note, not as a burst
+    or dip."""
+    from cjmlib.journeys.kpis import _burst_series
+
+    rng = np.random.default_rng(4)
+    days = 182
+    grid = pd.DataFrame({"period_index": np.arange(days), "_raw": np.arange(days),
+                         "period": T0 + pd.to_timedelta(np.arange(days), unit="D"),
+                         "exposure": 1.0})
+    grid["period_end"] = grid["period"] + pd.Timedelta(days=1)
+    level = np.where(np.arange(days) < 91, 100.0, 300.0)
+    daily = pd.DataFrame({"kpi": "arrivals_per_day", "_p": np.arange(days),
+                          "n": rng.poisson(level)})
+    series = KpiSeries(table=pd.DataFrame(columns=list(SERIES_COLUMNS)),
+                       periods=grid.drop(columns="_raw").iloc[:0], period="day",
+                       unit="customer", observed_from=T0, observed_until=T0,
+                       open_horizon=pd.Timedelta(0), open_journeys=0, journeys=0,
+                       bursts=_burst_series(daily, grid), burst_periods=grid.drop(columns="_raw"))
+    changes = detect_changes(series, n_simulations=199)
+    row = changes.series.set_index("kpi").loc["arrivals_per_day"]
+    assert row["p_adjusted"] <= 0.05 and 84 <= row["start_index"] and row["end_index"] <= 98
+    assert changes.findings.empty
+    assert any("change of level" in note for note in changes.notes), changes.notes

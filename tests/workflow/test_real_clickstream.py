@@ -130,31 +130,60 @@ def test_what_changed_is_found_without_dates_and_equals_pandas(shop: dict) -> No
 
 @pytest.mark.slow
 def test_changes_over_time_are_stated_with_pandas_numbers(shop: dict) -> None:
-    """Each exit-rate change the search finds: the rates inside and outside its window equal
-    pandas on the raw clicks (visits counted in the week of their first visit to the page;
-    visits still open at the end of the data left out, and weeks where more than 2% are
-    open), and the report states it."""
+    """Every change the search states, recomputed with pandas on the raw clicks, and in the
+    report: exit rates of pages and of stages (visits counted in the week of their first
+    visit to the group; visits still open at the end of the data left out, and weeks where
+    more than 2% are open), visits started per week (per week observed), and customers
+    first seen or visits started per day. A kind of finding not checked here fails."""
+    import yaml
+
     ev = sessionise(shop["raw"])
     findings = pd.read_parquet(shop["run_dir"] / "tables" / "journeys_changes.parquet")
     report = (shop["run_dir"] / "report.html").read_text(encoding="utf-8")
-    exits = findings[(findings["kpi"] == "exit_rate") & (findings["level"] == "touchpoint")]
     assert len(findings) and "Changes over time, strongest first" in report
+    checked = {("exit_rate", "touchpoint"), ("exit_rate", "stage"), ("arrivals", "all"),
+               ("new_customers", "all"), ("arrivals_per_day", "all")}
+    stated = set(zip(findings["kpi"], findings["level"], strict=True))
+    assert stated <= checked, f"findings of kinds no test recomputes: {stated - checked}"
+    config = yaml.safe_load((shop["project"] / "configs" / "journey.yaml").read_text())
+    ev["stage"] = ev["event"].map({k: v["stage"] for k, v in config["touchpoints"].items()})
     end = ev["t"].max()
     visits = ev.groupby("journey").agg(last=("event", "last"), last_t=("t", "max"),
+                                       start=("t", "min"),
                                        done=("event", lambda e: (e == "payment_done").any()))
+    last_stage = ev.groupby("journey")["stage"].last()
     open_ = (~visits["done"]) & (visits["last_t"] >= end - pd.Timedelta(minutes=30))
     week = lambda t: t.dt.floor("D") - pd.to_timedelta(t.dt.weekday, unit="D")  # noqa: E731
-    for r in exits.to_dict("records"):
-        page = ev[ev["event"] == r["group"]]
-        first = week(page.groupby("journey")["t"].min()).dt.tz_localize("UTC")
-        # a week where more than 2% of these visits are still open is left out (immature)
-        share = open_.reindex(first.index).groupby(first).mean()
-        mature = first.map(share) <= 0.02
-        closed = first[~open_.reindex(first.index) & mature]
-        exited = (visits.loc[closed.index, "last"] == r["group"]) & ~visits.loc[closed.index,
-                                                                                 "done"]
-        stop = r["end"] if pd.notna(r["end"]) else first.max() + pd.Timedelta(days=7)
-        inside = (closed >= r["start"]) & (closed < stop)
-        assert r["changed"] == pytest.approx(exited[inside].mean())
-        assert r["reference"] == pytest.approx(exited[~inside].mean())
-        assert f"{100 * r['changed']:.1f}%" in report
+    for r in findings.to_dict("records"):
+        stop = r["end"] if pd.notna(r["end"]) else pd.Timestamp.max.tz_localize("UTC")
+        if r["kpi"] == "exit_rate":
+            column = "event" if r["level"] == "touchpoint" else "stage"
+            last = visits["last"] if column == "event" else last_stage
+            group = ev[ev[column] == r["group"]]
+            first = week(group.groupby("journey")["t"].min()).dt.tz_localize("UTC")
+            # a week where more than 2% of these visits are still open is left out
+            share = open_.reindex(first.index).groupby(first).mean()
+            mature = first.map(share) <= 0.02
+            closed = first[~open_.reindex(first.index) & mature]
+            exited = (last.loc[closed.index] == r["group"]) & ~visits.loc[closed.index, "done"]
+            inside = (closed >= r["start"]) & (closed < stop)
+            assert r["changed"] == pytest.approx(exited[inside].mean())
+            assert r["reference"] == pytest.approx(exited[~inside].mean())
+            assert f"{100 * r['changed']:.1f}%" in report
+        elif r["kpi"] == "arrivals":  # visits started per week observed
+            lo, hi = ev["t"].min(), end
+            starts = week(visits["start"]).dt.tz_localize("UTC")
+            weeks = pd.date_range(starts.min(), starts.max(), freq="7D")
+            covered = [(min(w.tz_localize(None) + pd.Timedelta(days=7), hi)
+                        - max(w.tz_localize(None), lo)) / pd.Timedelta(days=7) for w in weeks]
+            expo = pd.Series(covered, index=weeks)
+            inside = (weeks >= r["start"]) & (weeks < stop)
+            counts = starts.value_counts().reindex(weeks, fill_value=0)
+            assert r["changed"] == pytest.approx(counts[inside].sum() / expo[inside].sum())
+            assert r["reference"] == pytest.approx(counts[~inside].sum() / expo[~inside].sum())
+            assert f"{r['changed']:,.1f} per week" in report
+        else:  # per day: customers first seen, or visits started, on the window's days
+            first = (ev.groupby("user_id")["t"].min() if r["kpi"] == "new_customers"
+                     else visits["start"]).dt.floor("D").dt.tz_localize("UTC")
+            inside = (first >= r["start"]) & (first < stop)
+            assert r["value_changed"] == pytest.approx(inside.sum() / r["periods"])
