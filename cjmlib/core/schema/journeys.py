@@ -297,7 +297,7 @@ level | string | as in journeys_changes
 group | string | as in journeys_changes
 period | timestamp | start of the period (UTC)
 period_unit | string | day, week or month
-numerator | float | successes (or counts) in the period
+numerator | int | successes (or counts) in the period
 denominator | float | trials in the period (for counts the exposure; for daily bursts the count expected from the days around)
 value | float | the KPI as read in the period (a rate, a count, or seconds for time KPIs)
 in_window | bool | the period lies in the finding's changed window
