@@ -19,15 +19,15 @@ import pandas as pd
 from cjmlib.pilots.aggregates import survival_counts
 from cjmlib.pilots.comparisons import evaluate_metrics
 from cjmlib.pilots.estimators import (
-    default_tau,
     interval,
     kaplan_meier_from_counts,
     logrank_from_counts,
     rmst_from_counts,
+    rmst_horizon,
 )
 from cjmlib.pilots.evaluation import PILOT_RESULTS_COLUMNS, PilotEvaluation, resolve_split
 from cjmlib.pilots.metrics import MetricSpec, parse_metrics
-from cjmlib.pilots.units import UnitsData, load_units, units_per_arm_labels
+from cjmlib.pilots.units import UnitsData, arms_as_text, load_units, units_per_arm_labels
 from cjmlib.pilots.validation import check_units
 from cjmlib.stats.multiplicity import adjust_p_values
 
@@ -57,9 +57,10 @@ def segment_breakdown(
     """
     from scipy import stats
 
-    data = load_units(units)
+    data = arms_as_text(load_units(units), variant_col)
     specs = parse_metrics(metrics)
-    split = resolve_split(planned_split, units_per_arm_labels(data, variant_col), control)
+    split = resolve_split(planned_split, units_per_arm_labels(data, variant_col), control,
+                          name=data.name, variant_col=variant_col)
     arms = list(split)
     check_units(data, metrics=specs, arms=arms, control=control, unit_col=unit_col,
                 variant_col=variant_col)
@@ -110,6 +111,8 @@ class SurvivalAnalysis:
     curves: pd.DataFrame
     tests: pd.DataFrame
     tau: float
+    #: why the metric's tau was capped at the follow-up (empty when it was not)
+    tau_note: str = ""
 
     def to_pandas(self) -> pd.DataFrame:
         return self.tests
@@ -136,7 +139,7 @@ def survival_analysis(
     """
     from lifelines import CoxPHFitter
 
-    data = load_units(units)
+    data = arms_as_text(load_units(units), variant_col)
     spec = MetricSpec.from_dict(metric) if not isinstance(metric, MetricSpec) else metric
     if spec.kind != "time_to_event":
         raise ValueError(f"metric {spec.name!r}: survival analysis needs kind "
@@ -146,7 +149,7 @@ def survival_analysis(
     for a in arm_list:
         if a not in per:
             raise ValueError(f"{data.name}: column {variant_col!r}: arm {a!r} has no units")
-    tau = spec.tau or default_tau(times, per, arm_list)
+    tau, tau_note = rmst_horizon(times, per, arm_list, tau=spec.tau)
     curves = []
     for a in arm_list:
         d, c = per[a]
@@ -202,7 +205,7 @@ def survival_analysis(
             "hazard_ratio_ci_high": float(summ.filter(like="exp(coef) upper").iloc[0]),
             "cox_p_value": float(summ["p"]), "cox_method": cox_method,
         })
-    return SurvivalAnalysis(spec.name, curves_df, pd.DataFrame(rows), tau)
+    return SurvivalAnalysis(spec.name, curves_df, pd.DataFrame(rows), tau, tau_note)
 
 
 # --------------------------------------------------------------------------------------

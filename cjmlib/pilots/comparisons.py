@@ -13,8 +13,10 @@ Methods (each result's ``method`` column says which one was used):
 
 * proportion -- difference of proportions with the unpooled Wald z interval and test
   (statsmodels ``confint_proportions_2indep(method="wald")``); small counts (an expected
-  cell below 5) switch to Fisher's exact test with the Newcombe hybrid-score interval;
-  Barnard's exact test on request.
+  cell below 5) switch to Fisher's exact test with the Newcombe hybrid-score interval; an
+  arm at 0% or 100% (where the Wald interval has no width) to the Miettinen-Nurminen score
+  test (statsmodels ``test_proportions_2indep(method="score")``) with the Newcombe
+  interval; Barnard's exact test on request, up to :data:`BARNARD_MAX_N` units per arm.
 * mean -- Welch t with Welch-Satterthwaite degrees of freedom; Mann-Whitney U,
   Brunner-Munzel (Brunner & Munzel 2000) or a percentile bootstrap on request.
 * ratio -- ratio of sums (e.g. support contacts per session) by the delta method
@@ -35,6 +37,7 @@ Methods (each result's ``method`` column says which one was used):
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -49,16 +52,24 @@ from cjmlib.pilots.aggregates import (
     value_counts,
 )
 from cjmlib.pilots.estimators import (
-    default_tau,
     interval,
     nps_test,
     proportion_test,
     rank_test_from_counts,
     ratio_of_means_test,
     rmst_from_counts,
+    rmst_horizon,
 )
 from cjmlib.pilots.metrics import MetricSpec
 from cjmlib.pilots.units import UnitsData
+from cjmlib.stats.intervals import newcombe_interval
+
+#: Largest arm (units) given Barnard's exact test. It enumerates every table of the two
+#: binomials at each nuisance value: 0.03 s at 100 units per arm, 0.2 s at 500, 3.6 s at
+#: 1,000 and about a minute at 5,000 (scipy 1.17, one shared core), for each metric and
+#: arm. Above it the asymptotic Miettinen-Nurminen (1985) score test is run, or Fisher's
+#: exact test when an expected cell is below 5; the method column says which.
+BARNARD_MAX_N = 500
 
 
 def evaluate_metrics(data: UnitsData, specs: Sequence[MetricSpec], *, arms: Sequence[str],
@@ -104,6 +115,22 @@ def _zero_variance(spec: MetricSpec, name: str, col: str, detail: str) -> ValueE
                       f"{detail}; a test needs values that vary within at least one arm")
 
 
+def _one_value_per_arm(spec: MetricSpec, name: str, col: str, per_arm: Mapping[str, float],
+                       *, what: str = "value") -> ValueError:
+    """The error for a metric with no variation within either arm: one value in both arms,
+    or one value per arm that differs between the arms (which is not "no difference")."""
+    values = list(per_arm.values())
+    if len(set(values)) == 1:
+        return _zero_variance(spec, name, col, f"(every unit has the {what} {values[0]:g} "
+                                               "in both arms)")
+    shown = ", ".join(f"{v:g} in {a!r}" for a, v in per_arm.items())
+    return ValueError(
+        f"{name}: column {col!r} (metric {spec.name!r}) has one {what} per arm ({shown}): "
+        "the arms differ, but with no variation within either arm there is no variance to "
+        "test the difference against. A column constant within each arm is rarely an "
+        "outcome: check that it is not a code of the arm")
+
+
 def _moment_result(spec: MetricSpec, per: Mapping[tuple, Aggregates], control: str, arm: str,
                    alpha: float, name: str) -> dict[str, Any]:
     col = spec.column or spec.numerator
@@ -119,7 +146,9 @@ def _moment_result(spec: MetricSpec, per: Mapping[tuple, Aggregates], control: s
             return np.array([det, n - pro - det, pro])
         res = nps_test(counts(a_c), counts(a_t), alpha=alpha)
         if not res["se"] > 0:
-            raise _zero_variance(spec, name, col, "(every respondent gave the same group)")
+            raise _one_value_per_arm(spec, name, col, {control: float(res["control_value"]),
+                                                       arm: float(res["treatment_value"])},
+                                     what="NPS")
         res["method"] = ("NPS (promoter +1 / passive 0 / detractor -1), variance "
                          "(p_pro + p_det - NPS^2)/n, Welch-type t interval; -100..100 scale")
         res["n_control"], res["n_treatment"] = float(a_c.n), float(a_t.n)
@@ -151,7 +180,12 @@ def _moment_result(spec: MetricSpec, per: Mapping[tuple, Aggregates], control: s
     res = ratio_of_means_test(a_c, a_t, numerator="y", denominator=den, covariate=cov,
                               covariate_denominator=cov_den, alpha=alpha)
     if not float(res["se"]) > 0:
-        raise _zero_variance(spec, name, col, "(every unit has the same value in both arms)")
+        if cov is not None and float(a_c.ratio_var("y", den) + a_t.ratio_var("y", den)) > 0:
+            raise _zero_variance(spec, name, col, f"left after the CUPED adjustment (covariate "
+                                                  f"{spec.covariate!r} predicts it exactly)")
+        raw = ratio_of_means_test(a_c, a_t, numerator="y", denominator=den, alpha=alpha)
+        raise _one_value_per_arm(spec, name, col, {control: float(raw["control_value"]),
+                                                   arm: float(raw["treatment_value"])})
     if spec.kind == "ratio":
         method = (f"ratio of sums {spec.numerator}/{spec.denominator}, delta method "
                   "(Deng et al. 2018), Welch-type t")
@@ -173,32 +207,47 @@ def _moment_result(spec: MetricSpec, per: Mapping[tuple, Aggregates], control: s
 def _proportion_result(spec: MetricSpec, x_c: float, n_c: float, x_t: float, n_t: float,
                        alpha: float, name: str, col: str) -> dict[str, Any]:
     from scipy import stats
-    from statsmodels.stats.proportion import confint_proportions_2indep
+    from statsmodels.stats.proportion import test_proportions_2indep
 
     if (x_c + x_t) in (0, n_c + n_t):
         raise _zero_variance(spec, name, col, f"(every value is {int(x_c > 0)} in both arms)")
     pooled = (x_c + x_t) / (n_c + n_t)
     expected_min = min(n_c, n_t) * min(pooled, 1 - pooled)
     method = "z" if spec.method in ("z", "top2box") else spec.method
-    small = method == "z" and expected_min < 5
-    if method == "z" and not small:
-        res = proportion_test(x_c, n_c, x_t, n_t, alpha=alpha)
+    why = ""
+    if method == "barnard" and max(n_c, n_t) > BARNARD_MAX_N:
+        method = "score"
+        why = (f" (Barnard's exact test is run up to {BARNARD_MAX_N} units per arm; "
+               f"{int(max(n_c, n_t))} here)")
+    if method in ("z", "score") and expected_min < 5:
+        method, why = "fisher", why + " (small counts: expected cell < 5)"
+    elif method == "z" and (x_c in (0, n_c) or x_t in (0, n_t)):
+        # an arm at 0% or 100% has Wald variance 0: the interval collapses, p becomes 0
+        method, why = "score", " (an arm at 0% or 100%, where the Wald interval has no width)"
+    res = proportion_test(x_c, n_c, x_t, n_t, alpha=alpha)
+    if method == "z":
         res["method"] = "difference of proportions, unpooled Wald z test and interval"
     else:
         table = [[int(x_t), int(n_t - x_t)], [int(x_c), int(n_c - x_c)]]
         if method == "barnard":
-            p = stats.barnard_exact(table).pvalue
-            label = "Barnard exact test"
+            p, label = stats.barnard_exact(table).pvalue, "Barnard exact test"
+        elif method == "fisher":
+            p, label = stats.fisher_exact(table).pvalue, "Fisher exact test"
         else:
-            p = stats.fisher_exact(table).pvalue
-            label = "Fisher exact test" + (" (small counts: expected cell < 5)" if small
-                                           else "")
-        lo, hi = confint_proportions_2indep(x_t, n_t, x_c, n_c, method="newcomb",
-                                            alpha=alpha)
-        res = proportion_test(x_c, n_c, x_t, n_t, alpha=alpha)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # 0% or 100% in an arm
+                score = test_proportions_2indep(x_t, n_t, x_c, n_c, method="score",
+                                                compare="diff")
+            p, label = score.pvalue, "Miettinen-Nurminen score test"
+            statistic = float(score.statistic)
+            res["statistic"] = np.asarray(statistic)
+            if statistic != 0:  # the se the score statistic implies (effect / statistic)
+                res["se"] = np.asarray(float(res["effect"]) / statistic)
+        lo, hi = newcombe_interval(x_t, n_t, x_c, n_c, alpha=alpha)
         res.update(p_value=np.asarray(p), ci_low=np.asarray(lo), ci_high=np.asarray(hi),
                    df=np.asarray(np.inf))
-        res["method"] = f"difference of proportions, {label}, Newcombe hybrid score interval"
+        res["method"] = (f"difference of proportions, {label}{why}, Newcombe hybrid score "
+                         "interval")
     res["n_control"], res["n_treatment"] = n_c, n_t
     return res
 
@@ -217,8 +266,9 @@ def _rank_rows(data: UnitsData, spec: MetricSpec, control: str, treatments: Sequ
         t = table.loc[arm].to_numpy(float) if arm in table.index else np.zeros(0)
         _need_two(spec, control, c.sum(), data.name, col)
         _need_two(spec, arm, t.sum(), data.name, col)
-        if len(levels) < 2 or ((c > 0).sum() <= 1 and (t > 0).sum() <= 1):
-            raise _zero_variance(spec, data.name, col, "(a single value within each arm)")
+        if (c > 0).sum() == 1 and (t > 0).sum() == 1:
+            raise _one_value_per_arm(spec, data.name, col, {control: levels[c > 0][0],
+                                                            arm: levels[t > 0][0]})
         res = rank_test_from_counts(c, t, method=spec.method, alpha=alpha)
         what = ("Brunner-Munzel test" if spec.method == "brunner_munzel" else
                 "Mann-Whitney U test (asymptotic, tie-corrected, continuity correction)")
@@ -236,7 +286,7 @@ def _survival_rows(data: UnitsData, spec: MetricSpec, control: str, treatments: 
         if arm in per and per[arm][0].sum() == 0:
             raise ValueError(f"{data.name}: column {spec.event!r} (metric {spec.name!r}) has "
                              f"no completed events in arm {arm!r}; Kaplan-Meier needs events")
-    tau = spec.tau or default_tau(times, per, [control, *treatments])
+    tau, capped = rmst_horizon(times, per, [control, *treatments], tau=spec.tau)
     out = []
     for arm in treatments:
         r_c, v_c = rmst_from_counts(times, *per[control], tau=tau)
@@ -248,7 +298,8 @@ def _survival_rows(data: UnitsData, spec: MetricSpec, control: str, treatments: 
                    n_control=per[control][0].sum() + per[control][1].sum(),
                    n_treatment=per[arm][0].sum() + per[arm][1].sum(), tau=tau,
                    var_c=v_c, var_t=v_t)
-        res["method"] = (f"RMST to tau = {tau:g} (Kaplan-Meier), difference with Greenwood-type "
+        horizon = f"tau = {tau:g}" + (f" ({capped})" if capped else "")
+        res["method"] = (f"RMST to {horizon} (Kaplan-Meier), difference with Greenwood-type "
                          "variance, z test")
         out.append(res)
     return out
@@ -270,7 +321,7 @@ def _bootstrap_rows(data: UnitsData, spec: MetricSpec, control: str, treatments:
         _need_two(spec, control, len(x_c), data.name, col)
         _need_two(spec, arm, len(x_t), data.name, col)
         if np.ptp(x_c) == 0 and np.ptp(x_t) == 0:
-            raise _zero_variance(spec, data.name, col, "(a single value within each arm)")
+            raise _one_value_per_arm(spec, data.name, col, {control: x_c[0], arm: x_t[0]})
 
         def diff(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
             return a.mean(axis) - b.mean(axis)
@@ -301,22 +352,16 @@ def _row(spec: MetricSpec, control: str, arm: str, res: Mapping[str, Any],
     rank = spec.method in ("brunner_munzel", "mann_whitney")
     # relative change of an NPS (a difference of shares) or of a rank effect means nothing
     rel = effect / cv if cv != 0 and not rank and spec.kind != "nps" else math.nan
-    rel_lo = rel_hi = math.nan
     var_c = float(np.asarray(res.get("var_c", np.nan)))
     var_t = float(np.asarray(res.get("var_t", np.nan)))
-    if np.isfinite(rel) and cv * tv > 0 and np.isfinite(var_c) and np.isfinite(var_t):
-        # interval of treatment/control on the log scale (delta method), as tea-tasting
-        from scipy import stats
-
-        a, b = var_c / cv ** 2, var_t / tv ** 2
-        log_se = math.sqrt(a + b)
-        if np.isfinite(f("df")):
-            df = (a + b) ** 2 / (a * a / (f("n_control") - 1) + b * b / (f("n_treatment") - 1))
-            q = float(stats.t.ppf(1 - alpha / 2, df))
-        else:
-            q = float(stats.norm.ppf(1 - alpha / 2))
-        ratio = tv / cv
-        rel_lo, rel_hi = ratio * math.exp(-q * log_se) - 1, ratio * math.exp(q * log_se) - 1
+    rel_lo = rel_hi = math.nan
+    method = res["method"]
+    if np.isfinite(rel) and np.isfinite(var_c) and np.isfinite(var_t):
+        rel_lo, rel_hi, why_not = _relative_interval(
+            cv, tv, var_c, var_t, df=f("df"), n_c=f("n_control"), n_t=f("n_treatment"),
+            alpha=alpha, control=control, arm=arm)
+        if why_not:
+            method += "; " + why_not
     covariate = (spec.covariate + (f"/{spec.covariate_denominator}"
                                    if spec.covariate_denominator else "")
                  if spec.covariate else None)
@@ -325,7 +370,7 @@ def _row(spec: MetricSpec, control: str, arm: str, res: Mapping[str, Any],
         "n_control": int(f("n_control")), "n_treatment": int(f("n_treatment")),
         "control_value": cv, "treatment_value": tv, "effect": effect, "rel_effect": rel,
         "ci_low": f("ci_low"), "ci_high": f("ci_high"), "p_value": f("p_value"),
-        "p_value_adjusted": math.nan, "method": res["method"], "srm_p_value": math.nan,
+        "p_value_adjusted": math.nan, "method": method, "srm_p_value": math.nan,
         "decision": "", "role": spec.role, "better": spec.better, "se": se,
         "statistic": f("statistic"), "df": f("df"), "alpha": alpha,
         "rel_ci_low": rel_lo, "rel_ci_high": rel_hi, "p_value_bh": math.nan,
@@ -334,3 +379,39 @@ def _row(spec: MetricSpec, control: str, arm: str, res: Mapping[str, Any],
         "min_effect": spec.min_effect, "margin": spec.margin, "trustworthy": True,
         "reason": "",
     }
+
+
+def _relative_interval(cv: float, tv: float, var_c: float, var_t: float, *, df: float,
+                       n_c: float, n_t: float, alpha: float, control: str, arm: str
+                       ) -> tuple[float, float, str]:
+    """Interval of treatment/control - 1 on the log scale (delta method, as tea-tasting),
+    or NaN and the reason it is not given.
+
+    ``var_c`` and ``var_t`` are the variances of the arm values. The log ratio needs both
+    values on the same side of 0 and clearly away from it (beyond the critical value times
+    their standard error): near 0 the delta method's interval is meaningless (a control mean
+    of 1e-3 gave [-1, 3e39]), and a ratio whose control is not clearly away from 0 has no
+    bounded interval at all (Fieller 1954).
+    """
+    from scipy import stats
+
+    if not cv * tv > 0:
+        return math.nan, math.nan, (
+            f"no relative interval: the values {cv:.3g} ({control!r}) and {tv:.3g} ({arm!r}) "
+            "are not both on the same side of 0, so they have no log ratio")
+    a, b = var_c / cv ** 2, var_t / tv ** 2
+    if np.isfinite(df) and a + b > 0:
+        df = (a + b) ** 2 / (a * a / (n_c - 1) + b * b / (n_t - 1))
+    q = float(stats.t.ppf(1 - alpha / 2, df) if np.isfinite(df)
+              else stats.norm.ppf(1 - alpha / 2))
+    for label, value, var in ((control, cv, var_c), (arm, tv, var_t)):
+        if not abs(value) > q * math.sqrt(var):
+            return math.nan, math.nan, (
+                f"no relative interval: the value of arm {label!r} ({value:.3g}) lies within "
+                f"{q:.3g} standard errors of 0; the log-ratio interval needs both values "
+                "clearly away from 0" + (" (with the control there, a ratio has no bounded "
+                                         "interval at all: Fieller 1954)"
+                                         if label == control else ""))
+    log_se = math.sqrt(a + b)
+    ratio = tv / cv
+    return ratio * math.exp(-q * log_se) - 1, ratio * math.exp(q * log_se) - 1, ""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import numbers
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,8 +33,34 @@ from cjmlib.pilots.metrics import MetricSpec, parse_metrics
 from cjmlib.pilots.units import UnitsData, load_units
 
 
+def canonical_unit_id(unit: object) -> str:
+    """The text of a unit id that assignment hashes, the same however the id was stored.
+
+    Text is used as written. A whole number is written in decimal digits whether it was
+    read as an integer or a float (``1``, ``1.0`` and ``numpy.float64(1)`` are all ``"1"``:
+    a column of integer ids turns float as soon as one cell is blank); any other number as
+    the shortest text that reads back as it (``1.5``). Missing, infinite and boolean ids
+    raise ``ValueError``.
+
+    >>> [canonical_unit_id(u) for u in ("C01", 7, 7.0, np.int64(7), 2.5)]
+    ['C01', '7', '7', '7', '2.5']
+    """
+    if isinstance(unit, str):
+        return unit
+    if isinstance(unit, (bool, np.bool_)) or not isinstance(unit, (numbers.Real, np.number)):
+        raise ValueError(f"unit id {unit!r}: expected text or a number")
+    if isinstance(unit, numbers.Integral):
+        return str(int(unit))
+    value = float(unit)
+    if not math.isfinite(value):
+        raise ValueError(f"unit id {unit!r}: expected text or a finite number")
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
 def hash_bucket(unit_ids: Iterable[object], *, salt: str) -> np.ndarray:
-    """Map each unit id to a uniform number in [0, 1) by SHA-256 of ``"<salt>:<id>"``.
+    """Map each unit id to a uniform number in [0, 1) by SHA-256 of ``"<salt>:<id>"``, the
+    id written by :func:`canonical_unit_id` (so ``1`` and ``1.0`` land in the same bucket;
+    before 2026-11-30 a float id was hashed as written, ``"1.0"``).
 
     Deterministic across machines and Python versions (no ``hash()`` randomisation), and
     independent between experiments when the salts differ.
@@ -42,8 +69,12 @@ def hash_bucket(unit_ids: Iterable[object], *, salt: str) -> np.ndarray:
     [0.983, 0.7935]
     """
     out = []
-    for unit in unit_ids:
-        digest = hashlib.sha256(f"{salt}:{unit}".encode()).digest()
+    for position, unit in enumerate(unit_ids):
+        try:
+            text = canonical_unit_id(unit)
+        except ValueError as exc:
+            raise ValueError(f"unit ids: position {position + 1}: {exc}") from None
+        digest = hashlib.sha256(f"{salt}:{text}".encode()).digest()
         out.append(int.from_bytes(digest[:8], "big") / 2**64)
     return np.asarray(out, dtype=float)
 
@@ -56,8 +87,11 @@ def assign_variants(
 ) -> pd.Series:
     """Assign units to arms by salted hash; ``split`` maps arm name to its share.
 
-    Arms take consecutive slices of [0, 1) in the order given, so adding units never moves an
-    already assigned unit. Returns a Series of arm names indexed by unit id.
+    Arms take consecutive slices of [0, 1) in the alphabetical order of their names, so the
+    assignment depends on the salt, the ids and the shares, not on the order the plan lists
+    the arms in; adding units never moves an already assigned unit. (Before 2026-11-30 the
+    slices followed the order given: a plan listing its arms out of alphabetical order
+    assigned differently then.) Returns a Series of arm names indexed by unit id.
 
     >>> arms = assign_variants(["u1", "u2", "u3", "u4"], salt="s",
     ...                        split={"control": 0.5, "treatment": 0.5})
@@ -65,12 +99,13 @@ def assign_variants(
     ['treatment', 'treatment', 'control', 'control']
     """
     ids = list(unit_ids)
-    shares = np.asarray(list(split.values()), dtype=float)
+    names = sorted(split)
+    shares = np.asarray([split[a] for a in names], dtype=float)
     if (shares <= 0).any() or not np.isclose(shares.sum(), 1.0):
         raise ValueError(f"split shares must be positive and sum to 1, got {dict(split)}")
     edges = np.cumsum(shares)[:-1]
     arm = np.searchsorted(edges, hash_bucket(ids, salt=salt), side="right")
-    return pd.Series(np.asarray(list(split))[arm], index=pd.Index(ids, name="unit_id"),
+    return pd.Series(np.asarray(names)[arm], index=pd.Index(ids, name="unit_id"),
                      name="variant")
 
 

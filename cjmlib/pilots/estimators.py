@@ -235,6 +235,29 @@ def default_tau(times: np.ndarray, per: Mapping[str, tuple[np.ndarray, np.ndarra
     return float(min(last))
 
 
+def rmst_horizon(times: np.ndarray, per: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                 arms: Sequence[str], *, tau: float | None = None) -> tuple[float, str]:
+    """The RMST horizon to use and, when the asked ``tau`` had to be capped, a sentence why.
+
+    ``tau=None`` gives :func:`default_tau`. A ``tau`` beyond an arm's last observed time is
+    capped there, the horizon :func:`default_tau` would choose: the Kaplan-Meier curve is
+    unknown after an arm's last time, and carrying its last value on would extrapolate.
+
+    >>> times = np.array([1.0, 2.0, 3.0])
+    >>> per = {"a": (np.array([1.0, 1, 0]), np.array([0.0, 0, 1])),
+    ...        "b": (np.array([1.0, 1, 0]), np.array([0.0, 0, 0]))}
+    >>> rmst_horizon(times, per, ["a", "b"], tau=10)
+    (2.0, "capped: tau = 10 lies beyond the follow-up of arm 'b', whose last time is 2")
+    """
+    follow_up = default_tau(times, per, arms)
+    if tau is None or tau <= follow_up:
+        return (follow_up if tau is None else float(tau)), ""
+    last = {a: times[(per[a][0] + per[a][1]) > 0].max() for a in arms}
+    short = min(last, key=lambda a: last[a])
+    return follow_up, (f"capped: tau = {tau:g} lies beyond the follow-up of arm {short!r}, "
+                       f"whose last time is {follow_up:g}")
+
+
 def logrank_from_counts(d_c: Any, r_c: Any, d_t: Any, r_t: Any) -> tuple[np.ndarray, np.ndarray]:
     """Log-rank chi-square statistic (1 df) and p-value from events and numbers at risk
     per distinct time (last axis), as lifelines ``logrank_test``."""

@@ -48,7 +48,14 @@ from cjmlib.pilots.comparisons import evaluate_metrics, uses_moments
 from cjmlib.pilots.estimators import beta_binomial_view, confidence_sequence_radius, normal_view
 from cjmlib.pilots.metrics import ROLES, MetricSpec, infer_metrics, parse_metrics
 from cjmlib.pilots.srm import SRMResult, sample_ratio_mismatch
-from cjmlib.pilots.units import UnitsData, fmt_rows, load_units, rows_of, units_per_arm_labels
+from cjmlib.pilots.units import (
+    UnitsData,
+    arms_as_text,
+    fmt_rows,
+    load_units,
+    rows_of,
+    units_per_arm_labels,
+)
 from cjmlib.pilots.validation import check_units
 from cjmlib.stats.multiplicity import adjust_p_values
 
@@ -96,15 +103,28 @@ class PilotEvaluation:
 
 
 def resolve_split(planned_split: Mapping[str, float] | None, observed_arms: Sequence[str],
-                  control: str) -> dict[str, float]:
-    """The planned split: given (validated, normalised) or equal over the observed arms."""
+                  control: str, *, name: str = "units table", variant_col: str = "variant"
+                  ) -> dict[str, float]:
+    """The planned split: given (validated, normalised) or equal over the observed arms.
+
+    Raises ``ValueError`` when it would hold a single arm: there is nothing to compare
+    (``name`` and ``variant_col`` say where the arms were read, for the message).
+    """
     if planned_split:
         split = {str(k): float(v) for k, v in planned_split.items()}
         if any(v <= 0 for v in split.values()) or not math.isclose(sum(split.values()), 1.0,
                                                                       abs_tol=1e-6):
             raise ValueError(f"planned_split: shares must be positive and sum to 1, got {split}")
+        if len(split) < 2:
+            raise ValueError(f"planned_split: a pilot compares control with at least one "
+                             f"treatment arm; got the single arm {list(split)}")
         return split
     arms = sorted(str(a) for a in observed_arms if not pd.isna(a))
+    if len(arms) == 1:  # none: the table has no variant column or no rows (check_units)
+        raise ValueError(f"{name}: column {variant_col!r} holds the single arm {arms}; a "
+                         f"pilot compares control ({control!r}) with at least one treatment "
+                         "arm. Check the variant labels, or pass planned_split naming the "
+                         "planned arms")
     if control in arms:
         arms = [control] + [a for a in arms if a != control]
     return {a: 1 / len(arms) for a in arms}
@@ -133,10 +153,12 @@ def evaluate_pilot(
     ``units`` is a DataFrame, a CSV/Parquet path or an Ibis table with one row per unit
     (DESIGN.md ``units``). ``metrics`` are :class:`MetricSpec` or dicts; ``None`` or empty:
     inferred by :func:`infer_metrics`. ``planned_split`` maps arm to planned share (default
-    equal over the arms found). Returns a :class:`PilotEvaluation` whose ``results`` holds
+    equal over the arms found; a single arm is an error). Variant labels are read as text, so
+    arms coded 0/1 are the arms ``"0"`` and ``"1"``. Returns a :class:`PilotEvaluation` whose ``results`` holds
     the ``pilot_results`` columns, then: role, better, se, statistic, df, alpha,
     rel_ci_low/high (relative effect interval, log-ratio delta method; NaN for rank
-    effects), p_value_bh, significant, covariate, variance_reduction (CUPED share of
+    effects and NPS, and, with the reason in ``method``, when an arm's value is not clearly
+    away from 0), p_value_bh, significant, covariate, variance_reduction (CUPED share of
     variance removed), min_effect, margin, trustworthy, reason; with ``bayesian=True``
     prob_better and expected_loss; with ``sequential=True`` cs_low and cs_high
     (always-valid interval, see :func:`confidence_sequence_radius`). ``balance`` holds the
@@ -150,7 +172,8 @@ def evaluate_pilot(
     """
     check_scalar(alpha, "alpha", typ=float, gt=0, lt=0.5)
     check_scalar(srm_alpha, "srm_alpha", typ=float, gt=0, lt=0.5)
-    data = load_units(units, name=name)
+    check_scalar(control, "control", typ=str)
+    data = arms_as_text(load_units(units, name=name), variant_col)
     specs = (parse_metrics(metrics) if metrics else
              infer_metrics(data, unit_col=unit_col, variant_col=variant_col))
     notes = [] if metrics else [
@@ -160,7 +183,8 @@ def evaluate_pilot(
         observed = units_per_arm_labels(data, variant_col)
     else:
         observed = []
-    split = resolve_split(planned_split, observed, control)
+    split = resolve_split(planned_split, observed, control, name=data.name,
+                          variant_col=variant_col)
     arms = list(split)
     per_arm = check_units(data, metrics=specs, arms=arms, control=control, unit_col=unit_col,
                           variant_col=variant_col)

@@ -496,6 +496,22 @@ class DiDResult:
         return notes + self.results.to_html(index=False)
 
 
+def _check_estimable(panel: Panel, outcome: str) -> None:
+    """Raise when an outcome leaves nothing to estimate: constant, or exactly a unit effect
+    plus a period effect. Either way the estimate is 0 by construction and every p-value
+    and interval would come from rounding noise."""
+    y = panel.matrices[outcome]
+    where = f"{panel.name}: outcome column {outcome!r}"
+    if np.ptp(y) == 0:
+        raise ValueError(f"{where} is constant ({y.flat[0]:g} in every unit and period): "
+                         "there is nothing to estimate")
+    residual = y - y.mean(1, keepdims=True) - y.mean(0, keepdims=True) + y.mean()
+    if np.abs(residual).max() <= 1e-12 * np.abs(y).max():
+        raise ValueError(f"{where} is exactly a unit effect plus a period effect (no "
+                         "unit-by-period variation): the difference-in-differences is 0 by "
+                         "construction and there is nothing to estimate")
+
+
 def difference_in_differences(
     panel: Any,
     *,
@@ -513,7 +529,8 @@ def difference_in_differences(
     ``panel`` is a :class:`Panel`, a DataFrame or a path (column names via ``unit_col``,
     ``period_col``, ``treated_col``, ``post_col``). ``inference="auto"`` makes permutation
     inference the default row when there are at most ``few_treated`` treated units and the
-    cluster-robust row otherwise. Returns a :class:`DiDResult` whose ``results`` has the
+    cluster-robust row otherwise. An outcome that is constant, or exactly a unit effect plus
+    a period effect, raises ``ValueError``: there is nothing to estimate. Returns a :class:`DiDResult` whose ``results`` has the
     did_results columns, then: default (bool), df, method, note.
     """
     check_scalar(alpha, "alpha", typ=float, gt=0, lt=0.5)
@@ -532,6 +549,8 @@ def difference_in_differences(
             "MacKinnon & Webb 2017), so the default inference is randomisation (permutation) "
             "over all assignments of the pilot to the same number of units, with a synthetic "
             "control (Abadie et al. 2010) and its placebo test as a check.")
+    for y in outs:
+        _check_estimable(p, y)
     rows = []
     studies, perms, synths = {}, {}, {}
     for y in outs:

@@ -4,8 +4,9 @@ split that comes before any pilot result (:func:`sample_ratio_mismatch`, :class:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,8 @@ class SRMResult:
     pvalue: float
     alpha: float
     method: str = "Pearson chi-square goodness of fit against the planned split"
+    #: units per arm that the planned split does not have (also in ``observed``)
+    unplanned: dict[str, int] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -33,11 +36,16 @@ class SRMResult:
             "arm": list(self.observed),
             "units": list(self.observed.values()),
             "observed_share": [v / total for v in self.observed.values()],
-            "planned_share": [self.planned_split[a] for a in self.observed],
+            "planned_share": [self.planned_split.get(a, 0.0) for a in self.observed],
             "expected_units": [self.expected[a] for a in self.observed],
         })
 
     def message(self) -> str:
+        if self.unplanned:
+            return (f"SRM check FAILED: results are untrustworthy: "
+                    f"{sum(self.unplanned.values())} unit(s) in arm(s) "
+                    f"{sorted(self.unplanned)} that the planned split "
+                    f"{list(self.planned_split)} does not have")
         verdict = "passed" if self.passed else "FAILED: results are untrustworthy"
         return (f"SRM check {verdict} (chi-square = {self.statistic:.3f}, "
                 f"p = {self.pvalue:.4g}, threshold {self.alpha})")
@@ -51,19 +59,33 @@ def sample_ratio_mismatch(counts: Mapping[str, int], planned_split: Mapping[str,
     """Chi-square test of the arm sizes against the planned split (scipy ``chisquare``).
 
     A small p-value means units were lost or duplicated unevenly between arms (Fabijan et
-    al. 2019), so no metric of the pilot can be trusted.
+    al. 2019), so no metric of the pilot can be trusted. Units in an arm the plan does not
+    have are counted, not ignored: the plan gives that arm a share of 0, so any unit there
+    is a mismatch (statistic inf, p = 0, listed in ``unplanned``).
 
     >>> sample_ratio_mismatch({"control": 5000, "treatment": 5200},
     ...                       {"control": 0.5, "treatment": 0.5}).pvalue < 0.05
     True
+    >>> sample_ratio_mismatch({"control": 50, "treatment": 50, "holdout": 3},
+    ...                       {"control": 0.5, "treatment": 0.5}).message()
+    "SRM check FAILED: results are untrustworthy: 3 unit(s) in arm(s) ['holdout'] that the planned split ['control', 'treatment'] does not have"
     """
     from scipy import stats
 
     arms = list(planned_split)
+    unplanned = {str(a): int(n) for a, n in counts.items() if a not in planned_split and n > 0}
     obs = np.array([counts.get(a, 0) for a in arms], dtype=float)
     share = np.array([planned_split[a] for a in arms], dtype=float)
-    exp = obs.sum() * share / share.sum()
-    res = stats.chisquare(obs, exp)
-    return SRMResult({a: int(o) for a, o in zip(arms, obs, strict=True)},
-                     {a: float(e) for a, e in zip(arms, exp, strict=True)},
-                     dict(planned_split), float(res.statistic), float(res.pvalue), alpha)
+    total = obs.sum() + sum(unplanned.values())
+    exp = total * share / share.sum()
+    observed = {a: int(o) for a, o in zip(arms, obs, strict=True)} | unplanned
+    expected = {a: float(e) for a, e in zip(arms, exp, strict=True)} | dict.fromkeys(
+        unplanned, 0.0)
+    if unplanned:
+        # a share of 0 makes any unit there impossible under the plan
+        statistic, pvalue = math.inf, 0.0
+    else:
+        res = stats.chisquare(obs, exp)
+        statistic, pvalue = float(res.statistic), float(res.pvalue)
+    return SRMResult(observed, expected, dict(planned_split), statistic, pvalue, alpha,
+                     unplanned=unplanned)

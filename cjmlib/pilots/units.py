@@ -1,7 +1,8 @@
 """The units table of an A/B pilot (one row per unit) as a table in the engine.
 
 :class:`UnitsData` wraps a pandas DataFrame, a CSV/Parquet path or an Ibis table
-(:func:`load_units`); :func:`units_per_arm_labels` lists the variant labels found;
+(:func:`load_units`); :func:`arms_as_text` reads the variant column as text;
+:func:`units_per_arm_labels` lists the variant labels found;
 :func:`rows_of` and :func:`fmt_rows` point error messages at 1-based data rows. Validation
 against the plan is in :mod:`cjmlib.pilots.validation`, the aggregates pulled from the table in
 :mod:`cjmlib.pilots.aggregates`.
@@ -56,6 +57,15 @@ def load_units(source: Any, *, name: str | None = None) -> UnitsData:
         return UnitsData(source, name or "units table")
     raise TypeError(f"units must be a DataFrame, a path or an Ibis table, got "
                     f"{type(source).__name__}")
+
+
+def arms_as_text(data: UnitsData, variant_col: str) -> UnitsData:
+    """The same table with the variant column as text, so that arms coded 0/1 (integers in
+    the file) match the arm names of a plan or split, which are always text."""
+    t = data.table
+    if variant_col not in t.columns or t.schema()[variant_col].is_string():
+        return data
+    return UnitsData(t.mutate(**{variant_col: t[variant_col].cast("string")}), data.name)
 
 
 def units_per_arm_labels(data: UnitsData, variant_col: str) -> list[Any]:

@@ -2,8 +2,8 @@
 
 Each failure is a ``ValueError`` naming the table, the column, the first offending rows and
 what was expected: missing columns, CUPED covariates without pre-period data, variant labels
-outside the plan, arms without units, duplicate units, non-numeric metric columns and values
-outside a metric's domain.
+outside the plan, arms without units, duplicate units, non-numeric metric columns, values
+that are not finite (inf, NaN) and values outside a metric's domain.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def check_units(
     Raises ``ValueError`` naming the table, column, rows and expectation for: missing
     columns (CUPED covariates get their own message), variant labels outside the plan, an
     arm of the plan without units, a unit listed twice or in two arms, non-numeric metric
-    columns, values outside a metric's domain, missing values where a metric needs one.
+    columns, values that are not finite (inf, -inf, NaN), values outside a metric's domain,
+    missing values where a metric needs one.
     """
     t = units.table
     name = units.name
@@ -64,7 +65,7 @@ def check_units(
         rows = rows_of(units, lambda x: x[variant_col].isnull(), unit_col=unit_col)
         raise ValueError(f"{name}: column {variant_col!r} is empty in row(s) {fmt_rows(rows)}; "
                          f"expected one of {list(arms)}")
-    unknown = [v for v in labels if v not in arms]
+    unknown = [v for v in labels if str(v) not in arms]
     if unknown:
         rows = rows_of(units, lambda x: x[variant_col].isin(unknown), unit_col=unit_col)
         raise ValueError(
@@ -102,6 +103,11 @@ def _check_domains(units: UnitsData, metrics: Sequence[MetricSpec], unit_col: st
     name = units.name
     checks: list[tuple[str, str, Any]] = []   # (column, expectation, bad-row predicate)
     for spec in metrics:
+        for col in spec.columns:
+            # inf or NaN would pass as a number and turn every moment into inf or NaN
+            checks.append((col, f"a finite value for metric {spec.name!r} (found inf, -inf "
+                           "or NaN)", lambda x, c=col: x[c].cast("float64").isinf()
+                           | x[c].cast("float64").isnan()))
         if spec.kind == "proportion":
             checks.append((spec.column, f"0 or 1 for proportion metric {spec.name!r} "
                            "(no missing values)",

@@ -60,8 +60,8 @@ note | string | why a metric is not powered (time-to-event and rank metrics); em
               "Deterministic assignment of every unit of the units table to an arm by salted "
               "SHA-256 hash (cjmlib.pilots.design.assignment_table).", columns("""
 unit_id | string | the unit
-bucket | float | uniform number in [0, 1) from SHA-256 of `<salt>:<unit_id>`
-variant | string | arm: the consecutive slice of [0, 1) of the plan's split holding bucket
+bucket | float | uniform number in [0, 1) from SHA-256 of `<salt>:<unit_id>`, the id written canonically (1 and 1.0 alike; cjmlib.pilots.design.canonical_unit_id)
+variant | string | arm: the slice of [0, 1) holding bucket, the arms' slices consecutive in the alphabetical order of their names
 """)),
     TableSpec("preregistration", "design", "design_preregistration",
               "The pre-registration of the pilot (Markdown): question, unit and assignment, "
@@ -79,7 +79,7 @@ decision | string | primary: ship, iterate, stop or inconclusive; guardrail: gua
 statistic | float | test statistic: effect / se (t or z); the treatment's U for Mann-Whitney
 df | float | degrees of freedom of the t reference (Welch-Satterthwaite); inf for z tests
 alpha | float | significance level (the notebook's alpha)
-rel_ci_low | float | lower bound of the interval of rel_effect at 1 - alpha (log-ratio delta method); null for NPS and rank effects
+rel_ci_low | float | lower bound of the interval of rel_effect at 1 - alpha (log-ratio delta method); null for NPS and rank effects, and when an arm's value is not clearly away from 0 (method says why)
 rel_ci_high | float | upper bound of the interval of rel_effect at 1 - alpha
 p_value_bh | float | Benjamini-Hochberg adjustment of p_value within the role family
 significant | bool | p_value_adjusted < alpha
@@ -175,7 +175,7 @@ events_control | float | completed events in the control arm
 events_treatment | float | completed events in the treatment arm
 logrank_statistic | float | log-rank chi-square statistic, 1 df
 logrank_p_value | float | p-value of the log-rank test
-rmst_tau | int | RMST horizon in the duration's units (the metric's tau, else the smallest of the arms' largest times)
+rmst_tau | int | RMST horizon in the duration's units: the metric's tau, capped at the smallest of the arms' largest times (no extrapolation of a Kaplan-Meier curve); without a tau, that smallest largest time
 rmst_control | float | restricted mean survival time to rmst_tau, control arm, duration units
 rmst_treatment | float | restricted mean survival time to rmst_tau, treatment arm
 rmst_difference | float | rmst_treatment - rmst_control
