@@ -449,13 +449,14 @@ def persona_cards(
     reached by a larger share of the segment's customers than of all, as ``touchpoint (share
     of the segment's customers vs share of all)``), ``pain_points`` (the three touchpoints with the
     lowest post-interaction CSAT among those with at least ``min_n`` answers, with n), ``n_csat``,
-    ``csat_mean`` (t interval), ``n_nps``, ``nps`` (interval as in
+    ``csat_mean``, ``n_nps``, ``nps`` (score intervals as in
     :func:`cjmlib.voice.surveys.survey_metrics`), ``churn_rate`` (Wilson interval; needs ``customers``
     and ``churn_col``), ``quotes`` (the ``n_quotes`` most frequent negative comments, then the
     most frequent positive one, of the segment's customers -- survey comments and interview
     turns first, social posts when there are none; polarity from CSAT or sentiment, joined
     by " | ").
     """
+    from cjmlib.core.schema import SCORE_RANGES
     from cjmlib.stats.intervals import mean_interval, nps_interval, wilson_interval
 
     seg = segmentation.segments
@@ -508,7 +509,8 @@ def persona_cards(
             mine = fb[fb["persona"] == s]
             post = mine[mine["survey"] == "post_interaction"] if "survey" in mine.columns \
                 else mine
-            n_c, m, c_lo, c_hi = mean_interval(post["csat"].to_numpy(float))
+            n_c, m, c_lo, c_hi = mean_interval(post["csat"].to_numpy(float),
+                                               scale=SCORE_RANGES["csat"])
             nps = nps_interval(post["nps"].to_numpy(float))
             row.update(n_csat=n_c, csat_mean=m, csat_ci_low=c_lo, csat_ci_high=c_hi,
                        n_nps=nps["n"], nps=nps["nps"], nps_ci_low=nps["nps_ci_low"],

@@ -1,6 +1,8 @@
 """Survey metrics, trend, benchmark and experience curve against independent references:
 statsmodels (DescrStatsW, proportion_confint, multipletests), scipy (Welch t-test, normal and t
-quantiles), hand computations of the NPS variance, and the generator's planted truth."""
+quantiles), hand computations of the NPS variance, and the generator's planted truth. The
+score intervals of CSAT, CES and NPS are checked against their own references in
+tests/stats/test_intervals.py; here, that the tables use them."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 from statsmodels.stats.weightstats import DescrStatsW
 
-from cjmlib.stats.intervals import nps_interval
+from cjmlib.stats.intervals import mean_interval, nps_interval
 from cjmlib.voice import surveys as voice
 
 DESIGN_COLUMNS = ["level", "group", "n", "csat_mean", "csat_ci_low", "csat_ci_high", "top2box",
@@ -50,16 +52,25 @@ def test_columns_follow_the_design_contract():
     assert set(m["level"]) == {"touchpoint"}
 
 
-def test_csat_mean_and_t_interval_match_statsmodels():
+def test_csat_mean_and_score_interval_on_the_1_to_5_scale():
+    # the interval itself is checked against independent references in
+    # tests/stats/test_intervals.py; here: the table uses it on CSAT's scale
     fb = _feedback()
     m = voice.survey_metrics(fb, by=["touchpoint"]).set_index("group")
     for tp, part in fb.groupby("touchpoint"):
-        ref = DescrStatsW(part["csat"].to_numpy())
-        low, high = ref.tconfint_mean(alpha=0.05)
-        assert m.loc[tp, "csat_mean"] == pytest.approx(ref.mean)
-        assert m.loc[tp, "csat_ci_low"] == pytest.approx(low)
-        assert m.loc[tp, "csat_ci_high"] == pytest.approx(high)
+        ref = mean_interval(part["csat"], scale=(1, 5))
+        assert ref.method == "score"
+        assert m.loc[tp, "csat_mean"] == pytest.approx(part["csat"].mean())
+        assert (m.loc[tp, "csat_ci_low"], m.loc[tp, "csat_ci_high"]) == pytest.approx(
+            (ref.ci_low, ref.ci_high))
         assert m.loc[tp, "n_csat"] == len(part)
+
+
+def test_unanimous_csat_has_an_interval_of_positive_width_within_the_scale():
+    fb = _feedback(12).assign(touchpoint="x", csat=5.0)
+    m = voice.survey_metrics(fb, by=["touchpoint"]).iloc[0]
+    assert m["csat_mean"] == 5.0
+    assert 1 < m["csat_ci_low"] < 5 and m["csat_ci_high"] == 5.0
 
 
 def test_top2box_share_and_wilson_interval_match_proportion_confint():
@@ -73,7 +84,7 @@ def test_top2box_share_and_wilson_interval_match_proportion_confint():
         assert m.loc[ch, "top2box_ci_high"] == pytest.approx(high)
 
 
-def test_nps_interval_uses_the_variance_of_the_coded_mean():
+def test_nps_se_uses_the_variance_of_the_coded_mean():
     # by hand: promoters 9-10 -> +1, passives 0, detractors 0-6 -> -1
     scores = np.array([10, 10, 9, 9, 9, 8, 7, 7, 6, 5, 3, 0, 10, 9, 8, 2, 9, 10, 6, 9])
     n = len(scores)
@@ -82,11 +93,9 @@ def test_nps_interval_uses_the_variance_of_the_coded_mean():
     var = (p_pro + p_det - nps**2) / n
     codes = np.where(scores >= 9, 1, np.where(scores <= 6, -1, 0))
     assert var == pytest.approx(np.var(codes) / n)  # the same thing: variance of the mean
-    z = stats.norm.ppf(0.975)
     r = nps_interval(scores)
     assert r["nps"] == pytest.approx(100 * nps)
-    assert r["nps_ci_low"] == pytest.approx(100 * (nps - z * np.sqrt(var)))
-    assert r["nps_ci_high"] == pytest.approx(100 * (nps + z * np.sqrt(var)))
+    assert r["nps_se"] == pytest.approx(100 * np.sqrt(var))
     # the naive sum of two independent proportion variances misses their negative covariance
     # (-2 p_pro p_det / n) and understates the variance: not what we report
     naive = (p_pro * (1 - p_pro) + p_det * (1 - p_det)) / n
@@ -95,23 +104,29 @@ def test_nps_interval_uses_the_variance_of_the_coded_mean():
     fb = _feedback(n).assign(touchpoint="x", nps=scores.astype(float))
     m = voice.survey_metrics(fb, by=["touchpoint"]).iloc[0]
     assert m["nps"] == pytest.approx(100 * nps)
-    assert m["nps_ci_low"] == pytest.approx(100 * (nps - z * np.sqrt(var)))
+    assert m["nps_se"] == pytest.approx(100 * np.sqrt(var))
+    # the table's interval is nps_interval's score interval (checked against Tango's closed
+    # form in tests/stats/test_intervals.py)
+    assert (m["nps_ci_low"], m["nps_ci_high"]) == pytest.approx((r["nps_ci_low"],
+                                                                 r["nps_ci_high"]))
     assert (m["promoters"], m["detractors"]) == pytest.approx((p_pro, p_det))
 
 
-def test_nps_interval_is_clipped_to_the_scale():
+def test_nps_interval_stays_within_the_scale_without_clipping():
     r = nps_interval([10, 10, 10, 9, 6])
-    assert r["nps_ci_high"] == 100.0
-    assert r["nps_ci_low"] < r["nps"] < 100
+    assert -100 < r["nps_ci_low"] < r["nps"] < r["nps_ci_high"] < 100
+    r = nps_interval([10, 10, 10, 9, 9])
+    assert r["nps_ci_low"] < r["nps_ci_high"] == 100.0
 
 
-def test_ces_mean_and_interval_match_statsmodels():
+def test_ces_mean_and_score_interval_on_the_1_to_7_scale():
     fb = _feedback()
     m = voice.survey_metrics(fb, by=["channel"]).set_index("group")
     for ch, part in fb.groupby("channel"):
-        low, high = DescrStatsW(part["ces"].to_numpy()).tconfint_mean()
+        ref = mean_interval(part["ces"], scale=(1, 7))
         assert m.loc[ch, "ces_mean"] == pytest.approx(part["ces"].mean())
-        assert (m.loc[ch, "ces_ci_low"], m.loc[ch, "ces_ci_high"]) == pytest.approx((low, high))
+        assert (m.loc[ch, "ces_ci_low"], m.loc[ch, "ces_ci_high"]) == pytest.approx(
+            (ref.ci_low, ref.ci_high))
 
 
 def test_stage_from_the_map_and_segment_from_a_segments_table():
@@ -188,9 +203,9 @@ def test_monthly_trend_counts_and_intervals():
     months = fb["response_time"].dt.tz_localize(None).dt.to_period("M")
     assert trend["n"].tolist() == months.value_counts().sort_index().tolist()
     first = fb[months == months.min()]
-    low, high = DescrStatsW(first["csat"].to_numpy()).tconfint_mean()
-    assert trend.iloc[0]["csat_ci_low"] == pytest.approx(low)
-    assert trend.iloc[0]["csat_ci_high"] == pytest.approx(high)
+    ref = mean_interval(first["csat"], scale=(1, 5))
+    assert trend.iloc[0]["csat_ci_low"] == pytest.approx(ref.ci_low)
+    assert trend.iloc[0]["csat_ci_high"] == pytest.approx(ref.ci_high)
     assert str(trend.iloc[0]["period"]) == "2026-01-01 00:00:00+00:00"
     with pytest.raises(ValueError, match=r"freq must be a pandas period alias"):
         voice.survey_trend(fb, freq="fortnightly")
@@ -289,6 +304,11 @@ def test_experience_curve_by_hand():
     assert curve.loc["purchase", "emotion_ci_high"] == pytest.approx(high)
     assert curve.loc["purchase", "n_sentiment"] == 2
     assert curve.loc["service", "emotion"] == 0.0
+    # service: one CSAT answer of 3; by hand the score interval on 1-5 with n = 1 moves the
+    # mass to an end of the scale: (3 + c * 1) / (1 + c) and (3 + c * 5) / (1 + c), c = z^2
+    c = stats.norm.ppf(0.975) ** 2
+    assert (curve.loc["service", "csat_ci_low"], curve.loc["service", "csat_ci_high"]) == \
+        pytest.approx(((3 + c) / (1 + c), (3 + 5 * c) / (1 + c)))
     assert curve["order"].tolist() == [1, 2]
     with pytest.raises(ValueError, match=r"stages \['service'\] are not among"):
         voice.experience_curve(fb, stages=["purchase"], stage_map={"help": "service"})

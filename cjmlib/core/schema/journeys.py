@@ -50,10 +50,10 @@ customers_total | int | distinct customers in all journeys (of the segment): the
 reach_share_ci_low | float | lower bound of the Wilson interval at 1 - alpha of reach_share
 reach_share_ci_high | float | upper bound of the Wilson interval at 1 - alpha of reach_share
 small_cell | bool | customers below min_customers of configs/journey.yaml (30): shown, read with care
-csat_ci_low | float? | lower bound of the Student-t interval at 1 - alpha of csat_mean (with feedback)
-csat_ci_high | float? | upper bound of the Student-t interval at 1 - alpha of csat_mean (with feedback)
-nps_ci_low | float? | lower bound of the Wald interval at 1 - alpha of nps from the NPS variance (Rocks 2016), clipped to -100..100 (with feedback)
-nps_ci_high | float? | upper bound of the Wald interval at 1 - alpha of nps (with feedback)
+csat_ci_low | float? | lower bound of the score interval at 1 - alpha of csat_mean on the 1-5 scale, never of zero width (with feedback)
+csat_ci_high | float? | upper bound of the score interval at 1 - alpha of csat_mean on the 1-5 scale (with feedback)
+nps_ci_low | float? | lower bound of the score interval at 1 - alpha of nps (Rocks 2016), within -100..100 (with feedback)
+nps_ci_high | float? | upper bound of the score interval at 1 - alpha of nps (with feedback)
 sentiment_n | float? | scored comments behind sentiment_mean (a count, stored as float; with feedback)
 feedback_n | float? | post-interaction answers with at least one score behind csat_mean and nps (a count, stored as float; with feedback)
 pain | float | weighted mean of the available `signal_*` columns (weights: priority_weights of configs/journey.yaml), 0-1

@@ -13,12 +13,12 @@ from cjmlib.core.schema._spec import FigureSpec, TableSpec, columns
 _SURVEY_METRICS = columns("""
 n | int | responses of the group with at least one score (CSAT, NPS or CES)
 csat_mean | float | mean CSAT, 1-5
-csat_ci_low | float | lower bound of the Student-t interval at 1 - alpha of csat_mean
-csat_ci_high | float | upper bound of the Student-t interval at 1 - alpha of csat_mean
+csat_ci_low | float | lower bound of the score interval at 1 - alpha of csat_mean on the 1-5 scale (within 1-5, never of zero width; Rao's score test over the scale's points)
+csat_ci_high | float | upper bound of the score interval at 1 - alpha of csat_mean on the 1-5 scale
 top2box | float | share of CSAT answers of 4 or 5, 0-1 (denominator: n_csat)
 nps | float | Net Promoter Score, -100..100: % promoters (9-10) minus % detractors (0-6)
-nps_ci_low | float | lower bound of the Wald interval at 1 - alpha of nps from the NPS variance (Rocks 2016), clipped to -100..100
-nps_ci_high | float | upper bound of the Wald interval at 1 - alpha of nps, clipped to -100..100
+nps_ci_low | float | lower bound of the score interval at 1 - alpha of nps (Rocks 2016), within -100..100, never of zero width
+nps_ci_high | float | upper bound of the score interval at 1 - alpha of nps, within -100..100
 ces_mean | float | mean customer effort, 1-7
 n_csat | int | CSAT answers: the denominator of csat_mean and top2box
 top2box_ci_low | float | lower bound of the Wilson interval at 1 - alpha of top2box
@@ -29,8 +29,8 @@ passives | float | share of NPS answers of 7-8, 0-1
 detractors | float | share of NPS answers of 0-6, 0-1
 nps_se | float | standard error of nps, NPS points
 n_ces | int | CES answers: the denominator of ces_mean
-ces_ci_low | float | lower bound of the Student-t interval at 1 - alpha of ces_mean
-ces_ci_high | float | upper bound of the Student-t interval at 1 - alpha of ces_mean
+ces_ci_low | float | lower bound of the score interval at 1 - alpha of ces_mean on the 1-7 scale (within 1-7, never of zero width)
+ces_ci_high | float | upper bound of the score interval at 1 - alpha of ces_mean on the 1-7 scale
 alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)
 
@@ -78,12 +78,12 @@ brand | string | brand rated
 is_ours | bool | the brand is ours (the notebook's our_brand)
 n_csat | int | CSAT answers for the brand
 csat_mean | float | mean CSAT, 1-5
-csat_ci_low | float | lower bound of the Student-t interval at 1 - alpha of csat_mean
-csat_ci_high | float | upper bound of the Student-t interval at 1 - alpha of csat_mean
+csat_ci_low | float | lower bound of the score interval at 1 - alpha of csat_mean on the 1-5 scale (within 1-5, never of zero width; Rao's score test over the scale's points)
+csat_ci_high | float | upper bound of the score interval at 1 - alpha of csat_mean on the 1-5 scale
 n_nps | int | NPS answers for the brand (one per respondent; 0 on touchpoint rows when NPS is asked once per respondent)
 nps | float | NPS, -100..100
-nps_ci_low | float | lower bound of the Wald interval at 1 - alpha of nps (Rocks 2016)
-nps_ci_high | float | upper bound of the Wald interval at 1 - alpha of nps
+nps_ci_low | float | lower bound of the score interval at 1 - alpha of nps (Rocks 2016), within -100..100
+nps_ci_high | float | upper bound of the score interval at 1 - alpha of nps
 csat_gap | float | our csat_mean minus this competitor's, CSAT points (negative: we are behind); null on our rows
 csat_gap_ci_low | float | lower bound of the Welch interval at 1 - alpha of csat_gap
 csat_gap_ci_high | float | upper bound of the Welch interval at 1 - alpha of csat_gap
@@ -169,8 +169,8 @@ emotion_ci_low | float | lower bound of the Student-t interval at 1 - alpha of e
 emotion_ci_high | float | upper bound of the Student-t interval at 1 - alpha of emotion
 n_csat | int | responses with a CSAT score
 csat_mean | float | mean CSAT, 1-5
-csat_ci_low | float | lower bound of the Student-t interval at 1 - alpha of csat_mean
-csat_ci_high | float | upper bound of the Student-t interval at 1 - alpha of csat_mean
+csat_ci_low | float | lower bound of the score interval at 1 - alpha of csat_mean on the 1-5 scale (within 1-5, never of zero width; Rao's score test over the scale's points)
+csat_ci_high | float | upper bound of the score interval at 1 - alpha of csat_mean on the 1-5 scale
 n_sentiment | int | responses with a sentiment
 sentiment_mean | float | mean sentiment, -1..1
 sentiment_ci_low | float | lower bound of the Student-t interval at 1 - alpha of sentiment_mean
@@ -237,12 +237,12 @@ distinctive_touchpoints | string | touchpoints reached by a larger share of the 
 pain_points | string | the three touchpoints with the lowest post-interaction CSAT among those with at least 10 answers, with CSAT and n
 n_csat | int | post-interaction CSAT answers of the segment's customers
 csat_mean | float | their mean CSAT, 1-5
-csat_ci_low | float | lower bound of the 95% Student-t interval of csat_mean
-csat_ci_high | float | upper bound of the 95% Student-t interval of csat_mean
+csat_ci_low | float | lower bound of the 95% score interval of csat_mean on the 1-5 scale
+csat_ci_high | float | upper bound of the 95% score interval of csat_mean on the 1-5 scale
 n_nps | int | post-interaction NPS answers of the segment's customers
 nps | float | their NPS, -100..100
-nps_ci_low | float | lower bound of the 95% Wald interval of nps (Rocks 2016)
-nps_ci_high | float | upper bound of the 95% Wald interval of nps
+nps_ci_low | float | lower bound of the 95% score interval of nps (Rocks 2016), within -100..100
+nps_ci_high | float | upper bound of the 95% score interval of nps
 quotes | string | two frequent negative comments and one positive one of the segment's customers, quoted, joined by a vertical bar (raw customer words)
 n_churn_known | int? | customers of the segment with a known churn flag (with the notebook's churn_col)
 churn_rate | float? | share of them who churned, 0-1
