@@ -175,7 +175,7 @@ events_control | float | completed events in the control arm
 events_treatment | float | completed events in the treatment arm
 logrank_statistic | float | log-rank chi-square statistic, 1 df
 logrank_p_value | float | p-value of the log-rank test
-rmst_tau | int | RMST horizon in the duration's units: the metric's tau, capped at the smallest of the arms' largest times (no extrapolation of a Kaplan-Meier curve); without a tau, that smallest largest time
+rmst_tau | float | RMST horizon in the duration's units: the metric's tau, capped at the smallest of the arms' largest times (no extrapolation of a Kaplan-Meier curve); without a tau, that smallest largest time
 rmst_control | float | restricted mean survival time to rmst_tau, control arm, duration units
 rmst_treatment | float | restricted mean survival time to rmst_tau, treatment arm
 rmst_difference | float | rmst_treatment - rmst_control
