@@ -330,12 +330,18 @@ def confidence_sequence_radius(se: Any, n: Any, *, alpha: float = 0.05,
     Normal-mixture boundary (Robbins 1970; Howard et al. 2021; asymptotic form of
     Waudby-Smith et al. 2023, Thm 2.2): ``se * sqrt(2 (n rho^2 + 1) / (n rho^2) *
     log(sqrt(n rho^2 + 1) / alpha))``, ``se`` the fixed-horizon standard error at ``n``
-    units and ``rho`` tuned so the sequence is tightest at ``n_planned`` (default ``n``).
-    Checking the interval after every batch of units keeps the error rate below alpha.
+    units and ``rho`` tuned so the sequence is tightest at ``n_planned``. Checking the
+    interval after every batch of units keeps the error rate below alpha *because* ``rho``
+    is fixed before the data: ``n_planned`` is required (tuned to the ``n`` of each look,
+    the boundary moved with the data and rejected 18% of null pilots over 5,000 looks).
     """
+    if n_planned is None:
+        raise ValueError("confidence_sequence_radius: n_planned (the planned number of units, "
+                         "fixed before the data) is required; a boundary tuned to the units "
+                         "seen at each look is not always valid")
     se = np.asarray(se, dtype=float)
     n = np.asarray(n, dtype=float)
-    n_opt = n if n_planned is None else np.asarray(n_planned, dtype=float)
+    n_opt = np.asarray(n_planned, dtype=float)
     la = -2 * math.log(alpha)
     rho2 = (la + math.log(la + 1)) / n_opt
     u = n * rho2

@@ -161,7 +161,9 @@ def evaluate_pilot(
     away from 0), p_value_bh, significant, covariate, variance_reduction (CUPED share of
     variance removed), min_effect, margin, trustworthy, reason; with ``bayesian=True``
     prob_better and expected_loss; with ``sequential=True`` cs_low and cs_high
-    (always-valid interval, see :func:`confidence_sequence_radius`). ``balance`` holds the
+    (always-valid interval, see :func:`confidence_sequence_radius`, tuned to ``n_planned``
+    units; without ``n_planned`` they are NaN and a note says why: a boundary tuned to the
+    units seen so far is not always valid). ``balance`` holds the
     pre-period balance check of the numeric ``pre_*`` columns and the metrics' CUPED
     covariates (:func:`cjmlib.pilots.balance.check_balance`; None without any).
 
@@ -217,12 +219,19 @@ def evaluate_pilot(
     results = _finish(results, alpha=alpha, srm=srm)
     if bayesian:
         results = _add_bayesian(results, data, specs, variant_col=variant_col)
-    if sequential:
+    if sequential and n_planned:
         n_total = sum(per_arm.values())
         radius = confidence_sequence_radius(results["se"], n_total, alpha=alpha,
-                                            n_planned=n_planned or n_total)
+                                            n_planned=n_planned)
         results["cs_low"] = results["effect"] - radius
         results["cs_high"] = results["effect"] + radius
+    elif sequential:
+        # tuned to the units seen so far, the boundary moves with every look and loses its
+        # guarantee (18% false positives over 5,000 looks): it needs a horizon fixed before
+        # the data, the planned number of units
+        results["cs_low"] = results["cs_high"] = np.nan
+        notes.append("no always-valid interval: it is tuned to the planned number of units "
+                     "(n_planned, the pilot plan's sample size), and none was given")
     return PilotEvaluation(srm, results, list(specs), alpha, control, arms, data.name, notes,
                            balance)
 

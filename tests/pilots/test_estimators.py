@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
+import pytest
 from scipy import stats
 
 from cjmlib.pilots.aggregates import Aggregates
@@ -130,3 +132,45 @@ def test_aa_false_positive_rate_every_kind():
     rates["time_to_event"] = _aa_rate(np.concatenate(p_tte))
     bad = {k: v for k, v in rates.items() if not 0.04 <= v <= 0.06}
     assert not bad, f"A/A false-positive rates outside [0.04, 0.06]: {bad} (all: {rates})"
+
+
+def test_the_sequence_needs_its_horizon_fixed_before_the_data():
+    """Tuned to the units seen at each look (the old default), the boundary moves with the
+    data: over 5,000 looks at an A/A test it is crossed far more often than alpha (the
+    issue measured 18%); tuned to the planned 50,000 units it is not. Without n_planned the radius is refused, and
+    evaluate_pilot leaves the sequence out with a note (bounds alpha + 3 MC SE)."""
+    rng = np.random.default_rng(12)
+    reps, looks, batch, alpha = 1000, 5000, 10, 0.05
+    steps = rng.normal(size=(reps, looks, 2)) * np.sqrt(batch)     # per-look sums per arm
+    s = steps.cumsum(axis=1)
+    n = np.arange(1, looks + 1) * batch
+    mean_diff = (s[..., 1] - s[..., 0]) / n
+    se = np.sqrt(2 / n)
+    la = -2 * np.log(alpha)
+    u = la + np.log(la + 1)  # rho^2 n when tuned at the current n
+    moving = se * np.sqrt(2 * (u + 1) / u * np.log(np.sqrt(u + 1) / alpha))
+    fixed = confidence_sequence_radius(se, 2 * n, alpha=alpha, n_planned=2 * n[-1])
+    mc = 3 * np.sqrt(alpha * (1 - alpha) / reps)
+    assert (np.abs(mean_diff) > moving).any(axis=1).mean() > alpha + mc
+    assert (np.abs(mean_diff) > fixed).any(axis=1).mean() <= alpha + mc
+    with pytest.raises(ValueError, match="n_planned"):
+        confidence_sequence_radius(se, 2 * n, alpha=alpha)
+
+
+def test_evaluate_pilot_leaves_the_sequence_out_without_a_planned_size():
+    from cjmlib.pilots.evaluation import evaluate_pilot
+
+    rng = np.random.default_rng(3)
+    units = pd.DataFrame({"unit_id": [f"u{i}" for i in range(400)],
+                          "variant": np.repeat(["control", "treatment"], 200),
+                          "converted": rng.integers(0, 2, 400)})
+    ev = evaluate_pilot(units, metrics=[{"name": "converted", "kind": "proportion",
+                                         "column": "converted", "role": "primary"}],
+                        sequential=True)
+    assert ev.results[["cs_low", "cs_high"]].isna().all().all()
+    assert any("n_planned" in note for note in ev.notes)
+    planned = evaluate_pilot(units, metrics=[{"name": "converted", "kind": "proportion",
+                                              "column": "converted", "role": "primary"}],
+                             sequential=True, n_planned=1000)
+    r = planned.results.iloc[0]
+    assert r["cs_low"] < r["ci_low"] and r["cs_high"] > r["ci_high"]
