@@ -109,22 +109,18 @@ def change_figures(ctx: ReportContext, ch: pd.DataFrame) -> list[str]:
         return []
     from cjmlib.report import plots as figs
 
-    words = {"window": ctx.t("change_window"), "outside": ctx.t("change_outside"),
-             "inside": ctx.t("change_inside")}
     marks = [(r.name, r.date) for r in ctx.rollouts]
     out = []
     for r in ch.head(CHARTED_CHANGES).to_dict("records"):
-        v = values[(values["kpi"] == r["kpi"]) & (values["level"] == r["level"])
-                   & (values["group"] == r["group"])]
-        if v.empty:
-            continue
-        kpi = str(r["kpi"])
-        timed, count = kpi.startswith("time_"), kpi in COUNT_KPIS
+        words = {"window": ctx.t("change_window"), "outside": ctx.t("change_outside"),
+                 "inside": ctx.t("change_inside"), "seconds": ctx.t("seconds"),
+                 "count": ctx.t("per_unit", unit=_unit(ctx, str(r.get("period_unit")
+                                                               or "week")))}
         title = change_title(ctx, r)
-        ylabel = (ctx.t("seconds") if timed else ctx.t("per_unit", unit=_unit(
-            ctx, str(r.get("period_unit") or "week"))) if count else "%")
-        fig = figs.change_chart(v, r, title=title, ylabel=ylabel,
-                                percent=not (timed or count), rollouts=marks, words=words)
+        try:
+            fig = figs.change_chart(values, r, title=title, rollouts=marks, words=words)
+        except ValueError:  # a run folder whose values table lacks this series
+            continue
         out.append(figure_html(figs.figure_data_uri(fig), alt=title))
     return out
 

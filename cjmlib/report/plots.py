@@ -275,26 +275,36 @@ def change_chart(
     finding: Mapping[str, Any],
     *,
     title: str = "",
-    ylabel: str = "",
-    percent: bool = True,
+    ylabel: str | None = None,
     rollouts: Sequence[tuple[str, Any]] = (),
     words: Mapping[str, str] | None = None,
 ) -> plt.Figure:
     """One change found over time: the series by period, its changed window shaded, the
     level inside and outside the window as flat lines, rollout dates as dashed lines.
 
-    ``values``: the rows of :func:`cjmlib.journeys.changes.finding_values` for the finding's
-    series; ``finding``: its row of ``journeys_changes`` (``reference``, ``changed``; for
-    time KPIs ``value_reference`` / ``value_changed`` in seconds). ``words``: translations of
-    ``window``, ``before`` (the level outside) and ``during`` (inside); rollouts outside the
-    series' span are not drawn.
+    ``values``: :func:`cjmlib.journeys.changes.finding_values` (the finding's series is
+    picked by its kpi, level and group); ``finding``: its row of ``journeys_changes``
+    (``reference``, ``changed``; for time KPIs ``value_reference`` / ``value_changed`` in
+    seconds). Rates are drawn in percent, counts and times as they are. ``words``:
+    translations of ``window``, ``outside`` (the level elsewhere), ``inside``, and the
+    default axis labels ``seconds`` and ``count`` (``ylabel`` overrides). Rollouts outside
+    the series' span are not drawn. Raises ``ValueError`` when ``values`` lacks the series.
     """
+    from cjmlib.journeys.changes import COUNT_KPIS
+
     words = {"window": "change", "outside": "elsewhere", "inside": "in the window",
-             **(words or {})}
-    v = values.sort_values("period").reset_index(drop=True)
+             "seconds": "seconds", "count": "count", **(words or {})}
+    kpi = str(finding.get("kpi", ""))
+    v = values[(values["kpi"] == kpi) & (values["level"] == finding["level"])
+               & (values["group"] == finding["group"])]
+    if v.empty:
+        raise ValueError(f"change_chart: no values of {kpi} / {finding['group']}")
+    v = v.sort_values("period").reset_index(drop=True)
     x = pd.to_datetime(v["period"]).dt.tz_localize(None)
-    timed = str(finding.get("kpi", "")).startswith("time_")
-    scale = 100.0 if percent and not timed else 1.0
+    timed, count = kpi.startswith("time_"), kpi in COUNT_KPIS
+    scale = 1.0 if timed or count else 100.0
+    if ylabel is None:
+        ylabel = words["seconds"] if timed else words["count"] if count else "%"
     ref, chg = ((finding["value_reference"], finding["value_changed"]) if timed
                 else (finding["reference"], finding["changed"]))
     fig, ax = plt.subplots(figsize=(FULL_WIDTH, 2.6))
