@@ -71,7 +71,7 @@ import pandas as pd
 from cjmlib.core.checks import check_scalar
 from cjmlib.core.engine import execute
 from cjmlib.journeys.build import Journeys, check_journeys
-from cjmlib.journeys.periods import choose_period, period_index, period_table
+from cjmlib.journeys.periods import DAY_US, choose_period, period_index, period_table
 
 #: Ratio of consecutive gap-bin edges: times between steps are counted in bins
 #: ``[r^k - 1, r^(k+1) - 1)`` seconds; medians and p90s are interpolated inside a bin, so
@@ -443,16 +443,17 @@ def _kpi_frames(journeys: Journeys, *, unit: str, levels: Sequence[str], flows: 
                     "_p": c["_p"], "numerator": c[num].where(~immature, 0),
                     "denominator": c["trials"].where(~immature, 0),
                     "open_excluded": c["open_excluded"]}))
-        # arrivals: journeys started per period
-        a = execute(pj.group_by(_p=period_index(pj.start_us, unit)).aggregate(
-            n=pj.count(), _open=pj._open.cast("int64").sum()))
-        n_open = int(a["_open"].sum())
+        # arrivals: journeys started per day, summed into the periods below
         per_day = execute(pj.group_by(_p=period_index(pj.start_us, "day")).aggregate(
-            n=pj.count()))
+            n=pj.count(), _open=pj._open.cast("int64").sum()))
+        n_open = int(per_day["_open"].sum())
+    a = (per_day.assign(_p=period_index(per_day["_p"].to_numpy("int64") * DAY_US, unit))
+         .groupby("_p", as_index=False)["n"].sum())
     # customers first seen (their first journey step) per day
     first = s.group_by("customer_id").aggregate(_f=s.time_us.min())
     new = execute(first.group_by(_p=period_index(first._f, "day")).aggregate(n=first.count()))
-    daily = pd.concat([per_day.assign(kpi="arrivals_per_day"), new.assign(kpi="new_customers")],
+    daily = pd.concat([per_day[["_p", "n"]].assign(kpi="arrivals_per_day"),
+                       new.assign(kpi="new_customers")],
                       ignore_index=True)
     frames.append(pd.DataFrame({"kpi": "arrivals", "level": "all", "group": "journeys",
                                 "_p": a["_p"], "numerator": a["n"], "denominator": np.nan}))

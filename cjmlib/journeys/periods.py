@@ -16,7 +16,8 @@ import pandas as pd
 from cjmlib.core.checks import check_scalar
 from cjmlib.journeys.build import Journeys
 
-_DAY_US = 86_400_000_000
+#: Microseconds in a day.
+DAY_US = 86_400_000_000
 #: Spans under which ``period="auto"`` chooses days, then weeks; months beyond.
 AUTO_DAY_SPAN = pd.Timedelta(days=120)
 AUTO_WEEK_SPAN = pd.Timedelta(days=730)
@@ -45,7 +46,7 @@ def period_index(time_us: Any, period: str) -> Any:
                                             unit="us"))
         out = np.asarray((t.year - 1970) * 12 + t.month - 1, dtype="int64")
         return int(out[0]) if np.ndim(time_us) == 0 else out
-    day = time_us // _DAY_US
+    day = time_us // DAY_US
     return day if period == "day" else (day + 3) // 7
 
 
