@@ -18,7 +18,7 @@ _CONDA_NAMES = {
     "ibis-framework[duckdb]": "ibis-duckdb",
     "pyspark": "pyspark",
 }
-_PIP_ONLY: set[str] = set()  # packages without a conda-forge build
+_PIP_ONLY: set[str] = {"causaldata"}  # packages without a known conda-forge build (pip inside conda)
 
 
 def environment_yaml(pyproject: Path) -> str:
