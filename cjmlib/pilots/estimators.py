@@ -2,7 +2,9 @@
 simulated experiments at once).
 
 Tests with their intervals: difference of proportions (:func:`proportion_test`), Welch-type
-test of a mean or a ratio of means with optional CUPED (:func:`ratio_of_means_test`), NPS
+test of a mean or a ratio of means with optional CUPED (:func:`ratio_of_means_test`), its
+small-sample cluster-level version for cluster-randomised pilots (CR2 variance with
+Bell-McCaffrey degrees of freedom, :func:`cluster_ratio_test`), NPS
 (:func:`nps_test`), rank tests from level counts (:func:`rank_test_from_counts`), and for time
 to event Kaplan-Meier, RMST and log-rank from counts per time. Then the Bayesian views
 (:func:`beta_binomial_view`, :func:`normal_view`) and the always-valid confidence sequence
@@ -117,6 +119,103 @@ def ratio_of_means_test(
                treatment_value=np.asarray(m_t, dtype=float), theta=theta,
                variance_reduction=reduction if covariate is not None else np.zeros_like(se),
                var_c=v_c / control.n, var_t=v_t / treatment.n)
+    return out
+
+
+def cr2_arm(totals: Any, sizes: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One arm of a cluster-randomised pilot: ratio of cluster sums, its CR2 variance and the
+    Bell-McCaffrey degrees of freedom of that variance (last axis: clusters).
+
+    The arm's value ``R = sum(Y_c) / sum(N_c)`` is the weighted least squares mean of the
+    cluster means ``Y_c / N_c`` with weights ``N_c``, so cluster ``c`` has leverage
+    ``h_c = N_c / sum(N_c)``. The bias-reduced linearisation (CR2; Bell & McCaffrey 2002,
+    Pustejovsky & Tipton 2018, working model the inverse weights, Var(Y_c) proportional to
+    N_c) inflates each residual ``e_c = Y_c - R N_c`` by ``1 / sqrt(1 - h_c)``:
+    ``var = sum(e_c^2 / (1 - h_c)) / sum(N_c)^2``, unbiased under the working model (the
+    plain delta method, ``G / (G - 1) sum(e_c^2) / sum(N_c)^2``, is not when sizes differ).
+    Its Satterthwaite degrees of freedom under the same working model,
+    ``nu = 2 E[var]^2 / Var[var]``, reduce to ``1 / (sum h^2 + (sum w)^2 - sum w^2)`` with
+    ``w_c = h_c^2 / (1 - h_c)``: ``G - 1`` for equal sizes, 1 for two clusters, and fewer
+    than ``G - 1`` when a few large clusters carry the arm. Returns (R, var, nu).
+    """
+    y = np.asarray(totals, dtype=float)
+    n = np.asarray(sizes, dtype=float)
+    total = n.sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = y.sum(-1) / total
+        h = n / total[..., None]
+        e = y - value[..., None] * n
+        var = (e * e / (1 - h)).sum(-1) / (total * total)
+        w = h * h / (1 - h)
+        sw = w.sum(-1)
+        nu = 1 / ((h * h).sum(-1) + sw * sw - (w * w).sum(-1))
+    return value, var, nu
+
+
+def cluster_ratio_test(
+    y_c: Any, n_c: Any, y_t: Any, n_t: Any, *,
+    cov_c: tuple[Any, Any] | None = None,
+    cov_t: tuple[Any, Any] | None = None,
+    alpha: float = 0.05,
+) -> dict[str, np.ndarray]:
+    """Small-sample test of a ratio of cluster sums in a cluster-randomised pilot.
+
+    ``y_*`` are the clusters' numerator totals and ``n_*`` their denominator totals (units,
+    or the denominator of a ratio metric), one entry per cluster on the last axis (leading
+    axes: batches of simulated pilots). Each arm's value and variance come from
+    :func:`cr2_arm` (CR2, Bell & McCaffrey 2002; Pustejovsky & Tipton 2018); the effect is
+    treatment - control with a t reference whose degrees of freedom combine the arms'
+    Bell-McCaffrey ``nu`` the Welch-Satterthwaite way,
+    ``df = (v_c + v_t)^2 / (v_c^2 / nu_c + v_t^2 / nu_t)`` (the Satterthwaite
+    approximation of a working model whose scale may differ between arms). With equal
+    cluster sizes this is exactly Welch's t test of the cluster means.
+
+    ``cov_*`` = (covariate totals, covariate denominator totals) per cluster adds CUPED
+    (Deng et al. 2013): ``theta`` from both arms by the delta method over clusters (as
+    :func:`ratio_of_means_test`), treated as known; each arm's value is
+    ``R - theta (R_cov - pooled R_cov)`` and its CR2 variance is that of the adjusted cluster
+    totals ``Y_c - theta (sum N / sum D) (C_c - R_cov D_c)``, with the leverages and ``nu``
+    of the outcome's sizes (exact when the covariate's denominators are the outcome's, as for
+    mean and proportion metrics). Returns the keys of :func:`ratio_of_means_test` and
+    ``nu_c``, ``nu_t``.
+    """
+    y_c, n_c, y_t, n_t = (np.asarray(v, dtype=float) for v in (y_c, n_c, y_t, n_t))
+    r_c, raw_c, nu_c = cr2_arm(y_c, n_c)
+    r_t, raw_t, nu_t = cr2_arm(y_t, n_t)
+    theta = np.zeros(np.shape(r_c))
+    v_c, v_t, m_c, m_t = raw_c, raw_t, r_c, r_t
+    if cov_c is not None and cov_t is not None:
+        c_c, d_c = (np.asarray(v, dtype=float) for v in cov_c)
+        c_t, d_t = (np.asarray(v, dtype=float) for v in cov_t)
+        arms = [Aggregates.from_arrays({"y": y, "x": n, "cy": c, "cx": d})
+                for y, n, c, d in ((y_c, n_c, c_c, d_c), (y_t, n_t, c_t, d_t))]
+        pooled = arms[0] + arms[1]
+        cvar = pooled.ratio_var("cy", "cx")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            theta = np.where(cvar > 0, pooled.ratio_cov("y", "x", "cy", "cx") / cvar, 0.0)
+            cmean = pooled.sums["cy"] / pooled.sums["cx"]
+
+        def adjusted(y: np.ndarray, n: np.ndarray, c: np.ndarray, d: np.ndarray, r: Any
+                     ) -> tuple[Any, Any]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rc = c.sum(-1) / d.sum(-1)
+                scale = (theta * n.sum(-1) / d.sum(-1))[..., None]
+                ya = y - scale * (c - rc[..., None] * d)
+            return r - theta * (rc - cmean), cr2_arm(ya, n)[1]
+
+        m_c, v_c = adjusted(y_c, n_c, c_c, d_c, r_c)
+        m_t, v_t = adjusted(y_t, n_t, c_t, d_t, r_t)
+    se = np.sqrt(v_c + v_t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = (v_c + v_t) ** 2 / (v_c * v_c / nu_c + v_t * v_t / nu_t)
+        reduction = 1 - (v_c + v_t) / (raw_c + raw_t)
+    out = interval(m_t - m_c, se, df, alpha)
+    out.update(control_value=np.asarray(m_c, dtype=float),
+               treatment_value=np.asarray(m_t, dtype=float), theta=theta,
+               variance_reduction=reduction if cov_c is not None else np.zeros_like(se),
+               var_c=v_c, var_t=v_t, nu_c=nu_c, nu_t=nu_t,
+               n_control=np.full(np.shape(r_c), n_c.shape[-1], dtype=float),
+               n_treatment=np.full(np.shape(r_t), n_t.shape[-1], dtype=float))
     return out
 
 
