@@ -2,8 +2,11 @@
 
 ``evaluate_pilot(..., cluster_col=...)`` compares arms on ratios of cluster sums with
 :func:`cjmlib.pilots.estimators.cluster_ratio_test`: the CR2 bias-reduced linearisation
-(Bell & McCaffrey 2002; Pustejovsky & Tipton 2018) with Bell-McCaffrey degrees of freedom
-per arm. Each cell simulates pilots of G clusters per arm and reports the share of A/A
+(Bell & McCaffrey 2002; Pustejovsky & Tipton 2018) with a random-intercept working model
+(ICC estimated by ANOVA, :func:`cjmlib.pilots.estimators.anova_icc`) and Bell-McCaffrey
+degrees of freedom per arm. With the independence working model instead (ICC 0), the
+continuous outcome at 20 clusters per arm rejected 6.05% of A/A pilots: that model
+under-states the variance of large clusters when there is a cluster effect. Each cell simulates pilots of G clusters per arm and reports the share of A/A
 pilots called significant at alpha = 0.05 (band [4%, 6%]) or the share of 95% intervals
 holding the true difference (band [94%, 96%]), with its Monte Carlo standard error. The note
 beside each rate gives the method it replaces -- the delta method over cluster totals with
@@ -22,7 +25,8 @@ of an arm. Two unit outcomes:
   totals as the metric's, fresh unit noise).
 
 Non-null cells add 3 points to the treatment rate or 1 to the treatment mean (the true
-difference). Only cluster totals are simulated: the estimators see nothing else. The
+difference). Only cluster totals and within-cluster sums of squares are simulated: the
+estimators see nothing else. The
 CUPED row is held to at most 5%: with the cluster effect removed by the covariate, the
 Bell-McCaffrey degrees of freedom are conservative (the t approximation of a variance carried
 by a few large clusters), as they are with no cluster effect at all.
@@ -49,7 +53,11 @@ sys.path.insert(0, str(HERE))
 from _validity import COVERAGE, FPR, Rate, at_most, report  # noqa: E402
 
 from cjmlib.pilots.aggregates import Aggregates  # noqa: E402
-from cjmlib.pilots.estimators import cluster_ratio_test, ratio_of_means_test  # noqa: E402
+from cjmlib.pilots.estimators import (  # noqa: E402
+    anova_icc,
+    cluster_ratio_test,
+    ratio_of_means_test,
+)
 
 ALPHA = 0.05
 #: binary: base rate, ICC, effect; continuous: base mean, gamma shape, unit sd, effect
@@ -62,20 +70,21 @@ def cluster_sizes(rng: np.random.Generator, runs: int, g: int) -> np.ndarray:
 
 
 def draw_arm(rng: np.random.Generator, runs: int, g: int, outcome: str, effect: float
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Cluster totals (numerator, units, covariate or None) of one arm, ``runs`` pilots."""
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """Cluster totals (numerator, units, covariate or None) and within-cluster sums of squares
+    of one arm, ``runs`` pilots."""
     n = cluster_sizes(rng, runs, g)
     if outcome == "binary":
         p = P0 + effect
         a, b = p * (1 - ICC) / ICC, (1 - p) * (1 - ICC) / ICC
         y = rng.binomial(n.astype(np.int64), rng.beta(a, b, (runs, g))).astype(float)
-        return y, n, None
+        return y, n, None, y - y * y / n
     m = rng.gamma(SHAPE, 1 / SHAPE, (runs, g))
     y = n * (MU * m + effect) + SD * np.sqrt(n) * rng.standard_normal((runs, g))
     cov = None
     if outcome == "continuous + CUPED":
         cov = n * MU * m + SD * np.sqrt(n) * rng.standard_normal((runs, g))
-    return y, n, cov
+    return y, n, cov, SD * SD * rng.chisquare(n - 1)
 
 
 def old_method(y_c: np.ndarray, n_c: np.ndarray, y_t: np.ndarray, n_t: np.ndarray,
@@ -97,9 +106,10 @@ def cell(outcome: str, g: int, runs: int, what: str, seed: int
     rng = np.random.default_rng(seed)
     effect = 0.0 if what == "false positives" else (
         P_EFFECT if outcome == "binary" else MU_EFFECT)
-    y_c, n_c, c_c = draw_arm(rng, runs, g, outcome, 0.0)
-    y_t, n_t, c_t = draw_arm(rng, runs, g, outcome, effect)
-    new = cluster_ratio_test(y_c, n_c, y_t, n_t,
+    y_c, n_c, c_c, w_c = draw_arm(rng, runs, g, outcome, 0.0)
+    y_t, n_t, c_t, w_t = draw_arm(rng, runs, g, outcome, effect)
+    icc = anova_icc((y_c, n_c, w_c), (y_t, n_t, w_t))
+    new = cluster_ratio_test(y_c, n_c, y_t, n_t, icc=icc,
                              cov_c=None if c_c is None else (c_c, n_c),
                              cov_t=None if c_t is None else (c_t, n_t), alpha=ALPHA)
     old = old_method(y_c, n_c, y_t, n_t, c_c, c_t)

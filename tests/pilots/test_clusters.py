@@ -12,7 +12,12 @@ import pytest
 from scipy import stats
 
 from cjmlib.pilots.aggregates import Aggregates
-from cjmlib.pilots.estimators import cluster_ratio_test, cr2_arm, ratio_of_means_test
+from cjmlib.pilots.estimators import (
+    anova_icc,
+    cluster_ratio_test,
+    cr2_arm,
+    ratio_of_means_test,
+)
 from cjmlib.pilots.evaluation import evaluate_pilot
 from tests.pilots.support import TOL
 
@@ -108,19 +113,92 @@ def _pilot(sizes_c: list[int], sizes_t: list[int], seed: int = 0) -> pd.DataFram
                          "pre": 5 + u + rng.normal(0, 1, len(store))})
 
 
-def test_evaluate_pilot_reports_cr2_and_its_degrees_of_freedom():
-    import statsmodels.api as sm
+def _cr2_by_matrices(means: np.ndarray, sizes: np.ndarray, treated: np.ndarray,
+                     rho: float) -> tuple[float, float]:
+    """Effect and CR2 standard error of the weighted regression of cluster means on an
+    intercept and the arm (weights the sizes), from the general matrix form of Pustejovsky &
+    Tipton (2018, eq. 5-7): A_c = D_c' B_c^{-1/2} D_c, B_c = D_c (I - H)_c Phi (I - H)_c' D_c',
+    working model of the cluster means Phi = diag((1 + (n - 1) rho) / n)."""
+    x = np.column_stack([np.ones_like(sizes), treated])
+    w = np.diag(sizes)
+    bread = np.linalg.inv(x.T @ w @ x)
+    hat = x @ bread @ x.T @ w
+    beta = bread @ x.T @ w @ means
+    e = means - x @ beta
+    phi = np.diag((1 + (sizes - 1) * rho) / sizes)
+    resid_cov = (np.eye(len(sizes)) - hat) @ phi @ (np.eye(len(sizes)) - hat).T
+    meat = np.zeros((2, 2))
+    for c in range(len(sizes)):
+        d = np.sqrt(phi[c, c])
+        a = d * (d * resid_cov[c, c] * d) ** -0.5 * d
+        u = x[c] * sizes[c] * a * e[c]
+        meat += np.outer(u, u)
+    return float(beta[1]), float(np.sqrt((bread @ meat @ bread)[1, 1]))
 
+
+@pytest.mark.parametrize("rho", [0.0, 0.03, 0.4])
+def test_cr2_with_an_icc_working_model_matches_the_general_matrix_form(rho):
+    rng = np.random.default_rng(5)
+    y_c, y_t = _totals(SIZES_C, rng), _totals(SIZES_T, rng)
+    res = cluster_ratio_test(y_c, SIZES_C, y_t, SIZES_T, icc=rho)
+    means = np.concatenate([y_c / SIZES_C, y_t / SIZES_T])
+    treated = np.r_[np.zeros(len(SIZES_C)), np.ones(len(SIZES_T))]
+    ref = _cr2_by_matrices(means, np.r_[SIZES_C, SIZES_T], treated, rho)
+    np.testing.assert_allclose([res["effect"], res["se"]], ref, **TOL)
+    # the degrees of freedom stay those of the independence working model
+    np.testing.assert_allclose(res["nu_c"], _satterthwaite_by_matrices(SIZES_C), **TOL)
+
+
+def _anova_icc_statsmodels(df: pd.DataFrame, col: str = "y") -> float:
+    """ICC by one-way ANOVA of clusters nested in arms: mean squares from the residual sums of
+    squares of two statsmodels regressions (arm only; cluster)."""
+    import statsmodels.formula.api as smf
+
+    by_arm, by_store = (smf.ols(f"{col} ~ C({x})", data=df).fit() for x in ("variant", "store"))
+    g_minus_a = by_arm.df_resid - by_store.df_resid
+    msb = (by_arm.ssr - by_store.ssr) / g_minus_a
+    msw = by_store.ssr / by_store.df_resid
+    sizes = df.groupby(["variant", "store"]).size()
+    n0 = (len(df) - sum((s ** 2).sum() / s.sum() for _, s in sizes.groupby(level=0))) / g_minus_a
+    sb = max(0.0, (msb - msw) / n0)
+    return sb / (sb + msw)
+
+
+def test_anova_icc_matches_statsmodels_mean_squares():
+    df = _pilot([5, 40, 12, 90], [30, 8, 60, 15, 200], seed=2)
+    arms = []
+    for _, g in df.groupby("variant"):
+        by = g.groupby("store")["y"]
+        arms.append((by.sum().to_numpy(), by.size().to_numpy(float),
+                     (by.var(ddof=0) * by.size()).to_numpy()))
+    np.testing.assert_allclose(anova_icc(*arms), _anova_icc_statsmodels(df), **TOL)
+    assert 0.2 < float(anova_icc(*arms)) < 0.8           # the simulated ICC is 0.5
+
+
+def test_evaluate_pilot_reports_cr2_and_its_degrees_of_freedom():
     df = _pilot([5, 40, 12, 90], [30, 8, 60, 15, 200])
     r = evaluate_pilot(df, metrics=[{"name": "y", "kind": "mean"}],
                        cluster_col="store").results.iloc[0]
     means = df.groupby("store").agg(y=("y", "mean"), n=("y", "size"), v=("variant", "first"))
-    fit = sm.WLS(means.y, sm.add_constant((means.v == "treatment").astype(float)),
-                 weights=means.n).fit(cov_type="HC2")
-    np.testing.assert_allclose([r.effect, r.se], [fit.params.iloc[1], fit.bse.iloc[1]], **TOL)
+    rho = _anova_icc_statsmodels(df)
+    ref = _cr2_by_matrices(means.y.to_numpy(), means.n.to_numpy(float),
+                           (means.v == "treatment").to_numpy(float), rho)
+    np.testing.assert_allclose([r.effect, r.se], ref, **TOL)
     assert (r.n_control, r.n_treatment) == (4, 5)
-    assert "CR2" in r.method and "Bell-McCaffrey" in r.method
+    assert "CR2" in r.method and "Bell-McCaffrey" in r.method and f"ICC {rho:.3g}" in r.method
     assert f"df = {r.df:.3g}" in r.method and r.df < 4 + 5 - 2
+
+
+def test_ratio_metric_icc_uses_the_values_linearised_at_the_arm_ratio():
+    df = _pilot([5, 40, 12, 90], [30, 8, 60, 15, 200], seed=3)
+    df["visits"] = 1.0
+    r = evaluate_pilot(df, metrics=[{"name": "m", "kind": "mean", "column": "y"},
+                                    {"name": "r", "kind": "ratio", "numerator": "y",
+                                     "denominator": "visits"}],
+                       cluster_col="store").results.set_index("metric")
+    # a ratio over a denominator of 1 a unit is the mean: same ICC, same interval
+    np.testing.assert_allclose(r.loc["r", ["effect", "se", "df"]].to_numpy(float),
+                               r.loc["m", ["effect", "se", "df"]].to_numpy(float), **TOL)
 
 
 def test_cuped_on_cluster_totals_reduces_the_variance():
