@@ -2,7 +2,9 @@
 simulated experiments at once).
 
 Tests with their intervals: difference of proportions (:func:`proportion_test`), Welch-type
-test of a mean or a ratio of means with optional CUPED (:func:`ratio_of_means_test`), NPS
+test of a mean or a ratio of means with optional CUPED (:func:`ratio_of_means_test`), its
+small-sample cluster-level version for cluster-randomised pilots (CR2 variance with
+Bell-McCaffrey degrees of freedom, :func:`cluster_ratio_test`), NPS
 (:func:`nps_test`), rank tests from level counts (:func:`rank_test_from_counts`), and for time
 to event Kaplan-Meier, RMST and log-rank from counts per time. Then the Bayesian views
 (:func:`beta_binomial_view`, :func:`normal_view`) and the always-valid confidence sequence
@@ -117,6 +119,154 @@ def ratio_of_means_test(
                treatment_value=np.asarray(m_t, dtype=float), theta=theta,
                variance_reduction=reduction if covariate is not None else np.zeros_like(se),
                var_c=v_c / control.n, var_t=v_t / treatment.n)
+    return out
+
+
+def cr2_arm(totals: Any, sizes: Any, *, icc: Any = 0.0, units: Any = None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One arm of a cluster-randomised pilot: ratio of cluster sums, its CR2 variance and
+    degrees of freedom (last axis: clusters).
+
+    The arm's value ``R = sum(Y_c) / sum(N_c)`` is the weighted least squares mean of the
+    cluster means ``Y_c / N_c`` with weights ``N_c``, so cluster ``c`` has leverage
+    ``h_c = N_c / sum(N_c)`` and residual ``e_c = Y_c - R N_c``. The bias-reduced
+    linearisation (CR2; Bell & McCaffrey 2002, Pustejovsky & Tipton 2018 with a working
+    model ``Phi`` of the cluster totals) scales each squared residual so that it is unbiased
+    for ``Var(Y_c)`` under the working model: ``Var(e_c) = phi_c (1 - 2 h_c) + h_c^2 sum(phi)``
+    and ``var = sum(phi_c e_c^2 / Var(e_c)) / sum(N_c)^2``. The working model is the
+    random-intercept one, ``phi_c = N_c (1 + (m_c - 1) icc)`` with ``m_c`` the cluster's
+    ``units`` (default ``N_c``) and ``icc`` the intra-cluster correlation (see
+    :func:`anova_icc`); ``icc = 0`` gives ``phi_c = N_c``, the inverse of the regression
+    weights, and ``var = sum(e_c^2 / (1 - h_c)) / sum(N_c)^2`` (statsmodels' HC2 of the
+    weighted regression of cluster means). With a real cluster effect, ``phi_c = N_c``
+    under-states the variance of large clusters and the variance is biased down.
+
+    The degrees of freedom are Bell and McCaffrey's Satterthwaite ``nu = 2 E[v]^2 / Var[v]``
+    of the independence working model (``icc = 0``), in closed form
+    ``1 / (sum h^2 + (sum w)^2 - sum w^2)`` with ``w_c = h_c^2 / (1 - h_c)``: ``G - 1`` for
+    equal sizes, 1 for two clusters, fewer than ``G - 1`` when a few large clusters carry the
+    arm. (The same formula under the random-intercept model gives fewer degrees of freedom
+    still, and a test that rejects 3-4% of A/A pilots instead of 5%: the t reference ignores
+    that the estimate and its variance are carried by the same large clusters;
+    benchmarks/validity_clusters.py.) Returns (R, var, nu).
+    """
+    y = np.asarray(totals, dtype=float)
+    n = np.asarray(sizes, dtype=float)
+    m = n if units is None else np.asarray(units, dtype=float)
+    rho = np.asarray(icc, dtype=float)[..., None] if np.ndim(icc) else float(icc)
+    total = n.sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = y.sum(-1) / total
+        h = n / total[..., None]
+        e = y - value[..., None] * n
+        phi = n * (1 + (m - 1) * rho)
+        var_e = phi * (1 - 2 * h) + h * h * phi.sum(-1)[..., None]
+        var = (phi * e * e / var_e).sum(-1) / (total * total)
+        w = h * h / (1 - h)
+        sw = w.sum(-1)
+        nu = 1 / ((h * h).sum(-1) + sw * sw - (w * w).sum(-1))
+    return value, var, nu
+
+
+def anova_icc(*arms: tuple[Any, Any, Any]) -> np.ndarray:
+    """Intra-cluster correlation by one-way analysis of variance, pooled within arms.
+
+    Each arm is (cluster totals ``Y_c``, units ``m_c``, within-cluster sum of squares
+    ``W_c = sum_i (y_i - Y_c / m_c)^2``), clusters on the last axis. With ``G`` clusters in
+    ``A`` arms and ``M`` units, ``MSW = sum W / (M - G)``, ``MSB = sum m_c (ybar_c -
+    ybar_arm)^2 / (G - A)``, ``m0 = (M - sum_arms sum m_c^2 / M_arm) / (G - A)`` (the
+    unbalanced-design coefficient; Donner 1986, Searle, Casella & McCulloch 1992 sec. 3.6);
+    ``icc = s_b^2 / (s_b^2 + MSW)`` with ``s_b^2 = max(0, (MSB - MSW) / m0)``: in [0, 1).
+    """
+    ssb = ssw = big_m = m0 = 0.0
+    g = 0
+    for totals, units, within in arms:
+        y, m = np.asarray(totals, dtype=float), np.asarray(units, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ssb = ssb + (y * y / m).sum(-1) - y.sum(-1) ** 2 / m.sum(-1)
+            m0 = m0 - (m * m).sum(-1) / m.sum(-1)
+        ssw = ssw + np.asarray(within, dtype=float).sum(-1)
+        big_m = big_m + m.sum(-1)
+        g += y.shape[-1]
+    a = len(arms)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        msw = ssw / (big_m - g)
+        msb = ssb / (g - a)
+        sb = np.maximum(0.0, (msb - msw) / ((big_m + m0) / (g - a)))
+        icc = np.where(sb > 0, sb / (sb + msw), 0.0)
+    return np.nan_to_num(icc, nan=0.0)
+
+
+def cluster_ratio_test(
+    y_c: Any, n_c: Any, y_t: Any, n_t: Any, *,
+    cov_c: tuple[Any, Any] | None = None,
+    cov_t: tuple[Any, Any] | None = None,
+    icc: Any = 0.0,
+    units_c: Any = None,
+    units_t: Any = None,
+    alpha: float = 0.05,
+) -> dict[str, np.ndarray]:
+    """Small-sample test of a ratio of cluster sums in a cluster-randomised pilot.
+
+    ``y_*`` are the clusters' numerator totals and ``n_*`` their denominator totals (units,
+    or the denominator of a ratio metric), one entry per cluster on the last axis (leading
+    axes: batches of simulated pilots). Each arm's value and variance come from
+    :func:`cr2_arm` (CR2, Bell & McCaffrey 2002; Pustejovsky & Tipton 2018) with the
+    random-intercept working model of intra-cluster correlation ``icc`` (scalar or one per
+    batch, e.g. :func:`anova_icc` of both arms; 0, the default, is the independence working
+    model) and clusters of ``units_*`` units (default ``n_*``); the effect is
+    treatment - control with a t reference whose degrees of freedom combine the arms'
+    Bell-McCaffrey ``nu`` the Welch-Satterthwaite way,
+    ``df = (v_c + v_t)^2 / (v_c^2 / nu_c + v_t^2 / nu_t)`` (the Satterthwaite
+    approximation of a working model whose scale may differ between arms). With equal
+    cluster sizes this is exactly Welch's t test of the cluster means.
+
+    ``cov_*`` = (covariate totals, covariate denominator totals) per cluster adds CUPED
+    (Deng et al. 2013): ``theta`` from both arms by the delta method over clusters (as
+    :func:`ratio_of_means_test`), treated as known; each arm's value is
+    ``R - theta (R_cov - pooled R_cov)`` and its CR2 variance is that of the adjusted cluster
+    totals ``Y_c - theta (sum N / sum D) (C_c - R_cov D_c)``, with the leverages and ``nu``
+    of the outcome's sizes (exact when the covariate's denominators are the outcome's, as for
+    mean and proportion metrics). Returns the keys of :func:`ratio_of_means_test` and
+    ``nu_c``, ``nu_t``.
+    """
+    y_c, n_c, y_t, n_t = (np.asarray(v, dtype=float) for v in (y_c, n_c, y_t, n_t))
+    r_c, raw_c, nu_c = cr2_arm(y_c, n_c, icc=icc, units=units_c)
+    r_t, raw_t, nu_t = cr2_arm(y_t, n_t, icc=icc, units=units_t)
+    theta = np.zeros(np.shape(r_c))
+    v_c, v_t, m_c, m_t = raw_c, raw_t, r_c, r_t
+    if cov_c is not None and cov_t is not None:
+        c_c, d_c = (np.asarray(v, dtype=float) for v in cov_c)
+        c_t, d_t = (np.asarray(v, dtype=float) for v in cov_t)
+        arms = [Aggregates.from_arrays({"y": y, "x": n, "cy": c, "cx": d})
+                for y, n, c, d in ((y_c, n_c, c_c, d_c), (y_t, n_t, c_t, d_t))]
+        pooled = arms[0] + arms[1]
+        cvar = pooled.ratio_var("cy", "cx")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            theta = np.where(cvar > 0, pooled.ratio_cov("y", "x", "cy", "cx") / cvar, 0.0)
+            cmean = pooled.sums["cy"] / pooled.sums["cx"]
+
+        def adjusted(y: np.ndarray, n: np.ndarray, c: np.ndarray, d: np.ndarray, r: Any,
+                     m: Any) -> tuple[Any, Any]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rc = c.sum(-1) / d.sum(-1)
+                scale = (theta * n.sum(-1) / d.sum(-1))[..., None]
+                ya = y - scale * (c - rc[..., None] * d)
+            return r - theta * (rc - cmean), cr2_arm(ya, n, icc=icc, units=m)[1]
+
+        m_c, v_c = adjusted(y_c, n_c, c_c, d_c, r_c, units_c)
+        m_t, v_t = adjusted(y_t, n_t, c_t, d_t, r_t, units_t)
+    se = np.sqrt(v_c + v_t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = (v_c + v_t) ** 2 / (v_c * v_c / nu_c + v_t * v_t / nu_t)
+        reduction = 1 - (v_c + v_t) / (raw_c + raw_t)
+    out = interval(m_t - m_c, se, df, alpha)
+    out.update(control_value=np.asarray(m_c, dtype=float),
+               treatment_value=np.asarray(m_t, dtype=float), theta=theta,
+               variance_reduction=reduction if cov_c is not None else np.zeros_like(se),
+               var_c=v_c, var_t=v_t, nu_c=nu_c, nu_t=nu_t,
+               n_control=np.full(np.shape(r_c), n_c.shape[-1], dtype=float),
+               n_treatment=np.full(np.shape(r_t), n_t.shape[-1], dtype=float))
     return out
 
 
