@@ -67,7 +67,8 @@ class Rate:
 
     def record(self) -> dict:
         out = asdict(self)
-        out.update(rate=self.rate, se=self.se, ok=self.ok)
+        out.update(hits=int(self.hits), runs=int(self.runs), rate=self.rate, se=self.se,
+                   ok=bool(self.ok))
         return out
 
 

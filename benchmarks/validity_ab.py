@@ -43,20 +43,14 @@ reduced versions (tests/pilots/test_comparisons.py, test_estimators.py, test_des
    exceed), about 94%. Check: ``evaluate_pilot`` on some of the runs' raw data gives the
    same Holm-adjusted p-values as the vectorised path.
 4. ``power_curve``: cluster-randomised pilots, 48 clusters per arm of 50 units, outcome
-   ICC 0.02 (design effect 1 + 49 x 0.02 = 1.98), 70% of units respond (the metric is
-   missing for the others), effect 0.12 sd; analysed as ``evaluate_pilot(cluster_col=...)``
-   does (``_cluster_level``: each cluster's total over its respondents, a ratio of means
-   with the delta-method variance and Welch df over clusters; the library's
-   ``ratio_of_means_test`` on the clusters' aggregates, all runs at once). Band: the value
-   of ``power_curve(..., design_effect=1.98, response_rate=0.7)`` +- 3 Monte Carlo SE.
-   A second row sizes the same pilots with the design effect of the *respondents* per
-   cluster, ``1 + (50 x 0.7 - 1) x 0.02 = 1.68``, the variance the cluster means actually
-   have (``ICC + (1 - ICC) / 35``). 2026-11-30: the pilots have 75.6% power (MC SE 0.4%);
-   the curve with 1.98 says 69.5%, outside its band (it charges the design effect of 50
-   units per cluster to a metric 35 of them answer), the curve with 1.68 says 76.5%,
-   within (the remaining 0.9 points are mostly the Welch t over 94 cluster df against the
-   curve's t over ~1,700 effective units). Check: ``evaluate_pilot(cluster_col=...)`` on
-   some runs gives the same p-values.
+   ICC 0.02, 70% of units respond (the metric is missing for the others), effect 0.12 sd;
+   analysed as ``evaluate_pilot(cluster_col=...)`` does (each cluster's total over its
+   respondents; :func:`cluster_ratio_test`, CR2 with the ANOVA ICC, all runs at once). Band:
+   the power ``power_curve`` gives with the design effect ``design_table`` computes for this
+   metric (on the respondents per cluster, ``1 + (50 x 0.7 - 1) x 0.02 = 1.68``) +- 3 Monte
+   Carlo SE. Before 2026-11-30 the table charged the design effect of all 50 units per
+   cluster (1.98) to a metric 35 of them answer: the curve said 69.5% for pilots with 75.6%
+   power. Check: ``evaluate_pilot(cluster_col=...)`` on some runs gives the same p-values.
 
 NPS and CSAT small-sample intervals are in validity_surveys.py.
 
@@ -87,6 +81,8 @@ from cjmlib.pilots.aggregates import Aggregates
 from cjmlib.pilots.comparisons import BOOTSTRAP_MIN_N, bootstrap_t
 from cjmlib.pilots.design import design_effect, design_table, power_curve
 from cjmlib.pilots.estimators import (
+    anova_icc,
+    cluster_ratio_test,
     confidence_sequence_radius,
     ratio_of_means_test,
 )
@@ -292,12 +288,27 @@ CLUSTERS, SIZE, ICC, RESPONSE, EFFECT = 48, 50, 0.02, 0.7, 0.12
 
 
 def _clusters(rng: np.random.Generator, shape: tuple, effect: float
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """Each cluster's sum of the outcome over its respondents and their number."""
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each cluster's sum of the outcome over its respondents, their number and the
+    within-cluster sum of squares (what ``_cluster_level`` aggregates)."""
     r = rng.binomial(SIZE, RESPONSE, shape).astype(float)
     b = rng.standard_normal(shape) * math.sqrt(ICC)
     e = rng.standard_normal(shape) * np.sqrt((1 - ICC) * r)
-    return r * (effect + b) + e, r
+    within = (1 - ICC) * rng.chisquare(np.maximum(r - 1, 1))
+    return r * (effect + b) + e, r, within
+
+
+def _designed_effect() -> float:
+    """The design effect ``design_table`` gives this metric: a history of 1,000 units of
+    which 70% answered, clusters of SIZE units at ICC."""
+    rng = np.random.default_rng(1)
+    y = rng.standard_normal(1000)
+    y[rng.permutation(1000)[:300]] = np.nan
+    hist = pd.DataFrame({"unit_id": [f"h{i}" for i in range(1000)], "variant": "control",
+                         "y": y})
+    table = design_table(hist, [{"name": "y", "kind": "mean", "column": "y", "mde": EFFECT}],
+                         icc=ICC, cluster_size=SIZE)
+    return float(table["design_effect"].iloc[0])
 
 
 def _cluster_units(rng: np.random.Generator, effect: float) -> pd.DataFrame:
@@ -322,18 +333,17 @@ def cluster_power(quick: bool, seed: int) -> tuple[list[Rate], list[dict]]:
     runs = RUNS["cluster"][quick]
     n_units = CLUSTERS * SIZE
     de_units = design_effect(SIZE, ICC)
-    de_resp = design_effect(SIZE * RESPONSE, ICC)
+    de_design = _designed_effect()
     curve = {name: float(power_curve("mean", baseline=0.0, sd=1.0, n_control=[n_units],
                                      mdes=[EFFECT], design_effect=de,
                                      response_rate=RESPONSE)["power"].iloc[0])
-             for name, de in (("units", de_units), ("respondents", de_resp))}
+             for name, de in (("units", de_units), ("design", de_design))}
     plain = float(power_curve("mean", baseline=0.0, sd=1.0, n_control=[n_units],
                               mdes=[EFFECT])["power"].iloc[0])
-    s_c, r_c = _clusters(rng, (runs, CLUSTERS), 0.0)
-    s_t, r_t = _clusters(rng, (runs, CLUSTERS), EFFECT)
-    res = ratio_of_means_test(Aggregates.from_arrays({"n": s_c, "d": r_c}),
-                              Aggregates.from_arrays({"n": s_t, "d": r_t}),
-                              numerator="n", denominator="d", alpha=ALPHA)
+    y_c, r_c, w_c = _clusters(rng, (runs, CLUSTERS), 0.0)
+    y_t, r_t, w_t = _clusters(rng, (runs, CLUSTERS), EFFECT)
+    icc = anova_icc((y_c, r_c, w_c), (y_t, r_t, w_t))
+    res = cluster_ratio_test(y_c, r_c, y_t, r_t, icc=icc, alpha=ALPHA)
     hits = int((res["p_value"] < ALPHA).sum())
 
     def band(p: float) -> tuple[float, float]:
@@ -341,12 +351,10 @@ def cluster_power(quick: bool, seed: int) -> tuple[list[Rate], list[dict]]:
         return (round(p - 3 * se, 4), round(p + 3 * se, 4))
 
     rates = [
-        Rate(f"cluster pilot power vs power_curve(design_effect={de_units:.2f})",
-             "power", hits, runs, band(curve["units"]), quick,
-             note=f"curve {curve['units']:.1%}; without design effect {plain:.1%}"),
-        Rate(f"  the same vs power_curve(design_effect={de_resp:.2f}, respondents)",
-             "power", hits, runs, band(curve["respondents"]), quick,
-             note=f"curve {curve['respondents']:.1%}"),
+        Rate(f"cluster pilot power vs design_table's curve (design effect {de_design:.2f})",
+             "power", hits, runs, band(curve["design"]), quick,
+             note=(f"curve {curve['design']:.1%}; with the units' design effect "
+                   f"{de_units:.2f} (before): {curve['units']:.1%}; none: {plain:.1%}")),
     ]
     reps = RUNS["evaluate"][quick]
     worst = 0.0
@@ -354,12 +362,13 @@ def cluster_power(quick: bool, seed: int) -> tuple[list[Rate], list[dict]]:
         units = _cluster_units(rng, EFFECT)
         ev = evaluate_pilot(units, metrics=[{"name": "y", "kind": "mean", "column": "y"}],
                             cluster_col="store").results.iloc[0]
-        g = units.groupby(["variant", "store"])["y"].agg(["sum", "count"])
-        mine = ratio_of_means_test(
-            *(Aggregates.from_arrays({"n": g.loc[a, "sum"].to_numpy(),
-                                      "d": g.loc[a, "count"].to_numpy(float)})
-              for a in ("control", "treatment")),
-            numerator="n", denominator="d", alpha=ALPHA)["p_value"]
+        g = units.groupby(["variant", "store"])["y"].agg(
+            ["sum", "count", lambda v: float(((v - v.mean()) ** 2).sum())])
+        g.columns = ["sum", "count", "within"]
+        arms = [(g.loc[a, "sum"].to_numpy(), g.loc[a, "count"].to_numpy(float),
+                 g.loc[a, "within"].to_numpy()) for a in ("control", "treatment")]
+        mine = cluster_ratio_test(arms[0][0], arms[0][1], arms[1][0], arms[1][1],
+                                  icc=anova_icc(*arms), alpha=ALPHA)["p_value"]
         worst = max(worst, abs(float(ev["p_value"]) - float(mine)))
     check = {"name": f"evaluate_pilot(cluster_col=...) on {reps} cluster pilots: the same "
                      "p-values as the vectorised cluster-level path", "ok": worst < 1e-9,

@@ -24,6 +24,7 @@ from cjmlib.report.text import (
     integer,
     num,
     p_is,
+    p_text,
     pct,
     rate_change,
     rate_value,
@@ -120,9 +121,17 @@ def finding_store(ctx: ReportContext) -> Finding | None:
     dd = ctx.did_rows()
     if dd is None:
         return None
+    def design(r: dict) -> str:
+        # what the design could show: stated whenever the test's own limits are known
+        if not finite(r.get("min_p_value")) and not finite(r.get("power_observed")):
+            return ""
+        return ctx.t("f_store_design", min_p=p_text(r.get("min_p_value")),
+                     power=pct(r.get("power_observed"), 0))
+
     parts = [ctx.t("f_store_part", metric=escape(ctx.lang.metric(r["metric"])),
                    estimate=num(r["estimate"], signed=True), lo=num(r["ci_low"]),
-                   hi=num(r["ci_high"]), p=p_is(r["p_value"]), **ctx.interval("did_results"))
+                   hi=num(r["ci_high"]), p=p_is(r["p_value"]), design=design(r),
+                   **ctx.interval("did_results"))
              for r in dd.to_dict("records")]
     first = dd.iloc[0]
     sep = "；" if ctx.lang.code == "zh" else "; "

@@ -91,13 +91,14 @@ def section_pilot(ctx: ReportContext) -> str:
         rows = [[escape(ctx.lang.metric(r["metric"])), escape(r["inference"]),
                  num(r["estimate"], signed=True),
                  f"{num(r['ci_low'], signed=True)} … {num(r['ci_high'], signed=True)}",
-                 p_text(r["p_value"]), p_text(r.get("pre_trend_p_value"))]
+                 p_text(r["p_value"]), p_text(r.get("pre_trend_p_value")),
+                 p_text(r.get("min_p_value")), pct(r.get("power_observed"), 0)]
                 for r in ctx.did_rows().to_dict("records")]
         out.append(f"<h3>{escape(ctx.t('store_title'))}</h3>")
         out.append(table_html([ctx.t("metric"), ctx.t("inference"), ctx.t("estimate"),
                                ctx.t("ci_header", **ctx.interval("did_results")), ctx.t("p"),
-                               ctx.t("pre_trend")], rows,
-                              numeric=(2, 3, 4, 5)))
+                               ctx.t("pre_trend"), ctx.t("min_p"), ctx.t("power_obs")], rows,
+                              numeric=(2, 3, 4, 5, 6, 7)))
     return "".join(out)
 
 

@@ -99,7 +99,8 @@ TEXT: dict[str, dict[str, str]] = {
                          "trustworthy. ",
         "f_store": "Store pilot ({n_t} pilot vs {n_c} control units; {inference}): {parts}.",
         "f_store_part": "<b>{metric}</b> {estimate} per unit and period ({ci_label} {lo} to {hi}; "
-                        "p {p})",
+                        "p {p}{design})",
+        "f_store_design": "; smallest attainable p {min_p}, power to detect this size {power}",
         "f_rollout": "Since <b>{rollout}</b> ({date}) the {metric} at <b>{group}</b> moved "
                      "from {before} to {after} ({diff}, {ci_label} {lo} to {hi}; {signals} "
                      "control-chart signals since).",
@@ -178,6 +179,8 @@ TEXT: dict[str, dict[str, str]] = {
                         "flag: small pilots pass 0.1 by chance.",
         "estimate": "Estimate", "inference": "Inference", "p": "p",
         "pre_trend": "Pre-trend p",
+        "min_p": "Smallest attainable p",
+        "power_obs": "Power at this size",
         "monitor_intro": "KPI trends per touchpoint, stage and channel with control limits "
                          "from the baseline ({baseline}): p-charts for exit and conversion "
                          "rates, individuals (XmR) charts for CSAT. A red point breaks a "
@@ -299,7 +302,8 @@ TEXT: dict[str, dict[str, str]] = {
         "untrustworthy": "样本比例检验未通过：结果不可信。",
         "f_store": "门店试点（{n_t} 个试点单位对比 {n_c} 个对照单位；{inference}）：{parts}。",
         "f_store_part": "<b>{metric}</b>每单位每期变化 {estimate}（{ci_label} {lo} 至 {hi}；"
-                        "p {p}）",
+                        "p {p}{design}）",
+        "f_store_design": "；最小可达 p {min_p}，检出此效应量的功效 {power}",
         "f_rollout": "自<b>{rollout}</b>（{date}）以来，<b>{group}</b>的{metric}从 {before} "
                      "变为 {after}（{diff}，{ci_label} {lo} 至 {hi}；此后控制图信号 "
                      "{signals} 个）。",
@@ -369,6 +373,8 @@ TEXT: dict[str, dict[str, str]] = {
                         "小样本试点常偶然超过 0.1。",
         "estimate": "估计值", "inference": "推断方法", "p": "p",
         "pre_trend": "前趋势 p",
+        "min_p": "最小可达 p",
+        "power_obs": "此效应量的功效",
         "monitor_intro": "按触点、阶段和渠道的关键指标趋势，控制限来自基准期（{baseline}）："
                          "退出率与转化率用 p 控制图，CSAT 用单值-移动极差（XmR）控制图。"
                          "红点表示触发西电规则。",

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
+from scipy import stats
 
 from cjmlib.pilots.quasi_experiments import (
     DID_RESULTS_COLUMNS,
@@ -64,7 +65,7 @@ def test_twfe_matches_statsmodels_formula_and_2x2_means():
 def test_event_study_coefficients_are_differences_of_means():
     df = _panel()
     p = load_panel(df)
-    es = event_study(p, "sales")
+    es = event_study(p, "sales", min_per_side=3)
     wide = df.pivot(index="unit", columns="period", values="sales")
     tr = df.groupby("unit").treated.first().astype(bool)
     gap = wide[tr].mean() - wide[~tr].mean()
@@ -81,7 +82,15 @@ def test_event_study_coefficients_are_differences_of_means():
         cov_type="cluster", cov_kwds={"groups": pd.factorize(df.unit)[0]}, use_t=True)
     leads = [t for t in terms if int(t[1:]) - 100 < -1]
     test = fit.f_test(", ".join(f"{t} = 0" for t in leads))
-    np.testing.assert_allclose(es.pre_trend_p_value, float(test.pvalue), **TOL)
+    # statsmodels' F is W / q on (q, G - 1); the Hotelling scaling by hand: W (G-q)/(q (G-1))
+    q, g = len(leads), df.unit.nunique()
+    f_h = float(np.squeeze(test.fvalue)) * (g - q) / (g - 1)
+    np.testing.assert_allclose(es.pre_trend_statistic, f_h, **TOL)
+    np.testing.assert_allclose(es.pre_trend_p_value, stats.f.sf(f_h, q, g - q), **TOL)
+    # with 3 pilot units of 12 (the default threshold is 20 a side) it is not shown
+    hidden = event_study(p, "sales")
+    assert np.isnan(hidden.pre_trend_p_value)
+    assert "over-rejects below 20 units a side" in hidden.pre_trend_method
 
 
 def test_permutation_matches_brute_force_refits():
@@ -97,8 +106,31 @@ def test_permutation_matches_brute_force_refits():
         estimates.append(twfe(load_panel(d), "sales")["estimate"])
     estimates = np.array(estimates)
     np.testing.assert_allclose(np.sort(res.distribution), np.sort(estimates), **TOL)
-    p_ref = np.mean(np.abs(estimates) >= abs(observed) - 1e-12)
+    # the p-value is studentized: each unit's change, less the precision-weighted mean
+    # change of the other units, over its own pre-launch noise (its sd around its mean and
+    # the period effects of the other units, weighted by 1 / sd^2; three passes from equal
+    # weights), by hand on the wide table
+    pre = df[df.post == 0].pivot(index="unit", columns="period", values="sales")
+    own = pre.sub(pre.mean(axis=1), axis=0)
+    weight = pd.Series(1.0, index=own.index)
+    for _ in range(3):
+        resid = pd.DataFrame({u: own.loc[u] - own.drop(index=u).mul(
+            weight.drop(u), axis=0).sum() / weight.drop(u).sum() for u in own.index}).T
+        scale = (resid.pow(2).sum(axis=1) / (own.shape[1] - 1)).pow(0.5)
+        weight = scale.pow(-2)
+    delta = (df[df.post == 1].groupby("unit").sales.mean() - pre.mean(axis=1))
+    z = pd.Series({u: (delta[u] - (delta.drop(u) * weight.drop(u)).sum()
+                       / weight.drop(u).sum()) / scale[u] for u in delta.index})
+
+    def statistic(group: tuple) -> float:
+        inside = z.index.isin(group)
+        return abs(z[inside].mean() - z[~inside].mean())
+
+    treated = tuple(df[df.treated == 1].unit.unique())
+    every = [statistic(c) for c in itertools.combinations(p.units, 2)]
+    p_ref = np.mean(np.array(every) >= statistic(treated) - 1e-12)
     np.testing.assert_allclose(res.p_value, p_ref, **TOL)
+    assert res.studentized and res.min_p_value == pytest.approx(1 / 28)
     assert res.ci_low <= res.estimate <= res.ci_high
 
 
@@ -171,3 +203,109 @@ def test_many_treated_units_default_to_cluster():
 def test_bad_panels(mutate, match):
     with pytest.raises(ValueError, match=match):
         load_panel(mutate(_panel()), name="panel.csv")
+
+
+# ------------------------------------------------------------- few pilot units (issue 13)
+def _null_matrix(rng: np.random.Generator, n: int, n_treated: int, noisier: float = 1.0,
+                 periods: int = 12, launch: int = 8):
+    from cjmlib.pilots.quasi_experiments import Panel
+
+    treated = np.zeros(n, bool)
+    treated[:n_treated] = True
+    sd = np.where(treated, noisier, 1.0)
+    y = (50 + rng.normal(0, 5, n)[:, None] + rng.normal(0, 1, periods)[None, :]
+         + rng.normal(0, 1, (n, periods)) * sd[:, None])
+    return Panel(None, "sim", "unit", "period", ["y"], [f"u{i:02d}" for i in range(n)],
+                 list(range(periods)), treated, np.arange(periods) >= launch, {"y": y})
+
+
+def test_a_noisier_pilot_unit_does_not_make_the_permutation_test_liberal():
+    """One pilot unit of 20 with three times the noise: the raw difference of means (the
+    old statistic, recomputed from the permutation distribution) rejects about half of the
+    null pilots (the issue measured 47%); the studentized test keeps alpha (bound: alpha + 3
+    MC SE; the full-size figure is in benchmarks/validity_panels.py)."""
+    rng = np.random.default_rng(21)
+    runs, alpha = 400, 0.05
+    new = old = 0
+    for _ in range(runs):
+        res = permutation_inference(_null_matrix(rng, 20, 1, noisier=3.0), "y", n_power=0)
+        new += res.p_value <= alpha
+        old += np.mean(np.abs(res.distribution) >= abs(res.estimate) - 1e-12) <= alpha
+    bound = alpha + 3 * math.sqrt(alpha * (1 - alpha) / runs)
+    assert new / runs <= bound, new / runs
+    assert old / runs > 0.3, old / runs
+
+
+def test_one_pilot_unit_among_fifteen_says_it_cannot_reject():
+    """1 of 15: the smallest attainable p is 1/15 > 0.05, so the interval is the whole line
+    and the result says why (the old one printed (-inf, inf) without a word)."""
+    p = _null_matrix(np.random.default_rng(3), 15, 1)
+    res = permutation_inference(p, "y")
+    assert res.min_p_value == pytest.approx(1 / 15)
+    assert math.isinf(res.ci_low) and math.isinf(res.ci_high) and res.power_observed == 0
+    assert any("smallest p-value any outcome could give is 0.0667" in n for n in res.notes)
+    did = difference_in_differences(p)
+    row = did.results[did.results.inference == "permutation"].iloc[0]
+    assert row.note == "cannot reject at this alpha: smallest attainable p 0.0667"
+    assert row.min_p_value == pytest.approx(1 / 15)
+    # 1 of 20 can: p <= alpha exactly when the pilot unit is the most extreme of 20
+    assert permutation_inference(_null_matrix(np.random.default_rng(3), 20, 1),
+                                 "y").min_p_value == pytest.approx(0.05)
+
+
+def test_synthetic_control_placebos_have_the_pilots_size_and_invert_one_test():
+    """3 pilot units of 12: every set of 3 of the 9 controls is a placebo (84); p-value and
+    interval recomputed by hand from the placebo table (statistic = mean post gap over the
+    cross-validated pre-launch RMSPE)."""
+    p = load_panel(_panel(n_units=12, n_treated=3, n_periods=20, launch=14, effect=2.0,
+                          seed=6))
+    sc = synthetic_control(p, "sales")
+    assert sc.degenerate == ""
+    assert len(sc.placebos) == math.comb(9, 3) and sc.exact
+    assert sc.placebos["unit"].str.count(r"\+").eq(2).all()
+    stats_ = sc.placebos.loc[~sc.placebos.degenerate, "statistic"].abs().to_numpy()
+    k = len(stats_)
+    assert sc.p_value == pytest.approx(
+        (1 + (stats_ >= abs(sc.estimate) / sc.cv_rmspe * (1 - 1e-12)).sum()) / (1 + k))
+    c = np.sort(stats_)[::-1][math.floor(0.05 * (1 + k)) - 1]
+    np.testing.assert_allclose([sc.ci_low, sc.ci_high],
+                               [sc.estimate - c * sc.cv_rmspe, sc.estimate + c * sc.cv_rmspe])
+    assert sc.min_p_value == pytest.approx(1 / (1 + k))
+    # the cross-validated RMSPE by hand: leave each pre-launch period out, refit, predict it
+    y = p.matrices["sales"]
+    pre = np.flatnonzero(~p.post)
+    donors, target = y[~p.treated], y[p.treated].mean(0)
+    errors = [target[j] - donors[:, j] @ synthetic_weights(
+        target[pre[pre != j]], donors[:, pre[pre != j]].T) for j in pre]
+    assert sc.cv_rmspe == pytest.approx(float(np.sqrt(np.mean(np.square(errors)))))
+
+
+def test_a_degenerate_synthetic_fit_is_refused_with_the_reason():
+    """A pilot that is exactly a mix of donors (pre RMSPE ~1e-14: the placebo ratio would be
+    rounding noise), and one whose donors with weight are as many as the pre-launch periods:
+    no p-value, no interval, the reason in the result and the did_results note."""
+    p = _null_matrix(np.random.default_rng(8), 20, 1)
+    y = p.matrices["y"]
+    y[0] = 0.3 * y[5] + 0.7 * y[9] + 2.0 * p.post
+    sc = synthetic_control(p, "y")
+    assert sc.degenerate.startswith("its pre-launch fit is perfect")
+    assert np.isnan(sc.p_value) and np.isnan(sc.ci_low) and np.isnan(sc.se)
+    assert sc.estimate == pytest.approx(2.0, abs=1e-6)
+    row = difference_in_differences(p).results.query("inference == 'synthetic control'")
+    assert row.note.iloc[0].startswith("not tested: its pre-launch fit is perfect")
+    # two pre-launch periods, two donors with weight: as many weights as periods
+    from cjmlib.pilots.quasi_experiments import _degenerate_fit
+    assert "2 donors carry weight for 2 pre-launch periods" in _degenerate_fit(
+        np.array([0.5, 0.5, 0.0]), 1.0, 50.0, 2)
+    assert _degenerate_fit(np.array([0.5, 0.5, 0.0]), 1.0, 50.0, 8) == ""
+
+
+def test_design_limits_are_in_the_table():
+    """min_p_value and power_observed in did_results: the design's smallest p, and high
+    power for a large planted effect (the report's columns: tests/report/test_builder.py)."""
+    did = difference_in_differences(_panel(n_units=20, n_treated=3, effect=6.0, seed=2))
+    perm = did.results.query("inference == 'permutation'").iloc[0]
+    assert perm.min_p_value == pytest.approx(1 / math.comb(20, 3))
+    assert perm.power_observed > 0.9 and perm.p_value <= 0.05
+    cr1 = did.results.query("inference == 'cluster-robust (CR1)'").iloc[0]
+    assert np.isnan(cr1.min_p_value) and 0 < cr1.power_observed <= 1

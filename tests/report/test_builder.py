@@ -95,7 +95,8 @@ def synthetic_tables() -> dict[str, pd.DataFrame]:
                         "p_value": [0.0005, 0.24], "inference": ["permutation",
                                                                  "synthetic control"],
                         "n_treated_units": 4, "n_control_units": 36,
-                        "pre_trend_p_value": [0.18, np.nan], "default": [True, False]})
+                        "pre_trend_p_value": [0.18, np.nan], "default": [True, False],
+                        "min_p_value": [1.1e-5, 0.001], "power_observed": [0.93, 0.41]})
     return {"touchpoint_metrics": metrics, "survey_metrics": survey, "sentiment": sentiment,
             "themes": themes, "touchpoint_metrics_by_channel": by_channel, "funnel": funnel,
             "pilot_results": pilot, "did_results": did}
@@ -164,6 +165,10 @@ def test_summary_states_pain_point_pilot_effect_interval_and_verdict(english) ->
     assert by_key["backlog"].startswith("Top of the improvement backlog")
     # the summary comes first in the document
     html = english.html
+    # the store pilot's table states what the design could show
+    store = html[html.index("Store pilot (difference-in-differences)"):]
+    assert "Smallest attainable p" in store and "Power at this size" in store
+    assert "93%" in store[:store.index("</table>")]
     assert html.index('id="summary"') < html.index('id="journey"') < html.index('id="pain"')
 
 

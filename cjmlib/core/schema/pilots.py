@@ -211,18 +211,20 @@ note | string | segments left out (fewer than 20 units in an arm); empty otherwi
               "(cjmlib.pilots.quasi_experiments.difference_in_differences).", columns("""
 metric | string | outcome column of the panel
 estimate | float | effect of the pilot on the outcome, outcome units per unit and period
-se | float | standard error of estimate (permutation: sd of the permutation distribution; synthetic control: sd of placebo gaps)
+se | float | standard error of estimate (permutation: sd of the permutation distribution of the estimate; synthetic control: sd of the placebo sets' studentized gaps times the pilot's cross-validated pre-launch RMSPE; null when the fit is degenerate)
 ci_low | float | lower bound of the interval of estimate at 1 - alpha
 ci_high | float | upper bound of the interval of estimate at 1 - alpha
-p_value | float | two-sided p-value of estimate = 0
+p_value | float | two-sided p-value of estimate = 0 (permutation: studentized randomisation test, reject when p <= alpha; synthetic control: placebo sets of the pilot's size; null when the synthetic fit is degenerate)
 inference | string | cluster-robust (CR1), permutation or synthetic control
 n_treated_units | int | pilot units
 n_control_units | int | comparison units
-pre_trend_p_value | float | test of parallel pre-launch trends (joint Wald F of the event-study leads, or its permutation version); null for synthetic control
+pre_trend_p_value | float | test of parallel pre-launch trends: permutation test of the units' linear pre-launch trend t statistics; in the CR1 row the cluster-robust joint test of the event-study leads (Hotelling-scaled) instead when both sides have at least 20 units; null for synthetic control
 default | bool | the row to read: permutation with few (at most 5) treated units, else cluster-robust
 df | float | degrees of freedom of the t reference (clusters - 1); null for the other rows
+min_p_value | float | smallest p-value the design can give (1 / assignments or 1 / (1 + placebo sets)); above alpha the row cannot declare an effect and its interval is unbounded; null for CR1
+power_observed | float | power to detect an effect of the estimate's size at alpha (placebo assignments with that effect added; noncentral t for CR1); a function of the p-value, shown to flag designs that could not have detected this size
 method | string | estimator, inference and pre-trend test used
-note | string | caveat (unreliable with few treated units; pre-launch RMSPE of the synthetic control)
+note | string | caveat (unreliable with few treated units; smallest attainable p above alpha; pre-launch RMSPE of the synthetic control, or why it is not tested)
 alpha | float | significance level: the intervals of this table are at 1 - alpha (the notebook's alpha)
 """)),
     TableSpec("did_event_study", "pilot", "pilot_did_event_study",
