@@ -120,9 +120,10 @@ def test_organ_donations_did_estimate_and_cluster_robust_row(organ_panel):
     So the workbench's SE is compared exactly with statsmodels, and with the book after
     that rescaling.
 
-    Only the estimate of the permutation row is checked: its p-value and interval are being
-    reworked (and the synthetic-control row estimates a different quantity, the mean
-    post-launch gap to the synthetic California).
+    With one treated state the default row is the permutation one: 27 assignments, so no
+    p-value below 1/27; California's change ranks 5th of 27 (p = 5/27). Its synthetic
+    control reproduces the three pre-launch quarters exactly (RMSPE ~1e-13: the case the
+    issue names) and is refused rather than given a p-value of rounding noise.
     """
     import statsmodels.formula.api as smf
 
@@ -152,8 +153,13 @@ def test_organ_donations_did_estimate_and_cluster_robust_row(organ_panel):
                                **TOL)
     # the permutation row re-estimates the same regression coefficient
     perm = res[res.inference == "permutation"]
-    assert len(perm) == 1
+    assert len(perm) == 1 and perm["default"].iloc[0]
     np.testing.assert_allclose(perm.estimate.iloc[0], cr1.estimate, **TOL)
+    assert perm.min_p_value.iloc[0] == pytest.approx(1 / 27)
+    assert perm.p_value.iloc[0] == pytest.approx(5 / 27)
+    synth = res[res.inference == "synthetic control"].iloc[0]
+    assert np.isnan(synth.p_value) and synth.note.startswith(
+        "not tested: its pre-launch fit is perfect")
 
 
 # ---------------------------------------------------------------- Rossi et al. (1980)

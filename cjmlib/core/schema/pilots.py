@@ -52,7 +52,7 @@ n_total_cuped | float | units needed in all arms with CUPED
 days | float? | days to reach n_total at the plan's daily_units (with daily_units)
 mde_at_plan | float? | effect detectable with the planned units (daily_units x duration_days), metric units (with planned units)
 power_at_plan | float? | power to detect mde with the planned units, 0-1 (with planned units)
-design_effect | float | variance inflation of cluster randomisation, 1 + ((cv^2 + 1) m - 1) ICC (1 for unit randomisation)
+design_effect | float | variance inflation of cluster randomisation on the metric's respondents, 1 + ((cv^2 + 1) m r - 1) ICC with m units per cluster and r the response rate (1 for unit randomisation)
 alpha_role | float | alpha shared over the metrics of the role (alpha / metrics in the role): the evaluation adjusts each role's family by Holm, which rejects at least what this Bonferroni share does
 alpha_per_comparison | float | alpha_role per treatment arm: alpha_role / (arms - 1) (Bonferroni); every size and power of the row is at this level
 note | string | why a metric is not powered (time-to-event and rank metrics); empty otherwise
