@@ -15,9 +15,10 @@ whose smallest attainable p is alpha itself).
    interval's coverage of a planted effect of 2.
 2. ``pre-trend``: its permutation pre-trend test, and the cluster-robust event-study test
    (:func:`event_study`), shown only with 20 units a side (here 20 of 40 units).
-3. ``synthetic control``: p-value and interval from placebo sets of the pilot's size (200
-   random sets of 3 of the 17 controls), 3 pilot units, equal and noisier noise, on the
-   factor model; and how often the smallest attainable p occurs. Runs whose pilot fit is
+3. ``synthetic control``: p-value and interval from re-assigning the pilot to other sets of
+   its size (200 random sets of 3 of the 20 units, each fitted from the other 17), 3 pilot
+   units, equal and noisier noise, on the factor model; and how often the smallest
+   attainable p (1/201) occurs. Runs whose pilot fit is
    degenerate (as many donors with weight as the 8 pre-launch periods) are refused by
    design and left out of the denominators.
 4. Checks (no rate): one pilot unit among 15 states its smallest attainable p and an
@@ -179,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="exit 1 when a rate is outside its band or a check fails")
     args = parser.parse_args(argv)
     runs = 300 if args.quick else args.runs
-    # synthetic control refits every placebo set once per pre-launch period (cross-validated
-    # RMSPE): 200 random sets of the C(17, 3) = 680 keep the test valid and the run short
+    # synthetic control refits every set once per pre-launch period (cross-validated RMSPE):
+    # 200 random sets of the C(20, 3) = 1,140 keep the test valid and the run short
     synth_runs = 60 if args.quick else args.synthetic_runs
     placebos = 100 if args.quick else 200
     start = time.perf_counter()

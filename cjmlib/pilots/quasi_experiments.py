@@ -9,20 +9,26 @@ Three estimates per outcome, one row each in ``did_results``:
 * ``cluster-robust (CR1)`` -- two-way fixed-effects regression
   ``y_it = a_i + g_t + beta * treated_i * post_t + e_it`` (statsmodels OLS) with standard
   errors clustered by unit: CR1 small-sample correction ``G/(G-1) * (N-1)/(N-K)`` and a t
-  distribution with ``G - 1`` degrees of freedom. ``pre_trend_p_value``: joint Wald F test of
-  the event-study leads (periods before the last pre-launch period) with the same covariance.
+  distribution with ``G - 1`` degrees of freedom. Its pre-trend column is the joint test of
+  the event-study leads (Hotelling-scaled) where both sides have at least
+  ``CR1_PRE_TREND_MIN`` units, else the permutation pre-trend test.
 * ``permutation`` -- randomisation inference (Fisher 1935; for DiD, Conley & Taber 2011,
-  MacKinnon & Webb 2020): the same estimate is recomputed with the treatment given to every
-  other set of the same number of units (all of them when there are at most
-  ``max_exact`` sets, else ``n_permutations`` random ones); p-value = share of estimates at
-  least as large in absolute value; the interval inverts the test under a constant effect;
-  ``se`` is the standard deviation of the permutation distribution. Pre-trend test: the
-  same permutation scheme for the sum of squared event-study leads.
+  MacKinnon & Webb 2020) over every other set of the same number of units (all of them up
+  to ``max_exact`` sets, else ``n_permutations`` random ones), with each unit's change
+  studentized by its own pre-launch noise so that a noisier pilot unit does not make the
+  test liberal (:func:`permutation_inference`); reject when p <= alpha; the interval inverts
+  the test under a constant effect; ``se`` is the standard deviation of the raw permutation
+  distribution. Pre-trend test: the same scheme for the units' linear pre-launch trends.
 * ``synthetic control`` -- Abadie, Diamond & Hainmueller (2010): non-negative donor weights
   summing to one that best reproduce the treated units' average pre-launch path; estimate =
-  mean post-launch gap; p-value from in-space placebos (each control unit in turn), ranked by
-  post/pre RMSPE ratio; interval = estimate minus the central (1 - alpha) range of placebo
-  gaps; ``se`` = standard deviation of placebo gaps.
+  mean post-launch gap; tested by re-assigning the pilot to other sets of as many units,
+  each fitted from all the others, with the gap studentized by the cross-validated
+  pre-launch RMSPE; the interval inverts that test (:func:`synthetic_control`); degenerate
+  fits are refused.
+
+Every row states the smallest p-value its design can give and the power to detect an effect
+of the estimate's size (``min_p_value``, ``power_observed``); the simulated error rates are in
+benchmarks/validity_panels.py.
 
 With few treated units (1-5 by default) cluster-robust errors are unreliable: the variance
 of the treated side is estimated from a handful of clusters and tests over-reject badly
@@ -650,44 +656,45 @@ def _degenerate_fit(weights: np.ndarray, pre_rmspe: float, level: float, n_pre: 
 
 
 def synthetic_control(panel: Panel, outcome: str, *, alpha: float = 0.05,
-                      max_placebos: int = 1000, seed: int = 0) -> SyntheticControl:
-    """Synthetic control for the average of the treated units, with placebo sets.
+                      max_placebos: int = 1000, seed: int = 0,
+                      n_power: int = 200) -> SyntheticControl:
+    """Synthetic control for the average of the treated units, tested by re-assignment.
 
-    Each placebo set holds as many control units as the pilot (all sets up to
-    ``max_placebos``, else that many random ones): its average is fitted from the other
-    control units the same way, so pilot and placebos are averages of equally many units
-    (single-unit placebos against an average of three gave the smallest possible p in 17.5%
-    of null runs). Statistic: the mean post-launch gap over the fit's leave-one-period-out
-    prediction error before launch (the cross-validated RMSPE: the in-sample RMSPE is shrunk
-    by overfitting, more for a quiet average than a noisy one, which made the test reject
-    0.7% of null pilots with a noisier pilot unit and 7.5% with equal ones); p-value =
-    (1 + placebo sets whose |statistic| is at least the pilot's) / (1 + sets) (Abadie et al.
-    2010 sec. 4, with a studentized mean-gap statistic as in Firpo & Possebom 2018). The
-    interval inverts the same test under a constant effect: estimate +- the pilot's
-    cross-validated RMSPE x the k-th largest placebo |statistic|, k = floor(alpha (1 +
-    sets)); unbounded when k = 0. A pilot fit that is degenerate (perfect, or as many donors
-    with weight as pre-launch periods) is refused: p-value and interval NaN with the reason;
-    degenerate placebo fits are left out of the reference set.
+    Every set of as many units as the pilot (all sets when there are at most
+    ``max_placebos``, else that many random ones plus the pilot's own) has its average fitted
+    from all the other units, the same way as the pilot's is fitted from the controls. Under
+    no effect and a pilot drawn at random the pilot's set is one of them, exchangeable with
+    the rest, so the test is a randomisation test with the synthetic-control statistic
+    (Firpo & Possebom 2018); placebos of single units against an average of three gave the
+    smallest possible p in 17.5% of null runs, and placebos drawn from the controls only
+    (fitted from fewer donors than the pilot) 7% false positives. Statistic: the mean
+    post-launch gap over the fit's leave-one-period-out prediction error before launch (the
+    cross-validated RMSPE; the in-sample RMSPE is shrunk by overfitting, more for a quiet
+    average than a noisy one: 0.7% false positives with a noisier pilot unit). p-value =
+    share of sets whose |statistic| is at least the pilot's (the pilot's included). The
+    interval inverts the test under a constant effect d: the pilot units' post-launch
+    outcomes less d, which moves every set's gap linearly (by d times its share of pilot
+    units less the weight its synthetic control puts on them), {d : p(d) > alpha}; unbounded
+    when the smallest attainable p exceeds alpha. A pilot fit that is degenerate (perfect, or
+    as many donors with weight as pre-launch periods) is refused: p-value and interval NaN
+    with the reason; degenerate sets are left out of the reference.
+
+    ``power_observed``: the estimate removed from the pilot units and an effect of its size
+    given to up to ``n_power`` other sets in turn; the share the test detects at alpha.
     """
     y = panel.matrices[outcome]
     pre, post = ~panel.post, panel.post
-    n_pre = int(pre.sum())
-    control_idx = np.flatnonzero(~panel.treated)
-    donors = y[control_idx]
-    donor_names = [panel.units[i] for i in control_idx]
-    n_t = panel.n_treated
-    target = y[panel.treated].mean(0)
-    level = float(np.abs(y[:, pre]).mean()) or 1.0
-
     pre_idx = np.flatnonzero(pre)
+    n_pre = len(pre_idx)
+    n, n_t = len(panel.units), panel.n_treated
+    level = float(np.abs(y[:, pre]).mean()) or 1.0
+    treated = np.flatnonzero(panel.treated)
 
-    def fit(tgt: np.ndarray, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        w = synthetic_weights(tgt[pre], pool[:, pre].T)
-        return w, pool.T @ w
+    def fit(tgt: np.ndarray, pool: np.ndarray) -> np.ndarray:
+        return synthetic_weights(tgt[pre], pool[:, pre].T)
 
     def cv_rmspe(tgt: np.ndarray, pool: np.ndarray) -> float:
-        # leave one pre-launch period out: the fit's honest prediction error, which the
-        # in-sample RMSPE understates by overfitting, more so for a quiet target
+        # leave one pre-launch period out: the fit's honest prediction error
         errors = []
         for j in pre_idx:
             keep = pre_idx[pre_idx != j]
@@ -695,83 +702,121 @@ def synthetic_control(panel: Panel, outcome: str, *, alpha: float = 0.05,
             errors.append(tgt[j] - pool[:, j] @ wj)
         return float(np.sqrt(np.mean(np.square(errors))))
 
-    w, synth = fit(target, donors)
-    gap = target - synth
-    pre_rmspe = float(np.sqrt(np.mean(gap[pre] ** 2)))
-    scale = cv_rmspe(target, donors)
-    post_rmspe = float(np.sqrt(np.mean(gap[post] ** 2)))
-    estimate = float(gap[post].mean())
-    degenerate = _degenerate_fit(w, pre_rmspe, level, n_pre)
-    n_c = len(control_idx)
-    notes: list[str] = []
-    rows = []
-    if n_c - n_t >= 2:
-        exact = math.comb(n_c, n_t) <= max_placebos
-        if exact:
-            sets, _ = _assignments(n_c, n_t, np.zeros(n_c, bool), max_exact=max_placebos,
-                                   n_permutations=0, seed=seed)
-        else:
-            sets = _random_sets(n_c, n_t, max_placebos, np.random.default_rng(seed))
-        for s in sets:
-            keep = np.setdiff1d(np.arange(n_c), s)
-            tgt = donors[s].mean(0)
-            wp, sp = fit(tgt, donors[keep])
-            g = tgt - sp
-            pr = float(np.sqrt(np.mean(g[pre] ** 2)))
-            po = float(np.sqrt(np.mean(g[post] ** 2)))
-            bad = _degenerate_fit(wp, pr, level, n_pre)
-            sc_p = cv_rmspe(tgt, donors[keep]) if not bad else math.nan
-            rows.append({"unit": "+".join(str(donor_names[i]) for i in s),
-                         "estimate": float(g[post].mean()), "pre_rmspe": pr,
-                         "post_rmspe": po, "ratio": po / pr if pr > 0 else math.inf,
-                         "scale": sc_p,
-                         "statistic": float(g[post].mean()) / sc_p if not bad else math.nan,
-                         "degenerate": bool(bad)})
+    exact = math.comb(n, n_t) <= max_placebos + 1
+    if exact:
+        sets, _ = _assignments(n, n_t, panel.treated, max_exact=max_placebos + 1,
+                               n_permutations=0, seed=seed)
+        own = int(np.flatnonzero((sets == treated).all(1))[0])
+        sets = np.vstack([sets[own:own + 1], np.delete(sets, own, axis=0)])
     else:
-        exact = True
-    placebos = pd.DataFrame(rows, columns=["unit", "estimate", "pre_rmspe", "post_rmspe",
-                                           "ratio", "scale", "statistic", "degenerate"])
-    valid = placebos.loc[~placebos["degenerate"].astype(bool), "statistic"].abs().to_numpy()
-    k_sets = len(valid)
-    if len(placebos) > k_sets:
-        notes.append(f"{outcome}: {len(placebos) - k_sets} of {len(placebos)} placebo sets "
-                     "fit their pre-launch path degenerately and are left out of the test")
-    min_p = 1.0 / (1 + k_sets)
+        sets = np.vstack([treated[None, :],
+                          _random_sets(n, n_t, max_placebos, np.random.default_rng(seed))])
+    m = len(sets)
+    member = np.zeros((m, n), bool)
+    member[np.arange(m)[:, None], sets] = True
+    weights = np.zeros((m, n))
+    gap0 = np.empty(m)
+    scale = np.empty(m)
+    rows = []
+    for i, s in enumerate(sets):
+        others = np.flatnonzero(~member[i])
+        tgt = y[s].mean(0)
+        w = fit(tgt, y[others])
+        weights[i, others] = w
+        g = tgt - y[others].T @ w
+        pr = float(np.sqrt(np.mean(g[pre] ** 2)))
+        po = float(np.sqrt(np.mean(g[post] ** 2)))
+        bad = _degenerate_fit(w, pr, level, n_pre)
+        gap0[i] = float(g[post].mean())
+        scale[i] = cv_rmspe(tgt, y[others]) if not bad else math.nan
+        rows.append({"unit": "+".join(str(panel.units[j]) for j in s),
+                     "pilot_units": int(panel.treated[s].sum()), "estimate": gap0[i],
+                     "pre_rmspe": pr, "post_rmspe": po, "ratio": po / pr if pr > 0 else math.inf,
+                     "scale": scale[i], "statistic": gap0[i] / scale[i],
+                     "degenerate": bool(bad), "reason": bad})
+        if i == 0:
+            path_gap, path_synth, w_pilot, pre_rmspe, post_rmspe = g, tgt - g, w, pr, po
+            degenerate = bad
+    placebos = pd.DataFrame(rows[1:])
+    estimate = float(gap0[0])
+    # under a constant effect d every set's gap moves by -d * (its share of pilot units less
+    # the weight its synthetic control puts on pilot units)
+    shift = member[:, treated].sum(1) / n_t - weights[:, treated].sum(1)
+    valid = np.isfinite(scale)
+    notes: list[str] = []
+    if (~valid[1:]).any():
+        notes.append(f"{outcome}: {int((~valid[1:]).sum())} of {m - 1} placebo sets fit "
+                     "their pre-launch path degenerately and are left out of the test")
+    g_v, s_v, sh_v = gap0[valid], scale[valid], shift[valid]
+    k_sets = int(valid.sum())
+    min_p = 1.0 / k_sets if k_sets else math.nan
     p = se = lo = hi = power = math.nan
+
+    def p_at(d: float) -> float:
+        stats_ = np.abs(g_v - d * sh_v) / s_v
+        obs = abs(estimate - d) / scale[0]
+        return float(np.mean(stats_ >= obs * (1 - 1e-12)))
+
     if degenerate:
         notes.append(f"{outcome}: synthetic control not tested: {degenerate}. Its estimate is "
                      "shown; read the permutation row.")
-    elif k_sets:
-        stat = abs(estimate) / scale
-        p = (1 + int((valid >= stat * (1 - 1e-12)).sum())) / (1 + k_sets)
-        se = float(np.std(valid * np.sign(placebos.loc[~placebos["degenerate"].astype(bool),
-                                                       "statistic"].to_numpy()), ddof=1)
-                   * scale) if k_sets > 1 else math.nan
-        k = math.floor(alpha * (1 + k_sets) + 1e-12)
-        if k == 0:
+    elif k_sets > 1:
+        p = p_at(0.0)
+        null = (g_v - estimate * sh_v) / s_v          # the sets' statistics under d = estimate
+        se = float(np.std(null[1:], ddof=1) * scale[0])
+        if min_p > alpha:
             lo, hi = -math.inf, math.inf
-            notes.append(f"{outcome}: only {k_sets} placebo set(s): the smallest attainable "
-                         f"p-value is {min_p:.3g} > alpha {alpha:g}, so the synthetic control "
-                         "cannot declare an effect and its interval is unbounded")
+            notes.append(f"{outcome}: only {k_sets} sets: the smallest attainable p-value is "
+                         f"{min_p:.3g} > alpha {alpha:g}, so the synthetic control cannot "
+                         "declare an effect and its interval is unbounded")
         else:
-            c = float(np.sort(valid)[::-1][k - 1])
-            lo, hi = estimate - c * scale, estimate + c * scale
-        # power: an effect of the observed size added to each placebo set in turn, tested
-        # against the other sets and the pilot with its estimate removed (statistic 0)
-        shifted = np.abs(placebos.loc[~placebos["degenerate"].astype(bool), "estimate"]
-                         .to_numpy() + abs(estimate) * np.sign(estimate or 1.0))
-        shifted = shifted / placebos.loc[~placebos["degenerate"].astype(bool),
-                                         "scale"].to_numpy()
-        ordered = np.sort(valid)
-        above = len(valid) - np.searchsorted(ordered, shifted * (1 - 1e-12), side="left")
-        own = (valid >= shifted * (1 - 1e-12)).astype(int)      # itself among the others
-        p_each = (1 + above - own) / (1 + k_sets)
-        power = float(np.mean(p_each <= alpha))
-    path = pd.DataFrame({"period": panel.periods, "treated": target, "synthetic": synth,
-                         "gap": gap, "post": panel.post})
-    return SyntheticControl(outcome, pd.Series(w, index=donor_names, name="weight"), path,
+            step = (se or scale[0]) or 1.0
+
+            def bound(direction: float) -> float:
+                inside, outside = estimate, estimate + direction * step
+                while p_at(outside) > alpha:
+                    inside, outside = outside, outside + direction * step
+                    if abs(outside - estimate) > 1e3 * step:
+                        return math.inf * direction
+                for _ in range(100):
+                    mid = (inside + outside) / 2
+                    if p_at(mid) > alpha:
+                        inside = mid
+                    else:
+                        outside = mid
+                return inside
+
+            lo, hi = bound(-1.0), bound(1.0)
+            power = _synthetic_power(g_v - estimate * sh_v, s_v, member[valid],
+                                     weights[valid], abs(estimate), alpha=alpha,
+                                     n_power=n_power, seed=seed)
+    path = pd.DataFrame({"period": panel.periods, "treated": y[treated].mean(0),
+                         "synthetic": path_synth, "gap": path_gap, "post": panel.post})
+    donors = [u for u, t in zip(panel.units, panel.treated, strict=True) if not t]
+    return SyntheticControl(outcome, pd.Series(w_pilot, index=donors, name="weight"), path,
                             estimate, pre_rmspe, post_rmspe, placebos, float(p), se, lo, hi,
-                            min_p, power, degenerate, exact, scale, notes)
+                            min_p, power, degenerate, exact, float(scale[0]), notes)
+
+
+def _synthetic_power(null_gap: np.ndarray, scale: np.ndarray, member: np.ndarray,
+                     weights: np.ndarray, effect: float, *, alpha: float, n_power: int,
+                     seed: int) -> float:
+    """Share of sets (other than the pilot's, row 0) the synthetic-control test detects when
+    an effect of size ``effect`` is given to their units (``null_gap``: every set's post gap
+    with the estimate removed from the pilot units)."""
+    m = len(null_gap)
+    if m < 2 or n_power <= 0:
+        return math.nan
+    rng = np.random.default_rng(seed + 2)
+    chosen = np.arange(1, m) if m - 1 <= n_power else rng.choice(np.arange(1, m), n_power,
+                                                                   replace=False)
+    k = member[0].sum()
+    given = member[chosen].T.astype(float)                     # units x chosen
+    moved = member.astype(float) @ given / k - weights @ given  # sets x chosen
+    stats_ = np.abs(null_gap[:, None] + effect * moved) / scale[:, None]
+    own = stats_[chosen, np.arange(len(chosen))]
+    p_each = (stats_ >= own[None, :] * (1 - 1e-12)).mean(0)
+    return float(np.mean(p_each <= alpha))
 
 
 # --------------------------------------------------------------------------------------
@@ -908,7 +953,8 @@ def difference_in_differences(
                      "note": ("cannot reject at this alpha: smallest attainable p "
                               f"{pm.min_p_value:.3g}" if pm.min_p_value > alpha else "")})
         used = int((sc.weights > WEIGHT_USED).sum())
-        sets = f"{len(sc.placebos)} placebo sets of {p.n_treated} control unit(s)"
+        sets = (f"re-assignment to {len(sc.placebos)} other sets of {p.n_treated} unit(s), "
+                "each fitted from all other units")
         rows.append({**base, "estimate": sc.estimate, "se": sc.se, "ci_low": sc.ci_low,
                      "ci_high": sc.ci_high, "p_value": sc.p_value,
                      "inference": "synthetic control", "pre_trend_p_value": math.nan,

@@ -254,23 +254,21 @@ def test_one_pilot_unit_among_fifteen_says_it_cannot_reject():
 
 
 def test_synthetic_control_placebos_have_the_pilots_size_and_invert_one_test():
-    """3 pilot units of 12: every set of 3 of the 9 controls is a placebo (84); p-value and
-    interval recomputed by hand from the placebo table (statistic = mean post gap over the
-    cross-validated pre-launch RMSPE)."""
-    p = load_panel(_panel(n_units=12, n_treated=3, n_periods=20, launch=14, effect=2.0,
-                          seed=6))
+    """3 pilot units of 12: every other set of 3 of the 12 units is a placebo (219), each
+    fitted from the other 9; the p-value recomputed by hand from the placebo table; the
+    interval's ends checked by refitting with the pilot's outcomes shifted by the
+    hypothesised effect (the shortcut moves every set's gap linearly)."""
+    df = _panel(n_units=12, n_treated=3, n_periods=20, launch=14, effect=2.0, seed=6)
+    p = load_panel(df)
     sc = synthetic_control(p, "sales")
-    assert sc.degenerate == ""
-    assert len(sc.placebos) == math.comb(9, 3) and sc.exact
+    assert sc.degenerate == "" and sc.exact
+    assert len(sc.placebos) == math.comb(12, 3) - 1
     assert sc.placebos["unit"].str.count(r"\+").eq(2).all()
-    stats_ = sc.placebos.loc[~sc.placebos.degenerate, "statistic"].abs().to_numpy()
-    k = len(stats_)
-    assert sc.p_value == pytest.approx(
-        (1 + (stats_ >= abs(sc.estimate) / sc.cv_rmspe * (1 - 1e-12)).sum()) / (1 + k))
-    c = np.sort(stats_)[::-1][math.floor(0.05 * (1 + k)) - 1]
-    np.testing.assert_allclose([sc.ci_low, sc.ci_high],
-                               [sc.estimate - c * sc.cv_rmspe, sc.estimate + c * sc.cv_rmspe])
-    assert sc.min_p_value == pytest.approx(1 / (1 + k))
+    valid = sc.placebos.loc[~sc.placebos.degenerate.astype(bool), "statistic"].abs()
+    k = len(valid) + 1
+    obs = abs(sc.estimate) / sc.cv_rmspe
+    assert sc.p_value == pytest.approx((1 + (valid >= obs * (1 - 1e-12)).sum()) / k)
+    assert sc.min_p_value == pytest.approx(1 / k)
     # the cross-validated RMSPE by hand: leave each pre-launch period out, refit, predict it
     y = p.matrices["sales"]
     pre = np.flatnonzero(~p.post)
@@ -278,6 +276,18 @@ def test_synthetic_control_placebos_have_the_pilots_size_and_invert_one_test():
     errors = [target[j] - donors[:, j] @ synthetic_weights(
         target[pre[pre != j]], donors[:, pre[pre != j]].T) for j in pre]
     assert sc.cv_rmspe == pytest.approx(float(np.sqrt(np.mean(np.square(errors)))))
+    # the interval's ends: with the pilot's post outcomes less d, a full refit rejects just
+    # outside and not just inside
+    assert sc.ci_low < sc.estimate < sc.ci_high
+
+    def p_with(d: float) -> float:
+        shifted = df.assign(sales=df.sales - d * df.treated * df.post)
+        return synthetic_control(load_panel(shifted), "sales").p_value
+
+    width = sc.ci_high - sc.ci_low
+    for end, out in ((sc.ci_high, 1), (sc.ci_low, -1)):
+        assert p_with(end - out * 0.01 * width) > 0.05
+        assert p_with(end + out * 0.01 * width) <= 0.05
 
 
 def test_a_degenerate_synthetic_fit_is_refused_with_the_reason():
