@@ -419,7 +419,7 @@ def output_texts(path: Path) -> Iterator[tuple[str, str]]:
 # --------------------------------------------------------------------------------------------
 # Matching: one set of detectors for the scan and for redaction
 # --------------------------------------------------------------------------------------------
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+_APOSTROPHES = ("\u2019", "\u2018", "\u02bc")
 
 
 def normalise_text(text: str) -> str:
@@ -430,16 +430,23 @@ def normalise_text(text: str) -> str:
     >>> normalise_text("０７４３１\u3000５１９１５２ O\u2019Brien")
     "07431 519152 O'Brien"
     """
-    return unicodedata.normalize("NFKC", text).translate(_APOSTROPHES)
+    text = unicodedata.normalize("NFKC", text)
+    for curly in _APOSTROPHES:
+        text = text.replace(curly, "'")
+    return text
 
 
 def _normalise_with_offsets(text: str) -> tuple[str, list[tuple[int, int]] | None]:
     """:func:`normalise_text` of ``text`` and, for redaction, the ``(start, end)`` in
-    ``text`` of the character each character of the result comes from; None when nothing
-    moved. Each base character is normalised with the combining marks that follow it, so a
-    decomposed accent composes as it does in :func:`normalise_text`."""
-    if text.isascii():
-        return text, None
+    ``text`` of the character each character of the result comes from; None when every
+    character stays in its place. Each base character is normalised with the combining
+    marks that follow it, so a decomposed accent composes as it does in
+    :func:`normalise_text`."""
+    norm = normalise_text(text)
+    # without marks that compose, NFKC can only widen a character: equal lengths mean
+    # a character for a character
+    if len(norm) == len(text) and not _composing().search(text):
+        return norm, None
     out: list[str] = []
     origin: list[tuple[int, int]] = []
     i = 0
@@ -452,6 +459,14 @@ def _normalise_with_offsets(text: str) -> tuple[str, list[tuple[int, int]] | Non
         origin += [(i, j)] * len(piece)
         i = j
     return "".join(out), origin
+
+
+@lru_cache(maxsize=1)
+def _composing() -> re.Pattern[str]:
+    """Characters NFKC may merge with the one before: combining marks, Hangul vowel and
+    final jamo."""
+    marks = "".join(chr(c) for c in range(0x300, 0x30000) if unicodedata.combining(chr(c)))
+    return re.compile("[" + re.escape(marks) + "\u1160-\u11ff\ud7b0-\ud7ff]")
 
 
 def _is_cjk(char: str) -> bool:
@@ -471,7 +486,7 @@ def _glues(char: str) -> bool:
 #: spaces, hyphen-minus, the Unicode hyphens and dashes (‐ ‑ ‒ – — ― −), dots, slashes,
 #: brackets; up to four in a row (``07883 - 358 - 928``, ``+44 (0)7431``).
 _PHONE_SEPARATORS = " \\-\u2010-\u2015\u2212./()"
-_PHONE_RUN = re.compile(rf"\+?\(?\d(?:[{_PHONE_SEPARATORS}]{{0,4}}\d)*")
+_PHONE_RUN = re.compile(rf"\+?\(?\d(?:[{_PHONE_SEPARATORS}]{{0,4}}\d){{6,}}")
 _DIGIT_GROUP = re.compile(r"\d+")
 #: Joiners that glue a number to a word or number before or after it (``ORD-0743...``,
 #: ``12.0743...``, ``0743...-A``).
@@ -534,11 +549,9 @@ def _phone_spans(text: str, is_phone: Any) -> Iterator[tuple[int, int, str]]:
     tried, longest first, left to right; ``is_phone(written, digits)`` decides, returning
     the national number or None.
     """
-    low, high = _PHONE_DIGITS
+    high = _PHONE_DIGITS[1]
     for run in _PHONE_RUN.finditer(text):
         written = run.group()
-        if len(written) < low:
-            continue
         if written.isdigit():  # the common case in tables: one group, no separators
             if len(written) <= high and not _glued(text, run.start() - 1, -1) and not _glued(
                     text, run.end(), 1) and (national := is_phone(written, written)):

@@ -273,7 +273,7 @@ def test_regression_500k_sentiment_table_has_no_false_phone(tmp_path: Path, many
     ids here are prefixed with numbers that are not 0, 44 or 86.)"""
     phones, personal = many_phones
     rng = random.Random(3)
-    n = 20_000
+    n = 10_000
     tails = rng.sample(phones, n)
     table = pd.DataFrame({
         "response_id": [int(f"{k + 100_001}{d}") for k, d in enumerate(tails)],
