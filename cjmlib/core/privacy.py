@@ -1,6 +1,6 @@
 """Privacy: no raw e-mail, phone or name leaves the workbench; small groups stay hidden.
 
-Two tools:
+Three tools:
 
 * :func:`personal_data` reads the raw exports of a run and collects the personal data they
   hold: every e-mail address found anywhere in them, the phone numbers of phone-like columns
@@ -12,16 +12,25 @@ Two tools:
   report itself leaks nothing. Images are not searched (their text comes from the tables,
   which are); ``data:`` URIs and base64 image outputs are skipped.
 
-  Matching rules. E-mails: case-insensitive, surrounding spaces ignored (the raw exports
-  differ in both). Phones: compared on the national significant number (E.164 without the
-  country code, parsed with ``phonenumbers``), so ``+44 7644 808806``, ``07644808806`` and
-  ``(07644) 808-806`` are the same number; in the outputs, digit groups joined by at most
-  two separators (space, ``-``, ``(``, ``)``, ``/``, ``+``) are read as one number and every
-  group boundary is tried as its end. Names: a first and a last name of the same raw row next
-  to each other in either order (``George Wood``, ``Wood, George``; case-insensitive, up to a
-  few separators or table cell borders between them) or, for CJK names, written together
-  (``王伟``). Placeholders (``noemail@example.com``, ``00000000000``, numbers of one repeated
-  digit) are not personal data and are ignored.
+  Matching rules (one set of detectors, used by the scan and by :func:`redact`). Text is
+  read in Unicode NFKC, so full-width digits and letters, ``＠``, non-breaking and
+  ideographic spaces read as ASCII. E-mails: case-folded, domains compared in their ASCII
+  (punycode) form, so ``Anna@MÜLLER.de`` is ``anna@xn--mller-kva.de``. Phones: whole tokens
+  only -- digit groups joined by spaces, dots, slashes, brackets, hyphens and the Unicode
+  dashes (``07431.519.152``, ``07883 - 358 - 928``, ``+44 (0)7431 519152``), never a part of
+  a digit run, never glued to a word or number (``cu_…60718293``, ``ORD-0743…``), never a
+  side of a decimal point -- read by ``phonenumbers`` in the raw data's regions and
+  compared on the national significant number (E.164 without the country code). Names: a
+  first and a last name of the same raw row next to each other in either order, with up to
+  two middle initials (``Ella J. Jackson``, ``Jackson, Ella``; case-insensitive whole words,
+  up to a few separators or table cell borders between them) or, for CJK names, written
+  together or with spaces (``王伟``, ``王 伟``). Placeholders (``noemail@example.com``,
+  ``00000000000``, numbers of one repeated digit) are not personal data and are ignored.
+  Recall and precision are measured in tests/core/test_privacy_fuzz.py, speed in
+  benchmarks/bench_privacy.py.
+
+* :func:`redact` masks e-mails, phones and (given the raw data's personal data) names in
+  free text before it is written or shown.
 
 * :func:`suppress_small_groups` blanks the values of breakdown rows with fewer than
   ``min_size`` units (statistical disclosure control by threshold suppression, as in the
@@ -281,10 +290,12 @@ def personal_data(
     for path, rel in files:
         found = {"email": 0, "phone": 0, "name": 0}
         text = _file_text(path)
-        for _, _, address in _email_spans(normalise_text(text), None):
+        # an address recurs in every event it has: normalise each distinct spelling once
+        for written, n in Counter(_EMAIL_TEXT.findall(normalise_text(text))).items():
+            address = normalise_email(written)
             if address not in skip_emails:
                 emails.add(address)
-                found["email"] += 1
+                found["email"] += n
         try:
             tables = list(_records(path))
         except Exception:  # an unreadable table still had its e-mails read above
