@@ -24,11 +24,18 @@ def replaced(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Raw sample A collected into processed/, then the raw folder replaced by sample B."""
     home = tmp_path_factory.mktemp("stale")
     raw, processed = home / "raw", home / "processed"
-    make_sample(raw, n_customers=200, seed=3)
-    collect(raw, processed_dir=processed)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CJM_WORKSPACE", str(home))  # the project's configs, whatever ran before
+        make_sample(raw, n_customers=200, seed=3)
+        collect(raw, processed_dir=processed)
     shutil.rmtree(raw)
     make_sample(raw, n_customers=200, seed=4)
     return {"home": home, "raw": raw, "processed": processed}
+
+
+@pytest.fixture(autouse=True)
+def _workspace(replaced: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CJM_WORKSPACE", str(replaced["home"]))
 
 
 def test_a_later_notebook_refuses_tables_of_other_raw_data(replaced: dict[str, Path]) -> None:
