@@ -1026,3 +1026,14 @@ def suppress_small_groups(
     out.loc[small, count_col] = pd.NA
     out["suppressed"] = small
     return out
+
+
+def personal_data_if_present(raw: str | os.PathLike[str] | None) -> PersonalData | None:
+    """:func:`personal_data` of the raw folder, or ``None`` when there is none to read (no
+    folder given, missing, or empty): redaction then falls back to its patterns."""
+    if raw is None:
+        return None
+    root = Path(raw)
+    if not root.is_dir() or not any(p.is_file() for p in root.rglob("*")):
+        return None
+    return personal_data(root)

@@ -171,3 +171,15 @@ def test_a_run_that_leaks_fails_with_the_masked_hits(tmp_path: Path) -> None:
     hits = pd.read_csv(run / "privacy_scan.csv")
     assert set(hits["kind"]) == {"email", "phone", "name"}
     assert set(hits["file"]) == {"notebooks/01_copy.ipynb", "notebooks/01_copy.html"}
+
+
+def test_personal_data_if_present_reads_a_raw_folder_or_says_none(tmp_path):
+    from cjmlib.core.privacy import personal_data_if_present
+
+    assert personal_data_if_present(None) is None
+    assert personal_data_if_present(tmp_path / "missing") is None
+    assert personal_data_if_present(tmp_path) is None                  # empty folder
+    (tmp_path / "crm.csv").write_text("customer_id,email,phone\nc1,jo@example.org,"
+                                      "07431 519152\n", encoding="utf-8")
+    found = personal_data_if_present(tmp_path)
+    assert found is not None and "jo@example.org" in found.emails
