@@ -38,6 +38,13 @@ _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".jsonl": "jsonl", "
                ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "excel",
                ".xlsm": "excel"}
 _SAMPLE_BYTES = 1 << 20
+#: A field longer than this (characters) quarantines its row (``malformed_row``): no export
+#: column legitimately holds a megabyte, and one such field must not reject its file.
+MAX_FIELD_CHARS = 1 << 20
+#: Characters of a malformed row's raw text kept in the quarantine (``raw_text``).
+RAW_TEXT_CHARS = 2_000
+#: Valid rows per batch when a file is read line by line (:func:`_python_csv_batches`).
+_PY_BATCH_ROWS = 50_000
 #: Compressed exports: suffix -> compression.
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zip": "zip"}
 
@@ -162,6 +169,22 @@ def _looks_chinese(text: str) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
+def raw_excerpt(text: str | None) -> str | None:
+    """The raw text of a malformed record as the quarantine keeps it: e-mail addresses and
+    phone numbers masked (:func:`cjmlib.core.privacy.redact`), line ends shown as ``\\n``,
+    cut at :data:`RAW_TEXT_CHARS` characters with the full length said."""
+    if text is None:
+        return None
+    from cjmlib.core.privacy import redact
+
+    body = text.rstrip("\r\n")
+    shown = redact(body[: RAW_TEXT_CHARS + 200])[:RAW_TEXT_CHARS]
+    shown = shown.replace("\r", "\\r").replace("\n", "\\n")
+    if len(body) > RAW_TEXT_CHARS:
+        shown += f" ... [cut: {len(body):,} characters in all]"
+    return shown
+
+
 @dataclass
 class LandedFile:
     """One raw file (or SQL query) landed as Parquet: where, how many rows, what was malformed."""
@@ -169,7 +192,7 @@ class LandedFile:
     file: str
     path: Path | None  # landing parquet (None when the file has no rows)
     rows: int  # records read, malformed ones included
-    malformed: list[tuple[int, str]]  # (row, detail)
+    malformed: list[tuple[int, str, str | None]]  # (row, detail, raw text excerpt)
     columns: list[str]
     encoding: str | None
     format: str
@@ -213,6 +236,11 @@ def land(spec: SourceSpec, path: Path | None, rel: str, dest: Path, raw_root: Pa
 
 class _NeedsRowNumbers(Exception):
     """A malformed row met while reading with threads: read again single-threaded."""
+
+
+class _NeedsLineByLine(Exception):
+    """pyarrow cannot split the file row by row (an oversized field, a quote left open over
+    several lines): read it again line by line so one bad line never rejects the file."""
 
 
 def _release_arrow_memory() -> None:
@@ -312,17 +340,21 @@ def _land_csv(spec: SourceSpec, path: Path, rel: str, dest: Path, fmt: str) -> L
     convert = pc.ConvertOptions(column_types={h: pa.string() for h in header},
                                 strings_can_be_null=False, quoted_strings_can_be_null=False)
 
-    def attempt(threaded: bool) -> tuple[int, list[str], list[tuple[int, str]]]:
-        bad: list[tuple[int, str]] = []
-        stopped: list[bool] = []
+    def attempt(threaded: bool) -> tuple[int, list[str], list[tuple[int, str, str | None]]]:
+        bad: list[tuple[int, str, str | None]] = []
+        stopped: list[str] = []
 
         def on_invalid(row: Any) -> str:
             if threaded:  # row numbers are only known single-threaded: start again that way
-                stopped.append(True)
+                stopped.append("threads")
+                return "error"
+            if "\n" in (row.text or "").rstrip("\r\n"):
+                # a quote left open ran several lines into one record: split them line by line
+                stopped.append("lines")
                 return "error"
             # row.number counts the header as 1 (blank lines skipped): record = number - 1
             bad.append((int(row.number) - 1, f"expected {row.expected_columns} columns, "
-                        f"found {row.actual_columns}"))
+                        f"found {row.actual_columns}", raw_excerpt(row.text)))
             return "skip"
 
         read = pc.ReadOptions(column_names=header, skip_rows=1, encoding=arrow_enc,
@@ -337,7 +369,9 @@ def _land_csv(spec: SourceSpec, path: Path, rel: str, dest: Path, fmt: str) -> L
                     reader = pc.open_csv(raw, read_options=read, parse_options=parse,
                                          convert_options=convert)
                     for batch in reader:
-                        skip = [r for r, _ in bad if r >= start]
+                        if _longest_field(batch) > MAX_FIELD_CHARS:
+                            raise _NeedsLineByLine
+                        skip = [r for r, *_ in bad if r >= start]
                         out, start = _number(batch, start, skip)
                         yield out
             except UnicodeDecodeError as exc:
@@ -345,6 +379,8 @@ def _land_csv(spec: SourceSpec, path: Path, rel: str, dest: Path, fmt: str) -> L
                                  f"({exc.reason}); set 'encoding' for source {spec.name!r}"
                                  ) from None
             except pa.ArrowInvalid as exc:
+                if "lines" in stopped:
+                    raise _NeedsLineByLine from None
                 if stopped:
                     raise _NeedsRowNumbers from None
                 msg = str(exc)
@@ -354,18 +390,139 @@ def _land_csv(spec: SourceSpec, path: Path, rel: str, dest: Path, fmt: str) -> L
                 if "UTF8" in msg or "utf8" in msg or "UTF-8" in msg:
                     raise ValueError(f"{path}: unreadable encoding: invalid {enc} bytes{col}; "
                                      f"set 'encoding' for source {spec.name!r}") from None
-                raise ValueError(f"{path}: cannot parse as {fmt.upper()}{col}: {msg}") from None
+                # anything else pyarrow cannot split (a field longer than a block, a quote
+                # open at the end of the file) is found line by line
+                raise _NeedsLineByLine from None
 
         rows, cols = _write_batches(dest, batches(), header)
         return rows, cols, bad
 
     try:
-        rows, cols, bad = attempt(threaded=True)
-    except _NeedsRowNumbers:
+        try:
+            rows, cols, bad = attempt(threaded=True)
+        except _NeedsRowNumbers:
+            dest.unlink(missing_ok=True)
+            rows, cols, bad = attempt(threaded=False)
+    except _NeedsLineByLine:
         dest.unlink(missing_ok=True)
-        rows, cols, bad = attempt(threaded=False)
+        bad = []
+        rows, cols = _write_batches(dest, _python_csv_batches(
+            path, enc, delimiter, spec.quote, header, bad, spec.name), header)
     _release_arrow_memory()
     return LandedFile(rel, dest, rows + len(bad), sorted(bad), cols, enc, fmt)
+
+
+def _longest_field(batch: Any) -> int:
+    """Characters of the longest text cell of a record batch (0 when it has none)."""
+    import pyarrow.compute as pc
+
+    longest = 0
+    for col in batch.columns:
+        if len(col) and (col.type == "string" or col.type == "large_string"):
+            n = pc.max(pc.utf8_length(col)).as_py()
+            longest = max(longest, n or 0)
+    return longest
+
+
+class _PushbackLines:
+    """Lines of a text file for :mod:`csv`, with the lines of the current record kept (its
+    raw text) and lines pushed back to be read again."""
+
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+        self._pending: list[str] = []
+        self.taken: list[str] = []
+
+    def __iter__(self) -> _PushbackLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._pending.pop() if self._pending else next(self._fh)
+        self.taken.append(line)
+        return line
+
+    def push_back(self, lines: list[str]) -> None:
+        self._pending.extend(reversed(lines))
+
+
+@contextlib.contextmanager
+def _csv_field_limit(limit: int) -> Iterator[None]:
+    """Let :mod:`csv` read fields up to ``limit`` characters (its default is 128 KB)."""
+    old = csv.field_size_limit()
+    csv.field_size_limit(limit)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
+def _python_csv_batches(path: Path, enc: str, delimiter: str, quote: str, header: list[str],
+                        bad: list[tuple[int, str, str | None]], source: str) -> Iterator[Any]:
+    """Read a CSV line by line when pyarrow cannot: valid records in numbered batches; a
+    record with the wrong number of columns or a field over :data:`MAX_FIELD_CHARS` goes to
+    ``bad`` with its raw text. A record that ran over several lines because a quote was left
+    open is cut back to its first line, and the lines after it are read again, so one bad line
+    costs one row. Rows count records as pyarrow does (header not counted, blank lines
+    skipped)."""
+    import pyarrow as pa
+
+    n_cols = len(header)
+    text = io.TextIOWrapper(open_raw(path), encoding=enc, newline="")
+    lines = _PushbackLines(text)
+    reader = csv.reader(lines, delimiter=delimiter, quotechar=quote or None,
+                        quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE)
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    row = 0
+    yielded = False
+
+    def batch() -> Any:
+        out = _strings_batch(header, rows)
+        return pa.RecordBatch.from_arrays([*out.columns, pa.array(numbers, pa.int64())],
+                                          names=[*header, "_row"])
+
+    with text, _csv_field_limit(2**31 - 1):
+        try:
+            next(reader)  # the header, read by _read_header
+            while True:
+                lines.taken = []
+                try:
+                    fields = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error:
+                    fields = None  # a quote open at the end of the file
+                if fields == []:
+                    continue  # a blank line is no record
+                taken, raw = lines.taken, "".join(lines.taken)
+                longest = max((len(f) for f in fields or []), default=0)
+                if fields is not None and len(fields) == n_cols and longest <= MAX_FIELD_CHARS:
+                    row += 1
+                    rows.append(fields)
+                    numbers.append(row)
+                    if len(rows) >= _PY_BATCH_ROWS:
+                        yield batch()
+                        rows, numbers, yielded = [], [], True
+                    continue
+                row += 1
+                if fields is not None and longest > MAX_FIELD_CHARS:
+                    at = [len(f) for f in fields].index(longest)
+                    col = repr(header[at]) if len(fields) == n_cols else f"at position {at + 1}"
+                    detail = (f"field {col} holds {longest:,} characters; at most "
+                              f"{MAX_FIELD_CHARS:,} are read")
+                elif len(taken) > 1:
+                    lines.push_back(taken[1:])
+                    raw = taken[0]
+                    detail = (f"expected {n_cols} columns; a quote opened on this line is not "
+                              "closed on it (the lines after it are read on their own)")
+                else:
+                    detail = f"expected {n_cols} columns, found {len(fields or [])}"
+                bad.append((row, detail, raw_excerpt(raw)))
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}: unreadable encoding: not valid {enc} ({exc.reason}); "
+                             f"set 'encoding' for source {source!r}") from None
+    if rows or not yielded:
+        yield batch()
 
 
 def _land_jsonl(spec: SourceSpec, path: Path, rel: str, dest: Path) -> LandedFile:
@@ -375,10 +532,11 @@ def _land_jsonl(spec: SourceSpec, path: Path, rel: str, dest: Path) -> LandedFil
     enc = (detect_encoding(path, spec.encodings) if spec.encoding == "auto"
            else spec.encoding)
     arrow_enc = "utf8" if codecs.lookup(enc).name in ("utf-8", "utf-8-sig") else enc
-    bad: list[tuple[int, str]] = []
+    bad: list[tuple[int, str, str | None]] = []
 
     def on_invalid(row: Any) -> str:
-        bad.append((int(row.number), "control character 0x1f in the line"))
+        bad.append((int(row.number), "control character 0x1f in the line",
+                    raw_excerpt(row.text)))
         return "skip"
 
     # one column per line: JSON text never contains a raw 0x1f, so no line is ever split
@@ -395,15 +553,63 @@ def _land_jsonl(spec: SourceSpec, path: Path, rel: str, dest: Path) -> LandedFil
             with _arrow_input(path) as raw:
                 for batch in pc.open_csv(raw, read_options=read, parse_options=parse,
                                          convert_options=convert):
-                    skip = [r for r, _ in bad if r >= start]
+                    if _longest_field(batch) > MAX_FIELD_CHARS:
+                        raise _NeedsLineByLine
+                    skip = [r for r, *_ in bad if r >= start]
                     out, start = _number(batch, start, skip)
                     yield out
-        except (UnicodeDecodeError, pa.ArrowInvalid) as exc:
+        except pa.ArrowInvalid as exc:
+            if "straddl" in str(exc) or "block" in str(exc):
+                raise _NeedsLineByLine from None  # a line longer than a block
+            raise ValueError(f"{path}: unreadable encoding: not valid {enc} ({exc}); set "
+                             f"'encoding' for source {spec.name!r}") from None
+        except UnicodeDecodeError as exc:
             raise ValueError(f"{path}: unreadable encoding: not valid {enc} ({exc}); set "
                              f"'encoding' for source {spec.name!r}") from None
 
-    rows, _ = _write_batches(dest, batches(), ["_line"])
+    try:
+        rows, _ = _write_batches(dest, batches(), ["_line"])
+    except _NeedsLineByLine:
+        dest.unlink(missing_ok=True)
+        bad = []
+        rows, _ = _write_batches(dest, _python_jsonl_batches(path, enc, bad, spec.name),
+                                 ["_line"])
     return LandedFile(rel, dest, rows + len(bad), sorted(bad), ["_line"], enc, "jsonl")
+
+
+def _python_jsonl_batches(path: Path, enc: str, bad: list[tuple[int, str, str | None]],
+                          source: str) -> Iterator[Any]:
+    """JSON lines read line by line when a line is too long for pyarrow: a line over
+    :data:`MAX_FIELD_CHARS` goes to ``bad`` with its raw text; rows are line numbers."""
+    import pyarrow as pa
+
+    lines: list[str] = []
+    numbers: list[int] = []
+    yielded = False
+
+    def batch() -> Any:
+        return pa.RecordBatch.from_arrays([pa.array(lines, pa.string()),
+                                           pa.array(numbers, pa.int64())],
+                                          names=["_line", "_row"])
+
+    try:
+        with io.TextIOWrapper(open_raw(path), encoding=enc, newline="") as text:
+            for k, line in enumerate(text, start=1):
+                line = line.rstrip("\r\n")
+                if len(line) > MAX_FIELD_CHARS:
+                    bad.append((k, f"line of {len(line):,} characters; at most "
+                                f"{MAX_FIELD_CHARS:,} are read", raw_excerpt(line)))
+                    continue
+                lines.append(line)
+                numbers.append(k)
+                if len(lines) >= _PY_BATCH_ROWS:
+                    yield batch()
+                    lines, numbers, yielded = [], [], True
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: unreadable encoding: not valid {enc} ({exc.reason}); set "
+                         f"'encoding' for source {source!r}") from None
+    if lines or not yielded:
+        yield batch()
 
 
 def _land_batches(spec: SourceSpec, rel: str, dest: Path, fmt: str, batches: Iterator[Any],
