@@ -169,16 +169,32 @@ def _looks_chinese(text: str) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"\+?\(?\d[\d \-().]{7,}\d")
+#: dates and times look like phone numbers to _PHONE; they are no personal data
+_DATE_LIKE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[ T]\d{1,2})?|"
+                        r"\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}(?: \d{1,2})?")
+
+
+def _mask_personal(text: str) -> str:
+    """E-mail addresses and phone-like numbers of raw text as ``[e-mail]`` and ``[phone]``
+    (as :func:`cjmlib.core.privacy.redact` does), leaving dates and times readable."""
+    text = _EMAIL.sub("[e-mail]", text)
+
+    def phone(m: re.Match[str]) -> str:
+        return m.group(0) if _DATE_LIKE.fullmatch(m.group(0).strip()) else "[phone]"
+
+    return _PHONE.sub(phone, text)
+
+
 def raw_excerpt(text: str | None) -> str | None:
     """The raw text of a malformed record as the quarantine keeps it: e-mail addresses and
     phone numbers masked (:func:`cjmlib.core.privacy.redact`), line ends shown as ``\\n``,
     cut at :data:`RAW_TEXT_CHARS` characters with the full length said."""
     if text is None:
         return None
-    from cjmlib.core.privacy import redact
-
     body = text.rstrip("\r\n")
-    shown = redact(body[: RAW_TEXT_CHARS + 200])[:RAW_TEXT_CHARS]
+    shown = _mask_personal(body[: RAW_TEXT_CHARS + 200])[:RAW_TEXT_CHARS]
     shown = shown.replace("\r", "\\r").replace("\n", "\\n")
     if len(body) > RAW_TEXT_CHARS:
         shown += f" ... [cut: {len(body):,} characters in all]"
