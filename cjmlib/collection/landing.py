@@ -4,8 +4,11 @@
 and SQL query results (SQLite or DuckDB) in chunks, interview transcripts turn by turn -- into a
 landing Parquet file of the raw columns plus ``_row`` (the 1-based record number, see
 :mod:`cjmlib.collection.assembly` for how rows count) and returns a :class:`LandedFile`: rows
-read, malformed rows with their detail, columns, encoding and format. Whole-file problems (empty
-file, missing column, unreadable encoding) raise ``ValueError`` naming the file.
+read, malformed rows with their detail and raw text (:func:`raw_excerpt`), columns, encoding
+and format. Whole-file problems (empty file, missing column, unreadable encoding) raise
+``ValueError`` naming the file; a bad row never does: when pyarrow cannot split a file row by
+row (a field over :data:`MAX_FIELD_CHARS`, a quote left open over several lines) the file is
+read again line by line and only the bad rows are set aside.
 :func:`detect_encoding` tells the encoding of a text file when a source says ``encoding: auto``.
 Text files may come compressed as exported (``.gz``, ``.bz2``, or a ``.zip`` holding one
 file): :func:`open_raw` decompresses while streaming and the format is read from the name
