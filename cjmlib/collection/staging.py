@@ -17,7 +17,8 @@ from typing import Any
 import pandas as pd
 
 from cjmlib.collection.identity import hash_identifier
-from cjmlib.collection.landing import LandedFile, raw_excerpt
+from cjmlib.collection.landing import LandedFile
+from cjmlib.collection.lines import raw_excerpt
 from cjmlib.collection.shaping import Lookup, Shaped, shape_source
 from cjmlib.collection.sources import (
     EVENT_FIELDS,

@@ -17,7 +17,7 @@ import yaml
 
 from cjmlib.collection import sources as sources_module
 from cjmlib.collection.assembly import collect
-from cjmlib.collection.landing import MAX_FIELD_CHARS
+from cjmlib.collection.lines import MAX_FIELD_CHARS
 
 RUN_DATE = "2026-11-30"
 WEB = {
