@@ -58,13 +58,14 @@ Conventions:
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,21 @@ from cjmlib.collection.identity import StitchResult, resolve_salt, stitch
 from cjmlib.collection.landing import land
 from cjmlib.collection.profiles import HISTORY_FILE, PROFILES_TABLE, merge_profiles
 from cjmlib.collection.shaping import Lookup
-from cjmlib.collection.sources import TABLE_KINDS, SourcesConfig, extra_columns, load_sources
+from cjmlib.collection.sources import (
+    RUN_DATE,
+    TABLE_KINDS,
+    SourcesConfig,
+    extra_columns,
+    load_sources,
+)
 from cjmlib.collection.sql import SQL_TYPES, files_sql, lit, path_lit, q
-from cjmlib.collection.staging import StagedSource, read_lookup, stage_files, stage_source
+from cjmlib.collection.staging import (
+    StagedSource,
+    absent_columns,
+    read_lookup,
+    stage_files,
+    stage_source,
+)
 from cjmlib.core.checks import check_scalar
 from cjmlib.core.config import output_path, resolve_path
 from cjmlib.core.io import atomic_write, file_sha256, write_json
@@ -142,6 +155,7 @@ def collect(
     threads: int | None = None,
     memory_limit: str | None = None,
     hash_inputs: bool = True,
+    run_date: str | dt.date | None = None,
 ) -> CollectionResult:
     """Read every configured raw source and write the canonical tables to ``processed_dir``.
 
@@ -151,7 +165,10 @@ def collect(
     environment variable named in the config, else the config's ``salt``). ``threads`` and
     ``memory_limit`` bound DuckDB (defaults: the ``engine`` block of the config, else all cores
     and 1GB; larger data spills to a temporary folder). ``hash_inputs`` records the SHA-256 of
-    every raw file in the manifest.
+    every raw file in the manifest. ``run_date`` (ISO date; default today, UTC) is the latest
+    plausible day of an event or answer when the config's ``plausible.latest`` is
+    ``run_date``: times outside the plausible window are quarantined
+    (``<field>_out_of_range``); pass it to make a run reproducible on another day.
 
     Raises ``FileNotFoundError`` when a required source has no file and ``ValueError`` naming
     the file, the column and what was expected for whole-file problems (missing column,
@@ -165,7 +182,7 @@ def collect(
     raw = resolve_path(raw_dir, must_exist=True)
     if not raw.is_dir():
         raise ValueError(f"{raw}: raw_dir must be a folder of raw exports")
-    cfg = load_sources(sources_path, config_path)
+    cfg = _with_run_date(load_sources(sources_path, config_path), run_date)
     salt_value, salt_source = resolve_salt(salt, cfg.identity)
     out = output_path(processed_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -222,6 +239,7 @@ def collect(
                     lookups=lookups)
                 if shaped is not None:
                     st.members, st.shape = shaped.members, shaped.report
+                st.absent = absent_columns(spec, landed, lookups)
                 for x in landed:  # landing copies are not needed any more
                     if x.path is not None:
                         x.path.unlink(missing_ok=True)
@@ -267,6 +285,24 @@ def collect(
         paths["customer_attribute_history"] = out / HISTORY_FILE
     return CollectionResult(paths, sources, quarantine, ident_stats, dedupe, manifest,
                             round(time.perf_counter() - started, 3), profiles)
+
+
+def _with_run_date(cfg: SourcesConfig, run_date: str | dt.date | None) -> SourcesConfig:
+    """The config with its plausible window fixed: ``plausible.latest: run_date`` becomes the
+    run date (``run_date``, default today in UTC), so the window is a parameter of the run."""
+    lo, hi = cfg.plausible
+    if hi != RUN_DATE:
+        return cfg
+    if run_date is None:
+        day = dt.datetime.now(dt.UTC).date()
+    else:
+        try:
+            day = (run_date if isinstance(run_date, dt.date)
+                   else dt.date.fromisoformat(str(run_date)))
+        except ValueError:
+            raise ValueError(f"run_date: expected an ISO date such as 2026-11-30, got "
+                             f"{run_date!r}") from None
+    return replace(cfg, plausible=(lo, day.isoformat()))
 
 
 def _match_files(cfg: SourcesConfig, raw: Path) -> dict[str, list[tuple[Path | None, str]]]:
@@ -418,17 +454,20 @@ def _write_quarantine(con: Any, cfg: SourcesConfig, staged: list[StagedSource], 
 
     qdir = out / "quarantine"
     qdir.mkdir(parents=True, exist_ok=True)
-    mal: dict[str, list[Any]] = {"source": [], "file": [], "row": [], "detail": []}
+    mal: dict[str, list[Any]] = {"source": [], "file": [], "row": [], "detail": [],
+                                 "raw_text": []}
     for s in staged:
         for x in s.landed:
-            for row, detail in x.malformed:
+            for row, detail, raw_text in x.malformed:
                 mal["source"].append(s.spec.name)
                 mal["file"].append(x.file)
                 mal["row"].append(row)
                 mal["detail"].append(detail)
+                mal["raw_text"].append(raw_text)
     con.register("_malformed_arrow", pa.table({
         "source": pa.array(mal["source"], pa.string()), "file": pa.array(mal["file"], pa.string()),
-        "row": pa.array(mal["row"], pa.int64()), "detail": pa.array(mal["detail"], pa.string())}))
+        "row": pa.array(mal["row"], pa.int64()), "detail": pa.array(mal["detail"], pa.string()),
+        "raw_text": pa.array(mal["raw_text"], pa.string())}))
     ev_out = path_lit(out / "events.parquet")
     fb_out = path_lit(out / "feedback.parquet")
     ev_counts = dict(con.execute(f"SELECT source, count(*) FROM read_parquet({ev_out}) "
@@ -444,26 +483,27 @@ def _write_quarantine(con: Any, cfg: SourcesConfig, staged: list[StagedSource], 
         is_json = bool(s.landed) and s.landed[0].format == "jsonl"
         parts = [f"""SELECT source, file, row, NULL::VARCHAR AS "column",
                             {lit('unparseable_record' if is_json else 'malformed_row')} AS reason,
-                            NULL::VARCHAR AS value, detail, NULL::VARCHAR AS record
+                            NULL::VARCHAR AS value, detail, NULL::VARCHAR AS record, raw_text
                      FROM _malformed_arrow WHERE source = {lit(name)}"""]
         if s.stage is not None:
             st = path_lit(s.stage)
             parts.append(f"""SELECT _source, _file, _row, _column, _reason, _value, _detail,
-                                    _record FROM read_parquet({st})
+                                    _record, _raw_text FROM read_parquet({st})
                              WHERE _reason IS NOT NULL AND _item = 0""")
             if s.spec.kind == "events":
                 parts.append(f"""SELECT _source, _file, _row, NULL, 'near_duplicate', NULL,
-                                        _detail, NULL FROM _near_drop
+                                        _detail, NULL, NULL FROM _near_drop
                                  WHERE _source = {lit(name)}""")
             if s.spec.stitch:
                 parts.append(f"""SELECT DISTINCT s._source, s._file, s._row, NULL,
                                         'ambiguous_identity', NULL,
-                                        'every identifier of the row is blocked as shared', NULL
+                                        'every identifier of the row is blocked as shared',
+                                        NULL, NULL
                                  FROM read_parquet({st}) s LEFT JOIN _id_keymap m
                                       ON m.key = {primary}
                                  WHERE s._reason IS NULL AND m.customer_id IS NULL""")
         union = (f"SELECT * FROM ({' UNION ALL '.join(parts)}) "
-                 "q(source, file, \"row\", \"column\", reason, value, detail, record)")
+                 "q(source, file, \"row\", \"column\", reason, value, detail, record, raw_text)")
         if s.members is not None:
             # the raw rows rolled up into a rejected row share its fate and its reason
             union = f"""
@@ -471,7 +511,7 @@ def _write_quarantine(con: Any, cfg: SourcesConfig, staged: list[StagedSource], 
                 SELECT * FROM b UNION ALL
                 SELECT f.source, m._file, m._row, NULL, f.reason, NULL,
                        'rolled up into ' || f.file || ' row ' || f."row" || ', which was '
-                       || 'rejected: ' || f.reason, NULL
+                       || 'rejected: ' || f.reason, NULL, NULL
                 FROM read_parquet({path_lit(s.members)}) m
                 JOIN (SELECT DISTINCT ON (file, "row") * FROM b ORDER BY file, "row", reason) f
                   ON f.file = m._first_file AND f."row" = m._first_row"""
@@ -507,7 +547,10 @@ def _write_quarantine(con: Any, cfg: SourcesConfig, staged: list[StagedSource], 
             "source": name, "kind": s.spec.kind, "files": len(s.landed),
             "rows_in": int(s.rows_in), "rows_out": int(out_rows),
             "rows_quarantined": int(n_quar), "records_written": int(written_rows),
-            "balanced": int(s.rows_in) == int(out_rows) + int(n_quar)})
+            "balanced": int(s.rows_in) == int(out_rows) + int(n_quar),
+            "absent_columns": "; ".join(
+                f"{a['column']} (field {a['field']}{', optional' if a['optional'] else ''}) "
+                f"absent from {', '.join(a['files'])}" for a in s.absent)})
     con.unregister("_malformed_arrow")
     for stale in qdir.glob("*.parquet"):
         if stale.name not in written:
@@ -541,12 +584,16 @@ def _manifest(cfg: SourcesConfig, raw: Path, files: dict[str, list[tuple[Path | 
             inputs.append(entry)
     per_source = []
     shapes = {s.spec.name: s.shape for s in staged}  # joins and rollup counts, when declared
+    # declared columns missing from files (optional ones included), when there are any
+    absent = {s.spec.name: {"absent_columns": s.absent} for s in staged if s.absent}
     for rec in sources.to_dict("records"):
         q = quarantine[quarantine["source"] == rec["source"]]
         reasons = q.groupby("reason")["rows"].sum().sort_index()
-        per_source.append({**{k: (bool(v) if k == "balanced" else v) for k, v in rec.items()},
+        per_source.append({**{k: (bool(v) if k == "balanced" else v) for k, v in rec.items()
+                              if k != "absent_columns"},
                            "quarantine_reasons": {k: int(v) for k, v in reasons.items()},
-                           **shapes.get(rec["source"], {})})
+                           **shapes.get(rec["source"], {}),
+                           **absent.get(rec["source"], {})})
     config_hash = {"sources": file_sha256(cfg.path)}
     # keys only present when a source declares them, so other manifests stay as they were
     optional: dict[str, Any] = {}
@@ -561,6 +608,10 @@ def _manifest(cfg: SourcesConfig, raw: Path, files: dict[str, list[tuple[Path | 
         "configs": config_hash,
         "salt_source": salt_source,
         "rule": "rows_in = rows_out + rows_quarantined for every source",
+        "plausible_times": {"earliest": cfg.plausible[0], "latest": cfg.plausible[1],
+                            "rule": "event and answer times outside this window (days in "
+                                    "UTC, both included) are quarantined as "
+                                    "<field>_out_of_range"},
         "sources": per_source,
         "inputs": inputs,
         "unconfigured_files": _unconfigured(cfg, raw, files),

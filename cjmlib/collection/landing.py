@@ -4,8 +4,11 @@
 and SQL query results (SQLite or DuckDB) in chunks, interview transcripts turn by turn -- into a
 landing Parquet file of the raw columns plus ``_row`` (the 1-based record number, see
 :mod:`cjmlib.collection.assembly` for how rows count) and returns a :class:`LandedFile`: rows
-read, malformed rows with their detail, columns, encoding and format. Whole-file problems (empty
-file, missing column, unreadable encoding) raise ``ValueError`` naming the file.
+read, malformed rows with their detail and raw text (:func:`~cjmlib.collection.lines.raw_excerpt`), columns, encoding
+and format. Whole-file problems (empty file, missing column, unreadable encoding) raise
+``ValueError`` naming the file; a bad row never does: when pyarrow cannot split a file row by
+row (a field over :data:`~cjmlib.collection.lines.MAX_FIELD_CHARS`, a quote left open over several lines) the file is
+read again line by line and only the bad rows are set aside.
 :func:`detect_encoding` tells the encoding of a text file when a source says ``encoding: auto``.
 Text files may come compressed as exported (``.gz``, ``.bz2``, or a ``.zip`` holding one
 file): :func:`open_raw` decompresses while streaming and the format is read from the name
@@ -31,6 +34,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cjmlib.collection.lines import (
+    MAX_FIELD_CHARS,
+    csv_batches,
+    jsonl_batches,
+    longest_field,
+    raw_excerpt,
+)
 from cjmlib.collection.sources import DEFAULT_ENCODINGS, SourceSpec
 from cjmlib.core.checks import check_columns
 
@@ -169,7 +179,7 @@ class LandedFile:
     file: str
     path: Path | None  # landing parquet (None when the file has no rows)
     rows: int  # records read, malformed ones included
-    malformed: list[tuple[int, str]]  # (row, detail)
+    malformed: list[tuple[int, str, str | None]]  # (row, detail, raw text excerpt)
     columns: list[str]
     encoding: str | None
     format: str
@@ -213,6 +223,11 @@ def land(spec: SourceSpec, path: Path | None, rel: str, dest: Path, raw_root: Pa
 
 class _NeedsRowNumbers(Exception):
     """A malformed row met while reading with threads: read again single-threaded."""
+
+
+class _NeedsLineByLine(Exception):
+    """pyarrow cannot split the file row by row (an oversized field, a quote left open over
+    several lines): read it again line by line so one bad line never rejects the file."""
 
 
 def _release_arrow_memory() -> None:
@@ -312,17 +327,21 @@ def _land_csv(spec: SourceSpec, path: Path, rel: str, dest: Path, fmt: str) -> L
     convert = pc.ConvertOptions(column_types={h: pa.string() for h in header},
                                 strings_can_be_null=False, quoted_strings_can_be_null=False)
 
-    def attempt(threaded: bool) -> tuple[int, list[str], list[tuple[int, str]]]:
-        bad: list[tuple[int, str]] = []
-        stopped: list[bool] = []
+    def attempt(threaded: bool) -> tuple[int, list[str], list[tuple[int, str, str | None]]]:
+        bad: list[tuple[int, str, str | None]] = []
+        stopped: list[str] = []
 
         def on_invalid(row: Any) -> str:
             if threaded:  # row numbers are only known single-threaded: start again that way
-                stopped.append(True)
+                stopped.append("threads")
+                return "error"
+            if "\n" in (row.text or "").rstrip("\r\n"):
+                # a quote left open ran several lines into one record: split them line by line
+                stopped.append("lines")
                 return "error"
             # row.number counts the header as 1 (blank lines skipped): record = number - 1
             bad.append((int(row.number) - 1, f"expected {row.expected_columns} columns, "
-                        f"found {row.actual_columns}"))
+                        f"found {row.actual_columns}", raw_excerpt(row.text)))
             return "skip"
 
         read = pc.ReadOptions(column_names=header, skip_rows=1, encoding=arrow_enc,
@@ -337,7 +356,9 @@ def _land_csv(spec: SourceSpec, path: Path, rel: str, dest: Path, fmt: str) -> L
                     reader = pc.open_csv(raw, read_options=read, parse_options=parse,
                                          convert_options=convert)
                     for batch in reader:
-                        skip = [r for r, _ in bad if r >= start]
+                        if longest_field(batch) > MAX_FIELD_CHARS:
+                            raise _NeedsLineByLine
+                        skip = [r for r, *_ in bad if r >= start]
                         out, start = _number(batch, start, skip)
                         yield out
             except UnicodeDecodeError as exc:
@@ -345,6 +366,8 @@ def _land_csv(spec: SourceSpec, path: Path, rel: str, dest: Path, fmt: str) -> L
                                  f"({exc.reason}); set 'encoding' for source {spec.name!r}"
                                  ) from None
             except pa.ArrowInvalid as exc:
+                if "lines" in stopped:
+                    raise _NeedsLineByLine from None
                 if stopped:
                     raise _NeedsRowNumbers from None
                 msg = str(exc)
@@ -354,16 +377,24 @@ def _land_csv(spec: SourceSpec, path: Path, rel: str, dest: Path, fmt: str) -> L
                 if "UTF8" in msg or "utf8" in msg or "UTF-8" in msg:
                     raise ValueError(f"{path}: unreadable encoding: invalid {enc} bytes{col}; "
                                      f"set 'encoding' for source {spec.name!r}") from None
-                raise ValueError(f"{path}: cannot parse as {fmt.upper()}{col}: {msg}") from None
+                # anything else pyarrow cannot split (a field longer than a block, a quote
+                # open at the end of the file) is found line by line
+                raise _NeedsLineByLine from None
 
         rows, cols = _write_batches(dest, batches(), header)
         return rows, cols, bad
 
     try:
-        rows, cols, bad = attempt(threaded=True)
-    except _NeedsRowNumbers:
+        try:
+            rows, cols, bad = attempt(threaded=True)
+        except _NeedsRowNumbers:
+            dest.unlink(missing_ok=True)
+            rows, cols, bad = attempt(threaded=False)
+    except _NeedsLineByLine:
         dest.unlink(missing_ok=True)
-        rows, cols, bad = attempt(threaded=False)
+        bad = []
+        rows, cols = _write_batches(dest, csv_batches(
+            open_raw(path), path, enc, delimiter, spec.quote, header, bad, spec.name), header)
     _release_arrow_memory()
     return LandedFile(rel, dest, rows + len(bad), sorted(bad), cols, enc, fmt)
 
@@ -375,10 +406,11 @@ def _land_jsonl(spec: SourceSpec, path: Path, rel: str, dest: Path) -> LandedFil
     enc = (detect_encoding(path, spec.encodings) if spec.encoding == "auto"
            else spec.encoding)
     arrow_enc = "utf8" if codecs.lookup(enc).name in ("utf-8", "utf-8-sig") else enc
-    bad: list[tuple[int, str]] = []
+    bad: list[tuple[int, str, str | None]] = []
 
     def on_invalid(row: Any) -> str:
-        bad.append((int(row.number), "control character 0x1f in the line"))
+        bad.append((int(row.number), "control character 0x1f in the line",
+                    raw_excerpt(row.text)))
         return "skip"
 
     # one column per line: JSON text never contains a raw 0x1f, so no line is ever split
@@ -395,14 +427,27 @@ def _land_jsonl(spec: SourceSpec, path: Path, rel: str, dest: Path) -> LandedFil
             with _arrow_input(path) as raw:
                 for batch in pc.open_csv(raw, read_options=read, parse_options=parse,
                                          convert_options=convert):
-                    skip = [r for r, _ in bad if r >= start]
+                    if longest_field(batch) > MAX_FIELD_CHARS:
+                        raise _NeedsLineByLine
+                    skip = [r for r, *_ in bad if r >= start]
                     out, start = _number(batch, start, skip)
                     yield out
-        except (UnicodeDecodeError, pa.ArrowInvalid) as exc:
+        except pa.ArrowInvalid as exc:
+            if "straddl" in str(exc) or "block" in str(exc):
+                raise _NeedsLineByLine from None  # a line longer than a block
+            raise ValueError(f"{path}: unreadable encoding: not valid {enc} ({exc}); set "
+                             f"'encoding' for source {spec.name!r}") from None
+        except UnicodeDecodeError as exc:
             raise ValueError(f"{path}: unreadable encoding: not valid {enc} ({exc}); set "
                              f"'encoding' for source {spec.name!r}") from None
 
-    rows, _ = _write_batches(dest, batches(), ["_line"])
+    try:
+        rows, _ = _write_batches(dest, batches(), ["_line"])
+    except _NeedsLineByLine:
+        dest.unlink(missing_ok=True)
+        bad = []
+        rows, _ = _write_batches(dest, jsonl_batches(open_raw(path), path, enc, bad,
+                                                     spec.name), ["_line"])
     return LandedFile(rel, dest, rows + len(bad), sorted(bad), ["_line"], enc, "jsonl")
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import codecs
 import difflib
+import functools
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -59,6 +61,16 @@ COMPUTED_COLUMNS = {
 #: How close (difflib ratio) a field name must be to a canonical one to be taken for a typo.
 _TYPO_CUTOFF = 0.85
 EPOCH_US = {"s": 1_000_000, "ms": 1_000, "us": 1}
+#: Event and answer times before this are implausible (``plausible.earliest``).
+EARLIEST_TIME = "2000-01-01"
+#: ``plausible.latest`` that stands for the run date of :func:`~cjmlib.collection.assembly.collect`.
+RUN_DATE = "run_date"
+#: Declared range of the money field ``value`` when a source gives none (``min``/``max``):
+#: wide enough for any one order in any currency, narrow enough to refuse ``1e308``.
+VALUE_RANGE = (-1e9, 1e9)
+#: Field types that take a numeric ``min``/``max``, and those that take a date or time.
+_NUMBER_TYPES = ("float", "duration", "score", "int")
+_TIME_TYPES = ("time", "date")
 DEFAULT_ENCODINGS = ("utf-8", "gb18030", "cp1251")
 
 
@@ -84,6 +96,11 @@ class FieldSpec:
     optional: bool = False
     #: (part, raw column) when a time is spread over columns (year, month, day, hour, ...)
     date_parts: tuple[tuple[str, str], ...] = ()
+    #: declared range (inclusive): numbers for number fields, ISO dates or times for time and
+    #: date fields; None: no bound (time fields of events and feedback default to the
+    #: plausible window of the run, ``value`` to :data:`VALUE_RANGE`)
+    min: Any = None
+    max: Any = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +228,9 @@ class SourcesConfig:
     #: every customers profile field -> its merge rule (``profiles.merge``; default first)
     profile_merge: dict[str, str] = field(default_factory=dict)
     lookups: tuple[SourceSpec, ...] = ()
+    #: plausible window of event and answer times: earliest (ISO date or time) and latest
+    #: (ISO date or time, or :data:`RUN_DATE`: the end of the run date of collect)
+    plausible: tuple[str, str] = (EARLIEST_TIME, RUN_DATE)
 
 
 def load_sources(sources_path: str | os.PathLike[str] = "configs/sources.yaml",
@@ -237,7 +257,7 @@ def load_sources(sources_path: str | os.PathLike[str] = "configs/sources.yaml",
 
     where = str(spath)
     known_top = {"defaults", "ignore", "identity", "dedupe", "maps", "sources", "engine",
-                 "profiles"}
+                 "profiles", "plausible"}
     unknown = sorted(set(raw) - known_top)
     if unknown:
         raise ValueError(f"{where}: unknown top-level key(s) {unknown}; expected "
@@ -261,8 +281,72 @@ def load_sources(sources_path: str | os.PathLike[str] = "configs/sources.yaml",
     ignore = tuple(str(p) for p in (raw.get("ignore") or ()))
     engine = dict(raw.get("engine") or {})
     profile_merge = _read_profiles(raw.get("profiles"), sources, where)
+    plausible = _read_plausible(raw.get("plausible"), where)
     return SourcesConfig(spath, sources, identity, dedupe, ignore, touchpoint_stage, conv,
-                         float(timeout), engine, profile_merge, lookups)
+                         float(timeout), engine, profile_merge, lookups, plausible)
+
+
+def _read_plausible(data: Any, where: str) -> tuple[str, str]:
+    """``plausible: {earliest: 2000-01-01, latest: run_date}``: the window of event and answer
+    times; a time outside it is quarantined (``<field>_out_of_range``)."""
+    data = dict(data or {})
+    earliest = str(data.pop("earliest", EARLIEST_TIME))
+    latest = str(data.pop("latest", RUN_DATE))
+    if data:
+        raise ValueError(f"{where}: plausible: unknown option(s) {sorted(data)}; expected "
+                         "earliest, latest")
+    lo = _as_time(earliest, f"{where}: plausible.earliest")
+    if latest != RUN_DATE and _as_time(latest, f"{where}: plausible.latest") <= lo:
+        raise ValueError(f"{where}: plausible.latest ({latest}) must come after "
+                         f"plausible.earliest ({earliest})")
+    return earliest, latest
+
+
+def _as_time(value: Any, at: str) -> Any:
+    """An ISO date or time of the config as a UTC pandas Timestamp; the error names the key."""
+    import pandas as pd
+
+    try:
+        stamp = pd.Timestamp(str(value))
+    except (ValueError, TypeError):
+        stamp = None
+    if stamp is None or stamp is pd.NaT:
+        raise ValueError(f"{at}: expected an ISO date or time such as 2000-01-01, got "
+                         f"{value!r}")
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def day_and_month_swapped(fmt: str) -> str | None:
+    """``fmt`` with day (``%d``) and month (``%m``) swapped, or None when it does not hold
+    both as numbers (``%d/%m/%Y`` -> ``%m/%d/%Y``; ``%d %b %Y`` -> None)."""
+    if "%d" not in fmt or "%m" not in fmt:
+        return None
+    return fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+
+
+@functools.lru_cache(maxsize=1)
+def _engine_time_zones() -> frozenset[str]:
+    """Time-zone names the engine (DuckDB, ICU) knows."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        return frozenset(r[0] for r in con.execute("SELECT name FROM pg_timezone_names()"
+                                                   ).fetchall())
+    finally:
+        con.close()
+
+
+def check_time_zone(name: str, at: str) -> str:
+    """``name`` when the engine knows the time zone; else a ``ValueError`` naming ``at`` (the
+    file, source and key) with the closest names."""
+    zones = _engine_time_zones()
+    if name in zones:
+        return name
+    close = difflib.get_close_matches(name, sorted(zones), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+    raise ValueError(f"{at}: unknown time zone {name!r}{hint} (an IANA name such as "
+                     "'Europe/London' or 'UTC')")
 
 
 def _read_profiles(data: Any, sources: tuple[SourceSpec, ...], where: str) -> dict[str, str]:
@@ -342,7 +426,7 @@ _SOURCE_KEYS = {"kind", "files", "format", "encoding", "encodings", "delimiter",
                 "optional", "sheet", "url", "query", "transcript", "strict_touchpoints", "join",
                 "rollup"}
 _FIELD_KEYS = {"column", "value", "map", "strict", "formats", "unit", "timezone", "scale", "type",
-               "optional", "date_parts"}
+               "optional", "date_parts", "min", "max"}
 DATE_PARTS = ("year", "month", "day", "hour", "minute", "second")
 
 
@@ -373,7 +457,7 @@ def _read_source(name: str, spec: Any, defaults: dict[str, Any], maps: dict[str,
     elif not files:
         raise ValueError(f"{at}: 'files' (a glob relative to raw_dir) is required")
     files = (files,) if isinstance(files, str) else tuple(str(f) for f in files)
-    tz = str(spec.get("timezone", "UTC"))
+    tz = check_time_zone(str(spec.get("timezone", "UTC")), f"{at}: timezone")
     strict_tp = bool(spec.get("strict_touchpoints", True))
 
     ids = spec.get("identifiers") or {}
@@ -511,11 +595,42 @@ def _read_field(fname: str, fspec: Any, ftype: str | None, tz: str, maps: dict[s
     if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
         raise ValueError(f"{at}: scale must be a number, got {scale!r}")
     strict = bool(fspec.get("strict", strict_tp if typ == "touchpoint" else True))
+    field_tz = (check_time_zone(str(fspec["timezone"]), f"{at}.timezone")
+                if "timezone" in fspec else tz)
+    lo, hi = _read_range(fname, fspec, typ, at)
     return FieldSpec(name=fname, column=fspec.get("column"), value=fspec.get("value"),
                      map=mapping, strict=strict, formats=formats, unit=unit,
-                     timezone=str(fspec.get("timezone", tz)), scale=scale, type=typ,
+                     timezone=field_tz, scale=scale, type=typ,
                      optional=bool(fspec.get("optional", False)),
-                     date_parts=tuple((p, str(parts[p])) for p in DATE_PARTS if p in parts))
+                     date_parts=tuple((p, str(parts[p])) for p in DATE_PARTS if p in parts),
+                     min=lo, max=hi)
+
+
+def _read_range(fname: str, fspec: Mapping[str, Any], typ: str, at: str) -> tuple[Any, Any]:
+    """A field's declared ``min``/``max``: finite numbers for number fields, ISO dates or
+    times for time and date fields (kept as text); the money field ``value`` defaults to
+    :data:`VALUE_RANGE`."""
+    default = VALUE_RANGE if fname == "value" and typ == "float" else (None, None)
+    bounds = [fspec.get("min", default[0]), fspec.get("max", default[1])]
+    if all(b is None for b in bounds):
+        return None, None
+    if typ in _NUMBER_TYPES:
+        for k, b in zip(("min", "max"), bounds, strict=True):
+            if b is not None and (isinstance(b, bool) or not isinstance(b, (int, float))
+                                  or not math.isfinite(b)):
+                raise ValueError(f"{at}.{k}: expected a finite number, got {b!r}")
+        bounds = [None if b is None else float(b) for b in bounds]
+        order = bounds
+    elif typ in _TIME_TYPES:
+        order = [None if b is None else _as_time(b, f"{at}.{k}")
+                 for k, b in zip(("min", "max"), bounds, strict=True)]
+        bounds = [None if b is None else str(b) for b in bounds]
+    else:
+        raise ValueError(f"{at}: min and max are for number, time and date fields; this "
+                         f"field is {typ}")
+    if None not in order and order[0] > order[1]:
+        raise ValueError(f"{at}: min ({bounds[0]}) is above max ({bounds[1]})")
+    return bounds[0], bounds[1]
 
 
 # --------------------------------------------------------------------------------------------

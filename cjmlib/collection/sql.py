@@ -14,7 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from cjmlib.collection.sources import EPOCH_US, FieldSpec, SourcesConfig, SourceSpec
+from cjmlib.collection.sources import (
+    EPOCH_US,
+    RUN_DATE,
+    FieldSpec,
+    SourcesConfig,
+    SourceSpec,
+    day_and_month_swapped,
+)
 from cjmlib.core.schema import SCORE_RANGES
 
 SQL_TYPES = {"time": "TIMESTAMPTZ", "date": "DATE", "string": "VARCHAR", "touchpoint": "VARCHAR",
@@ -66,8 +73,13 @@ class FieldCompiler:
     def __init__(self, spec: SourceSpec, cfg: SourcesConfig, columns: dict[str, str]) -> None:
         self.spec, self.cfg, self.columns = spec, cfg, columns
         self.select: list[tuple[str, str]] = []  # (expression over src, alias) in f
-        # (condition, reason, raw column, raw value) in the order they are checked
-        self.checks: list[tuple[str, str, str | None, str | None]] = []
+        # (condition, reason, raw column, raw value, SQL of the detail) in the order they are
+        # checked
+        self.checks: list[tuple[str, str, str | None, str | None, str | None]] = []
+        #: fields whose column is absent from the source's files: (field, column, optional)
+        self.absent: list[tuple[str, str, bool]] = []
+        #: time and date fields read with day and month: (field, column, text alias, formats)
+        self.day_month: list[tuple[str, str, str, tuple[str, ...]]] = []
         self.joins: list[str] = []
         self._n = 0
 
@@ -80,8 +92,61 @@ class FieldCompiler:
     def raw(self, col: str) -> str:
         return f"src.{q(col)}" if col in self.columns else "NULL"
 
-    def check(self, cond: str, reason: str, column: str | None, value: str | None) -> None:
-        self.checks.append((cond, reason, column, value))
+    def check(self, cond: str, reason: str, column: str | None, value: str | None,
+              detail: str | None = None) -> None:
+        """Register a check: rows where ``cond`` holds are rejected with ``reason``;
+        ``detail`` is SQL (a literal or an expression) saying what was expected."""
+        self.checks.append((cond, reason, column, value, detail))
+
+    def _range(self, fs: FieldSpec, x: str, t: str, col: str) -> None:
+        """Quarantine a number outside the field's declared ``min``/``max``."""
+        lo, hi = fs.min, fs.max
+        if lo is None and hi is None:
+            return
+        conds = ([f"{x} < {lit(lo)}"] if lo is not None else []) + (
+            [f"{x} > {lit(hi)}"] if hi is not None else [])
+        want = (f"between {lo:g} and {hi:g}" if lo is not None and hi is not None else
+                f"at least {lo:g}" if lo is not None else f"at most {hi:g}")
+        self.check(" OR ".join(conds), f"{fs.name}_out_of_range", col, t,
+                   lit(f"expected {fs.name} {want} (min/max of the field in the sources "
+                       "config)"))
+
+    def _window(self, fs: FieldSpec) -> tuple[str | None, str | None, str]:
+        """The (earliest, latest) bounds of a time or date field and what they are: its own
+        ``min``/``max``, else for times of events and feedback the plausible window of the
+        run (``plausible`` of the sources config; latest: the run date)."""
+        if fs.min is not None or fs.max is not None:
+            return fs.min, fs.max, "min/max of the field in the sources config"
+        if fs.type != "time" or self.spec.kind not in ("events", "feedback"):
+            return None, None, ""
+        lo, hi = self.cfg.plausible
+        if hi == RUN_DATE:  # collect fixes the run date; a bare config means today
+            import datetime as dt
+
+            hi = dt.datetime.now(dt.UTC).date().isoformat()
+        return lo, hi, "plausible window of the run: sources config plausible, run_date"
+
+    def _time_range(self, fs: FieldSpec, p: str, t: str, col: str) -> None:
+        """Quarantine a time or date outside its window. A bound written as a date covers
+        that whole day (UTC); a bound with a time of day is that instant."""
+        lo, hi, said = self._window(fs)
+        if lo is None and hi is None:
+            return
+        sqlt = "DATE" if fs.type == "date" else "TIMESTAMPTZ"
+        conds = []
+        if lo is not None:
+            conds.append(f"{p} < CAST({lit(lo)} AS {sqlt})")
+        if hi is not None:
+            if len(str(hi)) <= 10 and sqlt == "TIMESTAMPTZ":
+                conds.append(f"{p} >= CAST({lit(hi)} AS DATE) + INTERVAL 1 DAY")
+            else:
+                conds.append(f"{p} > CAST({lit(hi)} AS {sqlt})")
+        want = (f"from {lo} to {hi}" if lo is not None and hi is not None else
+                f"from {lo} on" if lo is not None else f"up to {hi}")
+        shown = (f"strftime({p}, '%Y-%m-%d')" if sqlt == "DATE" else
+                 f"strftime(timezone('UTC', {p}), '%Y-%m-%d %H:%M:%S UTC')")
+        self.check(" OR ".join(conds), f"{fs.name}_out_of_range", col, t,
+                   f"{lit(f'expected {fs.name} {want} ({said}); read as ')} || {shown}")
 
     # ---- fields -------------------------------------------------------------------------
 
@@ -98,7 +163,8 @@ class FieldCompiler:
                 return self.add(f"CAST({lit(fs.value)} AS TIMESTAMPTZ)")
             return self.add(f"CAST({lit(fs.value)} AS {sqlt})")
         col = fs.column
-        if col not in self.columns:  # optional column absent from this file
+        if col not in self.columns:  # optional column absent from every file: reported
+            self.absent.append((fs.name, col, fs.optional))
             return self.add(f"CAST(NULL AS {sqlt})")
         ctype = self.columns[col].upper()
         t = self.add(_txt(self.raw(col)))
@@ -108,6 +174,8 @@ class FieldCompiler:
             if required:
                 self.check(f"{t} IS NULL", "missing_time", col, None)
             self.check(f"{t} IS NOT NULL AND {p} IS NULL", "unparseable_time", col, t)
+            self._time_range(fs, p, t, col)
+            self._day_month(fs, col, t)
             return p
         if typ == "date":
             if ctype.startswith(("TIMESTAMP", "DATE")):
@@ -116,6 +184,9 @@ class FieldCompiler:
                 fmts = ", ".join(lit(f) for f in (fs.formats or ("%Y-%m-%d",)))
                 p = self.add(f"CAST(try_strptime({t}, [{fmts}]) AS DATE)")
             self.check(f"{t} IS NOT NULL AND {p} IS NULL", "unparseable_date", col, t)
+            self._time_range(fs, p, t, col)
+            if not ctype.startswith(("TIMESTAMP", "DATE")):
+                self._day_month(fs, col, t)
             return p
         if typ in ("float", "duration", "score", "int"):
             num = (f"CAST({self.raw(col)} AS DOUBLE)" if _is_numeric(ctype)
@@ -124,6 +195,7 @@ class FieldCompiler:
             if fs.scale is not None:
                 x = self.add(f"{x} * {lit(float(fs.scale))}")
             self.check(f"{t} IS NOT NULL AND {x} IS NULL", "unparseable_number", col, t)
+            self._range(fs, x, t, col)
             if typ == "duration":
                 self.check(f"{x} < 0", "negative_duration", col, t)
                 return x
@@ -165,6 +237,12 @@ class FieldCompiler:
             self.check(f"{t} IS NULL", f"missing_{name}", col, None)
         return p
 
+    def _day_month(self, fs: FieldSpec, col: str, t: str) -> None:
+        """Remember a text time or date read with declared formats that hold both day and
+        month in digits, so staging can refuse swapped day and month."""
+        if fs.formats and any(day_and_month_swapped(f) for f in fs.formats):
+            self.day_month.append((fs.name, col, t, fs.formats))
+
     def _date_parts(self, fs: FieldSpec, required: bool) -> str:
         """A time (or date) from integer columns of year, month, day[, hour, minute, second],
         read in the field's time zone; an impossible date (31 April) is unparseable."""
@@ -185,6 +263,7 @@ class FieldCompiler:
             self.check(" OR ".join(f"{x} IS NULL" for x in part.values()), "missing_time",
                        cols, None)
         self.check(f"{t} IS NOT NULL AND {p} IS NULL", "unparseable_time", cols, t)
+        self._time_range(fs, p, t, cols)
         return p
 
     def _map(self, fs: FieldSpec, t: str, sqlt: str) -> str:

@@ -18,8 +18,15 @@ import pandas as pd
 
 from cjmlib.collection.identity import hash_identifier
 from cjmlib.collection.landing import LandedFile
+from cjmlib.collection.lines import raw_excerpt
 from cjmlib.collection.shaping import Lookup, Shaped, shape_source
-from cjmlib.collection.sources import EVENT_FIELDS, FEEDBACK_FIELDS, SourcesConfig, SourceSpec
+from cjmlib.collection.sources import (
+    EVENT_FIELDS,
+    FEEDBACK_FIELDS,
+    SourcesConfig,
+    SourceSpec,
+    day_and_month_swapped,
+)
 from cjmlib.collection.sql import SQL_TYPES, FieldCompiler, lit, path_lit, q
 from cjmlib.core.checks import check_columns
 
@@ -35,12 +42,35 @@ class StagedSource:
     exact_duplicates: int = 0
     members: Path | None = None  # rollup: raw rows folded into their group's first row
     shape: dict[str, Any] = field(default_factory=dict)  # joins and rollup, for the manifest
+    absent: list[dict[str, Any]] = field(default_factory=list)  # see absent_columns
 
 
 def stage_files(staged: list[StagedSource], *kinds: str, stitch_only: bool = False) -> list[str]:
     """Staging files of the sources of the given kinds (only stitched sources if asked)."""
     return [str(s.stage) for s in staged if s.stage is not None and s.spec.kind in kinds
             and (s.spec.stitch or not stitch_only)]
+
+
+def absent_columns(spec: SourceSpec, landed: list[LandedFile],
+                   lookups: dict[str, Lookup] | None = None) -> list[dict[str, Any]]:
+    """Columns the config declares that some of the source's files lack: one entry per field
+    and column with ``field``, ``column``, ``optional`` and ``files`` (the files without it).
+
+    A required column missing from a file stops the run before this; an ``optional: true``
+    field whose column is absent is left empty, so a misspelt optional column would otherwise
+    become an all-null field without a trace. Columns a joined lookup brings count as present.
+    """
+    lookups = lookups or {}
+    joined = {c for j in spec.joins if j.source in lookups for c in lookups[j.source].columns}
+    specs = [*spec.fields.values(), *(f for it in spec.items for f in it.values())]
+    out = []
+    for fs in specs:
+        for col in [c for c in [fs.column] if c is not None] + [c for _, c in fs.date_parts]:
+            files = [x.file for x in landed if col not in x.columns and col not in joined]
+            if files:
+                out.append({"field": fs.name, "column": col, "optional": fs.optional,
+                            "files": files})
+    return out
 
 
 def _land_view(spec: SourceSpec, landed: list[LandedFile]) -> str:
@@ -194,7 +224,89 @@ def stage_source(con: Any, spec: SourceSpec, cfg: SourcesConfig, landed: list[La
                   lookups: dict[str, Lookup] | None = None) -> tuple[int, Shaped | None]:
     """Validate one source into ``dest``; return the number of exact duplicates and, for a
     source with ``join`` or ``rollup``, what shaping did (:mod:`~cjmlib.collection.shaping`).
+
+    An engine (DuckDB) error is re-raised as ``ValueError`` naming the files, the source and,
+    when one field alone reproduces it, that field and its column.
     """
+    import duckdb
+
+    try:
+        return _stage_source(con, spec, cfg, landed, dest, salt, exact, idx, lookups=lookups)
+    except duckdb.Error as exc:
+        raise _engine_error(con, spec, cfg, landed, exc) from exc
+
+
+def _engine_error(con: Any, spec: SourceSpec, cfg: SourcesConfig, landed: list[LandedFile],
+                  exc: Exception) -> ValueError:
+    """The engine's error with the files, the source and the field that reproduces it."""
+    import duckdb
+
+    what = f"{', '.join(x.file for x in landed) or spec.name} (source {spec.name!r})"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    try:
+        view, types = _source_view(con, spec, landed)
+    except duckdb.Error:
+        return ValueError(f"{what}: the engine could not read the landed files: {first}")
+    specs = [*spec.fields.values(), *(f for it in spec.items for f in it.values())]
+    for fs in specs:
+        comp = FieldCompiler(spec, cfg, types)
+        alias = comp.field(fs, False)
+        sel = ", ".join(f"{e} AS {a}" for e, a in comp.select)
+        try:
+            con.execute(f"SELECT count({alias}) FROM (SELECT {sel} FROM ({view}) src)")
+        except duckdb.Error:
+            col = fs.column or ", ".join(c for _, c in fs.date_parts) or "a constant"
+            return ValueError(f"{what}: field {fs.name!r} (column {col!r}): the engine could "
+                              f"not read it: {first}; check the field's options (formats, "
+                              "timezone, unit, map) in the sources config")
+    return ValueError(f"{what}: the engine failed while validating the source: {first}")
+
+
+def _day_month_check(con: Any, spec: SourceSpec, view: str,
+                     fields: list[tuple[str, str, str, tuple[str, ...]]]) -> None:
+    """Refuse a time or date field whose values have a number above 12 where the declared
+    format puts the month: day and month are swapped in the config (or the export), and the
+    rows that still parse would be silently read with the two exchanged."""
+    for fname, col, _, formats in fields:
+        t = f"nullif(trim(CAST({q(col)} AS VARCHAR)), '')"
+        swapped = [day_and_month_swapped(f) for f in formats]
+        pairs = [(f, w) for f, w in zip(formats, swapped, strict=True) if w is not None]
+        declared = ", ".join(lit(f) for f in formats)
+        month_place = "coalesce(" + ", ".join(
+            f"day(try_strptime(_t, {lit(w)}))" for _, w in pairs) + ")"
+        which = "coalesce(" + ", ".join(
+            f"CASE WHEN try_strptime(_t, {lit(w)}) IS NOT NULL THEN {lit(f)} END"
+            for f, w in pairs) + ")"
+        found = con.execute(f"""
+            SELECT _file, _row, _t, {month_place}, {which}, count(*) OVER ()
+            FROM (SELECT _file, _row, {t} AS _t FROM ({view}) WHERE _record_ok)
+            WHERE _t IS NOT NULL AND try_strptime(_t, [{declared}]) IS NULL
+              AND {month_place} > 12
+            ORDER BY _file, _row LIMIT 1""").fetchall()
+        if found:
+            file, row, value, month, fmt, n = found[0]
+            raise ValueError(
+                f"{file} (source {spec.name!r}): field {fname!r} (column {col!r}): value "
+                f"{value!r} (row {row}) has {month} where format {fmt!r} puts the month; it "
+                f"reads as {day_and_month_swapped(fmt)!r}. Day and month look swapped, and "
+                f"the rows that still parse would be read with the two exchanged ({n:,} "
+                f"row(s) like it); fix fields.{fname}.formats in the sources config")
+
+
+def _register_excerpt(con: Any) -> None:
+    """``cjm_raw_excerpt(text)``: a raw line cut short with e-mails and phones masked."""
+    import duckdb
+
+    try:
+        con.create_function("cjm_raw_excerpt", raw_excerpt, ["VARCHAR"], "VARCHAR",
+                            null_handling="special")
+    except duckdb.Error:
+        pass  # already registered on this connection
+
+
+def _stage_source(con: Any, spec: SourceSpec, cfg: SourcesConfig, landed: list[LandedFile],
+                  dest: Path, salt: str, exact: bool, idx: int, *,
+                  lookups: dict[str, Lookup] | None = None) -> tuple[int, Shaped | None]:
     view, types = _source_view(con, spec, landed)
     raw_cols = [c for c in types]
     pii_cols = {c for t, c in spec.identifiers if cfg.identity.type(t).pii}
@@ -238,37 +350,46 @@ def stage_source(con: Any, spec: SourceSpec, cfg: SourcesConfig, landed: list[La
     rec_cols = [c for c in raw_cols if c not in pii_cols and c not in spec.drop]
     passthrough = {c: comp.add(comp.raw(c)) for c in dict.fromkeys(attr_cols + rec_cols)}
 
+    _day_month_check(con, spec, view, comp.day_month)
     f_select = ",\n".join(f"{e} AS {a}" for e, a in comp.select)
-    checks = [("NOT _record_ok", "unparseable_record", None, None), *comp.checks]
+    checks = [("NOT _record_ok", "unparseable_record", None, None, None), *comp.checks]
     if exact:
-        checks.append(("_dup_row IS NOT NULL", "exact_duplicate", None, None))
+        checks.append(("_dup_row IS NOT NULL", "exact_duplicate", None, None, None))
     # the checks run once, in order: the first that fails numbers the row's problem; a row
     # that joins and rollups rejected (check 0) carries its reason in the _pre columns
-    whens = [f"WHEN {c} THEN {i}" for i, (c, _, _, _) in enumerate(checks, start=1)]
+    whens = [f"WHEN {c} THEN {i}" for i, (c, *_) in enumerate(checks, start=1)]
     pre = shaped is not None
     if pre:
         whens.insert(1, "WHEN _pre_reason IS NOT NULL THEN 0")
     check = "CASE " + " ".join(whens) + " END"
     reason = ("CASE _check " + ("WHEN 0 THEN _pre_reason " if pre else "")
-              + " ".join(f"WHEN {i} THEN {lit(r)}" for i, (_, r, _, _) in
+              + " ".join(f"WHEN {i} THEN {lit(r)}" for i, (_, r, *_) in
                          enumerate(checks, start=1)) + " END")
     column = ("CASE _check " + ("WHEN 0 THEN _pre_column " if pre else "")
-              + " ".join(f"WHEN {i} THEN {lit(col)}" for i, (_, _, col, _) in
+              + " ".join(f"WHEN {i} THEN {lit(col)}" for i, (_, _, col, *_) in
                          enumerate(checks, start=1) if col is not None) + " END")
     value = ("CASE _check " + ("WHEN 0 THEN _pre_value " if pre else "") + " ".join(
-        f"WHEN {i} THEN CAST({v} AS VARCHAR)" for i, (_, _, col, v) in
+        f"WHEN {i} THEN CAST({v} AS VARCHAR)" for i, (_, _, col, v, _) in
         enumerate(checks, start=1) if v and col not in pii_cols) + " END")
     if column == "CASE _check  END":
         column = "NULL::VARCHAR"
     if value == "CASE _check  END":
         value = "NULL::VARCHAR"
-    # an unreadable JSON line may hold personal data: report its length, never its text
+    # an unreadable JSON line may hold personal data: its length here, and in raw_text an
+    # excerpt with e-mails and phone numbers masked
     detail = ("CASE WHEN _check = 1 THEN 'not a complete JSON object (' || "
               "coalesce(length(_line), 0) || ' characters)' "
               + ("WHEN _check = 0 THEN _pre_detail " if pre else "")
               + (f"WHEN _check = {len(checks)} THEN 'same as ' || CASE WHEN _dup_file <> _file "
                  "THEN _dup_file || ' ' ELSE '' END || 'row ' || _dup_row " if exact else "")
+              + "".join(f"WHEN _check = {i} THEN {d} " for i, (*_, d) in
+                        enumerate(checks, start=1) if d is not None)
               + "END")
+    if is_json:
+        _register_excerpt(con)
+    # the raw text of a line that is no record, for the researcher to see what went wrong
+    raw_text = ("CASE WHEN _check = 1 THEN cjm_raw_excerpt(_line) END" if is_json
+                else "NULL::VARCHAR")
 
     def jobj(cols: list[str]) -> str:
         if not cols:
@@ -318,7 +439,7 @@ def stage_source(con: Any, spec: SourceSpec, cfg: SourcesConfig, landed: list[La
         body += [f"CAST({extras[n]} AS {SQL_TYPES[fs.type]}) AS {q(n)}"
                  for n, fs in spec.extra_fields.items()]
         tail = [f"CASE WHEN _reason IS NULL THEN {jobj(attr_cols)} END AS attributes",
-                "_reason", "_column", "_value", "_detail",
+                "_reason", "_column", "_value", "_detail", f"{raw_text} AS _raw_text",
                 f"CASE WHEN _reason IS NOT NULL AND _record_ok THEN {jobj(rec_cols)} END "
                 "AS _record"]
         where = "" if item_no == 0 else "WHERE _reason IS NULL"

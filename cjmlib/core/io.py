@@ -73,17 +73,74 @@ def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula, prefixed with a single quote
+    (``=HYPERLINK(...)`` -> ``'=HYPERLINK(...)``); any other value unchanged (OWASP, "CSV
+    Injection").
+
+    >>> neutralise_formula("=1+1"), neutralise_formula("-5 %"), neutralise_formula(-5)
+    ("'=1+1", "'-5 %", -5)
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every text cell passed through :func:`neutralise_formula`; numbers,
+    times and booleans stay as they are (a copy only when a cell changes)."""
+    changed = {}
+    for col in frame.columns:
+        series = frame[col]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            series = series.astype(object)
+        elif not (series.dtype == object or pd.api.types.is_string_dtype(series.dtype)):
+            continue
+        text = series.map(neutralise_formula, na_action="ignore")
+        if not text.equals(series):
+            changed[col] = text
+    if not changed:
+        return frame
+    out = frame.copy()
+    for col, text in changed.items():
+        out[col] = text
+    return out
+
+
 def write_table(frame: pd.DataFrame, folder: str | os.PathLike[str], name: str,
                 *, formats: tuple[str, ...] = ("csv", "parquet")) -> dict[str, Path]:
-    """Write ``frame`` as ``<folder>/<name>.csv`` and ``.parquet`` (atomically); return paths."""
+    """Write ``frame`` as ``<folder>/<name>.csv`` and ``.parquet`` (atomically); return paths.
+
+    In the CSV, a text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+    return gets a leading single quote so a spreadsheet shows it as text instead of running
+    it (:func:`csv_safe`); the Parquet file keeps the values as they are.
+    """
     folder = Path(folder)
     written: dict[str, Path] = {}
     if "parquet" in formats:
         written["parquet"] = write_parquet(frame, folder / f"{name}.parquet")
     if "csv" in formats:
-        written["csv"] = atomic_write(folder / f"{name}.csv",
-                                      lambda tmp: frame.to_csv(tmp, index=False))
+        safe = csv_safe(frame)
+        # the csv module quotes a cell holding a character of the line end only: with a
+        # carriage return in some cell, end lines with CR LF so that cell is quoted, not split
+        end = "\r\n" if _has_carriage_return(safe) else "\n"
+        written["csv"] = atomic_write(
+            folder / f"{name}.csv", lambda tmp: safe.to_csv(tmp, index=False, lineterminator=end))
     return written
+
+
+def _has_carriage_return(frame: pd.DataFrame) -> bool:
+    """Whether any text cell of ``frame`` holds a carriage return."""
+    for col in frame.columns:
+        series = frame[col]
+        if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
+            if series.map(lambda v: isinstance(v, str) and "\r" in v).any():
+                return True
+    return False
 
 
 def write_json(data: Any, path: str | os.PathLike[str]) -> Path:

@@ -109,10 +109,11 @@ source | string | the raw source
 file | string | raw file, relative to data/raw
 row | int | 1-based record number in the file
 column | string | raw column at fault; null for whole-row reasons (exact_duplicate, ...)
-reason | string | why the row was rejected: missing_id, bad_time, out_of_range, exact_duplicate, near_duplicate, ...
+reason | string | why the row was rejected: missing_id, unparseable_time, `<field>_out_of_range` (a time outside the plausible window, a value outside its declared min/max), malformed_row, exact_duplicate, near_duplicate, ...
 value | string | the offending value as text
 detail | string | what was expected
 record | json | the raw row without personal identifiers
+raw_text | string | the raw text of a record that could not be read into columns (malformed_row, unparseable_record): e-mail addresses and phone numbers masked, cut at 2,000 characters; null for other reasons
 """)),
     TableSpec(
         "units", "input", "pilot/ab_units",

@@ -16,6 +16,7 @@ rows_out | int | raw records that reached the canonical table (feedback: distinc
 rows_quarantined | int | raw records in `quarantine/<source>.parquet` (distinct file and row)
 records_written | int | rows written to the canonical table (a feedback row may hold several answers, so it may exceed rows_out; a rolled-up row stands for several raw rows, so it may fall short of it)
 balanced | bool | rows_in = rows_out + rows_quarantined (collect stops when false)
+absent_columns | string | columns the config declares that some files of the source lack, optional ones included (`column (field f, optional) absent from file, ...`; those fields are empty for the files named); empty when none
 """)),
     TableSpec("collect_quarantine", "collect", "collect_quarantine",
               "Quarantined rows counted by source, file, reason and column (the same counts "
