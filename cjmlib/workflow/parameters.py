@@ -218,6 +218,7 @@ NOTEBOOK_RULES: dict[str, dict[str, Rule]] = {
                              what="a size such as '1GB' or '512MB'"),
         "top_reasons_shown": Rule(ge=1),
         "coverage_freq": Rule(choices=("day", "week", "month")),
+        "run_date": Rule(time=True),
     },
     "02_journeys": {
         "events_path": _REQUIRED_FILE,
