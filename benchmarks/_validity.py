@@ -54,7 +54,14 @@ class Rate:
 
     @property
     def ok(self) -> bool:
-        slack = 3 * self.se if self.quick else 0.0
+        if not self.quick:
+            return self.band[0] <= self.rate <= self.band[1]
+        # three standard errors, taken at the band's nearest edge as well as at the rate: at
+        # a small size a rate of 0% or 100% has a plug-in SE of 0 (48 of 48 intervals
+        # covering is no evidence against 95%)
+        edge = min(max(self.rate, self.band[0]), self.band[1])
+        at_edge = math.sqrt(edge * (1 - edge) / self.runs) if self.runs else math.inf
+        slack = 3 * max(self.se, at_edge)
         return self.band[0] - slack <= self.rate <= self.band[1] + slack
 
     def line(self) -> str:
