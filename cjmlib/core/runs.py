@@ -153,7 +153,8 @@ def mark_abandoned_runs(reports_dir: str | os.PathLike[str], *, by: str) -> list
             continue  # still running (or a run of an older version that kept no lock)
         now = datetime.now(UTC).isoformat(timespec="seconds")
         for entry in manifest.get("notebooks", []):
-            entry.setdefault("status", "aborted")
+            if entry.get("status", "running") == "running":
+                entry["status"] = "aborted"
         manifest.update(status="aborted", finished_at=manifest.get("finished_at") or now,
                         aborted=(f"its cjm run (pid {manifest.get('pid')} on "
                                  f"{manifest.get('host')}) ended without finishing, "

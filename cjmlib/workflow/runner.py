@@ -579,7 +579,8 @@ class _Record:
         """Record the end of the run; a manifest that cannot be written (a full disk) is
         reported on stderr, since it is the one place that would have said so."""
         for entry in self.manifest.get("notebooks", []):
-            entry.setdefault("status", status)  # the notebook that was running
+            if entry.get("status", "running") == "running":  # the notebook that was running
+                entry["status"] = status
         self.manifest.update(status=status, **fields,
                              finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
         try:
@@ -734,6 +735,8 @@ def _execute(
                     "parameters unchanged)")
                 continue
             say(f"[{k}/{len(paths)}] {path.stem} ...")
+            entry["status"] = "running"  # until it ends: a killed run shows where it stopped
+            write_manifest()
             before_files = _snapshot(run_dir)
             try:
                 papermill.execute_notebook(
