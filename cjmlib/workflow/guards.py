@@ -1,7 +1,8 @@
 """What keeps a ``cjm run`` from corrupting, leaking or misleading when things go wrong.
 
-* Signals: SIGTERM, SIGINT and SIGHUP unwind the run (:class:`Stopped`) so that its manifest
-  says ``aborted`` and its kernels are killed, instead of the process vanishing mid-write.
+* Signals: SIGTERM, SIGINT and SIGHUP kill the running kernel and unwind the run
+  (:class:`KernelGuard`, :class:`Stopped`) so that its manifest says ``aborted``, instead of
+  the process vanishing mid-write.
 * Kernels die with the run: each is started in its own process group, killed when the run
   ends however it ends, and on Linux asked to die with its parent (``prctl(PR_SET_PDEATHSIG,
   SIGKILL)``), so that even ``kill -9`` of ``cjm run`` leaves no kernel writing on.
@@ -11,6 +12,8 @@
   becomes one clear message naming the folder (:func:`disk_full`).
 * Output names: ``report_name`` and the run-folder parameters cannot point outside the run
   folder or onto the runner's own files (:func:`check_output_names`).
+* Leaks: a run that fails the privacy scan loses the files holding personal data
+  (:func:`withhold_leaks`), so that nothing of it can be shared by mistake.
 """
 
 from __future__ import annotations
@@ -46,24 +49,54 @@ class Stopped(BaseException):
         self.signum = signum
 
 
+class KernelGuard:
+    """The kernels of a run, whether one is executing, and the stop signals received.
+
+    A stop signal while a notebook executes kills its kernel and lets papermill notice the
+    dead kernel and unwind by itself: an exception raised into its event loop would leave
+    its ZeroMQ sockets open, and the process would hang on exit. At any other moment the
+    signal raises :class:`Stopped` at once.
+    """
+
+    def __init__(self) -> None:
+        self.processes: list[Any] = []
+        self.executing = False
+        self.signals: list[int] = []
+
+    def started(self, process: Any) -> None:
+        """Record a kernel ``Popen``; kill it at once if a stop came while it started."""
+        self.processes.append(process)
+        if self.signals:
+            self.kill()
+
+    def kill(self) -> None:
+        kill_process_groups(self.processes)
+
+    def check(self) -> None:
+        """Raise :class:`Stopped` when a stop signal has arrived."""
+        if self.signals:
+            raise Stopped(self.signals[0])
+
+    def on_signal(self, signum: int, frame: Any) -> None:
+        self.signals.append(signum)
+        if len(self.signals) > 1:
+            return  # a second signal during the clean-up: recorded, the clean-up goes on
+        if self.executing:
+            self.kill()
+            return
+        raise Stopped(signum)
+
+
 @contextmanager
-def stop_on_signals() -> Iterator[list[int]]:
-    """Within the block, a stop signal raises :class:`Stopped`; yields the list of signals
-    received (a second signal during the clean-up is recorded, not raised). Outside the
-    main thread, where Python cannot install handlers, it does nothing."""
-    received: list[int] = []
+def stop_on_signals(guard: KernelGuard) -> Iterator[KernelGuard]:
+    """Within the block, a stop signal goes to ``guard`` (:meth:`KernelGuard.on_signal`).
+    Outside the main thread, where Python cannot install handlers, it does nothing."""
     if threading.current_thread() is not threading.main_thread():
-        yield received
+        yield guard
         return
-
-    def handler(signum: int, frame: Any) -> None:
-        received.append(signum)
-        if len(received) == 1:
-            raise Stopped(signum)
-
-    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    previous = {s: signal.signal(s, guard.on_signal) for s in STOP_SIGNALS}
     try:
-        yield received
+        yield guard
     finally:
         for s, h in previous.items():
             signal.signal(s, h)

@@ -61,11 +61,12 @@ from cjmlib.core.runs import (
 )
 from cjmlib.report.index import write_index
 from cjmlib.workflow.guards import (
+    KernelGuard,
+    Stopped,
     check_output_names,
     disk_full,
     disk_full_message,
     kernel_launch_options,
-    kill_process_groups,
     stop_on_signals,
     withhold_leaks,
 )
@@ -596,19 +597,19 @@ def _guarded_run(run_dir: Path, *, say: Callable[[str], None], **options: Any) -
     error ends with the manifest saying ``aborted`` or ``failed`` and every kernel killed."""
     record = _Record(run_dir, {"run_id": run_dir.name, "status": "running",
                                "pid": os.getpid(), "host": socket.gethostname()})
-    kernels: list[Any] = []
-    with stop_on_signals() as received:
+    guard = KernelGuard()
+    with stop_on_signals(guard):
         try:
-            return _execute(run_dir, record=record, kernels=kernels, say=say, **options)
+            return _execute(run_dir, record=record, guard=guard, say=say, **options)
         except BaseException as exc:
-            kill_process_groups(kernels)
-            ending = _ending(record, exc, received)
+            guard.kill()
+            ending = _ending(record, exc, guard.signals)
             _write_index(run_dir, record.manifest, say)
             if ending is exc:
                 raise
             raise ending from exc
         finally:
-            kill_process_groups(kernels)
+            guard.kill()
 
 
 def _ending(record: _Record, exc: BaseException, received: Sequence[int]) -> BaseException:
@@ -636,7 +637,7 @@ def _execute(
     run_dir: Path,
     *,
     record: _Record,
-    kernels: list[Any],
+    guard: KernelGuard,
     paths: Sequence[Path],
     raw_dir: Path,
     processed_dir: Path,
@@ -649,7 +650,7 @@ def _execute(
     data_lock: Lock,
 ) -> RunResult:
     """Plan, run (or reuse) each notebook, scan for personal data: the body of
-    :func:`run_notebooks`. ``kernels`` collects every kernel process started."""
+    :func:`run_notebooks`. ``guard`` holds every kernel started and the stop signals."""
     import papermill
     from jupyter_client.manager import AsyncKernelManager
 
@@ -692,7 +693,7 @@ def _execute(
             for key, value in launch.items():
                 kw.setdefault(key, value)
             await super()._async_start_kernel(**kw)
-            kernels.append(getattr(self.provisioner, "process", None))
+            guard.started(getattr(self.provisioner, "process", None))
 
         start_kernel = _async_start_kernel
 
@@ -738,18 +739,25 @@ def _execute(
             entry["status"] = "running"  # until it ends: a killed run shows where it stopped
             write_manifest()
             before_files = _snapshot(run_dir)
+            guard.check()
             try:
+                guard.executing = True
                 papermill.execute_notebook(
                     str(path), str(executed), parameters=plan[path.stem],
                     kernel_name="python3", progress_bar=False, log_output=False,
                     cwd=str(config.ROOT), kernel_manager_class=_QuietKernelManager,
                 )
             except Exception as exc:  # a failing notebook stops the run, folder kept
+                guard.executing = False
+                if guard.signals:  # its kernel was killed by a stop signal
+                    raise Stopped(guard.signals[0]) from exc
                 entry.update(status="failed", seconds=round(time.perf_counter() - started, 2))
                 message = _failure_message(exc, path.stem, executed)
                 entry["error"] = message
                 record.finish("failed", failed_notebook=path.stem)
                 raise RunFailed(message, run_dir) from exc
+            guard.executing = False
+            guard.check()
             export_html(executed, executed.with_suffix(".html"))
             after_files = _snapshot(run_dir)
             seconds = round(time.perf_counter() - started, 2)

@@ -412,3 +412,101 @@ def test_the_run_folder_parameters_are_not_the_users_to_set(home: Path, capsys) 
                      "-p", "06_report.run_dir", str(home / "elsewhere")])
     assert code == 2
     assert "the run folder is chosen by cjm run" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------
+# the fault-injection suite on the real chain (slow: about one full run and two collections)
+# ------------------------------------------------------------------------------------------
+CHAIN = ("01_collect", "02_journeys", "03_voice", "04_pilot_design", "05_pilot_eval",
+         "06_report")
+
+
+def chain_args(raw: str, *extra: str) -> list[str]:
+    return ["run", "--raw", raw, "--processed", "data/processed", "--out", "reports",
+            "--reuse", *extra]
+
+
+def stop_at(home: Path, proc: subprocess.Popen, notebook: str, signum: int) -> int:
+    """Send ``signum`` to `cjm run` ``proc`` once ``notebook``'s kernel runs; return the exit
+    code after checking that the kernel died with it."""
+    label = f"[{CHAIN.index(notebook) + 1}/6] {notebook} ..."
+    wait_for(lambda: label in (home / "stderr.txt").read_text(), what=label)
+    kernel = wait_for(lambda: kernels_of(proc.pid), what=f"{notebook}'s kernel")[0]
+    os.kill(proc.pid, signum)
+    proc.communicate(timeout=120)
+    wait_for(lambda: is_dead(kernel), timeout=3, what=f"{notebook}'s kernel to die")
+    return proc.returncode
+
+
+@pytest.fixture(scope="module")
+def chain_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace with two raw datasets (a: seed 5, b: seed 6) of 1,200 people each."""
+    home = tmp_path_factory.mktemp("faults")
+    for name, seed in (("a", "5"), ("b", "6")):
+        code, _, err = cjm(home, "sample", "--out", f"raw_{name}", "--customers", "1200",
+                           "--seed", seed)
+        assert code == 0, err
+    return home
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not LINUX, reason="reads /proc to find the kernels")
+def test_kills_at_each_notebook_and_inside_the_write_leave_one_generation(chain_home: Path
+                                                                          ) -> None:
+    home = chain_home
+    processed = home / "data" / "processed"
+    raws = {"a": home / "raw_a", "b": home / "raw_b"}
+    reports = home / "reports"
+    aborted: list[Path] = []
+
+    # 1. dataset a collected; `cjm run` killed -9 while 02 runs
+    stop_at(home, start_cjm(home, *chain_args("raw_a")), "02_journeys", signal.SIGKILL)
+    aborted.append(runs_in(reports)[-1])
+    assert generation_of(processed, raws) == "a"
+    before = {p.name: file_sha256(p) for p in processed.glob("*.*")}
+
+    # 2. dataset b: `cjm run` killed -9 inside 01's write (events written, the rest not yet)
+    proc = start_cjm(home, *chain_args("raw_b"))
+    wait_for(lambda: list(home.glob("data/.processed.new-*/events.parquet")), every=0.005,
+             what="01 writing the new generation's events")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    aborted.append(runs_in(reports)[-1])
+    wait_for(lambda: not locks.is_held(locks.lock_path_for(processed)), timeout=3,
+             what="the orphaned kernel to let go of the processed data")
+    assert debris(processed)  # the unfinished generation, until the next start
+    assert {p.name: file_sha256(p) for p in processed.glob("*.*")} == before
+    assert generation_of(processed, raws) == "a"  # whole: nothing of b next to a
+
+    # 3. a kill at each later notebook; each run reuses what the runs before it finished, so
+    #    every notebook executes once. While 02 runs, a second run is refused.
+    proc = start_cjm(home, *chain_args("raw_b"))
+    wait_for(lambda: "[2/6] 02_journeys ..." in (home / "stderr.txt").read_text(),
+             what="02 on dataset b")
+    assert not debris(processed) and generation_of(processed, raws) == "b"
+    code, _, err = cjm(home, "run", "--raw", "raw_a", "--processed", "data/processed",
+                       "--out", "reports", "--notebooks", "01_collect")
+    assert code == cli.EXIT_BUSY and "is in use by run" in err
+    for notebook, signum in (("03_voice", signal.SIGTERM), ("04_pilot_design", signal.SIGKILL),
+                             ("05_pilot_eval", signal.SIGTERM), ("06_report", signal.SIGKILL)):
+        if notebook != "03_voice":
+            proc = start_cjm(home, *chain_args("raw_b"))
+        code = stop_at(home, proc, notebook, signum)
+        run = runs_in(reports)[-1]
+        aborted.append(run)
+        if signum == signal.SIGTERM:
+            assert code == 128 + signal.SIGTERM
+            assert manifest_of(run)["status"] == "aborted"
+        assert generation_of(processed, raws) == "b"
+
+    # 4. the next run succeeds, and every interrupted run says so
+    code, out, err = cjm(home, *chain_args("raw_b"), timeout=900)
+    assert code == 0, err
+    done = Path(out.strip().splitlines()[-1])
+    assert manifest_of(done)["status"] == "succeeded" and (done / "report.html").exists()
+    assert generation_of(processed, raws) == "b" and not debris(processed)
+    for run in aborted:
+        manifest = manifest_of(run)
+        assert manifest["status"] == "aborted", run
+        assert "running" not in [n.get("status") for n in manifest["notebooks"]]
+    assert find_previous_run(reports / "29990101T000000Z") == done
