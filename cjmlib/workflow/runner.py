@@ -26,7 +26,14 @@ library's code reruns everything.
 
 Privacy: after the last notebook, every file of the run folder is searched for the e-mails,
 phones and names of the raw data (:mod:`cjmlib.core.privacy`); a hit fails the run
-(``failed_step: privacy_scan``), with the masked hits in ``privacy_scan.csv``.
+(``failed_step: privacy_scan``), with the masked hits in ``privacy_scan.csv``, and the files
+holding them are removed.
+
+Safety (docs/design.md, The run folder): the run holds the locks of the processed data and of
+its run folder (:mod:`cjmlib.core.locks`), cleans what an interrupted run left
+(:mod:`cjmlib.core.generations`), marks runs whose ``cjm run`` is gone ``aborted``, and ends
+every way it can end -- a failing notebook, a stop signal, a full disk -- with its kernels
+killed and the manifest saying how (:mod:`cjmlib.workflow.guards`).
 """
 
 from __future__ import annotations
