@@ -94,7 +94,9 @@ from cjmlib.collection.staging import (
 )
 from cjmlib.core.checks import check_scalar
 from cjmlib.core.config import output_path, resolve_path
+from cjmlib.core.generations import commit, new_generation, recover
 from cjmlib.core.io import atomic_write, file_sha256, write_json
+from cjmlib.core.locks import acquire, lock_path_for
 from cjmlib.core.schema import CUSTOMER_COLUMNS, FEEDBACK_COLUMNS
 
 
@@ -173,10 +175,11 @@ def collect(
     Raises ``FileNotFoundError`` when a required source has no file and ``ValueError`` naming
     the file, the column and what was expected for whole-file problems (missing column,
     unreadable encoding, empty file). Row-level problems never raise: the rows go to
-    ``quarantine/`` with their reason.
+    ``quarantine/`` with their reason. The tables are written aside and swapped in as one
+    generation (:mod:`cjmlib.core.generations`) under the processed folder's lock
+    (:mod:`cjmlib.core.locks`): a second writer gets ``LockHeld``, and a failure or a kill
+    leaves the previous tables whole.
     """
-    import duckdb
-
     started = time.perf_counter()
     say = progress or _progress_noop
     raw = resolve_path(raw_dir, must_exist=True)
@@ -184,15 +187,42 @@ def collect(
         raise ValueError(f"{raw}: raw_dir must be a folder of raw exports")
     cfg = _with_run_date(load_sources(sources_path, config_path), run_date)
     salt_value, salt_source = resolve_salt(salt, cfg.identity)
-    out = output_path(processed_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    processed = output_path(processed_dir)
     threads = threads if threads is not None else cfg.engine.get("threads", os.cpu_count() or 1)
     check_scalar(threads, "threads", typ=int, ge=1)
     memory_limit = memory_limit or str(cfg.engine.get("memory_limit", "1GB"))
 
     files = _match_files(cfg, raw)
-    # no manifest while the tables change: a run that stops half-way cannot look complete
-    (out / "manifest.json").unlink(missing_ok=True)
+    # one writer at a time; the tables are written as a new generation aside and swapped in
+    # whole at the end, so a failure or a kill leaves the previous generation as it was
+    lock = acquire(lock_path_for(processed), what=f"the processed data {processed}")
+    try:
+        recover(processed)
+        out = new_generation(processed)
+        try:
+            return _collect_into(out, processed, raw, cfg, files, salt_value, salt_source,
+                                 threads, memory_limit, hash_inputs, say, started)
+        except BaseException:
+            shutil.rmtree(out, ignore_errors=True)  # an unfinished generation is never used
+            raise
+    finally:
+        lock.release()
+
+
+#: What collect writes into the processed folder; anything else there is carried over.
+COLLECTION_OUTPUTS = frozenset({"events.parquet", "feedback.parquet", "customers.parquet",
+                                "identity_audit.parquet", HISTORY_FILE, "quarantine",
+                                "manifest.json"})
+
+
+def _collect_into(out: Path, processed: Path, raw: Path, cfg: SourcesConfig,
+                  files: dict[str, list[tuple[Path | None, str]]], salt_value: str,
+                  salt_source: str, threads: int, memory_limit: str, hash_inputs: bool,
+                  say: Callable[[str], None], started: float) -> CollectionResult:
+    """The body of :func:`collect`: write every table into the new generation ``out``, its
+    manifest last, then make it the current ``processed``."""
+    import duckdb
+
     work = Path(tempfile.mkdtemp(prefix=".collect-", dir=out))
     con = duckdb.connect()
     try:
@@ -277,6 +307,8 @@ def collect(
     manifest = _manifest(cfg, raw, files, staged, sources, quarantine, ident_stats, dedupe,
                          tables, salt_source, hash_inputs, profiles, lookups, lookup_landed)
     write_json(manifest, out / "manifest.json")
+    commit(processed, out, owned=COLLECTION_OUTPUTS)
+    out = processed
     paths = {"events": out / "events.parquet", "feedback": out / "feedback.parquet",
              "customers": out / "customers.parquet",
              "identity_audit": out / "identity_audit.parquet",

@@ -21,11 +21,14 @@ an old one.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -79,9 +82,12 @@ def find_previous_run(
     *,
     reports_dir: str | os.PathLike[str] | None = None,
     require: str = "report.html",
+    status: str | None = "succeeded",
 ) -> Path | None:
     """The latest run folder before ``run_dir`` (by run id) in the same reports folder that
-    holds ``require`` (a finished report by default), or None."""
+    holds ``require`` (a finished report by default) and whose manifest says ``status``
+    (``succeeded`` by default: a failed, aborted or still running run is no baseline to
+    compare with; None: any), or None."""
     run_dir = Path(run_dir)
     parent = Path(reports_dir) if reports_dir else run_dir.parent
     own = run_key(run_dir)
@@ -96,8 +102,81 @@ def find_previous_run(
             continue
         if require and not (p / require).exists():
             continue
+        if status is not None and run_status(p) != status:
+            continue
         candidates.append((key, p))
     return max(candidates)[1] if candidates else None
+
+
+def run_status(run_dir: str | os.PathLike[str]) -> str | None:
+    """``status`` of a run's manifest.json (running, succeeded, failed, aborted), None when
+    it has no readable manifest."""
+    manifest = read_manifest(run_dir)
+    return None if manifest is None else manifest.get("status")
+
+
+def read_manifest(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """A run folder's manifest.json as a dict, None when missing or unreadable."""
+    try:
+        manifest = json.loads((Path(run_dir) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def run_lock_path(run_dir: str | os.PathLike[str]) -> Path:
+    """The lock file of a run folder, ``reports/.locks/<run_id>.lock``: held by the ``cjm
+    run`` writing it (:mod:`cjmlib.core.locks`), outside the folder so that a copied run
+    folder carries no lock."""
+    run_dir = Path(run_dir)
+    return run_dir.parent / ".locks" / f"{run_dir.name}.lock"
+
+
+def mark_abandoned_runs(reports_dir: str | os.PathLike[str], *, by: str) -> list[Path]:
+    """Record ``aborted`` in the manifest of every run of ``reports_dir`` that says
+    ``running`` but whose ``cjm run`` is gone (killed, even by ``kill -9``, or its machine
+    restarted): nobody holds its lock, and its pid (on this host) is not alive or the lock
+    file shows it was locked. ``by``: the run id that noticed. Returns the runs marked."""
+    from cjmlib.core.io import write_json
+    from cjmlib.core.locks import is_held
+
+    marked = []
+    root = Path(reports_dir)
+    if not root.is_dir():
+        return marked
+    for run in sorted(p for p in root.iterdir() if p.is_dir() and run_key(p) is not None):
+        manifest = read_manifest(run)
+        if manifest is None or manifest.get("status") != "running":
+            continue
+        lock = run_lock_path(run)
+        if is_held(lock) or (not lock.exists() and _alive_here(manifest)):
+            continue  # still running (or a run of an older version that kept no lock)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        for entry in manifest.get("notebooks", []):
+            if entry.get("status", "running") == "running":
+                entry["status"] = "aborted"
+        manifest.update(status="aborted", finished_at=manifest.get("finished_at") or now,
+                        aborted=(f"its cjm run (pid {manifest.get('pid')} on "
+                                 f"{manifest.get('host')}) ended without finishing, "
+                                 f"found by run {by} at {now}"))
+        write_json(manifest, run / "manifest.json")
+        lock.unlink(missing_ok=True)
+        marked.append(run)
+    return marked
+
+
+def _alive_here(manifest: dict[str, Any]) -> bool:
+    """Whether the manifest's pid is a live process of this host."""
+    pid = manifest.get("pid")
+    if not isinstance(pid, int) or manifest.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass(frozen=True)
@@ -139,12 +218,8 @@ def open_run_folder(path: str | os.PathLike[str]) -> RunFolder:
 def skipped_notebooks(run_dir: str | os.PathLike[str]) -> dict[str, str]:
     """Notebooks the run skipped for lack of data, with the code of the reason (``no_pilot``,
     ``no_feedback``, ...), from its ``manifest.json``; empty when there is none."""
-    import json
-
-    path = Path(run_dir) / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    manifest = read_manifest(run_dir)
+    if manifest is None:
         return {}
     return {str(e.get("notebook")): str(e.get("skip_code") or "no_input")
             for e in manifest.get("notebooks", []) if e.get("status") == "skipped"}

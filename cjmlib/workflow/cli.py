@@ -8,11 +8,17 @@
 ``cjm run --pilot NEW.csv`` writes a new run folder in which the notebooks that do not depend
 on the pilot data (same inputs, parameters and code as in the previous run) are copied from
 that run, and the rest are executed (:mod:`cjmlib.workflow.runner`).
+
+Exit codes of ``cjm run``: 0 succeeded, 1 failed (a notebook, the privacy scan, a full disk),
+2 refused (a bad option or parameter), 75 busy (another run holds the processed data: try
+again later), 128 + the signal's number when a signal stopped it (130 for Ctrl-C, 143 for
+SIGTERM); the run folder's manifest says the same (``succeeded``, ``failed``, ``aborted``).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -20,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+#: Exit code when another run holds the processed data (EX_TEMPFAIL: try again later).
+EXIT_BUSY = 75
 
 
 def _parse_value(text: str) -> Any:
@@ -150,7 +159,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     from cjmlib.core import config
-    from cjmlib.workflow.runner import NOTEBOOKS, RunFailed, print_progress, run_notebooks
+    from cjmlib.core.locks import LockHeld
+    from cjmlib.workflow.runner import (
+        NOTEBOOKS,
+        RunAborted,
+        RunFailed,
+        print_progress,
+        run_notebooks,
+    )
 
     _choose_workspace(config)
     run_cfg = _load_run_config(args.config)
@@ -185,10 +201,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             config_files=[p for p in (args.config, config.configs_dir() / "run.yaml")
                           if p is not None and Path(p).is_file()][:1],
         )
+    except RunAborted as exc:
+        print(f"run aborted: {exc}", file=sys.stderr)
+        print(f"partial run kept in {exc.run_dir} (manifest status: aborted)", file=sys.stderr)
+        return 128 + int(getattr(signal, exc.signal_name, 15))
     except RunFailed as exc:
         print(f"run failed: {exc}", file=sys.stderr)
         print(f"partial run kept in {exc.run_dir}", file=sys.stderr)
         return 1
+    except LockHeld as exc:
+        print(f"cjm run: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     except (ValueError, FileNotFoundError) as exc:
         print(f"cjm run: {exc}", file=sys.stderr)
         return 2

@@ -26,7 +26,14 @@ library's code reruns everything.
 
 Privacy: after the last notebook, every file of the run folder is searched for the e-mails,
 phones and names of the raw data (:mod:`cjmlib.core.privacy`); a hit fails the run
-(``failed_step: privacy_scan``), with the masked hits in ``privacy_scan.csv``.
+(``failed_step: privacy_scan``), with the masked hits in ``privacy_scan.csv``, and the files
+holding them are removed.
+
+Safety (docs/design.md, The run folder): the run holds the locks of the processed data and of
+its run folder (:mod:`cjmlib.core.locks`), cleans what an interrupted run left
+(:mod:`cjmlib.core.generations`), marks runs whose ``cjm run`` is gone ``aborted``, and ends
+every way it can end -- a failing notebook, a stop signal, a full disk -- with its kernels
+killed and the manifest saying how (:mod:`cjmlib.workflow.guards`).
 """
 
 from __future__ import annotations
@@ -34,7 +41,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import platform
+import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -45,9 +55,28 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from cjmlib.core import config
-from cjmlib.core.io import file_sha256, has_rows
-from cjmlib.core.runs import NOTEBOOKS_FOLDER, earlier_runs, find_previous_run, new_run_dir
+from cjmlib.core.generations import recover
+from cjmlib.core.io import atomic_write, file_sha256, has_rows, write_json
+from cjmlib.core.locks import Lock, acquire, handed_down, lock_path_for
+from cjmlib.core.runs import (
+    NOTEBOOKS_FOLDER,
+    earlier_runs,
+    find_previous_run,
+    mark_abandoned_runs,
+    new_run_dir,
+    run_lock_path,
+)
 from cjmlib.report.index import write_index
+from cjmlib.workflow.guards import (
+    KernelGuard,
+    Stopped,
+    check_output_names,
+    disk_full,
+    disk_full_message,
+    kernel_launch_options,
+    stop_on_signals,
+    withhold_leaks,
+)
 
 NOTEBOOKS: tuple[str, ...] = (
     "01_collect", "02_journeys", "03_voice", "04_pilot_design", "05_pilot_eval", "06_report",
@@ -294,7 +323,8 @@ def export_html(notebook: Path, html: Path) -> None:
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
-    html.write_text(body, encoding="utf-8")
+    # atomically: a full disk or a kill leaves the previous file or none, never half a page
+    atomic_write(html, lambda tmp: tmp.write_text(body, encoding="utf-8"))
 
 
 def _failure_message(exc: Exception, notebook: str, executed: Path) -> str:
@@ -489,13 +519,18 @@ def run_notebooks(
     instead of executing them (see the module docstring); None: only when ``pilot_path`` is
     given. ``privacy_scan``: search the finished run for the raw data's personal data.
 
-    Raises :class:`RunFailed` naming the notebook, cell and error when one fails, or the
-    leaks when the privacy scan finds personal data; the partial run folder (executed
-    notebooks, HTML of those that finished, manifest with ``status: failed``) is kept.
-    """
-    import papermill
-    from jupyter_client.manager import AsyncKernelManager
+    One writer at a time: the run holds the lock of the processed folder from start to end
+    (and hands it to its kernels) and the lock of its run folder; another run gets
+    :class:`cjmlib.core.locks.LockHeld` naming the holder. Before it starts it completes or
+    removes what an interrupted run left (:func:`cjmlib.core.generations.recover`) and marks
+    runs whose ``cjm run`` is gone as ``aborted``.
 
+    Raises :class:`RunFailed` naming the notebook, cell and error when one fails, the leaks
+    when the privacy scan finds personal data (the files holding them are removed), or a
+    full disk; :class:`RunAborted` when a signal stops the run (its kernels are killed). The
+    partial run folder (executed notebooks, HTML of those that finished, manifest with
+    ``status: failed`` or ``aborted``) is kept.
+    """
     say = progress or (lambda message: None)
     raw_dir = (raw_dir or config.raw_dir()).resolve()
     processed_dir = (processed_dir or config.processed_dir()).resolve()
@@ -507,8 +542,126 @@ def run_notebooks(
             raise FileNotFoundError(f"notebook not found: {p}")
     overrides = {k: plain_value(v) for k, v in (overrides or {}).items()}
     plan_parameters(paths, {}, overrides)  # unknown overrides fail before any folder exists
+    check_output_names(overrides)
     reuse = pilot_path is not None if reuse is None else reuse
-    run_dir = new_run_dir(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    with acquire(lock_path_for(processed_dir),
+                 what=f"the processed data {processed_dir}") as data_lock:
+        for line in recover(processed_dir):
+            say(f"cleaned up after an interrupted run: {line}")
+        run_dir = new_run_dir(reports_dir)
+        data_lock.note(run_id=run_dir.name)
+        for run in mark_abandoned_runs(reports_dir, by=run_dir.name):
+            say(f"run {run.name} had been interrupted; its manifest now says aborted")
+        with acquire(run_lock_path(run_dir), what=f"the run folder {run_dir}",
+                     run_id=run_dir.name) as run_lock:
+            try:
+                return _guarded_run(
+                    run_dir, paths=paths, raw_dir=raw_dir, processed_dir=processed_dir,
+                    pilot_path=pilot_path, overrides=overrides, reuse=reuse,
+                    privacy_scan=privacy_scan, config_files=config_files, say=say,
+                    data_lock=data_lock)
+            finally:
+                run_lock.path.unlink(missing_ok=True)
+
+
+class RunAborted(RunFailed):
+    """A signal (SIGTERM, SIGINT, SIGHUP) stopped the run; its manifest says ``aborted``."""
+
+    def __init__(self, message: str, run_dir: Path, signal_name: str) -> None:
+        super().__init__(message, run_dir)
+        self.signal_name = signal_name
+
+
+class _Record:
+    """A run's manifest: kept in memory, written atomically after every change."""
+
+    def __init__(self, run_dir: Path, manifest: dict[str, Any]) -> None:
+        self.run_dir, self.manifest = run_dir, manifest
+        self.path = run_dir / "manifest.json"
+
+    def write(self) -> None:
+        write_json(self.manifest, self.path)
+
+    def finish(self, status: str, **fields: Any) -> None:
+        """Record the end of the run; a manifest that cannot be written (a full disk) is
+        reported on stderr, since it is the one place that would have said so."""
+        for entry in self.manifest.get("notebooks", []):
+            if entry.get("status", "running") == "running":  # the notebook that was running
+                entry["status"] = status
+        self.manifest.update(status=status, **fields,
+                             finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
+        try:
+            self.write()
+        except OSError as exc:
+            print(f"{self.path}: could not record status {status!r} ({exc.strerror}); it may "
+                  "still say 'running' until the next cjm run marks it aborted",
+                  file=sys.stderr, flush=True)
+
+
+def _guarded_run(run_dir: Path, *, say: Callable[[str], None], **options: Any) -> RunResult:
+    """:func:`_execute` with its endings recorded: a stop signal, a full disk or any other
+    error ends with the manifest saying ``aborted`` or ``failed`` and every kernel killed."""
+    record = _Record(run_dir, {"run_id": run_dir.name, "status": "running",
+                               "pid": os.getpid(), "host": socket.gethostname()})
+    guard = KernelGuard()
+    with stop_on_signals(guard):
+        try:
+            return _execute(run_dir, record=record, guard=guard, say=say, **options)
+        except BaseException as exc:
+            guard.kill()
+            ending = _ending(record, exc, guard.signals)
+            _write_index(run_dir, record.manifest, say)
+            if ending is exc:
+                raise
+            raise ending from exc
+        finally:
+            guard.kill()
+
+
+def _ending(record: _Record, exc: BaseException, received: Sequence[int]) -> BaseException:
+    """Record how the run ended and return the exception to raise."""
+    run_dir = record.run_dir
+    if received:
+        name = signal.Signals(received[0]).name
+        record.finish("aborted", aborted=f"stopped by {name}")
+        return RunAborted(f"stopped by {name}; its kernels were killed", run_dir, name)
+    full = disk_full(exc)
+    if full:
+        message = disk_full_message(full, run_dir)
+        if isinstance(exc, RunFailed):  # a notebook failed on the full disk: keep its cell
+            message += "\n" + str(exc)
+        record.finish("failed", failed_step=record.manifest.get("failed_step") or "disk_full",
+                      error=message)
+        return RunFailed(message, run_dir)
+    if isinstance(exc, RunFailed):
+        return exc  # recorded where it happened
+    record.finish("failed", error=f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+def _execute(
+    run_dir: Path,
+    *,
+    record: _Record,
+    guard: KernelGuard,
+    paths: Sequence[Path],
+    raw_dir: Path,
+    processed_dir: Path,
+    pilot_path: Path | None,
+    overrides: Mapping[str, Any],
+    reuse: bool,
+    privacy_scan: bool,
+    config_files: Sequence[Path],
+    say: Callable[[str], None],
+    data_lock: Lock,
+) -> RunResult:
+    """Plan, run (or reuse) each notebook, scan for personal data: the body of
+    :func:`run_notebooks`. ``guard`` holds every kernel started and the stop signals."""
+    import papermill
+    from jupyter_client.manager import AsyncKernelManager
+
+    reports_dir = run_dir.parent
     runs_before = earlier_runs(reports_dir, run_dir)
     values = default_run_values(raw_dir=raw_dir, processed_dir=processed_dir, run_dir=run_dir,
                                 pilot_path=pilot_path.resolve() if pilot_path else None,
@@ -517,9 +670,8 @@ def run_notebooks(
     inputs = [raw_dir, *([pilot_path] if pilot_path else []),
               *used_config_files(plan, config_files, outputs=(processed_dir, run_dir,
                                                               raw_dir))]
-    manifest: dict[str, Any] = {
-        "run_id": run_dir.name,
-        "status": "running",
+    manifest = record.manifest
+    manifest.update({
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
@@ -528,26 +680,27 @@ def run_notebooks(
         "overrides": dict(overrides or {}),
         "reuse": reuse,
         "notebooks": [],
-    }
-    manifest_path = run_dir / "manifest.json"
-
-    def write_manifest() -> None:
-        tmp = manifest_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
-        tmp.replace(manifest_path)
-
+    })
+    write_manifest = record.write
     write_manifest()
     say(f"run folder: {run_dir}")
     (run_dir / NOTEBOOKS_FOLDER).mkdir()
     kernel_log = open(run_dir / NOTEBOOKS_FOLDER / "kernel.log", "w", encoding="utf-8")
+    launch = kernel_launch_options(
+        inherit_fds=(data_lock.fd,) if data_lock.enforced and not data_lock.inherited else (),
+        env=handed_down(data_lock))
 
     class _QuietKernelManager(AsyncKernelManager):
-        """Kernel whose start-up chatter goes to kernel.log instead of the terminal."""
+        """Kernel whose start-up chatter goes to kernel.log instead of the terminal, which
+        dies with the run and holds the processed-data lock with it."""
 
         async def _async_start_kernel(self, **kw: Any) -> None:
             kw.setdefault("stdout", kernel_log)
             kw.setdefault("stderr", kernel_log)
+            for key, value in launch.items():
+                kw.setdefault(key, value)
             await super()._async_start_kernel(**kw)
+            guard.started(getattr(self.provisioner, "process", None))
 
         start_kernel = _async_start_kernel
 
@@ -590,21 +743,28 @@ def run_notebooks(
                     "parameters unchanged)")
                 continue
             say(f"[{k}/{len(paths)}] {path.stem} ...")
+            entry["status"] = "running"  # until it ends: a killed run shows where it stopped
+            write_manifest()
             before_files = _snapshot(run_dir)
+            guard.check()
             try:
+                guard.executing = True
                 papermill.execute_notebook(
                     str(path), str(executed), parameters=plan[path.stem],
                     kernel_name="python3", progress_bar=False, log_output=False,
                     cwd=str(config.ROOT), kernel_manager_class=_QuietKernelManager,
                 )
             except Exception as exc:  # a failing notebook stops the run, folder kept
+                guard.executing = False
+                if guard.signals:  # its kernel was killed by a stop signal
+                    raise Stopped(guard.signals[0]) from exc
                 entry.update(status="failed", seconds=round(time.perf_counter() - started, 2))
                 message = _failure_message(exc, path.stem, executed)
                 entry["error"] = message
-                manifest.update(status="failed", failed_notebook=path.stem,
-                                finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
-                write_manifest()
+                record.finish("failed", failed_notebook=path.stem)
                 raise RunFailed(message, run_dir) from exc
+            guard.executing = False
+            guard.check()
             export_html(executed, executed.with_suffix(".html"))
             after_files = _snapshot(run_dir)
             seconds = round(time.perf_counter() - started, 2)
@@ -619,7 +779,6 @@ def run_notebooks(
             say(f"[{k}/{len(paths)}] {path.stem} done in {seconds:.1f} s")
     finally:
         kernel_log.close()
-        _write_index(run_dir, manifest, say)
     if privacy_scan:
         entry, scan = privacy_check(run_dir, [raw_dir, pilot_path.resolve() if pilot_path
                                               else None])
@@ -627,13 +786,12 @@ def run_notebooks(
         if scan is not None and not scan.passed:
             from cjmlib.core.io import write_table
 
+            entry["removed"] = withhold_leaks(run_dir, scan.hits)
             write_table(scan.hits, run_dir, "privacy_scan", formats=("csv",))
-            manifest.update(status="failed", failed_step="privacy_scan",
-                            finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
-            write_manifest()
-            _write_index(run_dir, manifest, say)
-            raise RunFailed(scan.message() + f"\n  masked hits in {run_dir / 'privacy_scan.csv'}",
-                            run_dir)
+            record.finish("failed", failed_step="privacy_scan")
+            raise RunFailed(scan.message() + f"\n  masked hits in {run_dir / 'privacy_scan.csv'}"
+                            f"\n  removed the {len(entry['removed'])} file(s) holding them: "
+                            + ", ".join(entry["removed"]), run_dir)
     manifest.update(status="succeeded",
                     finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
                     outputs=sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*")

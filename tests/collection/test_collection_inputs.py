@@ -461,7 +461,7 @@ def test_near_duplicates_keep_the_row_with_a_value(tmp_path):
 def test_a_crash_leaves_previous_tables_whole(tmp_path, monkeypatch):
     files = {"web.csv": "user_id,ts,event,dur\nC1,2026-01-05 10:00:00,view,1\n"}
     run(tmp_path, {"web": WEB}, files)
-    before = {p.name: p.read_bytes() for p in (tmp_path / "out").glob("*.parquet")}
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").glob("*.*")}
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
@@ -472,10 +472,10 @@ def test_a_crash_leaves_previous_tables_whole(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         run(tmp_path, {"web": WEB}, {})
     outdir = tmp_path / "out"
-    assert not (outdir / "manifest.json").exists()  # the unfinished run does not look complete
-    assert (outdir / "customers.parquet").read_bytes() == before["customers.parquet"]
-    pd.read_parquet(outdir / "events.parquet")  # the replaced table is complete, never partial
+    # the previous generation stays whole, manifest included; nothing of the new one is left
+    assert {p.name: p.read_bytes() for p in outdir.glob("*.*")} == before
     assert not [p for p in outdir.rglob("*") if p.name.startswith(".")]
+    assert not list(tmp_path.glob(".out.new-*"))
 
 
 # ---- compressed exports: read as they come ------------------------------------------------
