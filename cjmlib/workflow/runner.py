@@ -77,6 +77,7 @@ from cjmlib.workflow.guards import (
     stop_on_signals,
     withhold_leaks,
 )
+from cjmlib.workflow.parameters import check_parameter_values
 
 NOTEBOOKS: tuple[str, ...] = (
     "01_collect", "02_journeys", "03_voice", "04_pilot_design", "05_pilot_eval", "06_report",
@@ -722,6 +723,12 @@ def _execute(
                 write_manifest()
                 say(f"[{k}/{len(paths)}] {path.stem} skipped: {reason}")
                 continue
+            try:  # bad values fail here, before a kernel starts (the notebook checks too)
+                check_parameter_values(seen, notebook=path.stem)
+            except ValueError as exc:
+                entry.update(status="failed", seconds=0.0, error=str(exc))
+                record.finish("failed", failed_notebook=path.stem)
+                raise RunFailed(str(exc), run_dir) from exc
             state = run_state(run_dir, skip=skip)
 
             def fingerprint(overwrites: Sequence[str], path: Path = path,

@@ -67,3 +67,18 @@ def test_allowed_stale_tables_are_recorded_and_stated(replaced: dict[str, Path])
                      if c.cell_type == "code" for o in c.get("outputs", []))
     assert "allow_stale_processed is set: the tables are analysed as they are" in said
     assert "web_clickstream.csv" in said
+
+
+def test_the_runner_refuses_bad_parameter_values_before_a_kernel_starts(
+        replaced: dict[str, Path]) -> None:
+    """Issue 14, finding 9, at the runner: alpha 2 for 04 stops the run with the notebook,
+    parameter and expectation named, and no executed notebook is written."""
+    with pytest.raises(RunFailed) as info:
+        run_notebooks(raw_dir=replaced["raw"], processed_dir=replaced["processed"],
+                      reports_dir=replaced["home"] / "reports", notebooks=["04_pilot_design"],
+                      overrides={"alpha": 2.0}, privacy_scan=False)
+    assert "04_pilot_design: parameter 'alpha' must be > 0 and < 0.5, got 2" in str(info.value)
+    run_dir = info.value.run_dir
+    assert not (run_dir / "notebooks" / "04_pilot_design.ipynb").exists()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["failed_notebook"] == "04_pilot_design"
