@@ -339,7 +339,7 @@ def _listed_phone(personal: PersonalData) -> Any:
     """``is_phone`` for :func:`_phone_spans`: the national number when a whole token reads,
     in one of the raw data's regions, as a phone of the raw data (compared on the national
     significant number, E.164 without the country code). The digits must be a listed
-    number after a :data:`_DIALLING_PREFIX` before ``phonenumbers`` is asked, which keeps a
+    number after a :data:`_dialling_prefix` before ``phonenumbers`` is asked, which keeps a
     scan of large tables fast."""
     phones, lengths, regions = personal.phones, personal.phone_lengths, personal.regions
 
