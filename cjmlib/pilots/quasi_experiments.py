@@ -41,7 +41,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -431,6 +431,28 @@ def _difference(values: np.ndarray, combos: np.ndarray, n_t: int) -> np.ndarray:
     return s / n_t - (values.sum(0) - s) / (len(values) - n_t)
 
 
+def _inverted_interval(p_at: Callable[[float], float], centre: float, step: float,
+                       alpha: float) -> tuple[float, float]:
+    """{d : p(d) > alpha} of a test inverted under a constant effect d, as an interval: from
+    ``centre`` (where p is 1) outwards in steps of ``step`` until p <= alpha, then bisection;
+    an end more than 1,000 steps out is infinite."""
+    def bound(direction: float) -> float:
+        inside, outside = centre, centre + direction * step
+        while p_at(outside) > alpha:
+            inside, outside = outside, outside + direction * step
+            if abs(outside - centre) > 1e3 * step:
+                return math.inf * direction
+        for _ in range(100):
+            mid = (inside + outside) / 2
+            if p_at(mid) > alpha:
+                inside = mid
+            else:
+                outside = mid
+        return inside
+
+    return bound(-1.0), bound(1.0)
+
+
 def _min_p(n_units: int, n_treated: int, n_assignments: int, exact: bool) -> float:
     """Smallest attainable two-sided permutation p-value: the observed assignment alone at
     the extreme (with its complement when both sides have the same size)."""
@@ -507,20 +529,6 @@ def permutation_inference(panel: Panel, outcome: str, *, alpha: float = 0.05,
     spread = float(np.std(dist)) or 1.0
     centre = a_obs / b_obs                       # the observed statistic is 0 there: p = 1
 
-    def bound(direction: float) -> float:
-        inside, outside = centre, centre + direction * spread
-        while p_at(outside) > alpha:
-            inside, outside = outside, outside + direction * spread
-            if abs(outside - centre) > 1e3 * spread:
-                return math.inf * direction
-        for _ in range(100):
-            mid = (inside + outside) / 2
-            if p_at(mid) > alpha:
-                inside = mid
-            else:
-                outside = mid
-        return inside
-
     if min_p > alpha:
         lo, hi = -math.inf, math.inf
         notes.append(
@@ -530,7 +538,7 @@ def permutation_inference(panel: Panel, outcome: str, *, alpha: float = 0.05,
             "(at least " + str(math.ceil(1 / alpha)) + " in all for one pilot unit) or more "
             "pilot units are needed.")
     else:
-        lo, hi = bound(-1.0), bound(1.0)
+        lo, hi = _inverted_interval(p_at, centre, spread, alpha)
     if min_p > alpha:
         power = 0.0
     elif n_power > 0:
@@ -770,23 +778,7 @@ def synthetic_control(panel: Panel, outcome: str, *, alpha: float = 0.05,
                          f"{min_p:.3g} > alpha {alpha:g}, so the synthetic control cannot "
                          "declare an effect and its interval is unbounded")
         else:
-            step = (se or scale[0]) or 1.0
-
-            def bound(direction: float) -> float:
-                inside, outside = estimate, estimate + direction * step
-                while p_at(outside) > alpha:
-                    inside, outside = outside, outside + direction * step
-                    if abs(outside - estimate) > 1e3 * step:
-                        return math.inf * direction
-                for _ in range(100):
-                    mid = (inside + outside) / 2
-                    if p_at(mid) > alpha:
-                        inside = mid
-                    else:
-                        outside = mid
-                return inside
-
-            lo, hi = bound(-1.0), bound(1.0)
+            lo, hi = _inverted_interval(p_at, estimate, (se or scale[0]) or 1.0, alpha)
             power = _synthetic_power(g_v - estimate * sh_v, s_v, member[valid],
                                      weights[valid], abs(estimate), alpha=alpha,
                                      n_power=n_power, seed=seed)
