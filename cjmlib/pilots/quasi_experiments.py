@@ -359,9 +359,8 @@ def _assignments(n_units: int, n_treated: int, observed: np.ndarray, *, max_exac
             itertools.combinations(range(n_units), n_treated)), dtype=np.int64,
             count=total * n_treated).reshape(total, n_treated)
         return combos, True
-    rng = np.random.default_rng(seed)
-    draws = np.argsort(rng.random((n_permutations, n_units)), axis=1)[:, :n_treated]
-    return np.vstack([np.flatnonzero(observed)[None, :], np.sort(draws, axis=1)]), False
+    draws = _random_sets(n_units, n_treated, n_permutations, np.random.default_rng(seed))
+    return np.vstack([np.flatnonzero(observed)[None, :], draws]), False
 
 
 def _random_sets(n: int, k: int, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -395,25 +394,17 @@ def _pre_residuals(pre: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     raise AssertionError("unreachable")
 
 
-def _residual_scales(pre: np.ndarray) -> np.ndarray | None:
-    """The noise scale of :func:`_pre_residuals` (``None`` when it cannot be estimated)."""
-    out = _pre_residuals(pre)
-    return None if out is None else out[1]
-
-
-def _trend_t(pre: np.ndarray) -> np.ndarray | None:
-    """Per unit, the t statistic of a linear time trend in its pre-launch residuals
-    (:func:`_pre_residuals`: its trend relative to the precision-weighted average of all
+def _trend_t(residuals: np.ndarray) -> np.ndarray | None:
+    """Per unit, the t statistic of a linear time trend in its pre-launch residuals (from
+    :func:`_pre_residuals`: its trend relative to the precision-weighted average of the other
     units); ``None`` below three pre-launch periods."""
-    k = pre.shape[1]
-    out = _pre_residuals(pre)
-    if k < 3 or out is None:
+    k = residuals.shape[1]
+    if k < 3:
         return None
-    r = out[0]
     tt = np.arange(k) - (k - 1) / 2
     sxx = float(tt @ tt)
-    slope = r @ tt / sxx
-    resid = r - slope[:, None] * tt
+    slope = residuals @ tt / sxx
+    resid = residuals - slope[:, None] * tt
     se = np.sqrt((resid * resid).sum(1) / (k - 2) / sxx)
     floor = 1e-9 * (float(np.median(se)) or 1.0)
     return slope / np.maximum(se, floor)
@@ -502,9 +493,11 @@ def permutation_inference(panel: Panel, outcome: str, *, alpha: float = 0.05,
     m = len(combos)
     notes: list[str] = []
     dist = _difference(delta, combos, n_t)
-    scales = _residual_scales(y[:, ~post])
-    studentized = scales is not None
-    if not studentized:
+    pre_fit = _pre_residuals(y[:, ~post])       # once: the scales and the pre-trend test
+    studentized = pre_fit is not None
+    if pre_fit is not None:
+        scales = pre_fit[1]
+    else:
         scales = np.ones(n)
         notes.append(f"{outcome}: the permutation test is not studentized (fewer than two "
                      "pre-launch periods, or no unit varies before launch): it assumes every "
@@ -547,7 +540,7 @@ def permutation_inference(panel: Panel, outcome: str, *, alpha: float = 0.05,
     else:
         power = math.nan
 
-    trend = _trend_t(y[:, ~post])
+    trend = None if pre_fit is None else _trend_t(pre_fit[0])
     if trend is None:
         pre_obs, pre_p = math.nan, math.nan
     else:
