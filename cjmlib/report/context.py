@@ -101,6 +101,26 @@ class ReportContext:
         return tm.sort_values("priority_rank", na_position="last") if (
             "priority_rank" in tm.columns) else tm
 
+    def sentiment_basis(self) -> str | None:
+        """Which scorer produced the comment sentiment and how well it agrees with the CSAT
+        of the same comments (the ``all`` row of ``sentiment_agreement``, else its single
+        language row); None when the run has no such table."""
+        ag = self.tables.get("sentiment_agreement")
+        if ag is None or ag.empty or "spearman_rho" not in ag.columns:
+            return None
+        rows = ag[ag["language"] == "all"] if (ag["language"] == "all").any() else ag
+        r = rows.iloc[0].to_dict()
+        scorer = r.get("scorer")
+        if not isinstance(scorer, str) or not scorer:
+            scorer = ", ".join(sorted(ag["scorer"].dropna().astype(str).unique())) \
+                if "scorer" in ag.columns else "?"
+        if not isinstance(r.get("spearman_rho"), (int, float)) or r["spearman_rho"] != \
+                r["spearman_rho"]:
+            return None
+        return self.t("sentiment_basis", scorer=scorer, rho=f"{r['spearman_rho']:.2f}",
+                      lo=f"{r['spearman_ci_low']:.2f}", hi=f"{r['spearman_ci_high']:.2f}",
+                      n=f"{int(r['n']):,}")
+
     def survey_row(self, touchpoint: str) -> dict[str, Any] | None:
         sv = self.tables.get("survey_metrics")
         if sv is None or sv.empty:

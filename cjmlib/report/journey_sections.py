@@ -155,7 +155,9 @@ def section_pain(ctx: ReportContext) -> str:
         elif finite(r.get("csat_mean")):
             scores.append(f"CSAT {r['csat_mean']:.2f}")
         if finite(r.get("sentiment_mean")):
-            scores.append(ctx.t("sentiment_is", s=num(r["sentiment_mean"], signed=True)))
+            basis = ctx.sentiment_basis()
+            scores.append(ctx.t("sentiment_is", s=num(r["sentiment_mean"], signed=True))
+                          + (f" [{basis}]" if basis else ""))
         voice = []
         if themes is not None and len(themes):
             neg = themes[(themes["level"] == "touchpoint") & (themes["group"] == tp)

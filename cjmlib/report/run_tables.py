@@ -19,7 +19,8 @@ from cjmlib.core.runs import read_run_table
 TABLE_SOURCES: dict[str, str] = {
     name: schema.STEPS[schema.TABLES[name].step] for name in (
         "touchpoint_metrics", "touchpoint_metrics_by_channel", "outcomes", "funnel", "transitions",
-        "survey_metrics", "themes", "sentiment", "drivers", "pilot_results", "pilot_summary",
+        "survey_metrics", "themes", "sentiment", "sentiment_agreement", "drivers",
+        "pilot_results", "pilot_summary",
         "pilot_balance", "did_results", "period_comparison", "segment_differences",
         "segment_levels", "acquisition", "changes", "change_values")}
 

@@ -137,6 +137,8 @@ TEXT: dict[str, dict[str, str]] = {
         "csat_is": "CSAT {csat} ({ci_label} {lo} to {hi}; n = {n})",
         "nps_is": "NPS {nps} ({ci_label} {lo} to {hi})",
         "sentiment_is": "comment sentiment {s} (−1 to 1)",
+        "sentiment_basis": "scored by {scorer}; agreement with CSAT: Spearman ρ {rho} "
+                           "({lo} to {hi}; n = {n})",
         "themes_are": "Negative themes: {terms}.",
         "no_scores": "no survey scores for this touchpoint",
         "no_quotes": "no comments about this touchpoint",
@@ -335,6 +337,8 @@ TEXT: dict[str, dict[str, str]] = {
         "csat_is": "CSAT {csat}（{ci_label} {lo} 至 {hi}；n = {n}）",
         "nps_is": "NPS {nps}（{ci_label} {lo} 至 {hi}）",
         "sentiment_is": "评论情感 {s}（−1 至 1）",
+        "sentiment_basis": "评分器 {scorer}；与 CSAT 的一致性：Spearman ρ {rho}"
+                           "（{lo} 至 {hi}；n = {n}）",
         "themes_are": "负面主题：{terms}。",
         "no_scores": "该触点没有调查评分",
         "no_quotes": "没有关于该触点的评论",

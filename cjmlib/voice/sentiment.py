@@ -34,6 +34,13 @@ import numpy as np
 import pandas as pd
 
 from cjmlib.core.checks import check_columns, check_scalar
+from cjmlib.voice.language import (  # noqa: F401  (re-exported: part of this module's API)
+    detect_language,
+    detect_languages,
+    normalise_language,
+    split_emoji,
+    to_simplified,
+)
 
 #: The scorer interface: text -> score in [-1, 1], or None when the text cannot be judged.
 Scorer = Callable[[str], "float | None"]
@@ -62,8 +69,8 @@ ZH_LEXICON: dict[str, float] = {
     "迅速": 1.5, "耐心": 1.8, "热情": 1.8, "专业": 1.5, "友好": 1.8, "贴心": 2.0, "周到": 1.8,
     "细心": 1.6, "解决": 1.2, "推荐": 1.8, "喜欢": 2.0, "优秀": 2.5, "完美": 3.0, "棒": 2.5,
     "赞": 2.3, "给力": 2.3, "简单": 1.2, "清楚": 1.2, "清晰": 1.2, "实惠": 1.5, "划算": 1.5,
-    "便宜": 1.0, "省心": 1.8, "放心": 1.5, "高兴": 2.0, "开心": 2.0, "感谢": 1.8,
-    "谢谢": 1.5, "可以": 0.6, "惊喜": 2.0, "靠谱": 1.8, "稳定": 1.2, "值得": 1.5, "好用": 2.0,
+    "便宜": 1.0, "省心": 1.8, "放心": 1.5, "高兴": 2.0, "开心": 2.0, "感谢": 0.8,
+    "谢谢": 0.5, "惊喜": 2.0, "靠谱": 1.8, "稳定": 1.2, "值得": 1.5, "好用": 2.0,
     "满分": 2.6, "舒服": 1.8, "愉快": 2.0, "负责": 1.4, "准时": 1.5, "安全": 1.2,
     # negative
     "差": -2.0, "很差": -2.6, "太差": -2.8, "失败": -2.0, "超时": -1.8, "拒绝": -1.5,
@@ -77,7 +84,29 @@ ZH_LEXICON: dict[str, float] = {
     "一般": -0.3, "一般般": -0.3, "凑合": -0.3, "坏": -2.0, "损坏": -2.0, "丢失": -1.8,
     "延迟": -1.5, "迟到": -1.5, "不好": -1.9, "没用": -1.8, "无语": -1.8, "恶心": -2.5,
     "敷衍": -2.0, "冷漠": -2.0, "不耐烦": -2.0, "不方便": -1.6,
+    # frequent in reviews; the first row are the failure cases of issue 16
+    "不行": -1.8, "不如": -1.2, "不怎么样": -1.8, "脏": -2.0, "差评": -2.5, "不会再买": -2.6,
+    "差劲": -2.6, "好评": 2.2, "不值": -1.8, "浪费": -1.8, "上当": -2.5, "假货": -2.8,
+    "难用": -2.0, "难吃": -2.2, "好吃": 2.0, "好看": 1.8, "漂亮": 1.8, "干净": 1.8,
+    "正品": 1.5, "物美价廉": 2.5, "性价比高": 2.2, "吵": -1.5, "臭": -2.0, "破": -1.2,
+    "旧": -0.8, "退货": -1.2, "不推荐": -2.2, "不满意": -2.2, "郁闷": -1.8,
+    "心烦": -1.8, "气人": -2.2, "太坑": -2.6, "闹心": -1.8, "糟心": -2.0, "无奈": -1.2,
+    # service, store and stay: staff, premises, value (any touchpoint with people or places)
+    "舒适": 2.0, "安静": 1.4, "宽敞": 1.5, "整洁": 1.8, "卫生": 1.0, "温馨": 1.8,
+    "热心": 1.8, "礼貌": 1.6, "周全": 1.5, "合理": 1.2, "优惠": 1.2, "便利": 1.5,
+    "齐全": 1.4, "超值": 2.2, "物有所值": 2.0, "高效": 1.8, "快捷": 1.5, "满足": 1.2,
+    "值得推荐": 2.4, "陈旧": -1.5, "破旧": -1.8, "简陋": -1.5, "潮湿": -1.5, "异味": -2.0,
+    "发霉": -2.0, "噪音": -1.5, "吵闹": -1.8, "嘈杂": -1.6, "狭小": -1.2, "拥挤": -1.4,
+    "恶劣": -2.5, "粗鲁": -2.2, "无礼": -2.0, "傲慢": -2.0, "推诿": -2.0, "扯皮": -1.8,
+    "拖延": -1.6, "欺诈": -2.8, "乱收费": -2.5, "宰客": -2.6, "黑心": -2.6, "昂贵": -1.4,
+    "遗憾": -1.2, "可惜": -1.0, "不爽": -1.8, "低效": -1.6, "漏水": -1.8, "蟑螂": -2.2,
+    "不会再来": -2.6, "再也不来": -2.6, "下次还来": 2.2, "还会再来": 2.2,
 }
+#: One-character degree prefixes jieba fuses with a sentiment word (最差, 极差, 太贵, 很棒):
+#: such a word is read as the prefix's intensity times the rest's valence.
+ZH_DEGREE_PREFIXES: dict[str, float] = {"最": 1.6, "极": 1.6, "太": 1.4, "很": 1.2,
+                                        "超": 1.4, "挺": 1.1, "真": 1.3, "好": 1.2,
+                                        "蛮": 1.1, "巨": 1.5, "特": 1.4, "更": 1.2}
 #: Words that flip the valence of a sentiment word within the next three words.
 ZH_NEGATIONS = frozenset({"不", "没", "没有", "无", "非", "别", "未", "不太", "并不", "毫不",
                           "从未", "从不", "不是", "不会", "不够", "不再", "绝不"})
@@ -92,86 +121,7 @@ ZH_INTENSIFIERS: dict[str, float] = {
 ZH_BUT = frozenset({"但是", "但", "可是", "不过", "然而", "却"})
 _ZH_NEGATION_FACTOR = -0.74  # VADER's N_SCALAR
 _ZH_PUNCT = re.compile(r"^[\s，。！？、；：,.!?;:…~～\"'“”‘’()（）【】\[\]]+$")
-_CJK = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
-_KANA = re.compile(r"[\u3040-\u30ff]")
-_HANGUL = re.compile(r"[\uac00-\ud7af]")
-_LATIN_WORD = re.compile(r"[a-zà-öø-ÿ']+")
-
-# Frequent function words per language for detection of short Latin-script comments.
-_STOPWORDS: dict[str, frozenset[str]] = {
-    "en": frozenset("""the a an and or but is was were are be been it its this that to of in
-        on at for with my i me we you your our not no very so too had have has did do does
-        could would can will just only than then there their they what which who when
-        nothing everything really great good bad easy hard slow fast service experience
-        okay ok thanks thank love hate never again nice poor average terrible awful excellent
-        quick helpful friendly""".split()),
-    "es": frozenset("""el la los las un una y o pero es fue son ser de del en con por para
-        mi mis muy no sí que todo nada bien mal mala malo buen bueno buena servicio
-        experiencia pago gracias también más menos""".split()),
-    "fr": frozenset("""le la les un une et ou mais est était sont de du des en avec pour mon
-        ma mes très pas que tout rien bien mal bon bonne service merci""".split()),
-    "de": frozenset("""der die das ein eine und oder aber ist war sind zu von mit für mein
-        meine sehr nicht dass alles nichts gut schlecht danke""".split()),
-    "pt": frozenset("""o a os as um uma e ou mas é foi são de do da em com por para meu
-        minha muito não que tudo nada bem mal bom boa serviço obrigado""".split()),
-    "it": frozenset("""il lo la gli le un una e o ma è era sono di del della in con per mio
-        mia molto non che tutto niente bene male buono buona servizio grazie""".split()),
-}
-_SPANISH_MARKS = re.compile(r"[ñ¿¡]")
-
-
-# --------------------------------------------------------------------------------------------
-# Language
-# --------------------------------------------------------------------------------------------
-
-
-def normalise_language(code: Any) -> str | None:
-    """Lower-case primary subtag of a language tag: ``"en-GB"`` -> ``"en"``, ``"zh_Hans"`` ->
-    ``"zh"``; empty or missing -> None.
-
-    >>> normalise_language("en-GB"), normalise_language("ZH"), normalise_language("")
-    ('en', 'zh', None)
-    """
-    if code is None or (isinstance(code, float) and math.isnan(code)) or code is pd.NA:
-        return None
-    text = str(code).strip().lower()
-    if not text:
-        return None
-    return re.split(r"[-_]", text)[0]
-
-
-def detect_language(text: Any) -> str | None:
-    """Best guess of the language of ``text``: ISO 639-1 code, or None when undetermined.
-
-    Script first (Han -> ``zh``, kana -> ``ja``, Hangul -> ``ko``), then, for Latin script,
-    the language whose frequent words occur most (en, es, fr, de, pt, it). A text with no
-    evidence returns None: it will not be scored.
-
-    >>> detect_language("支付失败了两次"), detect_language("The payment page kept failing")
-    ('zh', 'en')
-    >>> detect_language("El pago falló dos veces"), detect_language("12345")
-    ('es', None)
-    """
-    if not isinstance(text, str) or not text.strip():
-        return None
-    if _KANA.search(text):
-        return "ja"
-    if _HANGUL.search(text):
-        return "ko"
-    letters = sum(ch.isalpha() for ch in text)
-    if letters and len(_CJK.findall(text)) / letters >= 0.3:
-        return "zh"
-    words = _LATIN_WORD.findall(text.lower())
-    hits = {lang: sum(w in vocab for w in words) for lang, vocab in _STOPWORDS.items()}
-    if _SPANISH_MARKS.search(text.lower()):
-        hits["es"] += 2
-    best = max(hits, key=lambda k: (hits[k], k == "en"))
-    if hits[best] == 0:
-        return None
-    ties = [k for k, v in hits.items() if v == hits[best]]
-    if len(ties) > 1 and "en" not in ties:
-        return None
-    return "en" if "en" in ties else best
+_CJK = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff]")
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,9 +217,25 @@ class ChineseLexiconScorer:
         self.negations = frozenset(negations)
         self.intensifiers = dict(ZH_INTENSIFIERS if intensifiers is None else intensifiers)
 
+    def _valence(self, word: str | None) -> float | None:
+        """Lexicon valence of a jieba word; a word fused from a degree prefix and a
+        lexicon word (最差, 太贵) or from 不/没 and one (不干净) is read from its parts."""
+        if word is None:
+            return None
+        if word in self.lexicon:
+            return self.lexicon[word]
+        if len(word) >= 2:
+            head, rest = word[0], word[1:]
+            if head in ZH_DEGREE_PREFIXES and rest in self.lexicon:
+                return self.lexicon[rest] * ZH_DEGREE_PREFIXES[head]
+            if head in ("不", "没") and rest in self.lexicon:
+                return self.lexicon[rest] * _ZH_NEGATION_FACTOR
+        return None
+
     def __call__(self, text: str) -> float | None:
         if not isinstance(text, str) or not _CJK.search(text):
             return None
+        text = to_simplified(text)
         tokenizer = chinese_tokenizer()
         # clauses end at punctuation: negation does not cross them
         words: list[str | None] = []
@@ -280,9 +246,9 @@ class ChineseLexiconScorer:
         but_at = max((i for i, w in enumerate(words) if w in ZH_BUT), default=-1)
         total = 0.0
         for i, word in enumerate(words):
-            if word is None or word not in self.lexicon:
+            valence = self._valence(word)
+            if valence is None:
                 continue
-            valence = self.lexicon[word]
             for j in range(i - 1, max(i - 3, -1), -1):
                 if words[j] is None:
                     break
@@ -300,9 +266,71 @@ class ChineseLexiconScorer:
         return float(total / math.sqrt(total * total + 15.0))
 
 
+#: Valence (VADER's -4..4 scale) of an emoji whose ranking score is +-1.
+EMOJI_SCALE = 4.0
+
+
+class ReviewScorer:
+    """A lexicon scorer and a shipped review model together, emoji included.
+
+    The text's emoji are taken out (:func:`cjmlib.voice.language.split_emoji`) and add
+    ``EMOJI_SCALE`` times their ranking score to the lexicon's raw sum; the n-gram model
+    (:func:`cjmlib.voice.text_model.shipped_model`, trained on public labelled reviews)
+    adds ``weight`` times its log-odds (:func:`cjmlib.voice.text_model.combine`; the
+    weight was chosen by cross-validation on the training corpus, see
+    ``cjmlib/voice/models/models.json``). Text the lexicon scorer cannot judge (no
+    Chinese character for the Chinese one) and without emoji returns None.
+
+    Call it on one text, or :meth:`score_many` on many (one model pass: much faster).
+    """
+
+    def __init__(self, language: str, lexicon: Scorer, *, weight: float | None = None) -> None:
+        from cjmlib.voice.text_model import shipped_model, shipped_weight
+
+        self.language = language
+        self.lexicon = lexicon
+        self.model = shipped_model(language)
+        self.weight = shipped_weight(language) if weight is None else float(weight)
+        self.name = f"{scorer_name(lexicon)}+{language}-reviews-model"
+
+    def __call__(self, text: str) -> float | None:
+        return self.score_many([text])[0]
+
+    def score_many(self, texts: list[str]) -> list[float | None]:
+        from cjmlib.voice.text_model import combine
+
+        out: list[float | None] = [None] * len(texts)
+        rows, bare, lex, emoji = [], [], [], []
+        for i, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                continue
+            rest, valences = split_emoji(text)
+            base = self.lexicon(rest) if rest.strip() else None
+            if base is None and not valences:
+                continue
+            rows.append(i)
+            bare.append(rest if base is not None else "")
+            lex.append(0.0 if base is None else float(base))
+            emoji.append(EMOJI_SCALE * sum(valences))
+        if not rows:
+            return out
+        logit = self.model.predict_logit(bare)
+        logit[[j for j, t in enumerate(bare) if not t]] = 0.0
+        lex_arr = np.array(lex)
+        emoji_arr = np.array(emoji)
+        # the emoji enter the lexicon's raw sum: combine() with weight 1 on them
+        with_emoji = combine(lex_arr, emoji_arr, 1.0)
+        scores = combine(with_emoji, logit, self.weight)
+        for i, value in zip(rows, scores, strict=True):
+            out[i] = float(value)
+        return out
+
+
 def default_scorers() -> dict[str, Scorer]:
-    """The built-in scorers by language: ``{"en": VaderScorer(), "zh": ChineseLexiconScorer()}``."""
-    return {"en": VaderScorer(), "zh": ChineseLexiconScorer()}
+    """The built-in scorers by language: :class:`ReviewScorer` of VADER (English) and of
+    :class:`ChineseLexiconScorer` (Chinese), each with its shipped review model."""
+    return {"en": ReviewScorer("en", VaderScorer()),
+            "zh": ReviewScorer("zh", ChineseLexiconScorer())}
 
 
 def scorer_name(scorer: Scorer) -> str:
@@ -349,14 +377,32 @@ def score_sentiment(
     out = feedback.copy()
     texts = out[text_col]
     if language_col is not None and language_col in out.columns:
-        given = out[language_col].map(normalise_language)
+        given = [normalise_language(v) for v in out[language_col]]
     else:
-        given = pd.Series(None, index=out.index, dtype=object)
+        given = [None] * len(out)
+    if detect:
+        missing = [i for i, v in enumerate(given) if v is None]
+        if missing:
+            found = detect_languages(texts.iloc[missing].where(
+                texts.iloc[missing].map(lambda t: isinstance(t, str) and bool(t.strip())), None))
+            for i, lang in zip(missing, found, strict=True):
+                given[i] = lang
+    # each distinct (language, text) scored once; batch scorers in one call per language
+    todo: dict[str, list[str]] = {}
+    for text, lang in zip(texts, given, strict=True):
+        if lang in scorers and isinstance(text, str) and text.strip():
+            todo.setdefault(lang, []).append(text)
+    cache: dict[tuple[str, str], float | None] = {}
+    for lang, items in todo.items():
+        fn = scorers[lang]
+        distinct = list(dict.fromkeys(items))
+        many = getattr(fn, "score_many", None)
+        values = many(distinct) if callable(many) else [fn(t) for t in distinct]
+        cache.update(((lang, t), v) for t, v in zip(distinct, values, strict=True))
     sentiment = np.full(len(out), np.nan)
     languages: list[str | None] = []
     used: list[str | None] = []
     status: list[str] = []
-    cache: dict[tuple[str, str], float | None] = {}
     for pos, (row, text, lang) in enumerate(zip(out.index, texts, given, strict=True)):
         has_text = isinstance(text, str) and bool(text.strip())
         if not has_text:
@@ -364,8 +410,6 @@ def score_sentiment(
             used.append(None)
             status.append("no_text")
             continue
-        if lang is None and detect:
-            lang = detect_language(text)
         languages.append(lang)
         if lang is None:
             used.append(None)
@@ -376,20 +420,16 @@ def score_sentiment(
             used.append(None)
             status.append("unsupported_language")
             continue
-        key = (lang, text)
-        if key not in cache:
-            value = fn(text)
-            if value is not None:
-                ok = isinstance(value, (int, float, np.floating, np.integer)) and \
-                    not isinstance(value, bool) and -1.0 <= float(value) <= 1.0
-                if not ok:
-                    raise ValueError(
-                        f"scorer {scorer_name(fn)!r} for language {lang!r} must return a "
-                        f"number in [-1, 1] or None; returned {value!r} for row {row} "
-                        f"({text[:60]!r})")
-                value = float(value)
-            cache[key] = value
-        value = cache[key]
+        value = cache[(lang, text)]
+        if value is not None:
+            ok = isinstance(value, (int, float, np.floating, np.integer)) and \
+                not isinstance(value, bool) and -1.0 <= float(value) <= 1.0
+            if not ok:
+                raise ValueError(
+                    f"scorer {scorer_name(fn)!r} for language {lang!r} must return a "
+                    f"number in [-1, 1] or None; returned {value!r} for row {row} "
+                    f"({text[:60]!r})")
+            value = float(value)
         if value is None:
             used.append(None)
             status.append("not_scorable")
@@ -516,7 +556,9 @@ def calibrate_sentiment(
         x = g["sentiment"].to_numpy(float)
         y = g[score_col].to_numpy(float)
         n = len(g)
-        row: dict[str, Any] = {"language": lang, "n": n}
+        used = sorted(g["sentiment_scorer"].dropna().unique()) \
+            if "sentiment_scorer" in g.columns else []
+        row: dict[str, Any] = {"language": lang, "scorer": ", ".join(used) or None, "n": n}
         if n >= 4 and np.ptp(x) > 0 and np.ptp(y) > 0:
             rho = float(stats.spearmanr(x, y).statistic)
             se = math.sqrt((1 + rho**2 / 2) / (n - 3))

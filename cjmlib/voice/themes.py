@@ -292,26 +292,39 @@ def _drop_redundant(scores: pd.DataFrame, docs: pd.DataFrame, language: str) -> 
     counts = dict(zip(scores["term"], scores["y_doc"], strict=True))
     word_docs = Counter(t for ts in doc_terms for t in ts)
 
-    def words_of(term: str) -> list[str]:
-        if language != "zh":
-            return term.split(" ")
-        from cjmlib.voice.sentiment import chinese_tokens
+    split: dict[str, list[str]] = {}
 
-        return chinese_tokens(term) or [term]
+    def words_of(term: str) -> list[str]:  # each term segmented once
+        if term not in split:
+            if language != "zh":
+                split[term] = term.split(" ")
+            else:
+                from cjmlib.voice.sentiment import chinese_tokens
+
+                split[term] = chinese_tokens(term) or [term]
+        return split[term]
 
     def centrality(term: str) -> int:
         return sum(word_docs[w] for w in words_of(term))
 
+    wanted = set(scores["term"])
+    found_in: dict[str, list[int]] = {t: [] for t in wanted}
+    for i, ts in enumerate(doc_terms):  # one pass over the comments, not one per term
+        for t in wanted.intersection(ts):
+            found_in[t].append(i)
     by_signature: dict[frozenset[int], list[str]] = {}
     for term in scores["term"]:
-        sig = frozenset(i for i, ts in enumerate(doc_terms) if term in ts)
-        by_signature.setdefault(sig, []).append(term)
+        by_signature.setdefault(frozenset(found_in[term]), []).append(term)
     kept = {max(group, key=lambda t: (centrality(t), len(words_of(t)), -len(t), t))
             for group in by_signature.values()}
-    phrases = [t for t in kept if len(words_of(t)) > 1]
+    phrases_with: dict[str, list[str]] = {}
+    for ph in kept:
+        if len(words_of(ph)) > 1:
+            for w in set(words_of(ph)):
+                phrases_with.setdefault(w, []).append(ph)
     final = {t for t in kept
-             if not any(t != ph and t in words_of(ph) and counts[ph] >= 0.8 * counts[t]
-                        for ph in phrases)}
+             if not any(t != ph and counts[ph] >= 0.8 * counts[t]
+                        for ph in phrases_with.get(t, ()))}
     return scores[scores["term"].isin(final)]
 
 

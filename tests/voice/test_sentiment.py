@@ -70,7 +70,7 @@ def test_chinese_lexicon_rules_by_hand():
     score = ChineseLexiconScorer()
     assert score("支付失败") == pytest.approx(_norm(lex["失败"]))
     # negation flips (times -0.74, as VADER)
-    assert score("不满意") == pytest.approx(_norm(-0.74 * lex["满意"]))
+    assert score("不满足") == pytest.approx(_norm(-0.74 * lex["满足"]))
     # degree adverb multiplies
     assert score("非常方便") == pytest.approx(_norm(1.5 * lex["方便"]))
     # "but": the clause before counts half, the clause after one and a half
@@ -113,7 +113,8 @@ def test_unsupported_language_gets_no_score_given_or_detected():
                                                 "scored", "scored", "no_text"]
     assert out["sentiment"].isna().tolist() == [True, True, False, False, True]
     assert out["sentiment_language"].tolist()[:4] == ["es", "es", "en", "zh"]
-    assert out["sentiment_scorer"].tolist()[2:4] == ["vader", "zh-lexicon"]
+    assert out["sentiment_scorer"].tolist()[2:4] == ["vader+en-reviews-model",
+                                                    "zh-lexicon+zh-reviews-model"]
 
 
 def test_undetermined_language_is_not_scored():
@@ -141,6 +142,13 @@ def test_a_custom_scorer_plugs_in_and_bad_scorers_fail_clearly():
         score_sentiment(frame.drop(columns="text"))
 
 
+@pytest.mark.parametrize("text", ["Works as described.", "Works like a charm.",
+                                  "Food arrived quickly!", "He deserves 5 stars.", "Over rated."])
+def test_short_english_is_not_routed_to_another_language(text):
+    # issue 16: such sentences were left unknown or routed to Portuguese
+    assert sentiment.detect_language(text) == "en"
+
+
 def test_language_tags_and_detection():
     assert sentiment.normalise_language("zh_Hans") == "zh"
     assert sentiment.detect_language("Paying was quick and easy") == "en"
@@ -151,7 +159,9 @@ def test_language_tags_and_detection():
 def test_imports_and_first_use_are_quiet():
     code = ("import cjmlib.voice.sentiment as s, cjmlib.voice.themes as t; "
             "s.ChineseLexiconScorer()('很好'); s.VaderScorer()('good'); "
-            "t.terms('支付失败', 'zh')")
+            "t.terms('支付失败', 'zh'); import pandas as pd; "
+            "s.score_sentiment(pd.DataFrame({'text': ['awesome feature.', '服務很差勁😡', "
+            "'Très bien']}), language_col=None)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout == "" and done.stderr == ""
@@ -216,3 +226,85 @@ def test_sample_languages(processed_dir, ground_truth):
         assert cal.loc[lang, "spearman_rho"] > 0.5
         assert cal.loc[lang, "polarity_accuracy"] > 0.7
     assert "es" not in cal.index
+
+
+# --------------------------------------------------------------------------------------------
+# The failure cases quoted in issue 16
+# --------------------------------------------------------------------------------------------
+
+
+def test_table_without_language_column_is_detected_scored_and_themed():
+    from cjmlib.voice import themes
+
+    frame = pd.DataFrame({"text": ["The checkout was slow and the card was declined",
+                                   "Great service, very quick", "支付失败了两次，太差了",
+                                   "服务很好，很满意"] * 10,
+                          "csat": [1, 5, 1, 5] * 10, "touchpoint": ["pay"] * 40})
+    out = score_sentiment(frame)  # no language column at all
+    assert out["sentiment_status"].eq("scored").all()
+    assert out["sentiment_language"].tolist()[:4] == ["en", "en", "zh", "zh"]
+    table = themes.themes(out, by=None, min_docs=3)
+    assert len(table) and set(table["language"]) == {"en", "zh"}
+
+
+def test_language_column_of_nan_or_na_still_detects():
+    for missing in (np.nan, None, pd.NA, ""):
+        frame = pd.DataFrame({"text": ["Great service", "服务很好"],
+                              "language": pd.Series([missing, missing], dtype=object)})
+        out = score_sentiment(frame)
+        assert out["sentiment_language"].tolist() == ["en", "zh"], missing
+        assert out["sentiment_status"].eq("scored").all()
+
+
+@pytest.mark.parametrize("text", ["awesome feature.", "incredibly pleased.", "Incredible!.",
+                                  "Excellent Phone."])
+def test_short_english_without_function_words_is_english_and_positive(text):
+    assert sentiment.detect_language(text) == "en"
+    out = score_sentiment(pd.DataFrame({"text": [text]}), language_col=None)
+    assert out["sentiment"].iloc[0] > 0
+
+
+@pytest.mark.parametrize("text", ["服务😡", "late again 😡", "😡😡"])
+def test_emoji_are_scored(text):
+    rest, valences = sentiment.split_emoji(text)
+    assert valences and all(v < 0 for v in valences)
+    out = score_sentiment(pd.DataFrame({"text": [text], "language": ["zh" if "服" in text
+                                                                      else "en"]}))
+    assert out["sentiment"].iloc[0] < -sentiment.NEUTRAL_BAND
+    # the emoji moves the score down from the same text without it
+    if rest.strip():
+        bare = score_sentiment(pd.DataFrame({"text": [rest], "language": out["sentiment_language"]}))
+        assert out["sentiment"].iloc[0] < bare["sentiment"].iloc[0]
+
+
+def test_degree_adverbs_fused_by_jieba_are_read():
+    score = ChineseLexiconScorer()
+    lex = sentiment.ZH_LEXICON
+    # 最差 / 极差 / 太贵 / 很棒 are single jieba tokens: prefix intensity times the word
+    for word, rest, prefix in [("最差", "差", "最"), ("太贵", "贵", "太"), ("很棒", "棒", "很")]:
+        v = lex[rest] * sentiment.ZH_DEGREE_PREFIXES[prefix]
+        assert score(word) == pytest.approx(v / math.sqrt(v * v + 15))
+    assert score("极差的体验") < score("差的体验") < 0
+
+
+@pytest.mark.parametrize("text", ["不行", "不如上次", "不怎么样", "房间很脏", "差评", "不会再买了"])
+def test_common_chinese_negatives_are_negative(text):
+    assert ChineseLexiconScorer()(text) < 0
+    out = score_sentiment(pd.DataFrame({"text": [text]}), language_col=None)
+    assert out["sentiment"].iloc[0] < 0
+
+
+def test_polite_words_do_not_turn_a_complaint_positive():
+    for text in ["谢谢，但是等了一个小时还是没解决", "可以，但是支付失败了三次"]:
+        assert ChineseLexiconScorer()(text) < 0
+        out = score_sentiment(pd.DataFrame({"text": [text]}), language_col=None)
+        assert out["sentiment"].iloc[0] < 0
+
+
+def test_traditional_chinese_scores_like_simplified():
+    pairs = [("這家店的服務很差勁", "这家店的服务很差劲"), ("物流很快，非常滿意", "物流很快，非常满意")]
+    for traditional, simplified in pairs:
+        assert sentiment.to_simplified(traditional) == simplified
+        out = score_sentiment(pd.DataFrame({"text": [traditional, simplified]}),
+                              language_col=None)
+        assert out["sentiment"].iloc[0] == pytest.approx(out["sentiment"].iloc[1])

@@ -109,9 +109,10 @@ stage | string | journey stage of the comment
 channel | string | channel of the answer
 language | string | language given by the source
 sentiment_language | string | language the comment was scored in (given or detected)
-sentiment_scorer | string | name of the scorer used (vader for en, zh-lexicon for zh); null when not scored
+sentiment_scorer | string | what produced sentiment: the default scorer (vader+en-reviews-model, zh-lexicon+zh-reviews-model) or own-model(csat)+<default> where the model learned from this data's rated comments beat it (voice_sentiment_scorers); null when not scored
 sentiment_status | string | scored, no_text, unsupported_language, unknown_language or not_scorable
-sentiment | float | sentiment of the comment, -1..1 (negative to positive); null when not scored
+sentiment | float | sentiment of the comment, -1..1 (negative to positive); null when not scored; a rated comment scored by the own model carries its out-of-fold score
+sentiment_default | float? | the default scorer's sentiment (present when the own-model step ran)
 csat | float | the CSAT (1-5) given with the comment; null when none
 csat_calibrated | float | sentiment mapped onto the CSAT scale (1-5) by the language's isotonic calibration; null without sentiment or calibration
 text | string | the comment (one customer turn for interviews): raw customer words, redact before showing
@@ -121,6 +122,7 @@ text | string | the comment (one customer turn for interviews): raw customer wor
               "comment, per language and (with several languages) all "
               "(cjmlib.voice.sentiment.calibrate_sentiment).", columns("""
 language | string | language of the comments, or all
+scorer | string | the scorer(s) that produced the sentiment compared (sentiment_scorer)
 n | int | comments with both a sentiment and a CSAT score
 spearman_rho | float | Spearman rank correlation of sentiment and CSAT
 spearman_ci_low | float | lower bound of the 95% Fisher-z interval of spearman_rho (Bonett & Wright 2000 variance)
@@ -134,6 +136,46 @@ cohen_kappa_ci_high | float | upper bound of the asymptotic 95% interval of cohe
 mae_calibrated | float | mean absolute error of csat_calibrated, CSAT points, by 5-fold cross-validation; null for all and for languages with fewer than 20 comments
 calibrated | bool | an isotonic calibration was fitted for the language
 """)),
+    TableSpec("sentiment_scorers", "voice", "voice_sentiment_scorers",
+              "Which scorer produced each language's sentiment, and how well the default "
+              "scorer and the model learned from this data's rated comments tell CSAT 4-5 "
+              "from CSAT 1-2 by cross-validation (cjmlib.voice.learning.learn_sentiment).",
+              columns("""
+language | string | language of the comments (sentiment_language)
+rated | int? | post-interaction comments of the language with a sentiment and a CSAT of 1-2 or 4-5
+positive | int? | of them with CSAT 4-5
+negative | int? | of them with CSAT 1-2
+auc_default | float? | AUC of the default scorer's sentiment for CSAT 4-5 vs 1-2 on the rated comments, 0-1
+auc_default_ci_low | float? | lower bound of the 95% percentile bootstrap interval of auc_default
+auc_default_ci_high | float? | upper bound of the 95% percentile bootstrap interval of auc_default
+auc_own | float? | AUC of the own model (default sentiment plus weight times the n-gram model's log-odds), out-of-fold by 5-fold cross-validation
+auc_own_ci_low | float? | lower bound of the 95% percentile bootstrap interval of auc_own
+auc_own_ci_high | float? | upper bound of the 95% percentile bootstrap interval of auc_own
+auc_gain | float? | auc_own - auc_default
+auc_gain_ci_low | float? | lower bound of the paired 95% bootstrap interval of auc_gain
+auc_gain_ci_high | float? | upper bound of the paired 95% bootstrap interval of auc_gain
+weight | float? | weight of the own model's log-odds, chosen on the out-of-fold predictions
+used | string | the scorer the language's sentiment comes from (sentiment_scorer)
+reason | string? | why the own model is not used (too few rated comments, or no gain)
+""")),
+    TableSpec("topics", "voice", "voice_topics",
+              "Topics of the post-interaction comments per touchpoint, language and polarity: "
+              "NMF of TF-IDF terms named by class-based TF-IDF, with typical quotes "
+              "(cjmlib.voice.topics.topics).", columns("""
+level | string | touchpoint
+group | string | the touchpoint
+language | string | language of the comments
+polarity | string | negative or positive (CSAT 1-2 / 4-5, else the sign of sentiment)
+topic | int | 1 = the largest topic of the group, language and polarity
+n_topics | int | topics fitted for the group, language and polarity
+terms | string | the topic's terms of largest c-TF-IDF, comma-separated
+n_comments | int | comments assigned to the topic
+n_group | int | comments of the group, language and polarity: the denominator of share
+share | float | n_comments / n_group, 0-1
+share_ci_low | float | lower bound of the 95% Wilson interval of share
+share_ci_high | float | upper bound of the 95% Wilson interval of share
+quotes | string | the topic's most typical comments, redacted, joined by a vertical bar
+"""), free_text=("quotes",)),
     TableSpec("themes", "voice", "voice_themes",
               "Words and phrases that set negative comments apart from positive ones, per "
               "touchpoint, stage and overall, language and direction (weighted log-odds with "
