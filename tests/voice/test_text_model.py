@@ -11,6 +11,7 @@ import pytest
 from cjmlib.voice import corpora
 from cjmlib.voice.text_model import (
     MODEL_DIR,
+    ModelSet,
     TextModel,
     combine,
     fit_text_model,
@@ -39,11 +40,16 @@ def test_a_fitted_model_matches_sklearn_on_the_same_design():
     assert model.predict_logit(["good", "bad"]).tolist()[0] > 0 > \
         model.predict_logit(["good", "bad"]).tolist()[1]
     # refit sklearn on the model's own design: same coefficients
+    from sklearn.feature_extraction.text import HashingVectorizer
+    from sklearn.pipeline import make_union
     from sklearn.preprocessing import normalize
 
-    from cjmlib.voice.text_model import _vectorizer
-
-    counts = _vectorizer("en").transform(texts).tocsc()[:, model.columns].tocsr()
+    # the documented features, built here from sklearn directly
+    common = {"n_features": 2**20, "alternate_sign": False, "norm": None}
+    counts = make_union(
+        HashingVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b|[!?]", **common),
+        HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), **common),
+    ).transform(texts).tocsc()[:, model.columns].tocsr().astype(float)
     counts.data = 1.0 + np.log(counts.data)
     design = normalize(counts.multiply(model.idf).tocsr())
     ref = LogisticRegression(C=1.0, solver="liblinear", tol=1e-6).fit(design, y)
@@ -79,8 +85,10 @@ def test_retraining_reproduces_the_shipped_models(tmp_path):
     meta = train(tmp_path, progress=lambda _: None)
     shipped = json.loads((MODEL_DIR / "models.json").read_text())
     for lang in ("en", "zh"):
-        assert meta[lang]["c"] == shipped[lang]["c"]
+        assert meta[lang]["members"] == shipped[lang]["members"]
         assert meta[lang]["weight"] == shipped[lang]["weight"]
-        new, old = TextModel.load(tmp_path / f"{lang}_reviews.npz"), shipped_model(lang)
-        assert np.array_equal(new.columns, old.columns)
-        assert np.allclose(new.coef, old.coef, atol=1e-6)
+        new, old = ModelSet.load(tmp_path / f"{lang}_reviews.npz"), shipped_model(lang)
+        for a, b in zip(new.members, old.members, strict=True):
+            assert a.features == b.features
+            assert np.array_equal(a.columns, b.columns)
+            assert np.allclose(a.coef, b.coef, atol=1e-6)
