@@ -475,24 +475,31 @@ def _reuse(source: Path, entry: Mapping[str, Any], notebook: str, run_dir: Path)
     return outputs
 
 
-def privacy_check(run_dir: Path, sources: Sequence[Path]) -> tuple[dict[str, Any], Any]:
+def privacy_check(run_dir: Path, sources: Sequence[Path],
+                  say: Callable[[str], None] | None = None) -> tuple[dict[str, Any], Any]:
     """Scan ``run_dir`` for the personal data of ``sources`` (raw folder, pilot file); the
-    manifest entry and the :class:`cjmlib.core.privacy.PrivacyScan`."""
+    manifest entry and the :class:`cjmlib.core.privacy.PrivacyScan`. ``say`` hears how far
+    the scan got when it takes more than a few seconds (a large run), and then when it
+    ends."""
     from cjmlib.core import privacy
 
     started = time.perf_counter()
     present = [p for p in sources if p is not None and p.exists()]
-    personal = privacy.personal_data(present) if present else None
+    personal = privacy.personal_data(present, progress=say) if present else None
     if personal is None or personal.empty:
         return ({"passed": True, "skipped": "no raw data with personal data to look for",
                  "seconds": round(time.perf_counter() - started, 2)}, None)
-    scan = privacy.scan_outputs(run_dir, personal, exclude=("privacy_scan.csv",))
+    scan = privacy.scan_outputs(run_dir, personal, exclude=("privacy_scan.csv",),
+                                progress=say)
+    seconds = time.perf_counter() - started
+    if say is not None and seconds >= privacy.PROGRESS_EVERY:
+        say(f"privacy scan done in {seconds:.1f} s")
     entry = {"passed": scan.passed, "files_scanned": len(scan.files_scanned),
              "files_skipped": len(scan.files_skipped), "hits": int(scan.hits["count"].sum())
              if len(scan.hits) else 0,
              "looked_for": {k: int(v) for k, v in
                             personal.summary().set_index("kind")["distinct_values"].items()},
-             "seconds": round(time.perf_counter() - started, 2)}
+             "seconds": round(seconds, 2)}
     return entry, scan
 
 
@@ -788,7 +795,7 @@ def _execute(
         kernel_log.close()
     if privacy_scan:
         entry, scan = privacy_check(run_dir, [raw_dir, pilot_path.resolve() if pilot_path
-                                              else None])
+                                              else None], say)
         manifest["privacy_scan"] = entry
         if scan is not None and not scan.passed:
             from cjmlib.core.io import write_table

@@ -1,10 +1,14 @@
 """Privacy: no raw e-mail, phone or name leaves the workbench; small groups stay hidden.
 
-Three tools, in four modules (each imports only the ones above it):
+Three tools, in five modules (each imports only the ones above it):
 
 * :mod:`~cjmlib.core.privacy.detect` -- the one set of detectors, used by the scan and by
   redaction: Unicode normalisation, e-mails, phones, names (:func:`find_personal_data`),
   the :class:`PersonalData` they look for, and its matching rules.
+* :mod:`~cjmlib.core.privacy.search` -- the same detectors on long texts (tables, large raw
+  files), run only where they can match: :func:`search_text` finds what
+  :func:`find_personal_data` finds, :func:`written_emails` counts the e-mail addresses of a
+  text as the e-mail detector reads them.
 * :mod:`~cjmlib.core.privacy.sources` -- :func:`personal_data` reads the raw exports of a
   run and collects the personal data they hold: every e-mail address found anywhere in
   them, the phone numbers of phone-like columns and the full names of name columns.
@@ -32,6 +36,7 @@ from cjmlib.core.privacy.detect import (
 )
 from cjmlib.core.privacy.redaction import redact, redact_column, suppress_small_groups
 from cjmlib.core.privacy.scan import PrivacyScan, output_texts, scan_outputs, scan_run
+from cjmlib.core.privacy.search import search_text, written_emails
 from cjmlib.core.privacy.sources import (
     FIRST_NAME_COLUMNS,
     FULL_NAME_COLUMNS,
@@ -39,6 +44,7 @@ from cjmlib.core.privacy.sources import (
     LAST_NAME_COLUMNS,
     PHONE_COLUMNS,
     PLACEHOLDER_EMAILS,
+    PROGRESS_EVERY,
     TEXT_SUFFIXES,
     personal_data,
     personal_data_if_present,
@@ -52,6 +58,7 @@ __all__ = [
     "LAST_NAME_COLUMNS",
     "PHONE_COLUMNS",
     "PLACEHOLDER_EMAILS",
+    "PROGRESS_EVERY",
     "TEXT_SUFFIXES",
     "PersonalData",
     "PrivacyScan",
@@ -67,5 +74,7 @@ __all__ = [
     "redact_column",
     "scan_outputs",
     "scan_run",
+    "search_text",
     "suppress_small_groups",
+    "written_emails",
 ]

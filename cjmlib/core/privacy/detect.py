@@ -68,6 +68,23 @@ class PersonalData:
         """The lengths of the CJK names."""
         return tuple(sorted({len(n) for n in self.cjk_names}))
 
+    @cached_property
+    def name_words(self) -> frozenset[str]:
+        """The first and the last names of :attr:`names`."""
+        return frozenset(word for name in self.names for word in name)
+
+    @cached_property
+    def phone_numbers(self) -> dict[int, pd.Index] | None:
+        """The phones as integers, indexed by their number of digits, for the whole-text test
+        of :mod:`~cjmlib.core.privacy.search`; None when a phone is not 1 to 18 ASCII digits."""
+        by_length: dict[int, list[str]] = {}
+        for phone in self.phones:
+            if not (phone.isascii() and phone.isdigit() and len(phone) <= 18):
+                return None
+            by_length.setdefault(len(phone), []).append(phone)
+        return {n: pd.Index(pd.array(v, dtype="string").astype("int64"))
+                for n, v in sorted(by_length.items())}
+
     @property
     def empty(self) -> bool:
         return not (self.emails or self.phones or self.names or self.cjk_names)
@@ -83,6 +100,8 @@ class PersonalData:
 # Matching: one set of detectors for the scan and for redaction
 # --------------------------------------------------------------------------------------------
 _APOSTROPHES = ("\u2019", "\u2018", "\u02bc")
+#: Texts longer than this are normalised a block of lines at a time.
+_NFKC_BLOCK = 1 << 16
 
 
 def normalise_text(text: str) -> str:
@@ -93,7 +112,21 @@ def normalise_text(text: str) -> str:
     >>> normalise_text("０７４３１\u3000５１９１５２ O\u2019Brien")
     "07431 519152 O'Brien"
     """
-    text = unicodedata.normalize("NFKC", text)
+    if text.isascii():  # NFKC keeps ASCII as it is, and it has no curly apostrophes
+        return text
+    if len(text) > _NFKC_BLOCK:
+        # a line feed never composes with its neighbours, so normalising blocks of lines
+        # gives the same text; one full-width digit then renormalises its block, not a
+        # whole table (NFKC returns a text it would not change without rewriting it)
+        blocks, at = [], 0
+        while at < len(text):
+            cut = text.find("\n", at + _NFKC_BLOCK)
+            end = len(text) if cut < 0 else cut + 1
+            blocks.append(unicodedata.normalize("NFKC", text[at:end]))
+            at = end
+        text = "".join(blocks)
+    else:
+        text = unicodedata.normalize("NFKC", text)
     for curly in _APOSTROPHES:
         text = text.replace(curly, "'")
     return text
@@ -244,8 +277,10 @@ def _is_decimal(text: str, groups: Sequence[re.Match[str]]) -> bool:
     return not (first.startswith("0") and len(first) >= 3 and len(second) >= 3)
 
 
-def _phone_spans(text: str, is_phone: Any) -> Iterator[tuple[int, int, str]]:
-    """``(start, end, national number)`` of the phone numbers written in normalised ``text``.
+def _phone_spans(text: str, is_phone: Any, start: int = 0,
+                 end: int | None = None) -> Iterator[tuple[int, int, str]]:
+    """``(start, end, national number)`` of the phone numbers written in normalised ``text``
+    (in ``text[start:end]`` when given: a part bounded by characters no phone holds).
 
     A phone is a whole token: a run of digit groups and separators (:data:`_PHONE_RUN`),
     never a part of a digit group, never glued to a word or a number (:func:`_glued`), never
@@ -254,7 +289,7 @@ def _phone_spans(text: str, is_phone: Any) -> Iterator[tuple[int, int, str]]:
     the national number or None.
     """
     high = _PHONE_DIGITS[1]
-    for run in _PHONE_RUN.finditer(text):
+    for run in _PHONE_RUN.finditer(text, start, len(text) if end is None else end):
         written = run.group()
         if written.isdigit():  # the common case in tables: one group, no separators
             if len(written) <= high and not _glued(text, run.start() - 1, -1) and not _glued(
@@ -397,21 +432,29 @@ def normalise_email(address: str) -> str:
     ('anna@xn--mller-kva.de', 'anna@xn--mller-kva.de')
     """
     local, _, domain = normalise_text(str(address)).strip().rpartition("@")
+    return f"{local.casefold()}@{_ascii_domain(domain)}"
+
+
+@lru_cache(maxsize=1 << 14)
+def _ascii_domain(domain: str) -> str:
+    """The domain of an address as it is compared (a run's addresses share a few domains:
+    each is converted once)."""
     domain = domain.replace("\u3002", ".").strip(".")
     try:
         domain = domain.encode("idna").decode("ascii")
     except UnicodeError:  # not a valid IDN: compared as written
         pass
-    return f"{local.casefold()}@{domain.casefold()}"
+    return domain.casefold()
 
 
-def _email_spans(text: str, wanted: frozenset[str] | None) -> Iterator[tuple[int, int, str]]:
+def _email_spans(text: str, wanted: frozenset[str] | None, start: int = 0,
+                 end: int | None = None) -> Iterator[tuple[int, int, str]]:
     """``(start, end, address)`` of the e-mail addresses in normalised ``text`` (only those
-    in ``wanted`` when given). Chinese is written without spaces, so a listed address may
-    be followed by text that reads as more of its domain (``ann@x.org谢谢``,
-    ``li@例子.中国的包裹``): the non-ASCII end of the last label is cut back one character at
-    a time until the address is found."""
-    for match in _EMAIL_TEXT.finditer(text):
+    in ``wanted`` when given; in ``text[start:end]`` when given). Chinese is written without
+    spaces, so a listed address may be followed by text that reads as more of its domain
+    (``ann@x.org谢谢``, ``li@例子.中国的包裹``): the non-ASCII end of the last label is cut
+    back one character at a time until the address is found."""
+    for match in _EMAIL_TEXT.finditer(text, start, len(text) if end is None else end):
         written = match.group()
         address = normalise_email(written)
         if wanted is not None:
@@ -439,13 +482,13 @@ def _name_key(word: str) -> str:
     return normalise_text(word).casefold()
 
 
-def _latin_name_spans(text: str, names: frozenset[tuple[str, str]]
-                      ) -> Iterator[tuple[int, int, str]]:
+def _latin_name_spans(text: str, names: frozenset[tuple[str, str]], start: int = 0,
+                      end: int | None = None) -> Iterator[tuple[int, int, str]]:
     """``(start, end, masked)`` of first and last names of one raw row written next to
-    each other in normalised ``text``, in either order, as whole words, case-insensitive,
-    with up to :data:`_MAX_INITIALS` middle initials between them (``Ella J. Jackson``,
-    ``Jackson, Ella``)."""
-    words = list(_LATIN_WORD.finditer(text))
+    each other in normalised ``text`` (in ``text[start:end]`` when given), in either order,
+    as whole words, case-insensitive, with up to :data:`_MAX_INITIALS` middle initials
+    between them (``Ella J. Jackson``, ``Jackson, Ella``)."""
+    words = list(_LATIN_WORD.finditer(text, start, len(text) if end is None else end))
     keys = [w.group().casefold() for w in words]
     for i in range(len(words) - 1):
         j = i + 1

@@ -15,18 +15,20 @@ import html as html_lib
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from cjmlib.core.privacy.detect import PersonalData, find_personal_data
+from cjmlib.core.privacy.detect import PersonalData
+from cjmlib.core.privacy.search import search_text
 from cjmlib.core.privacy.sources import (
     IMAGE_SUFFIXES,
     _decode,
     _file_text,
     _parquet_text,
+    _progress,
     personal_data,
 )
 
@@ -142,12 +144,17 @@ def scan_outputs(
     personal: PersonalData,
     *,
     exclude: Sequence[str] = (),
+    progress: Callable[[str], None] | None = None,
 ) -> PrivacyScan:
     """Search every file under ``folder`` for the personal data in ``personal``.
 
-    ``exclude``: file names (relative to ``folder``) not to search. Returns a
-    :class:`PrivacyScan`; ``hits`` has one row per file, kind, place (notebook cell, html,
-    table, text) and masked value, with how often it occurred.
+    ``exclude``: file names (relative to ``folder``) not to search; ``progress``: called
+    with a line saying how far the search got, every
+    :data:`~cjmlib.core.privacy.sources.PROGRESS_EVERY` seconds when it takes longer than
+    that. Returns a :class:`PrivacyScan`; ``hits`` has one row per file, kind, place
+    (notebook cell, html, table, text) and masked value, with how often it occurred.
+    Long texts (tables) are searched by :func:`~cjmlib.core.privacy.search.search_text`,
+    which finds what :func:`~cjmlib.core.privacy.detect.find_personal_data` finds.
     """
     root = Path(folder)
     if not root.is_dir():
@@ -155,8 +162,11 @@ def scan_outputs(
     rows: dict[tuple[str, str, str, str], int] = {}
     scanned: list[str] = []
     skipped: list[str] = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    report = _progress(progress)
+    paths = sorted(p for p in root.rglob("*") if p.is_file())
+    for k, path in enumerate(paths, start=1):
         rel = str(path.relative_to(root))
+        report(f"privacy scan: {k - 1} of {len(paths)} output files searched (next: {rel})")
         if rel in exclude:
             continue
         if path.suffix.lower() in IMAGE_SUFFIXES:
@@ -165,7 +175,7 @@ def scan_outputs(
         scanned.append(rel)
         for where, text in output_texts(path):
             piece: dict[tuple[str, str, str, str], int] = {}
-            for kind, value in find_personal_data(text, personal):
+            for kind, value in search_text(text, personal):
                 key = (rel, kind, where, value)
                 piece[key] = piece.get(key, 0) + 1
             for key, n in piece.items():

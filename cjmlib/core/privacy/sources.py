@@ -13,20 +13,23 @@ import io
 import json
 import os
 import re
+import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import partial
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from cjmlib.core.privacy.detect import (
-    _EMAIL_TEXT,
     PersonalData,
     normalise_email,
     normalise_text,
     phone_and_region,
 )
+from cjmlib.core.privacy.search import written_emails
 
 #: Placeholder values that are not personal data.
 PLACEHOLDER_EMAILS = frozenset({"noemail@example.com", "none@none.com", "na@na.com"})
@@ -45,6 +48,23 @@ TEXT_SUFFIXES = frozenset({".csv", ".tsv", ".txt", ".md", ".json", ".jsonl", ".l
                            ".yml", ".svg", ".xml", ".tex"})
 #: Formats that cannot carry text (figures): listed as skipped.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"})
+#: Seconds the privacy scan works quietly before it says how far it got, and between two
+#: such messages: a quick scan says nothing.
+PROGRESS_EVERY = 5.0
+
+
+def _progress(say: Callable[[str], None] | None) -> Callable[[str], None]:
+    """``say``, passed on only when :data:`PROGRESS_EVERY` seconds have gone by since the
+    start or the last message."""
+    last = time.monotonic()
+
+    def report(message: str) -> None:
+        nonlocal last
+        if say is not None and time.monotonic() - last >= PROGRESS_EVERY:
+            last = time.monotonic()
+            say(message)
+
+    return report
 
 
 # --------------------------------------------------------------------------------------------
@@ -60,7 +80,10 @@ def _decode(data: bytes) -> str:
 
 
 def _parquet_text(path: Path) -> str:
+    """The header and the rows of a Parquet table as text, cells joined by `` | ``: its text
+    and whole-number columns as pandas writes them (``astype("string")``, missing as "")."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     schema = pq.read_schema(path)
@@ -71,11 +94,31 @@ def _parquet_text(path: Path) -> str:
             or pa.types.is_dictionary(f.type)]
     if not keep:
         return header
-    frame = pq.read_table(path, columns=keep).to_pandas()
-    if frame.empty:
+    table = pq.read_table(path, columns=keep)
+    if table.num_rows == 0:
         return header
-    cells = frame.astype("string").fillna("")
-    return header + "\n" + "\n".join(" | ".join(row) for row in cells.itertuples(index=False))
+    text = pa.large_string()
+    if all(_as_pandas_writes(f.type, table.column(k).null_count)
+           for k, f in enumerate(table.schema)):
+        cells = [pc.fill_null(table.column(k).cast(text), "") for k in range(table.num_columns)]
+    else:  # whole numbers with gaps come out of pandas as floats ("7431519152.0")
+        frame = table.to_pandas().astype("string").fillna("")
+        cells = [pa.array(frame.iloc[:, k], type=text) for k in range(frame.shape[1])]
+    rows = pc.binary_join_element_wise(*cells, pa.scalar(" | ", text))
+    return header + "\n" + "\n".join(rows.to_pylist())
+
+
+def _as_pandas_writes(kind: Any, missing: int) -> bool:
+    """Whether Arrow's text of a column of type ``kind`` is pandas' (``to_pandas`` then
+    ``astype("string")``): text, text categories, whole numbers without gaps (pandas reads
+    those with gaps, and whole-number categories with gaps, as floats)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+        return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or (
+        pa.types.is_integer(kind) and missing == 0)
 
 
 def _file_text(path: Path) -> str:
@@ -100,26 +143,33 @@ def _wanted(columns: Iterable[Any]) -> list[str]:
             or LAST_NAME_COLUMNS.match(str(c)) or FULL_NAME_COLUMNS.match(str(c))]
 
 
-def _records(path: Path) -> Iterator[tuple[list[str], Iterable[Mapping[str, Any]]]]:
+def _records(path: Path, text: str | None = None
+             ) -> Iterator[tuple[list[str], Iterable[Mapping[str, Any]]]]:
     """Phone and name columns of a raw table as (columns, rows); nothing for files without
-    such columns or that are not tables (e-mails are read from the text of every file)."""
+    such columns or that are not tables (e-mails are read from the text of every file).
+    ``text``: the file's text when already read (CSV, JSON)."""
     suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv"):
+    if suffix in (".csv", ".tsv", ".jsonl", ".ndjson", ".json") and text is None:
         text = _decode(path.read_bytes())
+    if suffix in (".csv", ".tsv"):
         sep = "\t" if suffix == ".tsv" else ","
+        # the header is the first line when it is not blank and no quote can carry it on
+        first = text[:text.find("\n") + 1] if "\n" in text else text
+        head = first if first.strip() and '"' not in first else text
         try:
-            header = pd.read_csv(io.StringIO(text), dtype=str, sep=sep, nrows=0)
+            header = pd.read_csv(io.StringIO(head), dtype=str, sep=sep, nrows=0)
         except Exception:  # not a table
             return
         wanted = _wanted(header.columns)
         if wanted:
             frame = pd.read_csv(io.StringIO(text), dtype=str, sep=sep, usecols=wanted,
                                 on_bad_lines="skip")
-            yield wanted, frame.to_dict("records")
+            names, columns = list(frame.columns), [frame[c].tolist() for c in frame.columns]
+            yield wanted, [dict(zip(names, row, strict=True))
+                           for row in zip(*columns, strict=True)]
     elif suffix in (".jsonl", ".ndjson"):
-        lines = _decode(path.read_bytes()).splitlines()
         keys: set[str] = set()
-        for line in lines[:200]:  # JSON lines share their keys: look at the first ones
+        for line in _first_lines(text, 200):  # JSON lines share their keys: the first ones
             try:
                 obj = json.loads(line)
             except ValueError:
@@ -130,7 +180,7 @@ def _records(path: Path) -> Iterator[tuple[list[str], Iterable[Mapping[str, Any]
         if not wanted:
             return
         rows = []
-        for line in lines:
+        for line in text.splitlines():
             try:
                 obj = json.loads(line)
             except ValueError:
@@ -140,7 +190,7 @@ def _records(path: Path) -> Iterator[tuple[list[str], Iterable[Mapping[str, Any]
         yield wanted, rows
     elif suffix == ".json":
         try:
-            obj = json.loads(_decode(path.read_bytes()))
+            obj = json.loads(text)
         except ValueError:
             return
         if isinstance(obj, list) and obj and all(isinstance(r, dict) for r in obj):
@@ -162,11 +212,67 @@ def _records(path: Path) -> Iterator[tuple[list[str], Iterable[Mapping[str, Any]
                 yield wanted, frame[wanted].to_dict("records")
 
 
+def _first_lines(text: str, n: int) -> list[str]:
+    """``text.splitlines()[:n]`` without splitting the rest of a long text."""
+    end = -1
+    for _ in range(n + 1):
+        end = text.find("\n", end + 1)
+        if end < 0:
+            return text.splitlines()[:n]
+    return text[:end + 1].splitlines()[:n]
+
+
+def _written_emails(path: Path, text: str) -> Counter[str]:
+    """How often each e-mail address is written in a raw file (its text as
+    :func:`_file_text` reads it, normalised): Parquet tables column by column."""
+    if path.suffix.lower() != ".parquet":
+        return written_emails(normalise_text(text))
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    found = written_emails(normalise_text(" | ".join(schema.names)))
+    # the cells of _parquet_text are never written across (" | " and line feeds hold no
+    # address), and only text cells can hold an '@' (or a character NFKC makes one)
+    text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(
+        f.type) or (pa.types.is_dictionary(f.type) and (pa.types.is_string(
+            f.type.value_type) or pa.types.is_large_string(f.type.value_type)))]
+    if not text:
+        return found
+    # as categories: the few distinct values of most columns are looked at, not every cell
+    table = pq.read_table(path, columns=text, read_dictionary=text)
+    cells = []
+    for chunk in (c for column in table.columns for c in column.chunks):
+        if pa.types.is_dictionary(chunk.type):
+            if not pc.any(_with_at_sign(chunk.dictionary)).as_py():
+                continue
+            chunk = chunk.dictionary_decode()
+        cells.append(chunk.filter(_with_at_sign(chunk)).cast(pa.large_string()))
+    if not cells:
+        return found
+    counts = pc.value_counts(pa.chunked_array(cells, pa.large_string()))
+    for value, n in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(),
+                        strict=True):
+        for written, k in written_emails(normalise_text(value)).items():
+            found[written] += k * n
+    return found
+
+
+def _with_at_sign(cells: Any) -> Any:
+    """Which of Arrow's text ``cells`` hold an ``@`` or a character NFKC makes one."""
+    import pyarrow.compute as pc
+
+    signs = [pc.match_substring(cells, sign) for sign in ("@", "\ufe6b", "\uff20")]
+    return pc.or_(pc.or_(signs[0], signs[1]), signs[2])
+
+
 def personal_data(
     raw: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
     placeholder_emails: Iterable[str] = PLACEHOLDER_EMAILS,
     default_region: str = "GB",
+    progress: Callable[[str], None] | None = None,
 ) -> PersonalData:
     """Collect the e-mails, phones and names held by the raw exports.
 
@@ -175,6 +281,8 @@ def personal_data(
     anywhere in it; phones from columns whose name says phone (see :data:`PHONE_COLUMNS`);
     names from first/last/full name columns. Phones without a country code are read in
     ``default_region``; the regions of the raw phones become :attr:`PersonalData.regions`.
+    ``progress``: called with a line saying how far the reading got, every
+    :data:`PROGRESS_EVERY` seconds when it takes longer than that.
     Raises ``FileNotFoundError`` naming a source that does not exist.
     """
     sources = [raw] if isinstance(raw, (str, os.PathLike)) else list(raw)
@@ -195,17 +303,25 @@ def personal_data(
     cjk: set[str] = set()
     counts: dict[str, dict[str, int]] = {}
     regions: Counter[str] = Counter()
-    for path, rel in files:
+    # a phone or a name recurs in every row it has: each distinct value is read once
+    read: dict[Any, Any] = {}
+    addresses: dict[str, str] = {}
+    read_phone = partial(phone_and_region, default_region=default_region)
+    add_name = partial(_add_name, names=names, cjk=cjk)
+    add_full_name = partial(_add_full_name, names=names, cjk=cjk)
+    report = _progress(progress)
+    for k, (path, rel) in enumerate(files, start=1):
         found = {"email": 0, "phone": 0, "name": 0}
-        text = _file_text(path)
+        text = "" if path.suffix.lower() == ".parquet" else _file_text(path)
         # an address recurs in every event it has: normalise each distinct spelling once
-        for written, n in Counter(_EMAIL_TEXT.findall(normalise_text(text))).items():
-            address = normalise_email(written)
+        for written, n in _written_emails(path, text).items():
+            address = addresses.get(written) or addresses.setdefault(
+                written, normalise_email(written))
             if address not in skip_emails:
                 emails.add(address)
                 found["email"] += n
         try:
-            tables = list(_records(path))
+            tables = list(_records(path, text or None))
         except Exception:  # an unreadable table still had its e-mails read above
             tables = []
         for columns, rows in tables:
@@ -215,28 +331,59 @@ def personal_data(
             full_cols = [c for c in columns if FULL_NAME_COLUMNS.match(str(c))]
             if not (phone_cols or first_cols or full_cols):
                 continue
-            for row in rows:
-                for c in phone_cols:
-                    number = phone_and_region(row.get(c), default_region=default_region)
-                    if number:
-                        phones.add(number[0])
-                        regions[number[1]] += 1
-                        found["phone"] += 1
-                for fc, lc in zip(first_cols, last_cols, strict=False):
-                    if _add_name(row.get(fc), row.get(lc), names, cjk):
-                        found["name"] += 1
-                for c in full_cols:
-                    parts = normalise_text(str(row.get(c) or "")).split()
-                    if len(parts) >= 2 and _add_name(parts[0], parts[-1], names, cjk):
-                        found["name"] += 1
-                    elif len(parts) == 1 and _CJK.fullmatch(parts[0]) and len(parts[0]) >= 2:
-                        cjk.add(parts[0])
-                        found["name"] += 1
+            rows = list(rows)
+
+            def column(name: str, rows: list[Mapping[str, Any]] = rows) -> list[Any]:
+                return [row.get(name) for row in rows]
+
+            # phones row by row (ties between regions go to the one read first)
+            numbers = [n for n in chain.from_iterable(zip(*(
+                _each(read, read_phone, column(c)) for c in phone_cols), strict=True)) if n]
+            phones.update(n[0] for n in numbers)
+            regions.update(n[1] for n in numbers)
+            found["phone"] += len(numbers)
+            for fc, lc in zip(first_cols, last_cols, strict=False):
+                found["name"] += sum(_each(read, add_name, column(fc), column(lc)))
+            for c in full_cols:
+                found["name"] += sum(_each(read, add_full_name, column(c)))
         if any(found.values()):
             counts[rel] = found
+        report(f"privacy scan: personal data read from {k} of {len(files)} raw files ({rel})")
     ordered = (default_region, *(r for r, _ in regions.most_common() if r != default_region))
     return PersonalData(frozenset(emails), frozenset(phones), frozenset(names),
                         frozenset(cjk), counts, ordered)
+
+
+def _each(read: dict[Any, Any], reading: Callable[..., Any], *columns: list[Any]
+          ) -> list[Any]:
+    """``reading(*values)`` for the values of each row of ``columns``; rows of text are read
+    once per distinct values, remembered in ``read`` (other values, rare in raw exports, are
+    read each time: ``-0.0`` equals ``0.0`` but reads differently). Reading a name adds it
+    to the set of names: adding it again changes nothing."""
+    memo = read.setdefault(reading, {})
+    if len(columns) == 1:
+        for value in dict.fromkeys(v for v in columns[0] if type(v) is str):
+            if value not in memo:
+                memo[value] = reading(value)
+        return [memo[v] if type(v) is str else reading(v) for v in columns[0]]
+    rows = list(zip(*columns, strict=True))
+    text = [all(type(v) is str for v in row) for row in rows]
+    for row in dict.fromkeys(r for r, t in zip(rows, text, strict=True) if t):
+        if row not in memo:
+            memo[row] = reading(*row)
+    return [memo[r] if t else reading(*r) for r, t in zip(rows, text, strict=True)]
+
+
+def _add_full_name(value: Any, names: set[tuple[str, str]], cjk: set[str]) -> bool:
+    """Add the name in a full-name cell (first and last word, or a CJK name written
+    together); whether there was one."""
+    parts = normalise_text(str(value or "")).split()
+    if len(parts) >= 2 and _add_name(parts[0], parts[-1], names, cjk):
+        return True
+    if len(parts) == 1 and _CJK.fullmatch(parts[0]) and len(parts[0]) >= 2:
+        cjk.add(parts[0])
+        return True
+    return False
 
 
 def _add_name(first: Any, last: Any, names: set[tuple[str, str]], cjk: set[str]) -> bool:
