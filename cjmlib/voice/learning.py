@@ -109,6 +109,11 @@ def learn_sentiment(
         row: dict[str, Any] = {"language": lang, "rated": len(part),
                                "positive": int(y.sum()), "negative": int((~y).sum())}
         default_name = part["sentiment_scorer"].mode().iat[0] if len(part) else None
+        if not len(part):
+            row.update(used=None, reason="no rated comment with a sentiment: no scorer for "
+                                         "the language, or no CSAT of 1-2 or 4-5")
+            rows.append(row)
+            continue
         if min(row["positive"], row["negative"]) < min_per_class:
             row.update(used=default_name, reason=f"fewer than {min_per_class} positive or "
                        "negative rated comments")

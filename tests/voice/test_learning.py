@@ -55,6 +55,9 @@ def test_too_few_rated_comments_keep_the_default_with_a_reason():
     row = learned.table.iloc[0]
     assert row["rated"] == 10 and row["positive"] == 5 and row["negative"] == 5
     assert "fewer than 30" in row["reason"]
+    # a language without a scorer is listed, with why it has no sentiment
+    other = learn_sentiment(score_sentiment(frame.assign(language="es")), min_per_class=30)
+    assert other.table.iloc[0]["rated"] == 0 and "no scorer" in other.table.iloc[0]["reason"]
     assert not learned.models_
     out = apply_learning(score_sentiment(frame), learned)
     assert out["sentiment"].equals(out["sentiment_default"])
