@@ -269,12 +269,17 @@ def test_synthetic_control_placebos_have_the_pilots_size_and_invert_one_test():
     obs = abs(sc.estimate) / sc.cv_rmspe
     assert sc.p_value == pytest.approx((1 + (valid >= obs * (1 - 1e-12)).sum()) / k)
     assert sc.min_p_value == pytest.approx(1 / k)
-    # the cross-validated RMSPE by hand: leave each pre-launch period out, refit, predict it
+    # the cross-validated RMSPE by hand: leave each of 10 blocks of the 14 pre-launch
+    # periods out, refit, predict it
     y = p.matrices["sales"]
     pre = np.flatnonzero(~p.post)
     donors, target = y[~p.treated], y[p.treated].mean(0)
-    errors = [target[j] - donors[:, j] @ synthetic_weights(
-        target[pre[pre != j]], donors[:, pre[pre != j]].T) for j in pre]
+    errors = []
+    for block in np.array_split(pre, 10):
+        keep = np.setdiff1d(pre, block)
+        errors.extend(target[block] - donors[:, block].T @ synthetic_weights(
+            target[keep], donors[:, keep].T))
+    assert len(pre) == 14
     assert sc.cv_rmspe == pytest.approx(float(np.sqrt(np.mean(np.square(errors)))))
     # the interval's ends: with the pilot's post outcomes less d, a full refit rejects just
     # outside and not just inside
@@ -319,3 +324,34 @@ def test_design_limits_are_in_the_table():
     assert perm.power_observed > 0.9 and perm.p_value <= 0.05
     cr1 = did.results.query("inference == 'cluster-robust (CR1)'").iloc[0]
     assert np.isnan(cr1.min_p_value) and 0 < cr1.power_observed <= 1
+
+
+def test_synthetic_control_cross_validates_long_pre_periods_in_blocks():
+    """With more pre-launch periods than CV_BLOCKS, the scale is the RMSPE of leaving out
+    each of CV_BLOCKS blocks of neighbouring periods (computed here with synthetic_weights
+    directly); with fewer, of leaving out each period."""
+    from cjmlib.pilots.quasi_experiments import CV_BLOCKS, Panel, synthetic_weights
+
+    rng = np.random.default_rng(3)
+    for n_pre in (6, 25):
+        periods = n_pre + 5
+        f = rng.normal(size=periods).cumsum()
+        y = 50 + rng.normal(size=(12, 1)) * 3 + f * rng.uniform(0.5, 1.5, (12, 1)) \
+            + rng.normal(size=(12, periods))
+        treated = np.zeros(12, bool)
+        treated[0] = True
+        post = np.arange(periods) >= n_pre
+        panel = Panel(None, "sim", "unit", "period", ["y"], list(range(12)),
+                      list(range(periods)), treated, post, {"y": y})
+        sc = synthetic_control(panel, "y", max_placebos=20, n_power=5)
+        pre = np.arange(n_pre)
+        blocks = np.array_split(pre, min(n_pre, CV_BLOCKS))
+        errors = []
+        for block in blocks:
+            keep = np.setdiff1d(pre, block)
+            w = synthetic_weights(y[0, keep], y[1:, keep].T)
+            errors.extend(y[0, block] - y[1:, block].T @ w)
+        expected = float(np.sqrt(np.mean(np.square(errors))))
+        assert len(blocks) == min(n_pre, 10)
+        assert sc.placebos["scale"].notna().any()
+        assert sc.cv_rmspe == pytest.approx(expected, rel=1e-9)
