@@ -160,6 +160,24 @@ def detect_languages(texts: pd.Series) -> pd.Series:
     return texts.map(found).astype(object).where(texts.notna(), None)
 
 
+def resolve_languages(frame: pd.DataFrame, text_col: str, columns: Any = ("language",), *,
+                      detect: bool = True) -> list[str | None]:
+    """The language of each row: the first of ``columns`` (those present) holding a tag,
+    normalised (:func:`normalise_language`); else, with ``detect``, :func:`detect_language`
+    of its ``text_col`` (each distinct text once); else None."""
+    found: list[str | None] = [None] * len(frame)
+    for col in columns:
+        if col is not None and col in frame.columns:
+            found = [f if f is not None else normalise_language(v)
+                     for f, v in zip(found, frame[col], strict=True)]
+    missing = [i for i, f in enumerate(found) if f is None]
+    if detect and missing:
+        detected = detect_languages(frame[text_col].iloc[missing])
+        for i, lang in zip(missing, detected, strict=True):
+            found[i] = lang
+    return found
+
+
 # --------------------------------------------------------------------------------------------
 # Traditional Chinese
 # --------------------------------------------------------------------------------------------

@@ -35,9 +35,11 @@ import pandas as pd
 
 from cjmlib.core.checks import check_columns, check_scalar
 from cjmlib.voice.language import (  # noqa: F401  (re-exported: part of this module's API)
+    _CJK,
     detect_language,
     detect_languages,
     normalise_language,
+    resolve_languages,
     split_emoji,
     to_simplified,
 )
@@ -121,7 +123,6 @@ ZH_INTENSIFIERS: dict[str, float] = {
 ZH_BUT = frozenset({"但是", "但", "可是", "不过", "然而", "却"})
 _ZH_NEGATION_FACTOR = -0.74  # VADER's N_SCALAR
 _ZH_PUNCT = re.compile(r"^[\s，。！？、；：,.!?;:…~～\"'“”‘’()（）【】\[\]]+$")
-_CJK = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff]")
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,7 +278,7 @@ class ReviewScorer:
     ``EMOJI_SCALE`` times their ranking score to the lexicon's raw sum; the n-gram model
     (:func:`cjmlib.voice.text_model.shipped_model`, trained on public labelled reviews)
     adds ``weight`` times its log-odds (:func:`cjmlib.voice.text_model.combine`; the
-    weight was chosen by cross-validation on the training corpus, see
+    weight was chosen by leave-one-domain-out validation on the training corpus, see
     ``cjmlib/voice/models/models.json``). Text the lexicon scorer cannot judge (no
     Chinese character for the Chinese one) and without emoji returns None.
 
@@ -376,17 +377,7 @@ def score_sentiment(
     scorers = {normalise_language(k): v for k, v in scorers.items()}
     out = feedback.copy()
     texts = out[text_col]
-    if language_col is not None and language_col in out.columns:
-        given = [normalise_language(v) for v in out[language_col]]
-    else:
-        given = [None] * len(out)
-    if detect:
-        missing = [i for i, v in enumerate(given) if v is None]
-        if missing:
-            found = detect_languages(texts.iloc[missing].where(
-                texts.iloc[missing].map(lambda t: isinstance(t, str) and bool(t.strip())), None))
-            for i, lang in zip(missing, found, strict=True):
-                given[i] = lang
+    given = resolve_languages(out, text_col, [language_col], detect=detect)
     # each distinct (language, text) scored once; batch scorers in one call per language
     todo: dict[str, list[str]] = {}
     for text, lang in zip(texts, given, strict=True):

@@ -180,7 +180,7 @@ def themes(
 
     Raises ``ValueError`` when no comment has a polarity or no term passes ``min_docs``.
     """
-    from cjmlib.voice.sentiment import detect_language, normalise_language
+    from cjmlib.voice.language import resolve_languages
 
     check_scalar(top, "top", typ=int, ge=1)
     check_scalar(min_docs, "min_docs", typ=int, ge=1)
@@ -199,12 +199,8 @@ def themes(
     if frame.empty:
         raise ValueError("feedback table: no comment with a negative or positive polarity "
                          "(from csat or sentiment); nothing to compare")
-    lang = pd.Series(None, index=frame.index, dtype=object)
-    for col in ("sentiment_language", "language"):
-        if col in frame.columns:
-            lang = lang.where(lang.notna(), frame[col].map(normalise_language))
-    lang = lang.where(lang.notna(), frame[text_col].map(detect_language))
-    frame = frame.assign(_language=lang.fillna("und"),
+    lang = resolve_languages(frame, text_col, ("sentiment_language", "language"))
+    frame = frame.assign(_language=[lg or "und" for lg in lang],
                          _terms=[terms(t, lg) for t, lg in zip(frame[text_col], lang,
                                                                  strict=True)])
     rows = []

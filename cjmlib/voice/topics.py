@@ -242,7 +242,7 @@ def _polar_comments(comments: pd.DataFrame, *, by: str | None, polarity_col: str
                     text_col: str, language_col: str | None) -> pd.DataFrame:
     """Non-empty negative or positive comments with ``_group``, ``_polarity``,
     ``_language`` and ``_terms``."""
-    from cjmlib.voice.sentiment import detect_language, normalise_language
+    from cjmlib.voice.language import resolve_languages
     from cjmlib.voice.themes import comment_polarity, terms
 
     frame = comments[comments[text_col].map(lambda t: isinstance(t, str) and bool(t.strip()))]
@@ -253,12 +253,9 @@ def _polar_comments(comments: pd.DataFrame, *, by: str | None, polarity_col: str
     group = frame[by] if by is not None else pd.Series("all", index=frame.index)
     keep = polarity.notna() & (polarity != "neutral") & group.notna()
     frame = frame[keep.to_numpy()]
-    language = frame[language_col].map(normalise_language) if language_col is not None \
-        else pd.Series(None, index=frame.index, dtype=object)
-    missing = language.isna()
-    if missing.any():
-        language[missing] = frame.loc[missing, text_col].map(detect_language)
-    language = language.fillna("und").astype(str)
+    language = pd.Series([lg or "und" for lg in resolve_languages(frame, text_col,
+                                                                   [language_col])],
+                         index=frame.index, dtype=str)
     # real comments repeat ("great service"): split each distinct text once
     cleaned = frame[text_col].map(lambda t: _NUMBERS_AND_ADDRESSES.sub(" ", t))
     split: dict[tuple[str, str], list[str]] = {}
