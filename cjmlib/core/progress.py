@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import TextIO
 
@@ -25,13 +26,27 @@ class Progress:
     """
 
     def __init__(self, total: int, label: str, *, after: float = 5.0, every: float = 10.0,
-                 stream: TextIO | None = None) -> None:
+                 stream: TextIO | None = None,
+                 say: Callable[[str], None] | None = None) -> None:
         self.total, self.label = int(total), label
         self.after, self.every = after, every
         self.stream = stream
+        self.say = say  # where the lines go (default: print to ``stream``, else stderr)
         self.done = 0
         self._start = time.monotonic()
         self._last: float | None = None
+
+    def _due(self, now: float) -> bool:
+        """``after`` seconds since the start and ``every`` since the last line."""
+        return now - self._start >= self.after and (
+            self._last is None or now - self._last >= self.every)
+
+    def _emit(self, text: str, now: float) -> None:
+        if self.say is not None:
+            self.say(text)
+        else:
+            print(text, file=self.stream or sys.stderr, flush=True)
+        self._last = now
 
     def _say(self, now: float, final: bool = False) -> None:
         elapsed = now - self._start
@@ -39,16 +54,20 @@ class Progress:
         if not final and 0 < self.done < self.total:
             left = elapsed / self.done * (self.total - self.done)
             text += f", about {left:.0f} s left"
-        print(text + ")", file=self.stream or sys.stderr, flush=True)
-        self._last = now
+        self._emit(text + ")", now)
 
     def step(self, n: int = 1) -> None:
         self.done += n
         now = time.monotonic()
-        if now - self._start < self.after:
-            return
-        if self._last is None or now - self._last >= self.every:
+        if self._due(now):
             self._say(now)
+
+    def note(self, message: str) -> None:
+        """Pass ``message`` on when a line is due (the same timing as :meth:`step`), for a
+        loop that words its own lines."""
+        now = time.monotonic()
+        if self._due(now):
+            self._emit(message, now)
 
     def close(self) -> None:
         """The last line (only when a progress line was printed)."""

@@ -13,7 +13,6 @@ import io
 import json
 import os
 import re
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
@@ -30,6 +29,7 @@ from cjmlib.core.privacy.detect import (
     phone_and_region,
 )
 from cjmlib.core.privacy.search import written_emails
+from cjmlib.core.progress import Progress
 
 #: Placeholder values that are not personal data.
 PLACEHOLDER_EMAILS = frozenset({"noemail@example.com", "none@none.com", "na@na.com"})
@@ -55,16 +55,11 @@ PROGRESS_EVERY = 5.0
 
 def _progress(say: Callable[[str], None] | None) -> Callable[[str], None]:
     """``say``, passed on only when :data:`PROGRESS_EVERY` seconds have gone by since the
-    start or the last message."""
-    last = time.monotonic()
-
-    def report(message: str) -> None:
-        nonlocal last
-        if say is not None and time.monotonic() - last >= PROGRESS_EVERY:
-            last = time.monotonic()
-            say(message)
-
-    return report
+    start or the last message (:meth:`cjmlib.core.progress.Progress.note`)."""
+    if say is None:
+        return lambda message: None
+    return Progress(0, "privacy scan", after=PROGRESS_EVERY, every=PROGRESS_EVERY,
+                    say=say).note
 
 
 # --------------------------------------------------------------------------------------------
