@@ -207,9 +207,6 @@ def _moment_result(spec: MetricSpec, per: Mapping[tuple, Aggregates], control: s
 
 def _proportion_result(spec: MetricSpec, x_c: float, n_c: float, x_t: float, n_t: float,
                        alpha: float, name: str, col: str) -> dict[str, Any]:
-    from scipy import stats
-    from statsmodels.stats.proportion import test_proportions_2indep
-
     if (x_c + x_t) in (0, n_c + n_t):
         raise _zero_variance(spec, name, col, f"(every value is {int(x_c > 0)} in both arms)")
     pooled = (x_c + x_t) / (n_c + n_t)
@@ -229,6 +226,10 @@ def _proportion_result(spec: MetricSpec, x_c: float, n_c: float, x_t: float, n_t
     if method == "z":
         res["method"] = "difference of proportions, unpooled Wald z test and interval"
     else:
+        # imported here: the Wald z test of large pilots needs neither (half a second)
+        from scipy import stats
+        from statsmodels.stats.proportion import test_proportions_2indep
+
         table = [[int(x_t), int(n_t - x_t)], [int(x_c), int(n_c - x_c)]]
         if method == "barnard":
             p, label = stats.barnard_exact(table).pvalue, "Barnard exact test"
@@ -430,7 +431,7 @@ def _relative_interval(cv: float, tv: float, var_c: float, var_t: float, *, df: 
     of 1e-3 gave [-1, 3e39]), and a ratio whose control is not clearly away from 0 has no
     bounded interval at all (Fieller 1954).
     """
-    from scipy import stats
+    from scipy import special  # stdtrit / ndtri are scipy.stats' t.ppf / norm.ppf
 
     if not cv * tv > 0:
         return math.nan, math.nan, (
@@ -439,8 +440,8 @@ def _relative_interval(cv: float, tv: float, var_c: float, var_t: float, *, df: 
     a, b = var_c / cv ** 2, var_t / tv ** 2
     if np.isfinite(df) and a + b > 0:
         df = (a + b) ** 2 / (a * a / (n_c - 1) + b * b / (n_t - 1))
-    q = float(stats.t.ppf(1 - alpha / 2, df) if np.isfinite(df)
-              else stats.norm.ppf(1 - alpha / 2))
+    q = float(special.stdtrit(df, 1 - alpha / 2) if np.isfinite(df)
+              else special.ndtri(1 - alpha / 2))
     for label, value, var in ((control, cv, var_c), (arm, tv, var_t)):
         if not abs(value) > q * math.sqrt(var):
             return math.nan, math.nan, (
