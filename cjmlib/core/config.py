@@ -85,6 +85,21 @@ def resolve_path(path: str | os.PathLike[str], *, must_exist: bool = False) -> P
     return (p if p.is_absolute() else workspace() / p).resolve()
 
 
+def resolve_input(value: str | os.PathLike[str], *, must_exist: bool = True) -> Path | str:
+    """A table parameter: a path (:func:`resolve_path`), or, when an engine other than
+    DuckDB is selected (:func:`cjmlib.core.engine.use_engine`) and no such file exists, the
+    name of a table of that engine's catalog (``events``, ``analytics.events``), returned as
+    it is for :func:`cjmlib.core.engine.as_table`."""
+    from cjmlib.core.engine import is_table_name, engine_name
+
+    try:
+        return resolve_path(value, must_exist=must_exist)
+    except FileNotFoundError:
+        if engine_name() != "duckdb" and isinstance(value, str) and is_table_name(value):
+            return value
+        raise
+
+
 def output_path(path: str | os.PathLike[str]) -> Path:
     """Resolve a path the workbench *writes*: absolute as given, relative under the workspace.
 

@@ -48,7 +48,10 @@ def connection() -> Any:
 def as_table(data: Any, *, what: str = "table") -> Any:
     """An Ibis table from a pandas DataFrame, a Parquet/CSV path (file or folder of Parquet
     files) or an Ibis table (of any backend, used as it is); ``what`` names the table in
-    errors."""
+    errors. Paths are read by the engine :func:`use_engine` selected (embedded DuckDB by
+    default); with another engine a name that is not a path, such as ``events`` or
+    ``analytics.events``, is a table of that engine's catalog. DataFrames stay local
+    (DuckDB): they are already in this process's memory."""
     import ibis
     import ibis.expr.types as ir
 
@@ -58,9 +61,14 @@ def as_table(data: Any, *, what: str = "table") -> Any:
         return ibis.memtable(data)
     if isinstance(data, (str, os.PathLike)):
         path = Path(data)
+        selected = engine()
         if not path.exists():
+            if selected is not connection() and isinstance(data, str) and is_table_name(data):
+                return _catalog_table(selected, data, what)
             raise FileNotFoundError(f"{path}: {what} not found")
         suffix = path.suffix.lower()
+        if selected is not connection():  # another engine reads the file itself
+            return _read_on(selected, path, suffix, what)
         con = connection()
         with warnings.catch_warnings():  # ibis 12 on duckdb 2.0 calls a deprecated fetch
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -240,3 +248,129 @@ def execute(expr: Any) -> pd.DataFrame:
     return frame
 
 
+
+
+# --------------------------------------------------------------------------------------------
+# Choosing the engine
+# --------------------------------------------------------------------------------------------
+_ENGINE: Any = None  # the engine use_engine selected; None: the embedded DuckDB connection
+_ENGINE_SPEC = "duckdb"
+
+
+def engine() -> Any:
+    """The Ibis backend that reads paths and catalog tables: what :func:`use_engine` chose,
+    else the embedded DuckDB connection."""
+    return _ENGINE if _ENGINE is not None else connection()
+
+
+def engine_name() -> str:
+    """The specification of the selected engine (``"duckdb"`` by default)."""
+    return _ENGINE_SPEC
+
+
+def use_engine(spec: Any = "duckdb") -> Any:
+    """Select the engine that reads events, feedback and customers and computes the
+    aggregates; returns its Ibis backend. ``spec``:
+
+    - ``"duckdb"`` (default): the embedded DuckDB connection;
+    - ``"pyspark"``: a local Spark session using every core (``local[*]``);
+      ``"pyspark:<master>"`` or a master URL (``local[2]``, ``spark://host:7077``,
+      ``yarn``, ``k8s://...``): a Spark session on that master, or the session already
+      active in the process (e.g. on Databricks) when one is running;
+    - any other Ibis connection string (``postgres://...``, ``bigquery://project/dataset``,
+      ``trino://...``), opened with ``ibis.connect``;
+    - an Ibis backend object, used as it is.
+
+    Spark sessions run in UTC (``spark.sql.session.timeZone``), as the workbench's times are.
+    """
+    global _ENGINE, _ENGINE_SPEC
+    import ibis
+
+    if not isinstance(spec, str):
+        _ENGINE, _ENGINE_SPEC = spec, getattr(spec, "name", type(spec).__name__)
+        return _ENGINE
+    text = spec.strip()
+    if text in ("", "duckdb"):
+        _ENGINE, _ENGINE_SPEC = None, "duckdb"
+        return connection()
+    master = _spark_master(text)
+    if master is not None:
+        _ENGINE = ibis.pyspark.connect(spark_session(master))
+    elif "://" in text:
+        _ENGINE = ibis.connect(text)
+    else:
+        raise ValueError(f"engine {spec!r}: expected 'duckdb', 'pyspark', 'pyspark:<master>', "
+                         "a Spark master URL (local[2], spark://host:7077, yarn, k8s://...) "
+                         "or an Ibis connection string such as 'postgres://user@host/db'")
+    _ENGINE_SPEC = text
+    return _ENGINE
+
+
+def _spark_master(text: str) -> str | None:
+    if text == "pyspark":
+        return "local[*]"
+    if text.startswith("pyspark:"):
+        return text.split(":", 1)[1] or "local[*]"
+    if text.startswith(("local", "spark://", "k8s://", "mesos://")) or text == "yarn":
+        return text
+    return None
+
+
+def spark_session(master: str = "local[*]") -> Any:
+    """The active Spark session, or a new one on ``master`` with the workbench's settings:
+    UTC session time zone, no UI, quiet logs, and for local masters a loopback address,
+    a small number of shuffle partitions and 2 GB of driver memory."""
+    os.environ.setdefault("PYSPARK_PYTHON", _python())
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.conf.set("spark.sql.session.timeZone", "UTC")
+        return active
+    builder = (SparkSession.builder.master(master).appName("cjm-workbench")
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false"))
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = (builder.config("spark.driver.host", "127.0.0.1")
+                   .config("spark.driver.bindAddress", "127.0.0.1")
+                   .config("spark.sql.shuffle.partitions", "4")
+                   .config("spark.default.parallelism", "4")
+                   .config("spark.driver.memory", "2g"))
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def _python() -> str:
+    import sys
+
+    return sys.executable
+
+
+def is_table_name(text: str) -> bool:
+    """A catalog table name (``events``, ``db.events``), not a file path."""
+    import re
+
+    return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}", text) is not None
+
+
+def _catalog_table(con: Any, name: str, what: str) -> Any:
+    parts = name.split(".")
+    try:
+        if len(parts) == 1:
+            return con.table(name)
+        return con.table(parts[-1], database=tuple(parts[:-1]) if len(parts) > 2 else parts[0])
+    except Exception as exc:
+        raise FileNotFoundError(f"{name}: {what} is neither a file nor a table of the "
+                                f"{engine_name()} engine ({type(exc).__name__}: {exc})") from exc
+
+
+def _read_on(con: Any, path: Path, suffix: str, what: str) -> Any:
+    """A Parquet file or folder, or a CSV file, read by the selected engine."""
+    if suffix in (".parquet", ".pq") or path.is_dir():
+        return con.read_parquet(str(path))
+    if suffix in (".csv", ".tsv", ".txt"):
+        return con.read_csv(str(path))
+    raise ValueError(f"{path}: unsupported {what} format {suffix!r}; expected .parquet or .csv")

@@ -407,8 +407,11 @@ def _kpi_frames(journeys: Journeys, *, unit: str, levels: Sequence[str], flows: 
     # the one window pass: moves and their gaps, aggregated in the engine into a histogram
     # by (touchpoint, next touchpoint, period, log-spaced gap bin) kept there for the queries
     o = journeys.ordered("next_touchpoint", "next_gap_s")
+    # a gap on a bin edge (0.05 s is 1.05 - 1) must fall in the same bin on every engine:
+    # their logarithms differ in the last bit, so the edge is nudged by 1e-9 of a bin
     o = o.mutate(_p=period_index(o.time_us, unit),
-                 _bin=((o.next_gap_s + 1).ln() / np.log(GAP_BIN_RATIO)).floor().cast("int64"))
+                 _bin=((o.next_gap_s + 1).ln() / np.log(GAP_BIN_RATIO) + 1e-9).floor()
+                 .cast("int64"))
     hist = o.group_by(["touchpoint", "next_touchpoint", "channel", "_p", "_bin"]).aggregate(
         n=o.count())
     with _materialised(hist) as hist:

@@ -61,7 +61,7 @@ import pandas as pd
 
 from cjmlib.core.checks import check_columns, check_scalar
 from cjmlib.core.engine import execute
-from cjmlib.journeys.build import build_journeys
+from cjmlib.journeys.build import Journeys, build_journeys
 from cjmlib.stats.intervals import add_rate
 from cjmlib.stats.multiplicity import adjust_p_values
 from cjmlib.voice.surveys import read_feedback, select_surveys
@@ -119,8 +119,11 @@ def rate_trends(
 ) -> pd.DataFrame:
     """Exit and conversion rates per period and group, counted in the engine.
 
-    ``events``: events table (DataFrame, Parquet/CSV path or Ibis table). ``levels``: any of
-    :data:`RATE_LEVELS`. A journey belongs to the period of its first event. Returns one row
+    ``events``: events table (DataFrame, Parquet/CSV path or Ibis table), or journeys built
+    already (:class:`~cjmlib.journeys.build.Journeys`, e.g. from
+    :func:`cjmlib.journeys.persist.cached_journeys`; the journey options are then theirs and
+    the arguments ``conversion_touchpoints`` to ``exclude_touchpoints`` are not used).
+    ``levels``: any of :data:`RATE_LEVELS`. A journey belongs to the period of its first event. Returns one row
     per level, group and period: ``level``, ``group`` (``payment`` or ``payment / app``),
     ``touchpoint``, ``stage``, ``channel`` (the keys of the level, others empty),
     ``period`` (start, UTC), ``period_end``, ``complete`` (the data cover the whole period),
@@ -134,10 +137,13 @@ def rate_trends(
                          f"{list(RATE_LEVELS)}")
     check_scalar(freq, "freq", in_=tuple(FREQUENCIES))
     check_scalar(alpha, "alpha", typ=float, gt=0, lt=1)
-    journeys = build_journeys(events, conversion_touchpoints=conversion_touchpoints,
-                              unit=journey_unit, sessions=sessions,
-                              session_timeout_minutes=session_timeout_minutes,
-                              exclude_touchpoints=exclude_touchpoints)
+    if isinstance(events, Journeys):  # built already (e.g. read from the run's cache)
+        journeys = events
+    else:
+        journeys = build_journeys(events, conversion_touchpoints=conversion_touchpoints,
+                                  unit=journey_unit, sessions=sessions,
+                                  session_timeout_minutes=session_timeout_minutes,
+                                  exclude_touchpoints=exclude_touchpoints)
     o = journeys.ordered("next_touchpoint")
     o = o.mutate(_last=o.next_touchpoint.isnull())
     pj = journeys.per_journey().select("journey_id", "converted", "start_us")

@@ -3,7 +3,7 @@
     cjm sample --out data/raw --customers 20000 --seed 42
     cjm init DIR --raw EXPORTS [--force]
     cjm run [--raw DIR] [--config FILE] [--pilot PATH] [--out DIR] [-p NAME VALUE ...]
-            [--reuse | --no-reuse] [--no-privacy-scan]
+            [--engine ENGINE] [--reuse | --no-reuse] [--no-privacy-scan]
 
 ``cjm run --pilot NEW.csv`` writes a new run folder in which the notebooks that do not depend
 on the pilot data (same inputs, parameters and code as in the previous run) are copied from
@@ -27,6 +27,8 @@ from typing import Any
 
 import yaml
 
+#: Notebooks with the parameter ``engine`` (``cjm run --engine``).
+ENGINE_NOTEBOOKS = ("02_journeys", "03_voice", "04_pilot_design", "05_pilot_eval", "06_report")
 #: Exit code when another run holds the processed data (EX_TEMPFAIL: try again later).
 EXIT_BUSY = 75
 
@@ -72,6 +74,10 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                      metavar=("NAME", "VALUE"),
                      help="notebook parameter (YAML value); NAME or NOTEBOOK.NAME; repeatable")
+    run.add_argument("--engine",
+                     help="engine of the analysis notebooks (02-06): duckdb (default), pyspark, "
+                          "pyspark:<master>, a Spark master URL (spark://host:7077) or an "
+                          "Ibis connection string; the notebook parameter `engine`")
     run.add_argument("--notebooks", nargs="+",
                      help="run only these notebooks (names without .ipynb), in the given order")
     reuse = run.add_mutually_exclusive_group()
@@ -188,6 +194,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         overrides = _config_parameters(run_cfg.get("parameters") or {}, selected)
         overrides.update({name: _parse_value(value) for name, value in args.parameter})
+        given = any(name.split(".")[-1] == "engine" for name, _ in args.parameter)
+        engine = args.engine or (None if given else run_cfg.get("engine"))
+        if engine:  # the analysis notebooks take it; 01_collect writes Parquet any engine reads
+            overrides.update({f"{nb}.engine": str(engine) for nb in selected
+                              if nb in ENGINE_NOTEBOOKS})
         result = run_notebooks(
             raw_dir=path_option(args.raw, "raw_dir"),
             processed_dir=path_option(args.processed, "processed_dir", output=True),

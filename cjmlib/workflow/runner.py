@@ -77,6 +77,7 @@ from cjmlib.workflow.guards import (
     stop_on_signals,
     withhold_leaks,
 )
+from cjmlib.workflow.memory import PeakWatcher
 from cjmlib.workflow.parameters import check_parameter_values
 
 NOTEBOOKS: tuple[str, ...] = (
@@ -342,16 +343,23 @@ def _failure_message(exc: Exception, notebook: str, executed: Path) -> str:
 # --------------------------------------------------------------------------------------------
 # Fingerprints and reuse
 # --------------------------------------------------------------------------------------------
+#: Folders of derived caches inside an output folder, left out of its hash: the journeys
+#: that 02_journeys keeps beside the events (cjmlib.journeys.persist) are not 01's output.
+CACHE_FOLDERS = ("journeys",)
+
+
 def tree_hash(path: Path, *, exclude: frozenset[str] | set[str] = frozenset()) -> str:
     """SHA-256 over the relative names and contents of every file under ``path`` (or of one
-    file); ``"missing"`` when it does not exist. ``exclude``: relative names to skip."""
+    file); ``"missing"`` when it does not exist. ``exclude``: relative names to skip; the
+    cache folders of :data:`CACHE_FOLDERS` directly under ``path`` are skipped too."""
     if not path.exists():
         return "missing"
     digest = hashlib.sha256()
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for f in files:
         rel = str(f.relative_to(path)) if path.is_dir() else f.name
-        if rel in exclude or rel.endswith(".tmp"):
+        if rel in exclude or rel.endswith(".tmp") or (
+                path.is_dir() and f.relative_to(path).parts[0] in CACHE_FOLDERS):
             continue
         digest.update(rel.encode() + b"\0")
         file_sha256(f, digest=digest)
@@ -708,7 +716,9 @@ def _execute(
             for key, value in launch.items():
                 kw.setdefault(key, value)
             await super()._async_start_kernel(**kw)
-            guard.started(getattr(self.provisioner, "process", None))
+            process = getattr(self.provisioner, "process", None)
+            guard.started(process)
+            peaks.watch(getattr(process, "pid", None))
 
         start_kernel = _async_start_kernel
 
@@ -716,6 +726,7 @@ def _execute(
     logging.getLogger("papermill").setLevel(logging.ERROR)
     code = code_fingerprint()
     skip = _notebook_files([p.stem for p in paths])
+    peaks = PeakWatcher()
     try:
         for k, path in enumerate(paths, start=1):
             executed = run_dir / NOTEBOOKS_FOLDER / path.name
@@ -760,6 +771,7 @@ def _execute(
             entry["status"] = "running"  # until it ends: a killed run shows where it stopped
             write_manifest()
             before_files = _snapshot(run_dir)
+            peaks.reset()
             guard.check()
             try:
                 guard.executing = True
@@ -785,13 +797,14 @@ def _execute(
             outputs = sorted(f for f, stamp in after_files.items()
                              if before_files.get(f) != stamp and f not in _RUN_FILES
                              and f not in skip)
-            entry.update(status="succeeded", seconds=seconds,
+            entry.update(status="succeeded", seconds=seconds, kernel_peak_mb=peaks.peak,
                          html=f"{NOTEBOOKS_FOLDER}/{path.stem}.html", executed_in=run_dir.name,
                          outputs=outputs, fingerprint=fingerprint(outputs),
                          external_outputs=_external_outputs(plan[path.stem]))
             write_manifest()
             say(f"[{k}/{len(paths)}] {path.stem} done in {seconds:.1f} s")
     finally:
+        peaks.stop()
         kernel_log.close()
     if privacy_scan:
         entry, scan = privacy_check(run_dir, [raw_dir, pilot_path.resolve() if pilot_path

@@ -232,3 +232,18 @@ def test_rollouts_that_do_not_fit_the_data_are_left_out_with_the_reason() -> Non
         "rollout 'App release 5.2.0' left out: channel 'app' not in the data",
         "rollout 'late' left out: its date 2026-09-01 lies outside the data (2026-01-05 to "
         "2026-03-16)"]
+
+
+def test_rate_trends_of_built_journeys_equal_those_of_the_events(processed_dir: Path,
+                                                                 tmp_path: Path,
+                                                                 ground_truth: dict) -> None:
+    from cjmlib.journeys.persist import cached_journeys
+
+    events = processed_dir / "events.parquet"
+    options = dict(conversion_touchpoints=ground_truth["conversion_touchpoints"],
+                   exclude_touchpoints=["email_sent", "email_open"])
+    want = m.rate_trends(events, journey_unit="session", sessions="inactivity", **options)
+    built = cached_journeys(events, cache_dir=tmp_path, unit="session", sessions="inactivity",
+                            **options)
+    got = m.rate_trends(built, conversion_touchpoints=["ignored"])
+    pd.testing.assert_frame_equal(got, want)
