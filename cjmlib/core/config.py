@@ -90,7 +90,7 @@ def resolve_input(value: str | os.PathLike[str], *, must_exist: bool = True) -> 
     DuckDB is selected (:func:`cjmlib.core.engine.use_engine`) and no such file exists, the
     name of a table of that engine's catalog (``events``, ``analytics.events``), returned as
     it is for :func:`cjmlib.core.engine.as_table`."""
-    from cjmlib.core.engine import is_table_name, engine_name
+    from cjmlib.core.engine import engine_name, is_table_name
 
     try:
         return resolve_path(value, must_exist=must_exist)
