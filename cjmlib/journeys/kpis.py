@@ -158,9 +158,11 @@ def _bin_edge(k: Any) -> Any:
 
 
 def _hist_quantiles(bins: np.ndarray, counts: np.ndarray, qs: Sequence[float]) -> np.ndarray:
-    """Quantiles of gaps from their bin counts, interpolated linearly inside the bin."""
-    order = np.argsort(bins)
-    b, c = bins[order], counts[order]
+    """Quantiles of gaps from their bin counts, interpolated linearly inside the bin. A bin
+    may come in several rows (one per channel): they are added up first, so the result does
+    not depend on the order the engine returns them in."""
+    b, where = np.unique(np.asarray(bins), return_inverse=True)
+    c = np.bincount(where.ravel(), weights=np.asarray(counts, dtype=float), minlength=len(b))
     cum = np.cumsum(c)
     total = cum[-1] if cum.size else 0.0
     out = []

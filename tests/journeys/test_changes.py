@@ -492,3 +492,17 @@ def test_a_step_in_volume_is_not_told_as_a_burst_or_dip():
     assert row["p_adjusted"] <= 0.05 and 84 <= row["start_index"] and row["end_index"] <= 98
     assert changes.findings.empty
     assert any("change of level" in note for note in changes.notes), changes.notes
+
+
+def test_gap_quantiles_add_up_a_bin_split_over_rows_in_any_order():
+    from cjmlib.journeys.kpis import GAP_BIN_RATIO, _hist_quantiles
+
+    # bin 3 split over two rows (two channels), bin 5 in one: 4 + 4 gaps. By hand: the 25th
+    # percentile (2nd of 8) is the middle of bin 3, halfway between r^3 - 1 and r^4 - 1
+    # (split rows interpolated one by one gave 1/3 or 2/3 of the way, by row order); the
+    # 75th (6th) the middle of bin 5.
+    r = GAP_BIN_RATIO
+    want = [(r**3 - 1 + r**4 - 1) / 2, (r**5 - 1 + r**6 - 1) / 2]
+    for bins, counts in [([3, 3, 5], [1, 3, 4]), ([3, 5, 3], [3, 4, 1]), ([5, 3, 3], [4, 1, 3])]:
+        got = _hist_quantiles(np.array(bins), np.array(counts), [0.25, 0.75])
+        np.testing.assert_allclose(got, want, rtol=1e-12)
