@@ -261,3 +261,55 @@ def test_the_report_states_the_data_span_of_the_events(run: dict) -> None:
     first, last = events["event_time"].min(), events["event_time"].max()
     report = (run["run_dir"] / "report.html").read_text(encoding="utf-8")
     assert f"data {first:%Y-%m-%d} – {last:%Y-%m-%d}" in report
+
+
+# ------------------------------------------------------------------------------------------
+# The same run on Spark (README: "Bigger than one machine")
+# ------------------------------------------------------------------------------------------
+#: Columns that name the run itself (its id), not a result.
+RUN_IDENTITY = {"report_backlog": ["status_since"]}
+
+
+@pytest.mark.spark
+def test_the_run_on_spark_writes_the_tables_of_the_duckdb_run(run: dict) -> None:
+    """``cjm run --engine pyspark:local[2]``: 02-06 read the processed Parquet with Spark and
+    compute every aggregate there; each table must equal the DuckDB run's (floats to 1e-9,
+    everything else exactly)."""
+    import shutil
+
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("no Java runtime: PySpark needs a JRE 17+ (make system-deps installs it)")
+    pytest.importorskip("pyspark")
+    import numpy as np
+
+    done = _cjm("run", "--raw", "data/raw", "--processed", "data/processed", "--out",
+                "reports-spark", "--engine", "pyspark:local[2]", "--no-reuse", cwd=run["home"])
+    assert done.returncode == 0, done.stderr
+    spark_dir = Path(done.stdout.strip().splitlines()[-1])
+    manifest = json.loads((spark_dir / "manifest.json").read_text())
+    engines = {n["notebook"]: n["parameters"].get("engine") for n in manifest["notebooks"]}
+    assert engines == {"01_collect": None, **{n: "pyspark:local[2]" for n in NOTEBOOKS[1:]}}
+    want_dir, got_dir = run["run_dir"] / "tables", spark_dir / "tables"
+    assert sorted(p.name for p in got_dir.iterdir()) == sorted(p.name for p in
+                                                               want_dir.iterdir())
+    compared = 0
+    for path in sorted(want_dir.glob("*.parquet")):
+        want, got = pd.read_parquet(path), pd.read_parquet(got_dir / path.name)
+        drop = RUN_IDENTITY.get(path.stem, [])
+        want, got = want.drop(columns=drop), got.drop(columns=drop)
+        assert list(got.columns) == list(want.columns) and len(got) == len(want), path.name
+        for col in want.columns:
+            a, b = want[col], got[col]
+            if pd.api.types.is_float_dtype(a) and pd.api.types.is_float_dtype(b):
+                ok = np.isclose(a.to_numpy(), b.to_numpy(), rtol=1e-9, atol=1e-9,
+                                equal_nan=True)
+                assert ok.all(), (f"{path.name}: column {col!r} differs in rows "
+                                  f"{np.flatnonzero(~ok)[:5].tolist()}: {a[~ok].head(3).tolist()}"
+                                  f" (DuckDB) vs {b[~ok].head(3).tolist()} (Spark)")
+            else:
+                pd.testing.assert_series_equal(b, a, check_dtype=False,
+                                               obj=f"{path.name}: {col}")
+        compared += 1
+    for path in sorted(want_dir.glob("journeys_*.json")):
+        assert json.loads((got_dir / path.name).read_text()) == json.loads(path.read_text())
+    assert compared >= 40
