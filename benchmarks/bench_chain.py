@@ -13,7 +13,8 @@
    memory included), the privacy scan's seconds, and the largest resident memory of any
    process of the run.
 3. The run's story, for comparing sizes: the top pain points, the pilot's verdict and
-   effect, and the changes found (from the run's tables).
+   effect, and the changes found (from the run's tables); with ``--compare-with RUN`` the
+   departures from a smaller run's story (:func:`same_story`).
 
 Targets on 2 cores (issue 15): sample generation of 500,000 customers <= 90 s; the whole
 ``cjm run`` <= 240 s; every notebook <= 4 GB. The load average (``/proc/loadavg``) before
@@ -93,6 +94,31 @@ def story(run_dir: Path) -> dict[str, object]:
     return out
 
 
+def same_story(big: dict, small: dict) -> list[str]:
+    """Where the story of a large run departs from a small run's: the two top pain points,
+    each pilot metric's decision, and whether the two runs' intervals of its effect overlap
+    (sampling noise differs with size, so the effects need not be equal), and the strongest
+    change found."""
+    out = []
+    if big.get("top_pain_points", [])[:2] != small.get("top_pain_points", [])[:2]:
+        out.append(f"top pain points {big.get('top_pain_points')} vs "
+                   f"{small.get('top_pain_points')}")
+    pilots = {r["metric"]: r for r in small.get("pilot", [])}
+    for r in big.get("pilot", []):
+        o = pilots.get(r["metric"])
+        if o is None:
+            out.append(f"pilot metric {r['metric']} only in the large run")
+        elif r.get("decision") != o.get("decision"):
+            out.append(f"pilot {r['metric']}: {r.get('decision')} vs {o.get('decision')}")
+        elif r["ci_high"] < o["ci_low"] or o["ci_high"] < r["ci_low"]:
+            out.append(f"pilot {r['metric']}: intervals apart ({r['ci_low']}, {r['ci_high']}) "
+                       f"vs ({o['ci_low']}, {o['ci_high']})")
+    first = (big.get("changes") or [None])[0]
+    if first is not None and first not in (small.get("changes") or []):
+        out.append(f"strongest change {first} not found in the small run")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, default=500_000)
@@ -100,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, help="keep the sample and run here")
     parser.add_argument("--engine", default=None, help="cjm run --engine (default duckdb)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--compare-with", type=Path,
+                        help="a run folder of a smaller run (e.g. make run's 20,000 customers) "
+                             "whose story this run's must tell too")
     args = parser.parse_args(argv)
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="cjm-chain-"))
@@ -141,6 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     load_after = loadavg()
 
     misses = []
+    departures = None
+    if args.compare_with is not None:
+        departures = same_story(story(run_dir), story(args.compare_with))
+        print(f"   story against {args.compare_with.name}: "
+              + ("the same" if not departures else "; ".join(departures)))
+        misses += [f"story: {d}" for d in departures]
     if args.customers == 500_000:
         if sample["wall_s"] > SAMPLE_TARGET_S:
             misses.append(f"sample {sample['wall_s']:.0f} s > {SAMPLE_TARGET_S:.0f} s")
@@ -159,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         "privacy_scan": {"seconds": scan.get("seconds"), "passed": scan.get("passed"),
                          "hits": scan.get("hits")},
         "run_status": manifest.get("status"), "story": story(run_dir),
+        "compared_with": str(args.compare_with) if args.compare_with else None,
+        "story_departures": departures,
         "targets": {"sample_s": SAMPLE_TARGET_S, "run_s": RUN_TARGET_S,
                     "notebook_mb": NOTEBOOK_TARGET_MB},
         "misses": misses,
