@@ -24,6 +24,7 @@ James (1977, "Importance-performance analysis", Journal of Marketing 41(1)).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -112,15 +113,24 @@ def churn_flags(customers: pd.DataFrame, churn_col: str) -> pd.Series:
 # --------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4)
+def _subsets(p: int) -> list[tuple[int, tuple[np.ndarray, np.ndarray], list[int]]]:
+    """Bit mask, ``np.ix_`` block index and member list of every non-empty subset of p
+    drivers (built once per p: a bootstrap asks for them 500 times)."""
+    out = []
+    for mask in range(1, 2**p):
+        idx = [j for j in range(p) if mask >> j & 1]
+        out.append((mask, np.ix_(idx, idx), idx))
+    return out
+
+
 def _subset_r2(corr: np.ndarray, p: int) -> np.ndarray:
     """R^2 of the outcome (last row/column of ``corr``) on every subset of the p drivers,
     indexed by the subset's bit mask."""
     rxx, rxy = corr[:p, :p], corr[:p, p]
     r2 = np.zeros(2**p)
-    for mask in range(1, 2**p):
-        idx = [j for j in range(p) if mask >> j & 1]
-        sub = rxx[np.ix_(idx, idx)]
-        b = np.linalg.lstsq(sub, rxy[idx], rcond=None)[0]
+    for mask, block, idx in _subsets(p):
+        b = np.linalg.lstsq(rxx[block], rxy[idx], rcond=None)[0]
         r2[mask] = float(rxy[idx] @ b)
     return r2
 
@@ -168,10 +178,24 @@ def relative_weights(corr: np.ndarray) -> np.ndarray:
     return (lam**2) @ (beta**2)
 
 
-def _importance(x: np.ndarray, method: Method) -> tuple[np.ndarray, float]:
-    corr = np.corrcoef(x, rowvar=False)
+def _importance(corr: np.ndarray, method: Method) -> tuple[np.ndarray, float]:
     raw = shapley_r2(corr) if method == "shapley" else relative_weights(corr)
     return raw, float(raw.sum())
+
+
+def _resample_correlation(distinct: np.ndarray, drawn: np.ndarray) -> np.ndarray | None:
+    """Correlation matrix of a resample given as the distinct rows of the data and how often
+    each was drawn (the same matrix as ``np.corrcoef`` of the drawn rows, to rounding: survey
+    answers repeat, so this sums over far fewer rows); None when a column is constant among
+    the drawn rows."""
+    used = drawn > 0
+    rows, weight = distinct[used], drawn[used]
+    if np.any(np.ptp(rows, axis=0) == 0):
+        return None
+    centred = rows - weight @ rows / weight.sum()
+    cov = (centred * weight[:, None]).T @ centred
+    sd = np.sqrt(np.diag(cov))
+    return np.clip(cov / np.outer(sd, sd), -1.0, 1.0)
 
 
 @dataclass
@@ -284,15 +308,18 @@ def key_drivers(
     if constant:
         raise ValueError(f"driver data: column(s) {constant} are constant over the {n} "
                          "complete rows; importance is undefined")
-    raw, r2 = _importance(x, method)
+    raw, r2 = _importance(np.corrcoef(x, rowvar=False), method)
     rng = np.random.default_rng(seed)
     boot_raw = np.full((n_boot, p), np.nan)
     boot_r2 = np.full(n_boot, np.nan)
+    distinct, row_of = np.unique(x, axis=0, return_inverse=True)
+    row_of = row_of.ravel()
     for b in range(n_boot):
-        sample = x[rng.integers(0, n, n)]
-        if np.any(sample.std(axis=0) == 0):
+        drawn = np.bincount(row_of[rng.integers(0, n, n)], minlength=len(distinct))
+        corr = _resample_correlation(distinct, drawn.astype(float))
+        if corr is None:
             continue  # a resample with a constant column has no correlation matrix
-        boot_raw[b], boot_r2[b] = _importance(sample, method)
+        boot_raw[b], boot_r2[b] = _importance(corr, method)
     q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
     order = np.argsort(-raw, kind="stable")
     rank = np.empty(p, dtype=int)

@@ -25,7 +25,13 @@ import pandas as pd
 
 from cjmlib.core.checks import check_columns, check_scalar
 from cjmlib.voice.sentiment import polarity
-from cjmlib.voice.text_model import TextModel, combine, fit_text_model
+from cjmlib.voice.text_model import (
+    TextModel,
+    combine,
+    default_features,
+    fit_counts,
+    hashed_counts,
+)
 
 #: Weights of the own model's log-odds tried on the out-of-fold predictions.
 WEIGHTS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0)
@@ -56,19 +62,36 @@ def _auc(y: np.ndarray, s: np.ndarray) -> float:
 
 def _bootstrap(y: np.ndarray, a: np.ndarray, b: np.ndarray, *, n_boot: int,
                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Bootstrap AUCs of ``a`` and ``b`` on the same resampled comments."""
-    from sklearn.metrics import roc_auc_score
+    """Bootstrap AUCs of ``a`` and ``b`` on the same resampled comments.
 
-    out_a, out_b = [], []
+    A resample is drawn as an index vector (resamples with one class only are drawn
+    again); its AUC is that of the comments repeated as often as drawn
+    (:func:`_weighted_auc`), the same number as sklearn's ``roc_auc_score`` of the
+    resampled arrays, without sorting each resample."""
     n = len(y)
+    codes_a, codes_b = np.unique(a, return_inverse=True)[1], np.unique(b, return_inverse=True)[1]
+    out_a, out_b = [], []
     while len(out_a) < n_boot:
         idx = rng.integers(0, n, n)
-        yy = y[idx]
-        if yy.all() or not yy.any():
+        drawn = np.bincount(idx, minlength=n).astype(float)
+        positives = drawn[y].sum()
+        if positives == 0 or positives == n:
             continue
-        out_a.append(roc_auc_score(yy, a[idx]))
-        out_b.append(roc_auc_score(yy, b[idx]))
+        out_a.append(_weighted_auc(y, codes_a, drawn))
+        out_b.append(_weighted_auc(y, codes_b, drawn))
     return np.array(out_a), np.array(out_b)
+
+
+def _weighted_auc(y: np.ndarray, codes: np.ndarray, weight: np.ndarray) -> float:
+    """AUC of scores given by their rank ``codes`` (0 = lowest, ties share a code), each
+    comment counted ``weight`` times: the Mann-Whitney U over (positives x negatives), ties
+    counted half (Hanley & McNeil 1982), equal to the area under the ROC curve. Integer
+    weights keep every sum exact."""
+    k = int(codes.max()) + 1
+    pos = np.bincount(codes[y], weights=weight[y], minlength=k)
+    neg = np.bincount(codes[~y], weights=weight[~y], minlength=k)
+    below = np.cumsum(neg) - neg
+    return float(np.sum(pos * (below + 0.5 * neg)) / (pos.sum() * neg.sum()))
 
 
 def learn_sentiment(
@@ -119,14 +142,16 @@ def learn_sentiment(
                        "negative rated comments")
             rows.append(row)
             continue
-        texts = part[text_col].astype(str).tolist()
+        features = default_features(str(lang))
+        # the texts are vectorised once; every fold fits on its rows of the counts
+        raw = hashed_counts(part[text_col].astype(str).tolist(), features)
         base = part["sentiment"].to_numpy(float)
         logit = np.empty(len(part))
         splitter = StratifiedKFold(min(folds, row["positive"], row["negative"]), shuffle=True,
                                    random_state=seed)
         for train, test in splitter.split(np.zeros(len(y)), y):
-            m = fit_text_model([texts[i] for i in train], y[train], language=str(lang))
-            logit[test] = m.predict_logit([texts[i] for i in test])
+            m = fit_counts(raw[train], y[train], language=str(lang), features=features)
+            logit[test] = m.predict_counts(raw[test])
         by_w = {w: _auc(y, combine(base, logit, w)) for w in WEIGHTS}
         w = max(by_w, key=lambda k: (round(by_w[k], 4), -k))
         own = combine(base, logit, w)
@@ -146,8 +171,8 @@ def learn_sentiment(
                                     "includes 0)")
         rows.append(row)
         if use:
-            models[str(lang)] = fit_text_model(texts, y, language=str(lang),
-                                               provenance=f"own rated comments ({score_col})")
+            models[str(lang)] = fit_counts(raw, y, language=str(lang), features=features,
+                                           provenance=f"own rated comments ({score_col})")
             weights[str(lang)] = w
             oof[str(lang)] = pd.Series(own, index=part.index)
     return SentimentLearning(score_col=score_col, table=pd.DataFrame(rows), models_=models,

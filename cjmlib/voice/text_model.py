@@ -71,11 +71,31 @@ def _vectorizer(features: str) -> Any:
     raise ValueError(f"unknown feature set {features!r}; known: {sorted(FEATURE_SETS)}")
 
 
+def hashed_counts(texts: Any, features: str) -> Any:
+    """Raw hashed n-gram counts of ``texts`` (CSR, one row per text) for a feature set;
+    each distinct text is prepared and vectorised once (comments repeat: "great service"),
+    its row repeated for every copy. Fit and predict from it with :func:`fit_counts` and
+    :meth:`TextModel.predict_counts`: one vectorisation serves every fold of a
+    cross-validation."""
+    import pandas as pd
+
+    codes, distinct = pd.factorize(pd.Series([t if isinstance(t, str) else "" for t in texts],
+                                             dtype=object))
+    language = "zh" if features.startswith("zh") else "en"
+    matrix = _vectorizer(features).transform(_prepare(list(distinct), language)).tocsr()
+    return matrix[codes]
+
+
 def _counts(texts: Any, features: str, columns: np.ndarray | None = None) -> Any:
     """Hashed counts (rows = texts), optionally only ``columns``, with the feature set's
     term-frequency transform."""
-    language = "zh" if features.startswith("zh") else "en"
-    counts = _vectorizer(features).transform(_prepare(texts, language)).tocsc()
+    return _term_frequency(hashed_counts(texts, features), features, columns)
+
+
+def _term_frequency(raw: Any, features: str, columns: np.ndarray | None = None) -> Any:
+    """The feature set's term-frequency transform of raw hashed counts, optionally only
+    ``columns``."""
+    counts = raw.tocsc()
     if columns is not None:
         counts = counts[:, columns]
     counts = counts.tocsr().astype(float)
@@ -123,13 +143,20 @@ class TextModel:
 
     def predict_logit(self, texts: Any) -> np.ndarray:
         """Log-odds that each text is positive."""
-        from sklearn.preprocessing import normalize
-
         texts = list(texts)
         if not texts:
             return np.zeros(0)
-        weighted = normalize(_counts(texts, self.features, self.columns).multiply(self.idf)
-                             .tocsr())
+        return self.predict_counts(hashed_counts(texts, self.features))
+
+    def predict_counts(self, raw: Any) -> np.ndarray:
+        """Log-odds that each row of raw hashed counts (:func:`hashed_counts` with this
+        model's ``features``) is positive."""
+        from sklearn.preprocessing import normalize
+
+        if raw.shape[0] == 0:
+            return np.zeros(0)
+        weighted = normalize(_term_frequency(raw, self.features, self.columns)
+                             .multiply(self.idf).tocsr())
         return np.asarray(weighted @ self.coef).ravel() + self.intercept
 
     def _arrays(self, prefix: str = "") -> dict[str, Any]:
@@ -196,16 +223,21 @@ def fit_text_model(texts: Any, positive: Any, *, language: str, c: float = 2.0,
     """Fit a :class:`TextModel` on ``texts`` labelled ``positive`` (bool). Hashed columns
     seen in fewer than ``min_df`` texts are dropped (they cannot generalise and would bloat
     a stored model). Deterministic (liblinear, no random start, on a fixed design)."""
+    _labels(positive)  # both classes, checked before any text is vectorised
+    features = features or default_features(language)
+    return fit_counts(hashed_counts(list(texts), features), positive, language=language, c=c,
+                      min_df=min_df, features=features, provenance=provenance)
+
+
+def fit_counts(raw: Any, positive: Any, *, language: str, features: str, c: float = 2.0,
+               min_df: int = 2, provenance: str = "") -> TextModel:
+    """:func:`fit_text_model` from raw hashed counts (:func:`hashed_counts` of the texts
+    with ``features``): the same model, without vectorising the texts again."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import normalize
 
-    y = np.asarray(positive, dtype=bool)
-    if y.all() or not y.any():
-        raise ValueError("fit_text_model needs both positive and negative texts; got "
-                         f"{int(y.sum())} positive of {len(y)}")
-    features = features or default_features(language)
-    texts = list(texts)
-    counts = _counts(texts, features).tocsc()
+    y = _labels(positive)
+    counts = _term_frequency(raw, features).tocsc()
     df = np.diff(counts.indptr)
     columns = np.flatnonzero(df >= min_df)
     counts = counts[:, columns].tocsr()
@@ -218,6 +250,14 @@ def fit_text_model(texts: Any, positive: Any, *, language: str, c: float = 2.0,
     return TextModel(language=language, columns=columns, idf=idf, coef=model.coef_.ravel(),
                      intercept=float(model.intercept_[0]), provenance=provenance,
                      features=features)
+
+
+def _labels(positive: Any) -> np.ndarray:
+    y = np.asarray(positive, dtype=bool)
+    if y.all() or not y.any():
+        raise ValueError("fit_text_model needs both positive and negative texts; got "
+                         f"{int(y.sum())} positive of {len(y)}")
+    return y
 
 
 def combine(lexicon_score: np.ndarray, logit: np.ndarray, weight: float) -> np.ndarray:

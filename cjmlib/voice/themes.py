@@ -200,23 +200,25 @@ def themes(
         raise ValueError("feedback table: no comment with a negative or positive polarity "
                          "(from csat or sentiment); nothing to compare")
     lang = resolve_languages(frame, text_col, ("sentiment_language", "language"))
-    frame = frame.assign(_language=[lg or "und" for lg in lang],
-                         _terms=[terms(t, lg) for t, lg in zip(frame[text_col], lang,
-                                                                 strict=True)])
+    # comments repeat ("great service"): each distinct text and language is split once, and
+    # the tallies below count a distinct text as often as it occurs
+    ids: dict[tuple[str, str | None], int] = {}
+    codes = [ids.setdefault(key, len(ids)) for key in zip(frame[text_col], lang, strict=True)]
+    texts = _Texts(terms=[terms(t, lg) for t, lg in ids], texts=[t for t, _ in ids])
+    frame = frame.assign(_language=[lg or "und" for lg in lang], _text=codes)
     rows = []
     for language, in_language in frame.groupby("_language", sort=True):
-        background = Counter(t for ts in in_language["_terms"] for t in ts)
+        background = texts.tally(in_language)
         total = sum(background.values())
         if total == 0:
             continue
         parts = [("all", in_language)] if by is None else \
             [(str(g), p) for g, p in in_language.groupby(by, sort=True, dropna=True)]
         for group, part in parts:
-            rows.extend(_group_themes(part, in_language, background, total, level=by or "all",
-                                      group=group, language=str(language), top=top,
-                                      min_docs=min_docs, min_reference=min_reference,
-                                      prior_strength=prior_strength, examples=examples,
-                                      text_col=text_col))
+            rows.extend(_group_themes(part, in_language, background, total, texts,
+                                      level=by or "all", group=group, language=str(language),
+                                      top=top, min_docs=min_docs, min_reference=min_reference,
+                                      prior_strength=prior_strength, examples=examples))
     if not rows:
         raise ValueError(f"feedback table: no term occurs in at least min_docs={min_docs} "
                          f"comments of one polarity in any {by or 'table'} group "
@@ -224,10 +226,31 @@ def themes(
     return pd.DataFrame(rows)
 
 
+class _Texts:
+    """The distinct comment texts of a themes table and their terms; rows refer to them by
+    their ``_text`` number."""
+
+    def __init__(self, *, terms: list[list[str]], texts: list[str]) -> None:
+        self.terms = terms
+        self.texts = texts
+
+    def copies(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct texts of ``rows`` (ascending numbers) and how often each occurs."""
+        return np.unique(rows["_text"].to_numpy(), return_counts=True)
+
+    def tally(self, rows: pd.DataFrame) -> Counter:
+        """Comments of ``rows`` containing each term."""
+        out: Counter = Counter()
+        for i, n in zip(*self.copies(rows), strict=True):
+            for t in self.terms[i]:
+                out[t] += int(n)
+        return out
+
+
 def _group_themes(part: pd.DataFrame, in_language: pd.DataFrame, background: Counter,
-                  total: int, *, level: str, group: str, language: str, top: int,
-                  min_docs: int, min_reference: int, prior_strength: float, examples: int,
-                  text_col: str) -> list[dict]:
+                  total: int, texts: _Texts, *, level: str, group: str, language: str,
+                  top: int, min_docs: int, min_reference: int, prior_strength: float,
+                  examples: int) -> list[dict]:
     """Fightin'-words ranking of one group's comments of one polarity against the other."""
     from cjmlib.stats.intervals import wilson_interval
 
@@ -245,8 +268,8 @@ def _group_themes(part: pd.DataFrame, in_language: pd.DataFrame, background: Cou
             compared_with = "all groups"
         if reference.empty:
             continue
-        c_doc = Counter(t for ts in docs["_terms"] for t in ts)
-        c_ref = Counter(t for ts in reference["_terms"] for t in ts)
+        c_doc = texts.tally(docs)
+        c_ref = texts.tally(reference)
         n_doc, n_ref = sum(c_doc.values()), sum(c_ref.values())
         vocab = sorted(t for t in c_doc if c_doc[t] >= min_docs)
         if not vocab:
@@ -262,7 +285,7 @@ def _group_themes(part: pd.DataFrame, in_language: pd.DataFrame, background: Cou
                                "z": z})
         scores = scores[scores["z"] > 0]
         scores = scores.sort_values(["z", "term"], ascending=[False, True])
-        scores = _drop_redundant(scores, docs, language).head(top)
+        scores = _drop_redundant(scores, docs, c_doc, texts, language).head(top)
         for rank, rec in enumerate(scores.itertuples(index=False), start=1):
             k = int(rec.y_doc)
             lo, hi = wilson_interval(k, len(docs))
@@ -273,20 +296,20 @@ def _group_themes(part: pd.DataFrame, in_language: pd.DataFrame, background: Cou
                 "compared_with": compared_with, "n_reference": len(reference),
                 "share_reference": int(rec.y_ref) / len(reference),
                 "log_odds_ratio": sign * float(rec.delta), "z": float(rec.z),
-                "examples": _examples(docs, rec.term, examples, text_col),
+                "examples": _examples(docs, texts, rec.term, examples),
             })
     return rows
 
 
-def _drop_redundant(scores: pd.DataFrame, docs: pd.DataFrame, language: str) -> pd.DataFrame:
+def _drop_redundant(scores: pd.DataFrame, docs: pd.DataFrame, word_docs: Counter,
+                    texts: _Texts, language: str) -> pd.DataFrame:
     """Of terms found in exactly the same comments keep one -- the phrase whose words are the
     most frequent in these comments (``payment failed`` rather than ``failed twice``) -- and
-    leave out a word when a kept phrase holding it covers at least 80% of its comments."""
+    leave out a word when a kept phrase holding it covers at least 80% of its comments.
+    ``word_docs`` is the tally of ``docs``' terms."""
     if scores.empty:
         return scores
-    doc_terms = docs["_terms"].tolist()
     counts = dict(zip(scores["term"], scores["y_doc"], strict=True))
-    word_docs = Counter(t for ts in doc_terms for t in ts)
 
     split: dict[str, list[str]] = {}
 
@@ -304,10 +327,11 @@ def _drop_redundant(scores: pd.DataFrame, docs: pd.DataFrame, language: str) -> 
         return sum(word_docs[w] for w in words_of(term))
 
     wanted = set(scores["term"])
+    # comments with the same text hold the same terms: the same comments <=> the same texts
     found_in: dict[str, list[int]] = {t: [] for t in wanted}
-    for i, ts in enumerate(doc_terms):  # one pass over the comments, not one per term
-        for t in wanted.intersection(ts):
-            found_in[t].append(i)
+    for i in texts.copies(docs)[0]:  # one pass over the texts, not one per term
+        for t in wanted.intersection(texts.terms[i]):
+            found_in[t].append(int(i))
     by_signature: dict[frozenset[int], list[str]] = {}
     for term in scores["term"]:
         by_signature.setdefault(frozenset(found_in[term]), []).append(term)
@@ -324,10 +348,14 @@ def _drop_redundant(scores: pd.DataFrame, docs: pd.DataFrame, language: str) -> 
     return scores[scores["term"].isin(final)]
 
 
-def _examples(docs: pd.DataFrame, term: str, k: int, text_col: str) -> str:
+def _examples(docs: pd.DataFrame, texts: _Texts, term: str, k: int) -> str:
+    """The ``k`` most frequent comments of ``docs`` (stripped) containing ``term``; ties in
+    text order."""
     if k == 0:
         return ""
-    hits = docs.loc[docs["_terms"].map(lambda ts: term in ts), text_col].str.strip()
-    counts = hits.value_counts()
+    counts: Counter = Counter()
+    for i, n in zip(*texts.copies(docs), strict=True):
+        if term in texts.terms[i]:
+            counts[texts.texts[i].strip()] += int(n)
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     return " | ".join(text for text, _ in ordered[:k])

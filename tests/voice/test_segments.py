@@ -104,6 +104,28 @@ def test_choose_k_finds_well_separated_clusters_and_is_stable():
         segments.choose_k(x, seeds=[0])
 
 
+def test_max_fit_changes_nothing_up_to_the_sample_and_keeps_the_clusters_beyond_it():
+    frame = _blobs()
+    x = segments.prepare_features(frame, ["f1", "f2"])
+    options = dict(k_range=range(2, 6), seeds=[0, 1, 2])
+    table = segments.choose_k(x, **options)
+    pd.testing.assert_frame_equal(segments.choose_k(x, max_fit=600, **options), table)
+    seg = segments.segment_customers(frame, columns=["f1", "f2"], k=3, seed=0)
+    capped = segments.segment_customers(frame, columns=["f1", "f2"], k=3, seed=0, max_fit=600)
+    pd.testing.assert_frame_equal(capped.segments, seg.segments)
+    # fitted on 150 of the 600 customers, every customer assigned: the same three clusters
+    small = segments.choose_k(x, max_fit=150, **options)
+    assert small.loc[small["chosen"], "k"].tolist() == [3]
+    assert small.set_index("k").loc[3, "stability"] > 0.95
+    assert small.set_index("k").loc[3, "inertia"] == pytest.approx(
+        table.set_index("k").loc[3, "inertia"], rel=0.05)
+    few = segments.segment_customers(frame, columns=["f1", "f2"], k=3, seed=0, max_fit=150)
+    assert len(few.segments) == 600
+    assert adjusted_rand_score(few.segments["persona"], seg.segments["persona"]) > 0.95
+    with pytest.raises(ValueError, match=r"max_fit=20 is too few"):
+        segments.choose_k(x, max_fit=20, **options)
+
+
 def test_segments_are_numbered_by_size_named_and_reproducible():
     frame = _blobs().iloc[:500]  # unequal sizes
     seg = segments.segment_customers(frame, columns=["f1", "f2"], k=3, seed=0)
