@@ -245,6 +245,7 @@ NOTEBOOK_RULES: dict[str, dict[str, Rule]] = {
         "k": Rule(ge=2),
         "stability_seeds": Rule(ge=1),
         "min_stability": Rule(ge=0, le=1),
+        "segment_max_fit": Rule(ge=100),
     },
     "04_pilot_design": {
         "units_path": _REQUIRED_FILE,
