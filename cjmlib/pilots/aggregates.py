@@ -118,29 +118,42 @@ def top_box(spec: MetricSpec) -> float:
 def moment_aggregates(units: UnitsData, specs: Sequence[MetricSpec], by: Sequence[str]
                       ) -> dict[str, dict[tuple, Aggregates]]:
     """One engine query: per group of ``by`` and per metric, n, sums and cross-products."""
-    t = units.table
+    exprs = moment_exprs(units.table, specs)
+    if not exprs:
+        return {}
+    frame = units.execute(units.table.group_by(list(by)).aggregate(**exprs))
+    return moments_from(frame, specs, by)
+
+
+def moment_exprs(t: Any, specs: Sequence[MetricSpec]) -> dict[str, Any]:
+    """The aggregate expressions of :func:`moment_aggregates` (columns ``m{i}_*`` for the
+    ``i``-th metric), to be computed in any grouped query over ``t``; read back by
+    :func:`moments_from`."""
     exprs: dict[str, Any] = {}
-    layout: dict[str, list[str]] = {}
     for i, spec in enumerate(specs):
         valid, variables, _, _ = metric_variables(t, spec)
         p = f"m{i}_"
         exprs[p + "n"] = valid.cast("int64").sum()
         names = sorted(variables)
-        layout[spec.name] = names
         for a in names:
             exprs[f"{p}s_{a}"] = valid.ifelse(variables[a], 0.0).sum()
         for j, a in enumerate(names):
             for b in names[j:]:
                 exprs[f"{p}c_{a}_{b}"] = valid.ifelse(variables[a] * variables[b], 0.0).sum()
-    if not exprs:
-        return {}
-    frame = units.execute(t.group_by(list(by)).aggregate(**exprs))
+    return exprs
+
+
+def moments_from(frame: pd.DataFrame, specs: Sequence[MetricSpec], by: Sequence[str]
+                 ) -> dict[str, dict[tuple, Aggregates]]:
+    """Per metric and group of ``by``, the :class:`Aggregates` in ``frame``, the result of
+    a query grouped by ``by`` with the columns of :func:`moment_exprs`."""
     out: dict[str, dict[tuple, Aggregates]] = {}
+    records = frame.to_dict("records")
     for i, spec in enumerate(specs):
         p = f"m{i}_"
-        names = layout[spec.name]
+        names = sorted(c[len(p) + 2:] for c in frame.columns if c.startswith(p + "s_"))
         per: dict[tuple, Aggregates] = {}
-        for _, row in frame.iterrows():
+        for row in records:
             key = tuple(row[c] for c in by)
             per[key] = Aggregates(
                 n=np.asarray(float(row[p + "n"] or 0)),
