@@ -125,16 +125,36 @@ def moment_aggregates(units: UnitsData, specs: Sequence[MetricSpec], by: Sequenc
     return moments_from(frame, specs, by)
 
 
-def moment_exprs(t: Any, specs: Sequence[MetricSpec]) -> dict[str, Any]:
+#: Kinds whose columns (and CUPED covariates) :func:`cjmlib.pilots.validation.check_units`
+#: requires to have no missing value.
+COMPLETE_KINDS = ("proportion", "mean", "ratio")
+
+
+def moment_exprs(t: Any, specs: Sequence[MetricSpec], *, checked: bool = False
+                 ) -> dict[str, Any]:
     """The aggregate expressions of :func:`moment_aggregates` (columns ``m{i}_*`` for the
     ``i``-th metric), to be computed in any grouped query over ``t``; read back by
-    :func:`moments_from`."""
+    :func:`moments_from`.
+
+    ``checked=True`` is for a table that passes
+    :func:`cjmlib.pilots.validation.check_units` (the results are used only then): the
+    proportion, mean and ratio metrics have a value in every row, so their sums need no
+    mask of the rows with one, and are the same expressions as the balance check's sums of
+    the same covariates, which the engine then computes once."""
     exprs: dict[str, Any] = {}
     for i, spec in enumerate(specs):
         valid, variables, _, _ = metric_variables(t, spec)
         p = f"m{i}_"
-        exprs[p + "n"] = valid.cast("int64").sum()
         names = sorted(variables)
+        if checked and spec.kind in COMPLETE_KINDS:
+            exprs[p + "n"] = t.count()
+            for a in names:
+                exprs[f"{p}s_{a}"] = variables[a].sum()
+            for j, a in enumerate(names):
+                for b in names[j:]:
+                    exprs[f"{p}c_{a}_{b}"] = (variables[a] * variables[b]).sum()
+            continue
+        exprs[p + "n"] = valid.cast("int64").sum()
         for a in names:
             exprs[f"{p}s_{a}"] = valid.ifelse(variables[a], 0.0).sum()
         for j, a in enumerate(names):

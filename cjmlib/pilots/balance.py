@@ -159,14 +159,22 @@ def covariate_moments(data: UnitsData, covariates: Sequence[str], *, variant_col
 def covariate_moment_exprs(t: Any, covariates: Sequence[str]) -> dict[str, Any]:
     """The aggregate expressions of :func:`covariate_moments` (columns ``b_*{i}`` for the
     ``i``-th covariate), to be computed in any query over ``t`` grouped by arm; read back by
-    :func:`covariate_moments_from`."""
+    :func:`covariate_moments_from`.
+
+    Count, sum and sum of squares (the variance follows from them, as for the metrics in
+    :class:`cjmlib.pilots.aggregates.Aggregates`). Whether every value is 0 or 1: for a
+    float column, a count of the other values; for an integer or boolean column, from the
+    sums already there, since ``x^2 - x`` is 0 for an integer 0 or 1 and at least 2 for any
+    other, so the sum of squares equals the sum exactly when every value is 0 or 1."""
     aggs: dict[str, Any] = {}
+    schema = t.schema()
     for i, c in enumerate(covariates):
         x = t[c].cast("float64")
         aggs[f"b_n{i}"] = x.count()
-        aggs[f"b_m{i}"] = x.mean()
-        aggs[f"b_v{i}"] = x.var(how="sample")
-        aggs[f"b_b{i}"] = (x.notnull() & ~x.isin([0.0, 1.0])).cast("int64").sum()
+        aggs[f"b_s{i}"] = x.sum()
+        aggs[f"b_q{i}"] = (x * x).sum()
+        if not (schema[c].is_integer() or schema[c].is_boolean()):
+            aggs[f"b_b{i}"] = (x.notnull() & ~x.isin([0.0, 1.0])).cast("int64").sum()
     return aggs
 
 
@@ -177,13 +185,18 @@ def covariate_moments_from(per_arm: pd.DataFrame, covariates: Sequence[str], *,
     rows = []
     records = per_arm.to_dict("records")
     for i, c in enumerate(covariates):
-        binary = int(per_arm[f"b_b{i}"].fillna(0).sum()) == 0
+        if f"b_b{i}" in per_arm:
+            binary = int(per_arm[f"b_b{i}"].fillna(0).sum()) == 0
+        else:  # integers: sum of x^2 - x, at least 2 for each value other than 0 and 1
+            binary = bool((per_arm[f"b_q{i}"].fillna(0) == per_arm[f"b_s{i}"].fillna(0)).all())
         for r in records:
-            n, m, v = r[f"b_n{i}"], r[f"b_m{i}"], r[f"b_v{i}"]
-            rows.append({"covariate": c, "arm": str(r[variant_col]),
-                         "n": int(n) if _known(n) else 0,
-                         "mean": float(m) if _known(m) else np.nan,
-                         "var": float(v) if _known(v) else np.nan, "binary": binary})
+            n = int(r[f"b_n{i}"]) if _known(r[f"b_n{i}"]) else 0
+            s = float(r[f"b_s{i}"]) if _known(r[f"b_s{i}"]) else 0.0
+            q = float(r[f"b_q{i}"]) if _known(r[f"b_q{i}"]) else 0.0
+            rows.append({"covariate": c, "arm": str(r[variant_col]), "n": n,
+                         "mean": s / n if n > 0 else np.nan,
+                         "var": max(q - s * s / n, 0.0) / (n - 1) if n > 1 else np.nan,
+                         "binary": binary})
     return pd.DataFrame(rows)
 
 

@@ -217,8 +217,10 @@ def evaluate_pilot(
         moment_specs = [s for s in specs if uses_moments(s)]
 
     def aggregates(t: Any) -> dict[str, Any]:
-        # the balance and metric moments per arm, in the scan of the checks
-        return covariate_moment_exprs(t, covariates) | moment_exprs(t, moment_specs)
+        # the balance and metric moments per arm, in the scan of the checks (used only
+        # once the table passed them: checked=True)
+        return (covariate_moment_exprs(t, covariates)
+                | moment_exprs(t, moment_specs, checked=True))
 
     per_arm, per_group = checked_aggregates(
         data, metrics=specs, arms=arms, control=control, unit_col=unit_col,

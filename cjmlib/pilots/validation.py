@@ -4,6 +4,9 @@ Each failure is a ``ValueError`` naming the table, the column, the first offendi
 what was expected: missing columns, CUPED covariates without pre-period data, variant labels
 outside the plan, arms without units, duplicate units, non-numeric metric columns, values
 that are not finite (inf, NaN) and values outside a metric's domain.
+:func:`checked_aggregates` runs the same checks and computes further aggregates per arm
+(the balance and metric moments of :func:`cjmlib.pilots.evaluation.evaluate_pilot`) in the
+same scan of the table.
 """
 
 from __future__ import annotations
