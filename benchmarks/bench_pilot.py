@@ -204,21 +204,31 @@ def disagreements(tea: dict, cjm: dict) -> list[str]:
 # The engine steps of evaluate_pilot (information; --steps)
 # --------------------------------------------------------------------------------------------
 def engine_steps(path: Path, variant: str) -> dict[str, float]:
-    from cjmlib.pilots.aggregates import moment_aggregates
-    from cjmlib.pilots.balance import balance_covariates, check_balance
+    """The engine queries of evaluate_pilot, one by one (warm: after a first evaluation)."""
+    from cjmlib.pilots.aggregates import moment_exprs
+    from cjmlib.pilots.balance import balance_covariates, covariate_moment_exprs
+    from cjmlib.pilots.evaluation import evaluate_pilot
     from cjmlib.pilots.metrics import parse_metrics
-    from cjmlib.pilots.units import load_units
-    from cjmlib.pilots.validation import check_units
+    from cjmlib.pilots.units import load_units, units_per_arm_labels
+    from cjmlib.pilots.validation import _distinct_units, checked_aggregates
 
     data = load_units(path)
     specs = parse_metrics(CJM_METRICS[variant])
     arms = ["control", "treatment"]
+    covariates = balance_covariates(data, extra=[c for s in specs for c in
+                                                 (s.covariate, s.covariate_denominator) if c])
+
+    def aggregates(t):
+        return covariate_moment_exprs(t, covariates) | moment_exprs(t, specs, checked=True)
+
+    evaluate_pilot(path, metrics=CJM_METRICS[variant])  # warm
+    n_units: list[int] = []
     steps = {
-        "checks (arms, duplicates, domains)":
-            lambda: check_units(data, metrics=specs, arms=arms, control="control"),
-        "pre-period balance":
-            lambda: check_balance(data, covariates=balance_covariates(data), arms=arms),
-        "moments query": lambda: moment_aggregates(data, specs, ["variant"]),
+        "variant labels": lambda: units_per_arm_labels(data, "variant"),
+        "checks, balance and metric moments": lambda: n_units.append(sum(checked_aggregates(
+            data, metrics=specs, arms=arms, control="control", aggregates=aggregates
+        )[0].values())),
+        "  of which distinct unit ids": lambda: _distinct_units(data, "unit_id", n_units[0]),
     }
     out = {}
     for label, fn in steps.items():

@@ -118,29 +118,62 @@ def top_box(spec: MetricSpec) -> float:
 def moment_aggregates(units: UnitsData, specs: Sequence[MetricSpec], by: Sequence[str]
                       ) -> dict[str, dict[tuple, Aggregates]]:
     """One engine query: per group of ``by`` and per metric, n, sums and cross-products."""
-    t = units.table
+    exprs = moment_exprs(units.table, specs)
+    if not exprs:
+        return {}
+    frame = units.execute(units.table.group_by(list(by)).aggregate(**exprs))
+    return moments_from(frame, specs, by)
+
+
+#: Kinds whose columns (and CUPED covariates) :func:`cjmlib.pilots.validation.check_units`
+#: requires to have no missing value.
+COMPLETE_KINDS = ("proportion", "mean", "ratio")
+
+
+def moment_exprs(t: Any, specs: Sequence[MetricSpec], *, checked: bool = False
+                 ) -> dict[str, Any]:
+    """The aggregate expressions of :func:`moment_aggregates` (columns ``m{i}_*`` for the
+    ``i``-th metric), to be computed in any grouped query over ``t``; read back by
+    :func:`moments_from`.
+
+    ``checked=True`` is for a table that passes
+    :func:`cjmlib.pilots.validation.check_units` (the results are used only then): the
+    proportion, mean and ratio metrics have a value in every row, so their sums need no
+    mask of the rows with one, and are the same expressions as the balance check's sums of
+    the same covariates, which the engine then computes once."""
     exprs: dict[str, Any] = {}
-    layout: dict[str, list[str]] = {}
     for i, spec in enumerate(specs):
         valid, variables, _, _ = metric_variables(t, spec)
         p = f"m{i}_"
-        exprs[p + "n"] = valid.cast("int64").sum()
         names = sorted(variables)
-        layout[spec.name] = names
+        if checked and spec.kind in COMPLETE_KINDS:
+            exprs[p + "n"] = t.count()
+            for a in names:
+                exprs[f"{p}s_{a}"] = variables[a].sum()
+            for j, a in enumerate(names):
+                for b in names[j:]:
+                    exprs[f"{p}c_{a}_{b}"] = (variables[a] * variables[b]).sum()
+            continue
+        exprs[p + "n"] = valid.cast("int64").sum()
         for a in names:
             exprs[f"{p}s_{a}"] = valid.ifelse(variables[a], 0.0).sum()
         for j, a in enumerate(names):
             for b in names[j:]:
                 exprs[f"{p}c_{a}_{b}"] = valid.ifelse(variables[a] * variables[b], 0.0).sum()
-    if not exprs:
-        return {}
-    frame = units.execute(t.group_by(list(by)).aggregate(**exprs))
+    return exprs
+
+
+def moments_from(frame: pd.DataFrame, specs: Sequence[MetricSpec], by: Sequence[str]
+                 ) -> dict[str, dict[tuple, Aggregates]]:
+    """Per metric and group of ``by``, the :class:`Aggregates` in ``frame``, the result of
+    a query grouped by ``by`` with the columns of :func:`moment_exprs`."""
     out: dict[str, dict[tuple, Aggregates]] = {}
+    records = frame.to_dict("records")
     for i, spec in enumerate(specs):
         p = f"m{i}_"
-        names = layout[spec.name]
+        names = sorted(c[len(p) + 2:] for c in frame.columns if c.startswith(p + "s_"))
         per: dict[tuple, Aggregates] = {}
-        for _, row in frame.iterrows():
+        for row in records:
             key = tuple(row[c] for c in by)
             per[key] = Aggregates(
                 n=np.asarray(float(row[p + "n"] or 0)),

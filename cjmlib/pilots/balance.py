@@ -113,14 +113,16 @@ def check_balance(
     smd_threshold: float = 0.1,
     unit_col: str = "unit_id",
     variant_col: str = "variant",
+    moments: pd.DataFrame | None = None,
 ) -> BalanceResult | None:
     """Balance of the pre-period covariates between each treatment arm and control.
 
     ``units`` is a units table (DataFrame, path, Ibis table or :class:`UnitsData`);
     ``covariates`` default: :func:`balance_covariates`. Per arm, count, mean and variance of
     each covariate are computed in the engine (missing values left out) and the tests run on
-    them. Returns a :class:`BalanceResult`, or None when there is no covariate. The rule is
-    in the module docstring.
+    them (``moments``: those of :func:`covariate_moments` for ``covariates`` when already
+    computed with other aggregates of the same scan). Returns a :class:`BalanceResult`, or
+    None when there is no covariate. The rule is in the module docstring.
     """
     check_scalar(alpha, "alpha", typ=float, gt=0, lt=0.5)
     check_scalar(smd_threshold, "smd_threshold", typ=float, gt=0)
@@ -133,7 +135,8 @@ def check_balance(
     if missing:
         raise ValueError(f"{data.name}: balance covariate(s) {missing} not found; found "
                          f"{list(data.table.columns)}")
-    moments = covariate_moments(data, covs, variant_col=variant_col)
+    if moments is None:
+        moments = covariate_moments(data, covs, variant_col=variant_col)
     found = sorted(moments["arm"].unique().tolist())
     if control not in found:
         raise ValueError(f"{data.name}: column {variant_col!r}: no units in the control arm "
@@ -148,23 +151,57 @@ def covariate_moments(data: UnitsData, covariates: Sequence[str], *, variant_col
     """Per covariate and arm: n (non-missing), mean, sample variance and whether every value
     is 0 or 1; one engine query."""
     t = data.table
+    per_arm = data.execute(t.group_by(variant_col).aggregate(
+        **covariate_moment_exprs(t, covariates)))
+    return covariate_moments_from(per_arm, covariates, variant_col=variant_col)
+
+
+def covariate_moment_exprs(t: Any, covariates: Sequence[str]) -> dict[str, Any]:
+    """The aggregate expressions of :func:`covariate_moments` (columns ``b_*{i}`` for the
+    ``i``-th covariate), to be computed in any query over ``t`` grouped by arm; read back by
+    :func:`covariate_moments_from`.
+
+    Count, sum and sum of squares (the variance follows from them, as for the metrics in
+    :class:`cjmlib.pilots.aggregates.Aggregates`). Whether every value is 0 or 1: for a
+    float column, a count of the other values; for an integer or boolean column, from the
+    sums already there, since ``x^2 - x`` is 0 for an integer 0 or 1 and at least 2 for any
+    other, so the sum of squares equals the sum exactly when every value is 0 or 1."""
     aggs: dict[str, Any] = {}
+    schema = t.schema()
     for i, c in enumerate(covariates):
         x = t[c].cast("float64")
-        aggs[f"n{i}"] = x.count()
-        aggs[f"m{i}"] = x.mean()
-        aggs[f"v{i}"] = x.var(how="sample")
-        aggs[f"b{i}"] = (x.notnull() & ~x.isin([0.0, 1.0])).cast("int64").sum()
-    per_arm = data.execute(t.group_by(variant_col).aggregate(**aggs))
+        aggs[f"b_n{i}"] = x.count()
+        aggs[f"b_s{i}"] = x.sum()
+        aggs[f"b_q{i}"] = (x * x).sum()
+        if not (schema[c].is_integer() or schema[c].is_boolean()):
+            aggs[f"b_b{i}"] = (x.notnull() & ~x.isin([0.0, 1.0])).cast("int64").sum()
+    return aggs
+
+
+def covariate_moments_from(per_arm: pd.DataFrame, covariates: Sequence[str], *,
+                           variant_col: str) -> pd.DataFrame:
+    """The moments of :func:`covariate_moments` from ``per_arm``, the result of a query
+    grouped by ``variant_col`` with the columns of :func:`covariate_moment_exprs`."""
     rows = []
+    records = per_arm.to_dict("records")
     for i, c in enumerate(covariates):
-        binary = int(per_arm[f"b{i}"].fillna(0).sum()) == 0
-        for r in per_arm.to_dict("records"):
-            rows.append({"covariate": c, "arm": str(r[variant_col]), "n": int(r[f"n{i}"] or 0),
-                         "mean": float(r[f"m{i}"]) if r[f"m{i}"] is not None else np.nan,
-                         "var": float(r[f"v{i}"]) if r[f"v{i}"] is not None else np.nan,
+        if f"b_b{i}" in per_arm:
+            binary = int(per_arm[f"b_b{i}"].fillna(0).sum()) == 0
+        else:  # integers: sum of x^2 - x, at least 2 for each value other than 0 and 1
+            binary = bool((per_arm[f"b_q{i}"].fillna(0) == per_arm[f"b_s{i}"].fillna(0)).all())
+        for r in records:
+            n = int(r[f"b_n{i}"]) if _known(r[f"b_n{i}"]) else 0
+            s = float(r[f"b_s{i}"]) if _known(r[f"b_s{i}"]) else 0.0
+            q = float(r[f"b_q{i}"]) if _known(r[f"b_q{i}"]) else 0.0
+            rows.append({"covariate": c, "arm": str(r[variant_col]), "n": n,
+                         "mean": s / n if n > 0 else np.nan,
+                         "var": max(q - s * s / n, 0.0) / (n - 1) if n > 1 else np.nan,
                          "binary": binary})
     return pd.DataFrame(rows)
+
+
+def _known(x: Any) -> bool:
+    return x is not None and not pd.isna(x)
 
 
 def balance_from_moments(moments: pd.DataFrame, *, control: str, treatments: Sequence[str],

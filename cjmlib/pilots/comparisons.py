@@ -75,10 +75,16 @@ BARNARD_MAX_N = 500
 
 def evaluate_metrics(data: UnitsData, specs: Sequence[MetricSpec], *, arms: Sequence[str],
                      control: str, alpha: float, variant_col: str, n_resamples: int = 9999,
-                     seed: int = 0) -> list[dict[str, Any]]:
+                     seed: int = 0, moments: Mapping[str, Mapping[tuple, Aggregates]] | None
+                     = None) -> list[dict[str, Any]]:
+    """One result row per metric and treatment arm. ``moments`` (per metric name, as
+    :func:`moment_aggregates` by ``[variant_col]`` returns them) saves their query when
+    already computed with other aggregates of the same scan."""
     treatments = [a for a in arms if a != control]
     moment_specs = [s for s in specs if uses_moments(s)]
-    moments = moment_aggregates(data, moment_specs, [variant_col]) if moment_specs else {}
+    if moments is None:
+        moments = (moment_aggregates(data, moment_specs, [variant_col]) if moment_specs
+                   else {})
     rows: list[dict[str, Any]] = []
     for spec in specs:
         if uses_moments(spec):

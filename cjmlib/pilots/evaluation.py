@@ -42,8 +42,14 @@ import numpy as np
 import pandas as pd
 
 from cjmlib.core.checks import check_scalar
-from cjmlib.pilots.aggregates import arm_keys, metric_variables
-from cjmlib.pilots.balance import BalanceResult, balance_covariates, check_balance
+from cjmlib.pilots.aggregates import arm_keys, metric_variables, moment_exprs, moments_from
+from cjmlib.pilots.balance import (
+    BalanceResult,
+    balance_covariates,
+    check_balance,
+    covariate_moment_exprs,
+    covariate_moments_from,
+)
 from cjmlib.pilots.comparisons import _relative_interval, _row, evaluate_metrics, uses_moments
 from cjmlib.pilots.estimators import (
     anova_icc,
@@ -62,7 +68,7 @@ from cjmlib.pilots.units import (
     rows_of,
     units_per_arm_labels,
 )
-from cjmlib.pilots.validation import check_units
+from cjmlib.pilots.validation import checked_aggregates
 from cjmlib.stats.multiplicity import adjust_p_values
 
 #: Column contract of ``pilot_results`` (DESIGN.md); extra columns follow these.
@@ -202,15 +208,29 @@ def evaluate_pilot(
     split = resolve_split(planned_split, observed, control, name=data.name,
                           variant_col=variant_col)
     arms = list(split)
-    per_arm = check_units(data, metrics=specs, arms=arms, control=control, unit_col=unit_col,
-                          variant_col=variant_col)
-    balance = None
+    covariates: list[str] = []
+    moment_specs: list[MetricSpec] = []
     if cluster_col is None:
         covariates = balance_covariates(
             data, extra=[c for s in specs for c in (s.covariate, s.covariate_denominator) if c],
             unit_col=unit_col, variant_col=variant_col)
-        balance = check_balance(data, covariates=covariates, control=control, arms=arms,
-                                alpha=alpha, unit_col=unit_col, variant_col=variant_col)
+        moment_specs = [s for s in specs if uses_moments(s)]
+
+    def aggregates(t: Any) -> dict[str, Any]:
+        # the balance and metric moments per arm, in the scan of the checks (used only
+        # once the table passed them: checked=True)
+        return (covariate_moment_exprs(t, covariates)
+                | moment_exprs(t, moment_specs, checked=True))
+
+    per_arm, per_group = checked_aggregates(
+        data, metrics=specs, arms=arms, control=control, unit_col=unit_col,
+        variant_col=variant_col, aggregates=aggregates)
+    balance = None
+    if cluster_col is None:
+        balance = check_balance(
+            data, covariates=covariates, control=control, arms=arms, alpha=alpha,
+            unit_col=unit_col, variant_col=variant_col,
+            moments=covariate_moments_from(per_group, covariates, variant_col=variant_col))
     else:
         # unit-level tests would overstate the evidence when whole clusters were assigned
         notes.append("pre-period balance not checked: cluster randomisation")
@@ -225,7 +245,8 @@ def evaluate_pilot(
     else:
         srm = sample_ratio_mismatch(per_arm, split, alpha=srm_alpha)
         rows = evaluate_metrics(data, specs, arms=arms, control=control, alpha=alpha,
-                                variant_col=variant_col, n_resamples=n_resamples, seed=seed)
+                                variant_col=variant_col, n_resamples=n_resamples, seed=seed,
+                                moments=moments_from(per_group, moment_specs, [variant_col]))
     results = pd.DataFrame(rows)
     results["srm_p_value"] = srm.pvalue
     results = _finish(results, alpha=alpha, srm=srm)

@@ -4,11 +4,14 @@ Each failure is a ``ValueError`` naming the table, the column, the first offendi
 what was expected: missing columns, CUPED covariates without pre-period data, variant labels
 outside the plan, arms without units, duplicate units, non-numeric metric columns, values
 that are not finite (inf, NaN) and values outside a metric's domain.
+:func:`checked_aggregates` runs the same checks and computes further aggregates per arm
+(the balance and metric moments of :func:`cjmlib.pilots.evaluation.evaluate_pilot`) in the
+same scan of the table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -33,6 +36,33 @@ def check_units(
     arm of the plan without units, a unit listed twice or in two arms, non-numeric metric
     columns, values that are not finite (inf, -inf, NaN), values outside a metric's domain,
     missing values where a metric needs one.
+    """
+    return checked_aggregates(units, metrics=metrics, arms=arms, control=control,
+                              unit_col=unit_col, variant_col=variant_col)[0]
+
+
+def checked_aggregates(
+    units: UnitsData,
+    *,
+    metrics: Sequence[MetricSpec],
+    arms: Sequence[str],
+    control: str,
+    unit_col: str = "unit_id",
+    variant_col: str = "variant",
+    aggregates: Callable[[Any], Mapping[str, Any]] | None = None,
+) -> tuple[dict[str, int], pd.DataFrame]:
+    """:func:`check_units`, computing more aggregates per arm in the same scan of the table.
+
+    ``aggregates(table)`` gives the aggregate expressions (by output name) to compute per
+    arm beside the checks' own; it is called once the columns are known to exist and to be
+    numeric. Returns the units per arm and the per-arm query result: one row per arm, the
+    variant column and those aggregates (columns starting with ``_`` are the checks').
+
+    Two queries read the table: one grouped by arm with the units per arm, the rows outside
+    each metric's domain and ``aggregates``; one counting the distinct unit ids (on DuckDB,
+    with integer ids, a bitmap of their range, whose ends a third query reads, from the
+    Parquet statistics when the table is a Parquet file). The checks then raise in a fixed
+    order, each on the first offending rows, found by a further query only when it fails.
     """
     t = units.table
     name = units.name
@@ -59,11 +89,16 @@ def check_units(
                 rows = rows_of(units, lambda x, c=col: x[c].notnull(), limit=1)
                 raise ValueError(f"{name}: column {col!r} (metric {spec.name!r}) must be "
                                  f"numeric, found {dtype} (e.g. row {fmt_rows(rows)})")
-    # integer unit ids: their range too, for the one-pass distinct count below
-    span = ({"lo": t[unit_col].min(), "hi": t[unit_col].max()}
-            if schema[unit_col].is_integer() else {})
-    counts = units.execute(t.group_by(variant_col).aggregate(units=t.count(), **span))
-    labels = [v for v in counts[variant_col].tolist()]
+    checks = _domain_checks(metrics, schema)
+    extra = dict(aggregates(t)) if aggregates is not None else {}
+    clash = [k for k in extra if k.startswith("_") or k == variant_col]
+    if clash:
+        raise ValueError(f"aggregate name(s) {clash} are reserved for the checks")
+    # one scan: units per arm, the rows outside each metric's domain, the caller's aggregates
+    per_group = units.execute(t.group_by(variant_col).aggregate(
+        _units=t.count(), **{f"_bad{i}": pred(t).cast("int64").sum()
+                             for i, (_, _, pred) in enumerate(checks)}, **extra))
+    labels = per_group[variant_col].tolist()
     if any(pd.isna(v) for v in labels):
         rows = rows_of(units, lambda x: x[variant_col].isnull(), unit_col=unit_col)
         raise ValueError(f"{name}: column {variant_col!r} is empty in row(s) {fmt_rows(rows)}; "
@@ -75,19 +110,14 @@ def check_units(
             f"{name}: column {variant_col!r} has label(s) {sorted(map(str, unknown))} that are "
             f"not arms of the plan {list(arms)} (row(s) {fmt_rows(rows)}); fix the labels "
             f"or the planned split")
-    per_arm = {str(k): int(v) for k, v in zip(counts[variant_col], counts["units"], strict=True)}
+    per_arm = {str(k): int(v)
+               for k, v in zip(per_group[variant_col], per_group["_units"], strict=True)}
     for arm in arms:
         if per_arm.get(arm, 0) == 0:
             raise ValueError(f"{name}: column {variant_col!r}: arm {arm!r} of the plan has no "
                              f"units; found arms {sorted(per_arm)}")
     n_rows = sum(per_arm.values())
-    distinct = _distinct_count(units, unit_col, counts)
-    checks = _domain_checks(metrics)
-    # one scan: the distinct units and the rows outside each metric's domain
-    found_bad = units.execute(t.aggregate(
-        _distinct=distinct, **{f"bad{i}": pred(t).cast("int64").sum()
-                               for i, (_, _, pred) in enumerate(checks)})).iloc[0]
-    n_unique = int(found_bad["_distinct"])
+    n_unique = _distinct_units(units, unit_col, n_rows)
     if n_unique < n_rows:
         dup = units.execute(
             t.group_by(unit_col).aggregate(k=t.count(), arms=t[variant_col].nunique())
@@ -104,33 +134,37 @@ def check_units(
             f"{', '.join(str(r) for r, _ in rows)}); each unit must be listed once, in exactly "
             f"one arm ({n_rows - n_unique} duplicate row(s) in total)")
     for i, (col, expectation, pred) in enumerate(checks):
-        bad = int(found_bad[f"bad{i}"] or 0)
+        bad = int(per_group[f"_bad{i}"].fillna(0).sum())
         if bad:
             rows = rows_of(units, pred, unit_col=unit_col)
             raise ValueError(f"{name}: column {col!r}: {bad} row(s) without {expectation}; "
                              f"first row(s): {fmt_rows(rows)}")
-    return per_arm
+    return per_arm, per_group
 
 
-def _distinct_count(units: UnitsData, unit_col: str, counts: pd.DataFrame) -> Any:
-    """The expression counting distinct unit ids. On DuckDB, integer ids whose range is at
-    most 64 bits per row wide are counted on a bitmap of the range (``bitstring_agg``): one
-    pass without the hash table of ``COUNT(DISTINCT)``, which took 9x the CPU on 10 million
-    units. Elsewhere, ``COUNT(DISTINCT)``."""
+def _distinct_units(units: UnitsData, unit_col: str, n_rows: int) -> int:
+    """The number of distinct unit ids. On DuckDB, integer ids whose range is at most 64
+    bits per row wide are counted on a bitmap of the range (``bitstring_agg``): one pass
+    over the ids without the hash table of ``COUNT(DISTINCT)``, which took 9x the CPU on 10
+    million units; the range's ends come from a query DuckDB answers from a Parquet file's
+    statistics without reading the rows. Elsewhere, ``COUNT(DISTINCT)``."""
     import ibis
 
-    col = units.table[unit_col]
-    if "lo" in counts and counts["lo"].notna().any() and _on_duckdb(units.table):
-        lo, hi = int(counts["lo"].min()), int(counts["hi"].max())
-        if hi - lo < max(64 * int(counts["units"].sum()), 1 << 20):
-            @ibis.udf.agg.builtin(name="bitstring_agg")
-            def bitstring_agg(x: int, lo: int, hi: int) -> str: ...
+    t = units.table
+    col = t[unit_col]
+    if t.schema()[unit_col].is_integer() and _on_duckdb(t):
+        span = units.execute(t.aggregate(lo=col.min(), hi=col.max())).iloc[0]
+        if pd.notna(span["lo"]):
+            lo, hi = int(span["lo"]), int(span["hi"])
+            if hi - lo < max(64 * n_rows, 1 << 20):
+                @ibis.udf.agg.builtin(name="bitstring_agg")
+                def bitstring_agg(x: int, lo: int, hi: int) -> str: ...
 
-            @ibis.udf.scalar.builtin(name="bit_count")
-            def bit_count(x: str) -> int: ...
+                @ibis.udf.scalar.builtin(name="bit_count")
+                def bit_count(x: str) -> int: ...
 
-            return bit_count(bitstring_agg(col, lo, hi))
-    return col.nunique()
+                return int(units.execute(bit_count(bitstring_agg(col, lo, hi))))
+    return int(units.execute(col.nunique()))
 
 
 def _on_duckdb(t: Any) -> bool:
@@ -140,11 +174,13 @@ def _on_duckdb(t: Any) -> bool:
         return True
 
 
-def _domain_checks(metrics: Sequence[MetricSpec]) -> list[tuple[str, str, Any]]:
+def _domain_checks(metrics: Sequence[MetricSpec], schema: Any) -> list[tuple[str, str, Any]]:
     """(column, expectation, bad-row predicate) for every metric column's value domain."""
     checks: list[tuple[str, str, Any]] = []   # (column, expectation, bad-row predicate)
     for spec in metrics:
         for col in spec.columns:
+            if not schema[col].is_floating():
+                continue  # only floating-point columns hold inf or NaN
             # inf or NaN would pass as a number and turn every moment into inf or NaN
             checks.append((col, f"a finite value for metric {spec.name!r} (found inf, -inf "
                            "or NaN)", lambda x, c=col: x[c].cast("float64").isinf()

@@ -329,6 +329,37 @@ def test_balance_from_moments_is_what_check_balance_computes() -> None:
                                   rtol=1e-9)
 
 
+def test_balance_tells_binary_covariates_of_every_type_from_numeric_ones() -> None:
+    """0/1 columns are binary whether integer, boolean or float (missing values left out);
+    one other value makes a column numeric, and for integers that includes values whose
+    sum over the arm equals the sum of 0s and 1s (2 and -1 beside 0s and 1s)."""
+    rng = np.random.default_rng(5)
+    n = 400
+    zero_one = (rng.random(n) < 0.4).astype(int)
+    units = pd.DataFrame({
+        "unit_id": np.arange(n), "variant": np.where(np.arange(n) % 2, "treatment", "control"),
+        "pre_int": zero_one, "pre_bool": zero_one.astype(bool),
+        "pre_float": zero_one.astype(float),
+        "pre_nullable": pd.array(np.where(np.arange(n) % 7 == 0, None, zero_one),
+                                 dtype="Int64"),
+        "pre_int_two": np.where(np.arange(n) == 3, 2, zero_one),
+        "pre_int_cancels": zero_one.copy(),
+        "pre_float_half": np.where(np.arange(n) == 5, 0.5, zero_one.astype(float)),
+    })
+    units.loc[[0, 2], "pre_int_cancels"] = [2, -1]  # both in control: they sum to 1
+    table = check_balance(units).table.set_index("covariate")
+    expected = {c: c in ("pre_int", "pre_bool", "pre_float", "pre_nullable")
+                for c in units.columns if c.startswith("pre_")}
+    for cov, binary in expected.items():
+        assert table.loc[cov, "kind"] == ("binary" if binary else "numeric"), cov
+        x = units[cov].dropna().astype(float)
+        assert bool(x.isin([0.0, 1.0]).all()) == binary
+    # the moments themselves, against pandas
+    for cov in expected:
+        c = units.loc[units["variant"] == "control", cov].dropna().astype(float)
+        assert table.loc[cov, "mean_control"] == pytest.approx(c.mean(), rel=1e-12)
+
+
 def test_false_positive_rate_of_the_balance_flag_under_random_assignment(monkeypatch) -> None:
     """400 randomised pilots of 120 units with 3 covariates: the share flagged imbalanced
     (any Holm-adjusted p < 0.05) is the family-wise false-positive rate, at most alpha."""
