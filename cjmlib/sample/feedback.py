@@ -31,6 +31,7 @@ from cjmlib.sample.catalogue import (
     SURVEY_LABEL_EN,
     SURVEY_LABEL_ZH,
 )
+from cjmlib.sample.text import format_times
 
 if TYPE_CHECKING:
     from cjmlib.sample.generator import SampleGenerator
@@ -211,35 +212,46 @@ def write_benchmark(gen: SampleGenerator, name: str) -> dict[str, Any]:
 def write_social(gen: SampleGenerator, people: pd.DataFrame, name: str) -> str:
     rng = gen.rng
     posters = people[people["social_handle"].notna()]
-    lines = []
-    for _, p in posters.iterrows():
+    # rng.choice(polarities, p=...) as the draw it makes: one uniform against the cumulative
+    # probabilities (and rng.choice(options) as rng.integers(0, len(options)))
+    polarities = ["neg", "neu", "pos"]
+    cdf = np.asarray([0.45, 0.15, 0.40]).cumsum()
+    cdf /= cdf[-1]
+    window_s = gen.weeks * 7 * 86400
+    posts, seconds = [], []
+    for handle, country, kind, email, crm_id in zip(
+            posters["social_handle"], posters["country"], posters["kind"], posters["email"],
+            posters["crm_id"], strict=True):
         k = 1 + rng.poisson(1.0)
+        zh = country == "CN"
+        bank = COMMENTS_ZH if zh else COMMENTS_EN
+        usable_email = (kind == "registered" and isinstance(email, str)
+                        and email != PLACEHOLDER_EMAIL)
         for i in range(k):
-            t = gen.start + pd.Timedelta(seconds=int(rng.integers(0, gen.weeks * 7 * 86400)))
-            pol = rng.choice(["neg", "neu", "pos"], p=[0.45, 0.15, 0.40])
-            zh = p["country"] == "CN"
-            bank = COMMENTS_ZH if zh else COMMENTS_EN
+            seconds.append(int(rng.integers(0, window_s)))
+            pol = polarities[int(cdf.searchsorted(rng.random(), side="right"))]
             tp = PAIN_POINT if (pol == "neg" and rng.random() < 0.5) else "*"
             opts = bank.get((tp, pol)) or bank[("*", pol)]
             # the listening tool matches a handle to an e-mail for known customers,
             # always on their first post
-            matched = (p["kind"] == "registered" and isinstance(p["email"], str)
-                       and p["email"] != PLACEHOLDER_EMAIL and (i == 0 or rng.random() < 0.5))
+            matched = usable_email and (i == 0 or rng.random() < 0.5)
             # a registered customer without a usable e-mail is matched by account number
-            acct = (p["kind"] == "registered" and not matched and i == 0)
-            lines.append({
-                "post_id": f"{rng.integers(10**15, 10**16)}",
-                "handle": p["social_handle"],
-                "created_at": t.strftime("%a %b %d %H:%M:%S +0000 %Y"),
-                "text": str(rng.choice(opts)) + ("" if zh else " #Northwind"),
-                "lang": "zh" if zh else "en",
-                "matched_email": p["email"] if matched else None,
-                "matched_account": p["crm_id"] if acct else None,
-            })
-    order = rng.permutation(len(lines))
+            acct = (kind == "registered" and not matched and i == 0)
+            post_id = f"{rng.integers(10**15, 10**16)}"
+            text = str(opts[rng.integers(0, len(opts))]) + ("" if zh else " #Northwind")
+            posts.append((post_id, handle, text, "zh" if zh else "en",
+                          email if matched else None, crm_id if acct else None))
+    created = format_times(gen.start + pd.to_timedelta(pd.Series(seconds, dtype="int64"),
+                                                       unit="s"),
+                           "%a %b %d %H:%M:%S +0000 %Y").tolist()
+    order = rng.permutation(len(posts))
     with open(gen.out / name, "w", encoding="utf-8") as fh:
         for k in order:
-            fh.write(json.dumps(lines[k], ensure_ascii=False) + "\n")
+            post_id, handle, text, lang, email, account = posts[k]
+            fh.write(json.dumps({"post_id": post_id, "handle": handle,
+                                 "created_at": created[k], "text": text, "lang": lang,
+                                 "matched_email": email, "matched_account": account},
+                                ensure_ascii=False) + "\n")
     return "social listening export (handles, Twitter-style times, some matched to e-mails)"
 
 

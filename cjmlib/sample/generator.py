@@ -87,6 +87,11 @@ def _progress_noop(message: str) -> None:
     """Default progress callback: say nothing."""
 
 
+def _instants(times: pd.Series) -> np.ndarray:
+    """Timezone-aware times as nanoseconds since the epoch (equal instants, equal numbers)."""
+    return pd.DatetimeIndex(times).as_unit("ns").asi8
+
+
 # --------------------------------------------------------------------------------------------
 # Public entry point
 # --------------------------------------------------------------------------------------------
@@ -192,13 +197,13 @@ class SampleGenerator:
         j, ev, churn_date = churn(self, j, ev, people)
         people["churn_date"] = people["person_id"].map(churn_date)
         # an e-mail click whose journey was cut by churn never happened
-        kept_clicks = ev[ev["touchpoint"] == "email_click"][["person_id", "event_time"]]
-        click_key = set(zip(kept_clicks["person_id"], kept_clicks["event_time"].dt.floor("s"),
-                            strict=True))
-        is_click = emails["event"] == "click"
-        emails = emails[~is_click | pd.Series(list(zip(emails["person_id"], emails["time"],
-                                                       strict=True)),
-                                              index=emails.index).isin(click_key)]
+        kept_clicks = ev[ev["touchpoint"] == "email_click"]
+        click_key = pd.MultiIndex.from_arrays([kept_clicks["person_id"],
+                                               _instants(kept_clicks["event_time"].dt.floor("s"))])
+        is_click = (emails["event"] == "click").to_numpy()
+        kept = pd.MultiIndex.from_arrays([emails["person_id"], _instants(emails["time"])]
+                                         ).isin(click_key)
+        emails = emails[~is_click | kept]
         ev = ev.sort_values(["person_id", "event_time", "journey_id", "step"],
                             kind="stable").reset_index(drop=True)
         ev["order_id"] = None

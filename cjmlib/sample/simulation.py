@@ -51,6 +51,11 @@ if TYPE_CHECKING:
 _S = {name: i for i, name in enumerate(STATES)}
 
 
+def _attribute(personas: dict[str, Persona], name: str) -> dict[str, object]:
+    """Persona name -> its attribute ``name`` (for ``Series.map``)."""
+    return {key: getattr(p, name) for key, p in personas.items()}
+
+
 # --------------------------------------------------------------------------------------------
 # People
 # --------------------------------------------------------------------------------------------
@@ -166,7 +171,7 @@ def journeys(gen: SampleGenerator, people: pd.DataFrame, email_clicks: pd.DataFr
     rng = gen.rng
     personas = {x.name: x for x in (*PERSONAS, ANONYMOUS)}
     active = people[people["kind"] != "social_only"]
-    means = active["persona"].map(lambda x: personas[x].journeys_mean).to_numpy()
+    means = active["persona"].map(_attribute(personas, "journeys_mean")).to_numpy()
     counts = rng.poisson(means)
     counts = np.maximum(counts, 1)  # everyone in the data has at least one journey
     person = np.repeat(active["person_id"].to_numpy(), counts)
@@ -189,7 +194,7 @@ def journeys(gen: SampleGenerator, people: pd.DataFrame, email_clicks: pd.DataFr
     j["persona"] = info.loc[j["person_id"], "persona"].to_numpy()
     j["tier"] = info.loc[j["person_id"], "tier"].to_numpy()
     has_app = info.loc[j["person_id"], "device_id"].notna().to_numpy()
-    app_share = j["persona"].map(lambda x: personas[x].app_share).to_numpy()
+    app_share = j["persona"].map(_attribute(personas, "app_share")).to_numpy()
     j["device"] = np.where(has_app & (rng.random(len(j)) < app_share), "app", "web")
     j = j.sort_values(["start", "person_id"], kind="stable").reset_index(drop=True)
     j["journey_id"] = np.arange(len(j))
@@ -266,7 +271,7 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
                         ).dt.floor("ms")
     ev["duration_s"] = np.where(np.isin(tp, ["email_click"]), np.nan, dwell)
     personas = {x.name: x for x in (*PERSONAS, ANONYMOUS)}
-    basket = ev["persona"].map(lambda x: personas[x].basket_mean).to_numpy(dtype=float)
+    basket = ev["persona"].map(_attribute(personas, "basket_mean")).to_numpy(dtype=float)
     conv = np.isin(tp, CONVERSION_TOUCHPOINTS)
     value = np.round(rng.gamma(3.0, basket / 3.0), 2)
     ev["value"] = np.where(conv, value, np.nan)
@@ -283,13 +288,13 @@ def campaigns(gen: SampleGenerator, people: pd.DataFrame) -> tuple[pd.DataFrame,
     rng = gen.rng
     personas = {x.name: x for x in PERSONAS}
     subs = people[people["opt_in"]]
+    p_open = subs["persona"].map(_attribute(personas, "email_open")).to_numpy()
+    p_click = subs["persona"].map(_attribute(personas, "email_click")).to_numpy()
     rows = []
     for c in range(gen.weeks // 2):
         send = gen.start + pd.Timedelta(days=14 * c + 1, hours=9)
         k = len(subs)
         sent = send + pd.to_timedelta(rng.integers(0, 3600, k), unit="s")
-        p_open = subs["persona"].map(lambda x: personas[x].email_open).to_numpy()
-        p_click = subs["persona"].map(lambda x: personas[x].email_click).to_numpy()
         opened = rng.random(k) < p_open
         clicked = opened & (rng.random(k) < p_click)
         open_t = sent + pd.to_timedelta(rng.exponential(6 * 3600, k), unit="s")

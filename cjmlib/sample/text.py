@@ -31,6 +31,8 @@ STRING = pd.ArrowDtype(pa.string())
 _ROWS_PER_CHUNK = 1_000_000
 # characters that may make Python's csv writer quote a field (a superset: the writer decides)
 _QUOTE_CANDIDATE = r'[,"\n\r]'
+# characters json.dumps (ensure_ascii) escapes: anything but printable ASCII, quote, backslash
+_JSON_ESCAPED = r'[^\x20\x21\x23-\x5b\x5d-\x7e]'
 
 
 def format_times(times: pd.Series | pd.DatetimeIndex, fmt: str, *, tz: str | None = None,
@@ -113,10 +115,33 @@ def write_csv(df: pd.DataFrame, path: str | Path) -> None:
 
 
 def json_fields(values: pd.Series) -> pa.Array:
-    """``json.dumps`` of every value (default settings), computed once per distinct value."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    encoded = pa.array([json.dumps(_plain(u)) for u in uniques], type=pa.string())
-    return encoded.take(pa.array(codes))
+    """``json.dumps`` of every value (default settings).
+
+    Strings of printable ASCII without quotes or backslashes are only put in quotes (what
+    ``json.dumps`` does to them); every other value goes through ``json.dumps``, once per
+    distinct value.
+    """
+    if _is_text(values):
+        text = _array(values)
+        plain = pc.fill_null(pc.invert(pc.match_substring_regex(text, _JSON_ESCAPED)), False)
+        if pc.all(plain).as_py():
+            return pc.binary_join_element_wise('"', text, '"', "")
+    codes, uniques = pd.factorize(values)
+    # missing values (None, NaN) one by one: factorize would not tell them apart
+    missing = np.flatnonzero(codes < 0)
+    codes[missing] = len(uniques) + np.arange(missing.size)
+    encoded = [json.dumps(_plain(u)) for u in uniques]
+    encoded += [json.dumps(_plain(values.iloc[k])) for k in missing]
+    return pa.array(encoded, type=pa.string()).take(pa.array(codes))
+
+
+def _is_text(values: pd.Series) -> bool:
+    """Strings only (no missing values)."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.ArrowDtype):
+        return pa.types.is_string(dtype.pyarrow_dtype) and not values.hasnans
+    return pd.api.types.is_object_dtype(dtype) and pd.api.types.infer_dtype(
+        values, skipna=False) == "string"
 
 
 def _plain(value: object) -> object:
