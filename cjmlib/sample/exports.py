@@ -87,7 +87,7 @@ def write_orders(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, n
 def write_web(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name: str) -> str:
     rng = gen.rng
     w = ev[(ev["channel"] == "web")].copy()
-    pid = w["person_id"].str[1:].astype(int).to_numpy()
+    pid = _person_numbers(w["person_id"])
     cookie_no = _cookie_numbers(people, w)
     cookie = pd.Series(pid * 4 + cookie_no, index=w.index)  # one number per cookie
     w["cookie_id"] = _cookie_ids(pid, cookie_no, w.index)
@@ -244,6 +244,12 @@ def write_email(gen: SampleGenerator, people: pd.DataFrame, emails: pd.DataFrame
     gen.mark_dirty(name, "unparseable_record", k)
     write_lines(lines, gen.out / name)
     return "e-mail service provider events: send/open/click, one JSON object per line"
+
+
+def _person_numbers(person_id: pd.Series) -> np.ndarray:
+    """The number in each person id (``P0001234`` -> 1234)."""
+    text = pc.utf8_slice_codeunits(pa.array(person_id, type=pa.string()), 1)
+    return pc.cast(text, pa.int64()).to_numpy()
 
 
 def _cookie_numbers(people: pd.DataFrame, ev: pd.DataFrame) -> np.ndarray:

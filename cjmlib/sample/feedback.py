@@ -70,7 +70,7 @@ def write_surveys(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame) 
         if cn == "CN":
             bank, lang = COMMENTS_ZH, "zh"
         elif es:
-            texts.append(str(rng.choice(COMMENTS_ES[pol])))
+            texts.append(_pick(rng, COMMENTS_ES[pol]))
             langs.append("es")
             continue
         else:
@@ -78,7 +78,7 @@ def write_surveys(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame) 
         options = bank.get((tp, pol)) or bank[("*", pol)]
         if (tp, pol) in bank and rng.random() < 0.25:
             options = bank[("*", pol)]
-        texts.append(str(rng.choice(options)))
+        texts.append(_pick(rng, options))
         langs.append(lang)
     s["csat"], s["nps"], s["ces"], s["text"], s["lang"] = csat, nps, ces, texts, langs
     email = s["person_id"].map(info["email"])
@@ -153,6 +153,12 @@ def write_surveys(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame) 
         "languages": {"en": "English", "zh": "Chinese",
                       "es": "Spanish (no built-in scorer: must stay unscored)"},
     }
+
+
+def _pick(rng: np.random.Generator, options: list[str]) -> str:
+    """``str(rng.choice(options))`` with the same draw, without converting the list to an array
+    each time."""
+    return str(options[rng.integers(0, len(options))])
 
 
 def write_relationship_survey(gen: SampleGenerator, people: pd.DataFrame,
@@ -238,7 +244,7 @@ def write_social(gen: SampleGenerator, people: pd.DataFrame, name: str) -> str:
             # a registered customer without a usable e-mail is matched by account number
             acct = (kind == "registered" and not matched and i == 0)
             post_id = f"{rng.integers(10**15, 10**16)}"
-            text = str(opts[rng.integers(0, len(opts))]) + ("" if zh else " #Northwind")
+            text = _pick(rng, opts) + ("" if zh else " #Northwind")
             posts.append((post_id, handle, text, "zh" if zh else "en",
                           email if matched else None, crm_id if acct else None))
     created = format_times(gen.start + pd.to_timedelta(pd.Series(seconds, dtype="int64"),

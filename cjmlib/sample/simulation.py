@@ -123,15 +123,29 @@ def make_people(gen: SampleGenerator) -> pd.DataFrame:
     p["phone_e164"] = phone
     p["phone_placeholder"] = pjunk
     personas = {x.name: x for x in (*PERSONAS, ANONYMOUS)}
-    has_app = np.array([rng.random() < personas[x].has_app if x in personas else False
-                        for x in persona])
+    # one uniform per person with a known persona, in person order (social-only: no draw)
+    known = pd.Series(persona).isin(list(personas)).to_numpy()
+    known_persona = pd.Series(persona[known])
+    has_app = np.zeros(n, dtype=bool)
+    has_app[known] = (rng.random(known.sum())
+                      < known_persona.map(_attribute(personas, "has_app")).to_numpy())
     p["device_id"] = np.where(has_app & reg,
                               [f"dev-{x:012x}" for x in rng.integers(0, 2**48, n)], None)
     p["n_cookies"] = np.where(reg, 1 + rng.binomial(2, 0.3, n), np.where(kind == "anonymous",
                                                                         1, 0))
     tiers = np.array(["Bronze", "Silver", "Gold"])
-    p["tier"] = [tiers[rng.choice(3, p=personas[x].tier_probs)] if x in personas else None
-                 for x in persona]
+    # rng.choice(3, p=tier_probs) per known person, as its draw: a uniform against the
+    # cumulative probabilities
+    u = rng.random(known.sum())
+    tier_no = np.zeros(known.sum(), dtype=np.int64)
+    for name, persona_ in personas.items():
+        cdf = np.asarray(persona_.tier_probs, dtype=float).cumsum()
+        cdf /= cdf[-1]
+        mine = (known_persona == name).to_numpy()
+        tier_no[mine] = cdf.searchsorted(u[mine], side="right")
+    tier = np.full(n, None, dtype=object)
+    tier[known] = tiers[tier_no]
+    p["tier"] = tier
     p.loc[~reg, "tier"] = None
     handle = rng.random(n) < 0.10
     p["social_handle"] = np.where(handle & reg | (kind == "social_only"),
@@ -215,7 +229,7 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
     S0 = np.stack(starts)
     shift_time = gen.start + pd.Timedelta(weeks=APP_SHIFT_WEEK)
     shifted = ((j["device"] == "app") & (j["start"] >= shift_time)).to_numpy()
-    chain = np.array([names.index(x) for x in j["persona"]]) * 2 + shifted
+    chain = j["persona"].map({x: k for k, x in enumerate(names)}).to_numpy() * 2 + shifted
     n = len(j)
     first = (S0[chain].cumsum(axis=1) < rng.random(n)[:, None]).sum(axis=1)
     first = np.where(j["entry"].to_numpy() == "email_click", _S["email_click"], first)

@@ -62,7 +62,8 @@ def _column_text(values: pd.Series) -> pa.Array:
         try:
             arr = pa.array(values, type=pa.string(), from_pandas=True)
         except (pa.ArrowTypeError, pa.ArrowInvalid):  # not all strings: str() as to_csv does
-            arr = pa.array([None if pd.isna(v) else str(v) for v in values], type=pa.string())
+            obj = values.to_numpy(dtype=object)
+            arr = pa.array(obj.astype(str), type=pa.string(), mask=pd.isna(obj))
     elif pd.api.types.is_bool_dtype(dtype) and not isinstance(dtype, pd.ArrowDtype):
         arr = pa.array(np.where(values.to_numpy(dtype=bool, na_value=False), "True", "False"),
                        mask=values.isna().to_numpy())
