@@ -196,18 +196,24 @@ def journeys(gen: SampleGenerator, people: pd.DataFrame, email_clicks: pd.DataFr
     day, burst_first = schedule_new_customers(
         gen, person, np.repeat(active["acquired_on"].notna().to_numpy(), counts), day)
     start = gen.start + pd.to_timedelta(day * 86400 + hour * 3600, unit="s")
-    j = pd.DataFrame({"person_id": person, "start": start, "entry": None,
-                      "burst_first": burst_first})
-    if len(email_clicks):
-        j = pd.concat([j, pd.DataFrame({"person_id": email_clicks["person_id"],
-                                        "start": email_clicks["time"],
-                                        "entry": "email_click", "burst_first": False})],
-                      ignore_index=True)
+    # organic journeys, then e-mail-click journeys (built column by column: pd.concat checks
+    # an all-None column value by value)
+    m = len(email_clicks)
+    entry = np.full(person.size + m, None, dtype=object)
+    entry[person.size:] = "email_click"
+    j = pd.DataFrame({
+        "person_id": np.concatenate([person, email_clicks["person_id"].to_numpy(dtype=object)]),
+        "start": start.append(pd.DatetimeIndex(email_clicks["time"])),
+        "entry": entry,
+        "burst_first": np.concatenate([burst_first, np.zeros(m, dtype=bool)])})
     j = j[j["start"] < gen.start + pd.Timedelta(seconds=span)]
     info = people.set_index("person_id")
-    j["persona"] = info.loc[j["person_id"], "persona"].to_numpy()
-    j["tier"] = info.loc[j["person_id"], "tier"].to_numpy()
-    has_app = info.loc[j["person_id"], "device_id"].notna().to_numpy()
+    at = info.index.get_indexer(j["person_id"])
+    if (at < 0).any():
+        raise ValueError("a journey's person is not among the people")
+    j["persona"] = info["persona"].to_numpy()[at]
+    j["tier"] = info["tier"].to_numpy()[at]
+    has_app = info["device_id"].notna().to_numpy()[at]
     app_share = j["persona"].map(_attribute(personas, "app_share")).to_numpy()
     j["device"] = np.where(has_app & (rng.random(len(j)) < app_share), "app", "web")
     j = j.sort_values(["start", "person_id"], kind="stable").reset_index(drop=True)
