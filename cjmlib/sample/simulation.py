@@ -259,7 +259,8 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
         alive[idx[~cont]] = False
     jj, step = np.nonzero(states >= 0)
     ev = pd.DataFrame({"journey_id": jj, "step": step,
-                       "touchpoint": np.asarray(STATES)[states[jj, step]]})
+                       # one string object per touchpoint, shared by its events
+                       "touchpoint": np.asarray(STATES, dtype=object)[states[jj, step]]})
     ev = ev.merge(j[["journey_id", "person_id", "start", "device", "persona"]],
                   on="journey_id", how="left")
     # search landings come from a browser; in the app the same visit opens the home screen
