@@ -34,6 +34,7 @@ all draw from one random stream, so the order is what makes a seed reproducible.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,16 @@ def _progress_noop(message: str) -> None:
     """Default progress callback: say nothing."""
 
 
+def _timed(progress: Callable[[str], None]) -> Callable[[str], None]:
+    """``progress`` with the seconds since the start before each message (``  12 s  ...``)."""
+    started = time.monotonic()
+
+    def say(message: str) -> None:
+        progress(f"{time.monotonic() - started:5.0f} s  {message}")
+
+    return say
+
+
 def _instants(times: pd.Series) -> np.ndarray:
     """Timezone-aware times as nanoseconds since the epoch (equal instants, equal numbers)."""
     return pd.DatetimeIndex(times).as_unit("ns").asi8
@@ -128,13 +139,16 @@ def make_sample(
     ``stories`` in the returned dict (keys documented in docs/sample_ground_truth.md), with
     ``ground_truth/events_after_cutoff.parquet`` and ``acquired_on`` in
     ``ground_truth/persons.csv``.
+
+    ``progress`` (optional) receives one line per step, the seconds since the start first
+    (``"   12 s  wrote web_clickstream.csv"``); 500,000 customers take about a minute.
     """
     check_scalar(n_customers, "n_customers", typ=int, ge=50)
     check_scalar(seed, "seed", typ=int, ge=0)
     check_scalar(weeks, "weeks", typ=int, ge=8)
     if stories is not None and not isinstance(stories, Stories):
         raise TypeError(f"stories must be a Stories or None, got {type(stories).__name__}")
-    say = progress or _progress_noop
+    say = _timed(progress) if progress else _progress_noop
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     gen = SampleGenerator(n_customers=n_customers, seed=seed,
@@ -188,6 +202,7 @@ class SampleGenerator:
         people = plant_new_customers(self, make_people(self))
         say(f"people: {len(people)}")
         emails, clicks = campaigns(self, people)
+        say(f"e-mail campaigns: {len(emails)} events")
         if self.stories is not None:
             emails = drop_emails_before_joining(self, people, emails)
             clicks = emails[emails["event"] == "click"][["person_id", "time", "campaign"]]
@@ -222,6 +237,7 @@ class SampleGenerator:
             files[name] = fn(self, people, ev, name)
             say(f"wrote {name}")
         files["email_events.jsonl"] = write_email(self, people, emails, "email_events.jsonl")
+        say("wrote email_events.jsonl")
         survey_truth = write_surveys(self, people, ev)
         files.update(survey_truth.pop("files"))
         driver_truth = write_relationship_survey(self, people, "relationship_survey.csv")
@@ -236,6 +252,8 @@ class SampleGenerator:
         store_truth = write_store_panel(self, "pilot/store_panel.csv")
         files["pilot/store_panel.csv"] = "store pilot panel, one row per store and week"
         say("wrote pilot data")
+        if truth_tables:
+            say("writing the ground truth")
 
         events_truth = self.truth_events(ev, emails)
         reg = people["kind"] == "registered"
