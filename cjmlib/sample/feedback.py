@@ -89,8 +89,8 @@ def write_surveys(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame) 
     g = s[country == "GB"]
     gu = usable[country == "GB"]
     t = g["response_time"]
-    iso = t.dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
-    alt = t.dt.tz_convert("Europe/London").dt.strftime("%d %b %Y %H:%M:%S %z")
+    iso = format_times(t, "%Y-%m-%dT%H:%M:%S+00:00")
+    alt = format_times(t, "%d %b %Y %H:%M:%S %z", tz="Europe/London")
     mixed = np.where(rng.random(len(g)) < 0.3, alt, iso)
     e = g["person_id"].map(info["email"])
     e = np.where(gu & (rng.random(len(g)) < 0.2), e.str.upper(), e)
@@ -127,8 +127,7 @@ def write_surveys(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame) 
         "答卷编号": [f"CN{k:08d}" for k in rng.choice(10**8, len(c), replace=False)],
         "客户邮箱": np.where(cu, c["person_id"].map(info["email"]), ""),
         "会员号": np.where(~cu, crm[country == "CN"], ""),
-        "提交时间": c["response_time"].dt.tz_convert("Asia/Shanghai").dt.strftime(
-            "%Y/%m/%d %H:%M"),
+        "提交时间": format_times(c["response_time"], "%Y/%m/%d %H:%M", tz="Asia/Shanghai"),
         "触点": c["touchpoint"].map(SURVEY_LABEL_ZH),
         "渠道": c["channel"],
         "满意度": c["csat"].astype(str),

@@ -261,8 +261,15 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
     ev = pd.DataFrame({"journey_id": jj, "step": step,
                        # one string object per touchpoint, shared by its events
                        "touchpoint": np.asarray(STATES, dtype=object)[states[jj, step]]})
-    ev = ev.merge(j[["journey_id", "person_id", "start", "device", "persona"]],
-                  on="journey_id", how="left")
+    # the journeys' columns by position (journey_id is the row number of j)
+    if not np.array_equal(j["journey_id"].to_numpy(), np.arange(n)):
+        raise ValueError("journeys must be numbered 0, 1, ... in their order")
+    rows = j[["person_id", "start", "device", "persona"]].iloc[jj]
+    for col in rows.columns:
+        ev[col] = rows[col].array
+    del rows
+    # an event's predecessor in its journey (events are in journey and step order)
+    same_journey = np.r_[False, jj[1:] == jj[:-1]]
     # search landings come from a browser; in the app the same visit opens the home screen
     app = ev["device"] == "app"
     ev.loc[app & (ev["touchpoint"] == "search_landing"), "touchpoint"] = "home_page"
@@ -278,15 +285,14 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
     dwell = np.round(med * np.exp(rng.normal(0, 0.6, len(ev))), 1)
     payment_app_shift = (ev["touchpoint"] == "payment") & app & (ev["start"] >= shift_time)
     dwell[payment_app_shift.to_numpy()] *= 1.4
-    prev_channel = pd.Series(channel).groupby(ev["journey_id"]).shift(1)
     contact = np.isin(channel, ["call_center", "chat"])
-    back = prev_channel.isin(["call_center", "chat"]).to_numpy() & ~contact
+    back = np.r_[False, contact[:-1]] & same_journey & ~contact
     gap = rng.exponential(8.0, len(ev))
     gap = np.where(contact, rng.exponential(20 * 60, len(ev)), gap)
     gap = np.where(back, rng.exponential(30 * 60, len(ev)), gap)
     gap[ev["step"].to_numpy() == 0] = 0.0
     dwell, gap = stories.times(ev, dwell, gap)
-    prev_dwell = pd.Series(dwell).groupby(ev["journey_id"]).shift(1).fillna(0).to_numpy()
+    prev_dwell = np.where(same_journey, np.r_[0.0, dwell[:-1]], 0.0)
     offset = pd.Series(prev_dwell + gap).groupby(ev["journey_id"]).cumsum().to_numpy()
     ev["event_time"] = (ev["start"] + pd.to_timedelta(np.round(offset, 3), unit="s")
                         ).dt.floor("ms")

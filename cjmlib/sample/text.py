@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -43,14 +44,41 @@ def format_times(times: pd.Series | pd.DatetimeIndex, fmt: str, *, tz: str | Non
     ``%S`` as seconds with three decimals, as ``strftime("%S.%f")[:-3]`` gives); sub-unit
     parts are cut off, as strftime does. Returns strings (pyarrow-backed), missing for NaT,
     on the index of ``times`` when it is a Series.
+
+    Formats made of ``%Y %m %d %H %M %S`` and literal text are cut out of numpy's ISO
+    strings of the local wall-clock times (fast); any other directive goes through pyarrow's
+    ``strftime``.
     """
     index = times.index if isinstance(times, pd.Series) else None
-    arr = pa.array(times)
-    zone = tz or arr.type.tz
-    if zone is None:
+    stamps = pd.DatetimeIndex(times)
+    if stamps.tz is None:
         raise ValueError("format_times needs timezone-aware times")
-    arr = pc.cast(arr, pa.timestamp(unit, tz=zone), safe=False)
-    return pd.Series(pc.strftime(arr, format=fmt), index=index, dtype=STRING)
+    parts = [p for p in re.split(r"(%.)", fmt) if p]
+    if all(p in _ISO_SLICES or not p.startswith("%") for p in parts):
+        wall = (stamps.tz_convert(tz) if tz else stamps).tz_localize(None)
+        iso = pa.array(np.datetime_as_string(wall.to_numpy().astype(f"M8[{unit}]"), unit=unit),
+                       type=pa.string(), mask=wall.isna())
+        pieces = []
+        for p in parts:
+            if p in _ISO_SLICES:
+                a, b = _ISO_SLICES[p]
+                b = b + 4 if (p == "%S" and unit == "ms") else b
+                pieces.append(pc.utf8_slice_codeunits(iso, a, b))
+            else:
+                pieces.append(p)
+        out = pc.binary_join_element_wise(*pieces, "") if len(pieces) > 1 else pieces[0]
+        if isinstance(out, str):  # a format without any directive
+            out = pa.array(np.where(wall.isna(), None, out), type=pa.string())
+    else:
+        arr = pa.array(stamps)
+        arr = pc.cast(arr, pa.timestamp(unit, tz=tz or arr.type.tz), safe=False)
+        out = pc.strftime(arr, format=fmt)
+    return pd.Series(out, index=index, dtype=STRING)
+
+
+# where each directive sits in numpy's ISO string "2026-01-05T10:11:12[.345]"
+_ISO_SLICES = {"%Y": (0, 4), "%m": (5, 7), "%d": (8, 10), "%H": (11, 13), "%M": (14, 16),
+               "%S": (17, 19)}
 
 
 def _column_text(values: pd.Series) -> pa.Array:
