@@ -74,6 +74,7 @@ from cjmlib.sample.feedback import (
     write_social,
     write_surveys,
 )
+from cjmlib.sample.order import sort_rows
 from cjmlib.sample.pilots import write_ab_pilot, write_store_panel
 from cjmlib.sample.simulation import campaigns, churn, journeys, make_people, walk
 from cjmlib.sample.stories import (
@@ -219,8 +220,7 @@ class SampleGenerator:
         kept = pd.MultiIndex.from_arrays([emails["person_id"], _instants(emails["time"])]
                                          ).isin(click_key)
         emails = emails[~is_click | kept]
-        ev = ev.sort_values(["person_id", "event_time", "journey_id", "step"],
-                            kind="stable").reset_index(drop=True)
+        ev = sort_rows(ev, ["person_id", "event_time", "journey_id", "step"])
         ev["order_id"] = None
         conv = ev["touchpoint"].isin(CONVERSION_TOUCHPOINTS).to_numpy()
         ev.loc[conv, "order_id"] = [f"O{k:08d}" for k in
@@ -373,8 +373,7 @@ class SampleGenerator:
         out = pd.concat([ev[cols], em[cols]], ignore_index=True)
         out["stage"] = out["touchpoint"].map(TOUCHPOINT_STAGE)
         out["event_time"] = out["event_time"].astype("datetime64[us, UTC]")
-        return out.sort_values(["person_id", "event_time", "touchpoint"],
-                               kind="stable").reset_index(drop=True)
+        return sort_rows(out, ["person_id", "event_time", "touchpoint"])
 
     # ---- helpers for writers ------------------------------------------------------------
 

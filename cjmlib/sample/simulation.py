@@ -41,6 +41,7 @@ from cjmlib.sample.catalogue import (
     STATES,
     Persona,
 )
+from cjmlib.sample.order import sort_rows
 from cjmlib.sample.stories import StoryWalk, schedule_new_customers
 
 if TYPE_CHECKING:
@@ -216,7 +217,7 @@ def journeys(gen: SampleGenerator, people: pd.DataFrame, email_clicks: pd.DataFr
     has_app = info["device_id"].notna().to_numpy()[at]
     app_share = j["persona"].map(_attribute(personas, "app_share")).to_numpy()
     j["device"] = np.where(has_app & (rng.random(len(j)) < app_share), "app", "web")
-    j = j.sort_values(["start", "person_id"], kind="stable").reset_index(drop=True)
+    j = sort_rows(j, ["start", "person_id"])
     j["journey_id"] = np.arange(len(j))
     return j
 
@@ -354,7 +355,7 @@ def churn(gen: SampleGenerator, j: pd.DataFrame, ev: pd.DataFrame, people: pd.Da
     j["registered"] = j["person_id"].isin(reg)
     hazard = np.where(j["switch"], CHURN_HAZARD_SWITCH, CHURN_HAZARD_OTHER)
     j["churn_here"] = j["registered"] & (rng.random(len(j)) < hazard)
-    j = j.sort_values(["person_id", "start", "journey_id"]).reset_index(drop=True)
+    j = sort_rows(j, ["person_id", "start", "journey_id"])  # unique keys: one order
     # first churning journey per person; journeys after it never happen
     first_churn = j[j["churn_here"]].groupby("person_id")["start"].min()
     cutoff = j["person_id"].map(first_churn)
