@@ -140,6 +140,7 @@ def write_web(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name
         r["event_name"] = "debug_ping"
         return r
 
+    del w, cookie, crm, gap, new, sess_no, logged, needs, sess_needs, first_sess, ref, from_email
     df = gen.exact_duplicates(df, name, 0.003)
     df = gen.inject(df, name, {"unparseable_time": bad_time, "missing_id": no_id,
                                "negative_duration": negative,

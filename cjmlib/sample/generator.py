@@ -99,6 +99,12 @@ def _timed(progress: Callable[[str], None]) -> Callable[[str], None]:
     return say
 
 
+def _renumbered(df: pd.DataFrame) -> pd.DataFrame:
+    """``df.reset_index(drop=True)`` without copying the columns."""
+    df.index = pd.RangeIndex(len(df))
+    return df
+
+
 def _instants(times: pd.Series) -> np.ndarray:
     """Timezone-aware times as nanoseconds since the epoch (equal instants, equal numbers)."""
     return pd.DatetimeIndex(times).as_unit("ns").asi8
@@ -394,7 +400,7 @@ class SampleGenerator:
             self.mark_dirty(file, reason, k)
         out = pd.concat([df, *extra], ignore_index=True)
         # dirty rows sit where they were exported, not at the end
-        return out.iloc[rng.permutation(len(out))].reset_index(drop=True)
+        return _renumbered(out.iloc[rng.permutation(len(out))])
 
     def exact_duplicates(self, df: pd.DataFrame, file: str, share: float) -> pd.DataFrame:
         """Append exact copies of random rows (``share`` of them) and shuffle all rows."""
@@ -402,4 +408,4 @@ class SampleGenerator:
         dup = df.iloc[self.rng.choice(len(df), size=k, replace=False)]
         self.duplicates.setdefault("exact", {})[file] = int(k)
         out = pd.concat([df, dup], ignore_index=True)
-        return out.iloc[self.rng.permutation(len(out))].reset_index(drop=True)
+        return _renumbered(out.iloc[self.rng.permutation(len(out))])

@@ -24,7 +24,9 @@ def sort_rows(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             return df.sort_values(keys, kind="stable").reset_index(drop=True)
         columns.append(_sort_key(values))
     order = np.lexsort(columns[::-1]) if columns else np.arange(len(df))
-    return df.iloc[order].reset_index(drop=True)
+    out = df.iloc[order]
+    out.index = pd.RangeIndex(len(out))  # reset_index(drop=True) without a copy
+    return out
 
 
 def _sort_key(values: pd.Series) -> np.ndarray:

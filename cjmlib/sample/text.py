@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 STRING = pd.ArrowDtype(pa.string())
 _ROWS_PER_CHUNK = 1_000_000
 # characters that may make Python's csv writer quote a field (a superset: the writer decides)
-_QUOTE_CANDIDATE = r'[,"\n\r]'
+_QUOTE_CANDIDATES = (",", '"', "\n", "\r")
 # characters json.dumps (ensure_ascii) escapes: anything but printable ASCII, quote, backslash
 _JSON_ESCAPED = r'[^\x20\x21\x23-\x5b\x5d-\x7e]'
 
@@ -101,7 +101,7 @@ def _column_text(values: pd.Series) -> pa.Array:
         raise TypeError(f"write_csv: column {values.name!r} of dtype {dtype} is not supported "
                         "(write it as strings, or use DataFrame.to_csv)")
     arr = pc.fill_null(arr, "")
-    flagged = pc.match_substring_regex(arr, _QUOTE_CANDIDATE)
+    flagged = _any_of(arr, _QUOTE_CANDIDATES)
     if pc.any(flagged).as_py():
         pos = np.flatnonzero(flagged.to_numpy(zero_copy_only=False))
         quoted = [_csv_field(v) for v in arr.take(pa.array(pos)).to_pylist()]
@@ -109,6 +109,14 @@ def _column_text(values: pd.Series) -> pa.Array:
         text[pos] = quoted
         arr = pa.array(text, type=pa.string())
     return arr
+
+
+def _any_of(text: pa.Array, needles: tuple[str, ...]) -> pa.Array:
+    """Whether each string holds any of ``needles`` (plain substring search, no regex)."""
+    hit = pc.match_substring(text, needles[0])
+    for needle in needles[1:]:
+        hit = pc.or_(hit, pc.match_substring(text, needle))
+    return hit
 
 
 def _array(values: pd.Series) -> pa.Array:
