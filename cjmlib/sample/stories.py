@@ -32,6 +32,7 @@ import pandas as pd
 
 from cjmlib.core.checks import check_scalar
 from cjmlib.sample.catalogue import APP_SHIFT_WEEK, CONVERSION_TOUCHPOINTS, END, STATES
+from cjmlib.sample.order import sort_rows
 
 if TYPE_CHECKING:
     from cjmlib.sample.generator import SampleGenerator
@@ -400,7 +401,7 @@ def stories_truth(gen: SampleGenerator, j: pd.DataFrame, ev: pd.DataFrame,
     if s is None:
         return {}
     out: dict[str, Any] = {}
-    ev = ev.sort_values(["journey_id", "step"], kind="stable").reset_index(drop=True)
+    ev = sort_rows(ev, ["journey_id", "step"])
     by_journey = ev.groupby("journey_id")
     nxt_tp = by_journey["touchpoint"].shift(-1)
     jt = _journey_table(ev, j)
