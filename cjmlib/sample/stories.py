@@ -363,7 +363,9 @@ class StoryWalk:
             return ev
         late = (ev["event_time"] >= self.gen.end).to_numpy()
         self.gen.after_cutoff = ev[late].reset_index(drop=True)
-        return ev[~late].reset_index(drop=True)
+        kept = ev[~late]
+        kept.index = pd.RangeIndex(len(kept))  # reset_index(drop=True) without a copy
+        return kept
 
 
 # --------------------------------------------------------------------------------------------
