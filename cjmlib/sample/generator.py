@@ -223,9 +223,11 @@ class SampleGenerator:
         click_key = pd.MultiIndex.from_arrays([kept_clicks["person_id"],
                                                _instants(kept_clicks["event_time"].dt.floor("s"))])
         is_click = (emails["event"] == "click").to_numpy()
-        kept = pd.MultiIndex.from_arrays([emails["person_id"], _instants(emails["time"])]
-                                         ).isin(click_key)
-        emails = emails[~is_click | kept]
+        clicks = emails[is_click]
+        kept = ~is_click
+        kept[is_click] = pd.MultiIndex.from_arrays([clicks["person_id"], _instants(clicks["time"])]
+                                                   ).isin(click_key)
+        emails = emails[kept]
         ev = sort_rows(ev, ["person_id", "event_time", "journey_id", "step"])
         ev["order_id"] = None
         conv = ev["touchpoint"].isin(CONVERSION_TOUCHPOINTS).to_numpy()
