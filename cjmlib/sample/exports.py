@@ -123,13 +123,16 @@ def write_web(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name
         "order_id": w["order_id"].fillna(""),
     })
 
+    # corrupted values keep the columns' string type, so that the rows concatenate cheaply
     def bad_time(r):
-        r["event_ts"] = rng.choice(["N/A", "31/02/2026 25:00", "2026-13-45T10:00:00Z",
-                                    "yesterday"], size=len(r))
+        r["event_ts"] = pd.array(rng.choice(["N/A", "31/02/2026 25:00",
+                                             "2026-13-45T10:00:00Z", "yesterday"],
+                                            size=len(r)), dtype=STRING)
         return r
 
     def no_id(r):
-        r["cookie_id"], r["user_id"] = "", ""
+        r["cookie_id"] = pd.array([""] * len(r), dtype=STRING)
+        r["user_id"] = ""
         return r
 
     def negative(r):
