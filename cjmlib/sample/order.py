@@ -52,9 +52,10 @@ def _id_numbers(values: pd.Series) -> np.ndarray | None:
         text = pa.array(values, type=pa.string())
     except (pa.ArrowTypeError, pa.ArrowInvalid):
         return None
-    length = pc.utf8_length(text)
+    length = pc.binary_length(text)
     first = pc.utf8_slice_codeunits(text, 0, 1)
+    digits = pc.utf8_slice_codeunits(text, 1)
     if (pc.min(length).as_py() != pc.max(length).as_py() or pc.count_distinct(first).as_py() != 1
-            or not pc.all(pc.match_substring_regex(text, r"^.[0-9]+$")).as_py()):
+            or not pc.all(pc.ascii_is_decimal(digits)).as_py()):
         return None
-    return pc.cast(pc.utf8_slice_codeunits(text, 1), pa.int64()).to_numpy()
+    return pc.cast(digits, pa.int64()).to_numpy()
