@@ -148,7 +148,7 @@ def make_sample(
     ``ground_truth/persons.csv``.
 
     ``progress`` (optional) receives one line per step, the seconds since the start first
-    (``"   12 s  wrote web_clickstream.csv"``); 500,000 customers take about a minute.
+    (``"   12 s  wrote web_clickstream.csv"``).
     """
     check_scalar(n_customers, "n_customers", typ=int, ge=50)
     check_scalar(seed, "seed", typ=int, ge=0)
