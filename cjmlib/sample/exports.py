@@ -9,11 +9,12 @@ a number.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cjmlib.sample.catalogue import (
     APP_EVENT,
@@ -23,6 +24,7 @@ from cjmlib.sample.catalogue import (
     WEB_EVENT,
     WEB_PATH,
 )
+from cjmlib.sample.text import STRING, format_times, json_fields, write_csv, write_lines
 
 if TYPE_CHECKING:
     from cjmlib.sample.generator import SampleGenerator
@@ -43,14 +45,14 @@ def write_crm_customers(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataF
     df = pd.DataFrame({
         "customer_no": c["crm_id"], "first_name": c["first_name"],
         "last_name": c["last_name"], "email": email, "phone": phone,
-        "date_joined": c["date_joined"].dt.strftime("%d/%m/%Y"),
+        "date_joined": format_times(c["date_joined"], "%d/%m/%Y"),
         "tier": c["tier"], "region": c["region"], "country": c["country"],
         "status": np.where(c["churn_date"].notna(), "churned", "active"),
-        "churn_date": c["churn_date"].dt.strftime("%Y-%m-%d"),
+        "churn_date": format_times(c["churn_date"], "%Y-%m-%d"),
         "marketing_opt_in": np.where(c["opt_in"], "Y", "N"),
     })
     df = df.iloc[rng.permutation(len(df))]
-    df.to_csv(gen.out / name, index=False)
+    write_csv(df, gen.out / name)
     return "CRM customer master (e-mails and phones typed by agents, placeholders included)"
 
 
@@ -60,10 +62,10 @@ def write_orders(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, n
     crm = o["person_id"].map(people.set_index("person_id")["crm_id"])
     # the order system stamps the order shortly after the confirmation page
     lag = pd.to_timedelta(rng.integers(5, 90, len(o)), unit="s")
-    local = (o["event_time"] + lag).dt.tz_convert("Europe/London")
     df = pd.DataFrame({
         "order_id": o["order_id"], "customer_no": crm,
-        "order_ts": local.dt.strftime("%Y-%m-%d %H:%M:%S"),
+        "order_ts": format_times(o["event_time"] + lag, "%Y-%m-%d %H:%M:%S",
+                                 tz="Europe/London"),
         "channel": o["channel"],
         "store_id": np.where(o["channel"] == "store",
                              [f"S{k:02d}" for k in rng.integers(1, 41, len(o))], ""),
@@ -78,18 +80,21 @@ def write_orders(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, n
         "note": "every online order appears as a 'purchase' event in web/app analytics "
                 "and as an order in the CRM, seconds apart",
     }
-    df.sort_values("order_id").to_csv(gen.out / name, index=False)
+    write_csv(df.sort_values("order_id"), gen.out / name)
     return "CRM orders (local time Europe/London, amounts in GBP)"
 
 
 def write_web(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name: str) -> str:
     rng = gen.rng
     w = ev[(ev["channel"] == "web")].copy()
-    w["cookie_id"] = _cookies(people, w)
+    pid = _person_numbers(w["person_id"])
+    cookie_no = _cookie_numbers(people, w)
+    cookie = pd.Series(pid * 4 + cookie_no, index=w.index)  # one number per cookie
+    w["cookie_id"] = _cookie_ids(pid, cookie_no, w.index)
     crm = w["person_id"].map(people.set_index("person_id")["crm_id"])
     # sessions: a new one after 30 minutes of inactivity (as the analytics tool does)
     gap = w.groupby("person_id")["event_time"].diff().dt.total_seconds()
-    new = gap.isna() | (gap > 1800) | (w["cookie_id"] != w["cookie_id"].shift())
+    new = gap.isna() | (gap > 1800) | (cookie != cookie.shift())
     sess_no = new.cumsum()
     # logged in for a whole session with probability 0.55; checkout requires login;
     # the first session of every cookie of a registered customer is logged in, so every
@@ -99,36 +104,35 @@ def write_web(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name
     needs = w["touchpoint"].isin(["payment", "order_confirmation", "order_tracking",
                                   "returns", "loyalty_rewards"])
     sess_needs = needs.groupby(sess_no).transform("any").to_numpy()
-    first_sess = sess_no == sess_no.groupby(w["cookie_id"]).transform("min")
+    first_sess = sess_no == sess_no.groupby(cookie).transform("min")
     logged = (logged | sess_needs | first_sess.to_numpy()) & crm.notna().to_numpy()
-    pid = w["person_id"].str[1:].astype(int).to_numpy()
     prod = (pid * 31 + w["step"].to_numpy() * 17) % 5000
-    path = [WEB_PATH[t].format(f"SKU{p:05d}") if "{}" in WEB_PATH[t] else WEB_PATH[t]
-            for t, p in zip(w["touchpoint"], prod, strict=True)]
-    path = [p.replace("/help/SKU", "/help/article-") for p in path]
     ref = np.where(w["touchpoint"] == "search_landing", "https://www.google.com/", "")
     from_email = w["journey_id"].isin(ev.loc[ev["touchpoint"] == "email_click", "journey_id"])
     ref = np.where(from_email & (w["step"] == 1), "utm_source=newsletter", ref)
     df = pd.DataFrame({
-        "event_ts": w["event_time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z",
+        "event_ts": format_times(w["event_time"], "%Y-%m-%dT%H:%M:%SZ", unit="ms"),
         "cookie_id": w["cookie_id"],
         "user_id": np.where(logged, crm, ""),
-        "session_id": [f"{c[-8:]}.{s}" for c, s in zip(w["cookie_id"], sess_no,
-                                                           strict=True)],
+        "session_id": _joined(w.index, pc.utf8_slice_codeunits(pa.array(w["cookie_id"]), -8),
+                              ".", _digits(sess_no.to_numpy())),
         "event_name": w["touchpoint"].map(WEB_EVENT),
-        "page_path": path,
+        "page_path": _web_paths(w["touchpoint"], prod),
         "referrer": ref,
         "dwell_ms": (w["duration_s"] * 1000).round().astype("Int64"),
         "order_id": w["order_id"].fillna(""),
     })
 
+    # corrupted values keep the columns' string type, so that the rows concatenate cheaply
     def bad_time(r):
-        r["event_ts"] = rng.choice(["N/A", "31/02/2026 25:00", "2026-13-45T10:00:00Z",
-                                    "yesterday"], size=len(r))
+        r["event_ts"] = pd.array(rng.choice(["N/A", "31/02/2026 25:00",
+                                             "2026-13-45T10:00:00Z", "yesterday"],
+                                            size=len(r)), dtype=STRING)
         return r
 
     def no_id(r):
-        r["cookie_id"], r["user_id"] = "", ""
+        r["cookie_id"] = pd.array([""] * len(r), dtype=STRING)
+        r["user_id"] = ""
         return r
 
     def negative(r):
@@ -139,11 +143,12 @@ def write_web(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name
         r["event_name"] = "debug_ping"
         return r
 
+    del w, cookie, crm, gap, new, sess_no, logged, needs, sess_needs, first_sess, ref, from_email
     df = gen.exact_duplicates(df, name, 0.003)
     df = gen.inject(df, name, {"unparseable_time": bad_time, "missing_id": no_id,
                                "negative_duration": negative,
                                "unknown_touchpoint": unknown})
-    df.to_csv(gen.out / name, index=False)
+    write_csv(df, gen.out / name)
     return "web analytics export (UTC ISO times, cookie ids, user_id when logged in)"
 
 
@@ -177,7 +182,7 @@ def write_app(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name
 
     df = gen.exact_duplicates(df, name, 0.002)
     df = gen.inject(df, name, {"missing_id": no_id, "unparseable_time": bad_time})
-    df.to_csv(gen.out / name, index=False)
+    write_csv(df, gen.out / name)
     return "app SDK export (epoch milliseconds, device ids, always logged in)"
 
 
@@ -192,7 +197,6 @@ def write_contacts(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame,
     # callers are identified by their number; the agent types the account number
     # only sometimes, and always when the number is unknown
     show_acct = (rng.random(len(c)) < 0.3) | ~usable | ~is_call
-    local = c["event_time"].dt.tz_convert("Europe/London")
     queue = np.where(c["touchpoint"] == "support_call",
                      rng.choice(["payments", "delivery", "returns", "general"], len(c),
                                 p=[0.45, 0.25, 0.15, 0.15]), "web_chat")
@@ -204,7 +208,8 @@ def write_contacts(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame,
                                   phone.map(lambda x: _format_phone_national(x, rng)
                                             if isinstance(x, str) else ""), ""),
         "account_no": np.where(show_acct, crm, ""),
-        "contact_start": local.dt.strftime("%d/%m/%Y %H:%M:%S"),
+        "contact_start": format_times(c["event_time"], "%d/%m/%Y %H:%M:%S",
+                                      tz="Europe/London"),
         "duration_sec": c["duration_s"].round().astype(int),
         "queue": queue,
         "resolved": np.where(rng.random(len(c)) < 0.7, "Y", "N"),
@@ -221,7 +226,7 @@ def write_contacts(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame,
 
     df = gen.inject(df, name, {"negative_duration": negative,
                                "unparseable_time": bad_time})
-    df.to_csv(gen.out / name, index=False)
+    write_csv(df, gen.out / name)
     return "contact-centre log: calls and chats (local time, day-first dates)"
 
 
@@ -229,26 +234,77 @@ def write_email(gen: SampleGenerator, people: pd.DataFrame, emails: pd.DataFrame
     rng = gen.rng
     info = people.set_index("person_id")
     addr = emails["person_id"].map(info["email"]).str.lower()
-    lines = [json.dumps({"email": a, "campaign_id": c, "event": e,
-                         "ts": t.strftime("%Y-%m-%dT%H:%M:%S+00:00")})
-             for a, c, e, t in zip(addr, emails["campaign"], emails["event"], emails["time"],
-                                   strict=True)]
+    # json.dumps of {"email": ..., "campaign_id": ..., "event": ..., "ts": ...}, field-wise
+    ts = format_times(emails["time"], "%Y-%m-%dT%H:%M:%S+00:00")
+    lines = pc.binary_join_element_wise(
+        '{"email": ', json_fields(addr), ', "campaign_id": ', json_fields(emails["campaign"]),
+        ', "event": ', json_fields(emails["event"]), ', "ts": ', json_fields(ts), "}", "")
     k = max(3, round(0.001 * len(lines)))
-    for pos in sorted(rng.choice(len(lines), size=k, replace=False), reverse=True):
-        lines.insert(int(pos), lines[int(pos)][: len(lines[int(pos)]) // 2])  # cut-off line
+    # a cut-off copy of the first half of a line, written just before it
+    pos = np.sort(rng.choice(len(lines), size=k, replace=False))
+    cut = [line[: len(line) // 2] for line in lines.take(pa.array(pos)).to_pylist()]
+    order = np.insert(np.arange(len(lines)), pos, len(lines) + np.arange(k))
+    lines = pa.concat_arrays([lines, pa.array(cut, type=pa.string())]).take(pa.array(order))
     gen.mark_dirty(name, "unparseable_record", k)
-    (gen.out / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_lines(lines, gen.out / name)
     return "e-mail service provider events: send/open/click, one JSON object per line"
 
 
-def _cookies(people: pd.DataFrame, ev: pd.DataFrame) -> pd.Series:
-    """Cookie per web event: a person's journeys spread over their cookies."""
+def _person_numbers(person_id: pd.Series) -> np.ndarray:
+    """The number in each person id (``P0001234`` -> 1234)."""
+    text = pc.utf8_slice_codeunits(pa.array(person_id, type=pa.string()), 1)
+    return pc.cast(text, pa.int64()).to_numpy()
+
+
+def _cookie_numbers(people: pd.DataFrame, ev: pd.DataFrame) -> np.ndarray:
+    """Which of its person's cookies (0, 1 or 2) each web event carries: a person's journeys
+    spread over their cookies."""
     info = people.set_index("person_id")
     n_cookies = ev["person_id"].map(info["n_cookies"]).fillna(1).astype(int).to_numpy()
-    k = (ev["journey_id"].to_numpy() * 7919) % np.maximum(n_cookies, 1)
-    pid_num = ev["person_id"].str[1:].astype(int).to_numpy()
-    return pd.Series([f"GA1.2.{(p * 104729 + c * 7) % 10**9:09d}.{1600000000 + p}"
-                      for p, c in zip(pid_num, k, strict=True)], index=ev.index)
+    return (ev["journey_id"].to_numpy() * 7919) % np.maximum(n_cookies, 1)
+
+
+def _cookie_ids(pid: np.ndarray, cookie_no: np.ndarray, index: pd.Index) -> pd.Series:
+    """Analytics cookie ids ``GA1.2.<9 digits>.<10 digits>`` of person numbers and cookies."""
+    return _joined(index, "GA1.2.", _digits((pid * 104729 + cookie_no * 7) % 10**9, width=9),
+                   ".", _digits(1600000000 + pid))
+
+
+def _digits(numbers: np.ndarray, width: int = 0) -> pa.Array:
+    """Non-negative integers as decimal text, zero-padded to ``width`` (``f"{x:0{width}d}"``)."""
+    text = pc.cast(pa.array(numbers), pa.string())
+    return pc.utf8_lpad(text, width=width, padding="0") if width else text
+
+
+def _joined(index: pd.Index, *parts: str | pa.Array) -> pd.Series:
+    """The parts (texts or arrays of texts) concatenated element-wise, as a string Series."""
+    return pd.Series(pc.binary_join_element_wise(*parts, ""), index=index, dtype=STRING)
+
+
+def _web_paths(touchpoint: pd.Series, product: np.ndarray) -> pd.Series:
+    """Page paths of web events: ``WEB_PATH`` with ``SKU<5 digits>`` of the product filled in
+    (``/help/article-<5 digits>`` for help pages), as ``template.format(...)`` would."""
+    codes, names = pd.factorize(touchpoint)
+    if (codes < 0).any():
+        raise ValueError("a web event has no touchpoint")
+    left, right, fill = [], [], []
+    for name in names:
+        template = WEB_PATH[name]
+        if "{}" in template:
+            # the product's digits never take part in the replacement, so it acts on each side
+            a, b = template.format("SKU\x00").split("\x00")
+            left.append(a.replace("/help/SKU", "/help/article-"))
+            right.append(b.replace("/help/SKU", "/help/article-"))
+            fill.append(True)
+        else:
+            left.append(template.replace("/help/SKU", "/help/article-"))
+            right.append("")
+            fill.append(False)
+    take = pa.array(codes)
+    sku = pc.if_else(pa.array(np.asarray(fill, dtype=bool)[codes]),
+                     _digits(product, width=5), "")
+    return _joined(touchpoint.index, pa.array(left).take(take), sku,
+                   pa.array(right).take(take))
 
 
 def _format_phone_crm(e164: object) -> object:

@@ -31,6 +31,7 @@ from cjmlib.sample.catalogue import (
     SURVEY_LABEL_EN,
     SURVEY_LABEL_ZH,
 )
+from cjmlib.sample.text import format_times
 
 if TYPE_CHECKING:
     from cjmlib.sample.generator import SampleGenerator
@@ -69,7 +70,7 @@ def write_surveys(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame) 
         if cn == "CN":
             bank, lang = COMMENTS_ZH, "zh"
         elif es:
-            texts.append(str(rng.choice(COMMENTS_ES[pol])))
+            texts.append(_pick(rng, COMMENTS_ES[pol]))
             langs.append("es")
             continue
         else:
@@ -77,7 +78,7 @@ def write_surveys(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame) 
         options = bank.get((tp, pol)) or bank[("*", pol)]
         if (tp, pol) in bank and rng.random() < 0.25:
             options = bank[("*", pol)]
-        texts.append(str(rng.choice(options)))
+        texts.append(_pick(rng, options))
         langs.append(lang)
     s["csat"], s["nps"], s["ces"], s["text"], s["lang"] = csat, nps, ces, texts, langs
     email = s["person_id"].map(info["email"])
@@ -88,8 +89,8 @@ def write_surveys(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame) 
     g = s[country == "GB"]
     gu = usable[country == "GB"]
     t = g["response_time"]
-    iso = t.dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
-    alt = t.dt.tz_convert("Europe/London").dt.strftime("%d %b %Y %H:%M:%S %z")
+    iso = format_times(t, "%Y-%m-%dT%H:%M:%S+00:00")
+    alt = format_times(t, "%d %b %Y %H:%M:%S %z", tz="Europe/London")
     mixed = np.where(rng.random(len(g)) < 0.3, alt, iso)
     e = g["person_id"].map(info["email"])
     e = np.where(gu & (rng.random(len(g)) < 0.2), e.str.upper(), e)
@@ -126,8 +127,7 @@ def write_surveys(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame) 
         "答卷编号": [f"CN{k:08d}" for k in rng.choice(10**8, len(c), replace=False)],
         "客户邮箱": np.where(cu, c["person_id"].map(info["email"]), ""),
         "会员号": np.where(~cu, crm[country == "CN"], ""),
-        "提交时间": c["response_time"].dt.tz_convert("Asia/Shanghai").dt.strftime(
-            "%Y/%m/%d %H:%M"),
+        "提交时间": format_times(c["response_time"], "%Y/%m/%d %H:%M", tz="Asia/Shanghai"),
         "触点": c["touchpoint"].map(SURVEY_LABEL_ZH),
         "渠道": c["channel"],
         "满意度": c["csat"].astype(str),
@@ -152,6 +152,12 @@ def write_surveys(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame) 
         "languages": {"en": "English", "zh": "Chinese",
                       "es": "Spanish (no built-in scorer: must stay unscored)"},
     }
+
+
+def _pick(rng: np.random.Generator, options: list[str]) -> str:
+    """``str(rng.choice(options))`` with the same draw, without converting the list to an array
+    each time."""
+    return str(options[rng.integers(0, len(options))])
 
 
 def write_relationship_survey(gen: SampleGenerator, people: pd.DataFrame,
@@ -211,35 +217,46 @@ def write_benchmark(gen: SampleGenerator, name: str) -> dict[str, Any]:
 def write_social(gen: SampleGenerator, people: pd.DataFrame, name: str) -> str:
     rng = gen.rng
     posters = people[people["social_handle"].notna()]
-    lines = []
-    for _, p in posters.iterrows():
+    # rng.choice(polarities, p=...) as the draw it makes: one uniform against the cumulative
+    # probabilities (and rng.choice(options) as rng.integers(0, len(options)))
+    polarities = ["neg", "neu", "pos"]
+    cdf = np.asarray([0.45, 0.15, 0.40]).cumsum()
+    cdf /= cdf[-1]
+    window_s = gen.weeks * 7 * 86400
+    posts, seconds = [], []
+    for handle, country, kind, email, crm_id in zip(
+            posters["social_handle"], posters["country"], posters["kind"], posters["email"],
+            posters["crm_id"], strict=True):
         k = 1 + rng.poisson(1.0)
+        zh = country == "CN"
+        bank = COMMENTS_ZH if zh else COMMENTS_EN
+        usable_email = (kind == "registered" and isinstance(email, str)
+                        and email != PLACEHOLDER_EMAIL)
         for i in range(k):
-            t = gen.start + pd.Timedelta(seconds=int(rng.integers(0, gen.weeks * 7 * 86400)))
-            pol = rng.choice(["neg", "neu", "pos"], p=[0.45, 0.15, 0.40])
-            zh = p["country"] == "CN"
-            bank = COMMENTS_ZH if zh else COMMENTS_EN
+            seconds.append(int(rng.integers(0, window_s)))
+            pol = polarities[int(cdf.searchsorted(rng.random(), side="right"))]
             tp = PAIN_POINT if (pol == "neg" and rng.random() < 0.5) else "*"
             opts = bank.get((tp, pol)) or bank[("*", pol)]
             # the listening tool matches a handle to an e-mail for known customers,
             # always on their first post
-            matched = (p["kind"] == "registered" and isinstance(p["email"], str)
-                       and p["email"] != PLACEHOLDER_EMAIL and (i == 0 or rng.random() < 0.5))
+            matched = usable_email and (i == 0 or rng.random() < 0.5)
             # a registered customer without a usable e-mail is matched by account number
-            acct = (p["kind"] == "registered" and not matched and i == 0)
-            lines.append({
-                "post_id": f"{rng.integers(10**15, 10**16)}",
-                "handle": p["social_handle"],
-                "created_at": t.strftime("%a %b %d %H:%M:%S +0000 %Y"),
-                "text": str(rng.choice(opts)) + ("" if zh else " #Northwind"),
-                "lang": "zh" if zh else "en",
-                "matched_email": p["email"] if matched else None,
-                "matched_account": p["crm_id"] if acct else None,
-            })
-    order = rng.permutation(len(lines))
+            acct = (kind == "registered" and not matched and i == 0)
+            post_id = f"{rng.integers(10**15, 10**16)}"
+            text = _pick(rng, opts) + ("" if zh else " #Northwind")
+            posts.append((post_id, handle, text, "zh" if zh else "en",
+                          email if matched else None, crm_id if acct else None))
+    created = format_times(gen.start + pd.to_timedelta(pd.Series(seconds, dtype="int64"),
+                                                       unit="s"),
+                           "%a %b %d %H:%M:%S +0000 %Y").tolist()
+    order = rng.permutation(len(posts))
     with open(gen.out / name, "w", encoding="utf-8") as fh:
         for k in order:
-            fh.write(json.dumps(lines[k], ensure_ascii=False) + "\n")
+            post_id, handle, text, lang, email, account = posts[k]
+            fh.write(json.dumps({"post_id": post_id, "handle": handle,
+                                 "created_at": created[k], "text": text, "lang": lang,
+                                 "matched_email": email, "matched_account": account},
+                                ensure_ascii=False) + "\n")
     return "social listening export (handles, Twitter-style times, some matched to e-mails)"
 
 

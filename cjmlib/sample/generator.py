@@ -34,6 +34,7 @@ all draw from one random stream, so the order is what makes a seed reproducible.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,7 @@ from cjmlib.sample.feedback import (
     write_social,
     write_surveys,
 )
+from cjmlib.sample.order import sort_rows
 from cjmlib.sample.pilots import write_ab_pilot, write_store_panel
 from cjmlib.sample.simulation import campaigns, churn, journeys, make_people, walk
 from cjmlib.sample.stories import (
@@ -85,6 +87,27 @@ from cjmlib.sample.stories import (
 
 def _progress_noop(message: str) -> None:
     """Default progress callback: say nothing."""
+
+
+def _timed(progress: Callable[[str], None]) -> Callable[[str], None]:
+    """``progress`` with the seconds since the start before each message (``  12 s  ...``)."""
+    started = time.monotonic()
+
+    def say(message: str) -> None:
+        progress(f"{time.monotonic() - started:5.0f} s  {message}")
+
+    return say
+
+
+def _renumbered(df: pd.DataFrame) -> pd.DataFrame:
+    """``df.reset_index(drop=True)`` without copying the columns."""
+    df.index = pd.RangeIndex(len(df))
+    return df
+
+
+def _instants(times: pd.Series) -> np.ndarray:
+    """Timezone-aware times as nanoseconds since the epoch (equal instants, equal numbers)."""
+    return pd.DatetimeIndex(times).as_unit("ns").asi8
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,13 +146,16 @@ def make_sample(
     ``stories`` in the returned dict (keys documented in docs/sample_ground_truth.md), with
     ``ground_truth/events_after_cutoff.parquet`` and ``acquired_on`` in
     ``ground_truth/persons.csv``.
+
+    ``progress`` (optional) receives one line per step, the seconds since the start first
+    (``"   12 s  wrote web_clickstream.csv"``).
     """
     check_scalar(n_customers, "n_customers", typ=int, ge=50)
     check_scalar(seed, "seed", typ=int, ge=0)
     check_scalar(weeks, "weeks", typ=int, ge=8)
     if stories is not None and not isinstance(stories, Stories):
         raise TypeError(f"stories must be a Stories or None, got {type(stories).__name__}")
-    say = progress or _progress_noop
+    say = _timed(progress) if progress else _progress_noop
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     gen = SampleGenerator(n_customers=n_customers, seed=seed,
@@ -183,6 +209,7 @@ class SampleGenerator:
         people = plant_new_customers(self, make_people(self))
         say(f"people: {len(people)}")
         emails, clicks = campaigns(self, people)
+        say(f"e-mail campaigns: {len(emails)} events")
         if self.stories is not None:
             emails = drop_emails_before_joining(self, people, emails)
             clicks = emails[emails["event"] == "click"][["person_id", "time", "campaign"]]
@@ -192,15 +219,16 @@ class SampleGenerator:
         j, ev, churn_date = churn(self, j, ev, people)
         people["churn_date"] = people["person_id"].map(churn_date)
         # an e-mail click whose journey was cut by churn never happened
-        kept_clicks = ev[ev["touchpoint"] == "email_click"][["person_id", "event_time"]]
-        click_key = set(zip(kept_clicks["person_id"], kept_clicks["event_time"].dt.floor("s"),
-                            strict=True))
-        is_click = emails["event"] == "click"
-        emails = emails[~is_click | pd.Series(list(zip(emails["person_id"], emails["time"],
-                                                       strict=True)),
-                                              index=emails.index).isin(click_key)]
-        ev = ev.sort_values(["person_id", "event_time", "journey_id", "step"],
-                            kind="stable").reset_index(drop=True)
+        kept_clicks = ev[ev["touchpoint"] == "email_click"]
+        click_key = pd.MultiIndex.from_arrays([kept_clicks["person_id"],
+                                               _instants(kept_clicks["event_time"].dt.floor("s"))])
+        is_click = (emails["event"] == "click").to_numpy()
+        clicks = emails[is_click]
+        kept = ~is_click
+        kept[is_click] = pd.MultiIndex.from_arrays([clicks["person_id"], _instants(clicks["time"])]
+                                                   ).isin(click_key)
+        emails = emails[kept]
+        ev = sort_rows(ev, ["person_id", "event_time", "journey_id", "step"])
         ev["order_id"] = None
         conv = ev["touchpoint"].isin(CONVERSION_TOUCHPOINTS).to_numpy()
         ev.loc[conv, "order_id"] = [f"O{k:08d}" for k in
@@ -217,6 +245,7 @@ class SampleGenerator:
             files[name] = fn(self, people, ev, name)
             say(f"wrote {name}")
         files["email_events.jsonl"] = write_email(self, people, emails, "email_events.jsonl")
+        say("wrote email_events.jsonl")
         survey_truth = write_surveys(self, people, ev)
         files.update(survey_truth.pop("files"))
         driver_truth = write_relationship_survey(self, people, "relationship_survey.csv")
@@ -231,6 +260,8 @@ class SampleGenerator:
         store_truth = write_store_panel(self, "pilot/store_panel.csv")
         files["pilot/store_panel.csv"] = "store pilot panel, one row per store and week"
         say("wrote pilot data")
+        if truth_tables:
+            say("writing the ground truth")
 
         events_truth = self.truth_events(ev, emails)
         reg = people["kind"] == "registered"
@@ -350,8 +381,7 @@ class SampleGenerator:
         out = pd.concat([ev[cols], em[cols]], ignore_index=True)
         out["stage"] = out["touchpoint"].map(TOUCHPOINT_STAGE)
         out["event_time"] = out["event_time"].astype("datetime64[us, UTC]")
-        return out.sort_values(["person_id", "event_time", "touchpoint"],
-                               kind="stable").reset_index(drop=True)
+        return sort_rows(out, ["person_id", "event_time", "touchpoint"])
 
     # ---- helpers for writers ------------------------------------------------------------
 
@@ -372,7 +402,7 @@ class SampleGenerator:
             self.mark_dirty(file, reason, k)
         out = pd.concat([df, *extra], ignore_index=True)
         # dirty rows sit where they were exported, not at the end
-        return out.iloc[rng.permutation(len(out))].reset_index(drop=True)
+        return _renumbered(out.iloc[rng.permutation(len(out))])
 
     def exact_duplicates(self, df: pd.DataFrame, file: str, share: float) -> pd.DataFrame:
         """Append exact copies of random rows (``share`` of them) and shuffle all rows."""
@@ -380,4 +410,4 @@ class SampleGenerator:
         dup = df.iloc[self.rng.choice(len(df), size=k, replace=False)]
         self.duplicates.setdefault("exact", {})[file] = int(k)
         out = pd.concat([df, dup], ignore_index=True)
-        return out.iloc[self.rng.permutation(len(out))].reset_index(drop=True)
+        return _renumbered(out.iloc[self.rng.permutation(len(out))])

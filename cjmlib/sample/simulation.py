@@ -41,6 +41,7 @@ from cjmlib.sample.catalogue import (
     STATES,
     Persona,
 )
+from cjmlib.sample.order import sort_rows
 from cjmlib.sample.stories import StoryWalk, schedule_new_customers
 
 if TYPE_CHECKING:
@@ -49,6 +50,11 @@ if TYPE_CHECKING:
 
 # state name -> row and column of the transition matrices
 _S = {name: i for i, name in enumerate(STATES)}
+
+
+def _attribute(personas: dict[str, Persona], name: str) -> dict[str, object]:
+    """Persona name -> its attribute ``name`` (for ``Series.map``)."""
+    return {key: getattr(p, name) for key, p in personas.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,15 +124,29 @@ def make_people(gen: SampleGenerator) -> pd.DataFrame:
     p["phone_e164"] = phone
     p["phone_placeholder"] = pjunk
     personas = {x.name: x for x in (*PERSONAS, ANONYMOUS)}
-    has_app = np.array([rng.random() < personas[x].has_app if x in personas else False
-                        for x in persona])
+    # one uniform per person with a known persona, in person order (social-only: no draw)
+    known = pd.Series(persona).isin(list(personas)).to_numpy()
+    known_persona = pd.Series(persona[known])
+    has_app = np.zeros(n, dtype=bool)
+    has_app[known] = (rng.random(known.sum())
+                      < known_persona.map(_attribute(personas, "has_app")).to_numpy())
     p["device_id"] = np.where(has_app & reg,
                               [f"dev-{x:012x}" for x in rng.integers(0, 2**48, n)], None)
     p["n_cookies"] = np.where(reg, 1 + rng.binomial(2, 0.3, n), np.where(kind == "anonymous",
                                                                         1, 0))
     tiers = np.array(["Bronze", "Silver", "Gold"])
-    p["tier"] = [tiers[rng.choice(3, p=personas[x].tier_probs)] if x in personas else None
-                 for x in persona]
+    # rng.choice(3, p=tier_probs) per known person, as its draw: a uniform against the
+    # cumulative probabilities
+    u = rng.random(known.sum())
+    tier_no = np.zeros(known.sum(), dtype=np.int64)
+    for name, persona_ in personas.items():
+        cdf = np.asarray(persona_.tier_probs, dtype=float).cumsum()
+        cdf /= cdf[-1]
+        mine = (known_persona == name).to_numpy()
+        tier_no[mine] = cdf.searchsorted(u[mine], side="right")
+    tier = np.full(n, None, dtype=object)
+    tier[known] = tiers[tier_no]
+    p["tier"] = tier
     p.loc[~reg, "tier"] = None
     handle = rng.random(n) < 0.10
     p["social_handle"] = np.where(handle & reg | (kind == "social_only"),
@@ -166,7 +186,7 @@ def journeys(gen: SampleGenerator, people: pd.DataFrame, email_clicks: pd.DataFr
     rng = gen.rng
     personas = {x.name: x for x in (*PERSONAS, ANONYMOUS)}
     active = people[people["kind"] != "social_only"]
-    means = active["persona"].map(lambda x: personas[x].journeys_mean).to_numpy()
+    means = active["persona"].map(_attribute(personas, "journeys_mean")).to_numpy()
     counts = rng.poisson(means)
     counts = np.maximum(counts, 1)  # everyone in the data has at least one journey
     person = np.repeat(active["person_id"].to_numpy(), counts)
@@ -177,21 +197,27 @@ def journeys(gen: SampleGenerator, people: pd.DataFrame, email_clicks: pd.DataFr
     day, burst_first = schedule_new_customers(
         gen, person, np.repeat(active["acquired_on"].notna().to_numpy(), counts), day)
     start = gen.start + pd.to_timedelta(day * 86400 + hour * 3600, unit="s")
-    j = pd.DataFrame({"person_id": person, "start": start, "entry": None,
-                      "burst_first": burst_first})
-    if len(email_clicks):
-        j = pd.concat([j, pd.DataFrame({"person_id": email_clicks["person_id"],
-                                        "start": email_clicks["time"],
-                                        "entry": "email_click", "burst_first": False})],
-                      ignore_index=True)
+    # organic journeys, then e-mail-click journeys (built column by column: pd.concat checks
+    # an all-None column value by value)
+    m = len(email_clicks)
+    entry = np.full(person.size + m, None, dtype=object)
+    entry[person.size:] = "email_click"
+    j = pd.DataFrame({
+        "person_id": np.concatenate([person, email_clicks["person_id"].to_numpy(dtype=object)]),
+        "start": start.append(pd.DatetimeIndex(email_clicks["time"])),
+        "entry": entry,
+        "burst_first": np.concatenate([burst_first, np.zeros(m, dtype=bool)])})
     j = j[j["start"] < gen.start + pd.Timedelta(seconds=span)]
     info = people.set_index("person_id")
-    j["persona"] = info.loc[j["person_id"], "persona"].to_numpy()
-    j["tier"] = info.loc[j["person_id"], "tier"].to_numpy()
-    has_app = info.loc[j["person_id"], "device_id"].notna().to_numpy()
-    app_share = j["persona"].map(lambda x: personas[x].app_share).to_numpy()
+    at = info.index.get_indexer(j["person_id"])
+    if (at < 0).any():
+        raise ValueError("a journey's person is not among the people")
+    j["persona"] = info["persona"].to_numpy()[at]
+    j["tier"] = info["tier"].to_numpy()[at]
+    has_app = info["device_id"].notna().to_numpy()[at]
+    app_share = j["persona"].map(_attribute(personas, "app_share")).to_numpy()
     j["device"] = np.where(has_app & (rng.random(len(j)) < app_share), "app", "web")
-    j = j.sort_values(["start", "person_id"], kind="stable").reset_index(drop=True)
+    j = sort_rows(j, ["start", "person_id"])
     j["journey_id"] = np.arange(len(j))
     return j
 
@@ -210,7 +236,7 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
     S0 = np.stack(starts)
     shift_time = gen.start + pd.Timedelta(weeks=APP_SHIFT_WEEK)
     shifted = ((j["device"] == "app") & (j["start"] >= shift_time)).to_numpy()
-    chain = np.array([names.index(x) for x in j["persona"]]) * 2 + shifted
+    chain = j["persona"].map({x: k for k, x in enumerate(names)}).to_numpy() * 2 + shifted
     n = len(j)
     first = (S0[chain].cumsum(axis=1) < rng.random(n)[:, None]).sum(axis=1)
     first = np.where(j["entry"].to_numpy() == "email_click", _S["email_click"], first)
@@ -234,9 +260,17 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
         alive[idx[~cont]] = False
     jj, step = np.nonzero(states >= 0)
     ev = pd.DataFrame({"journey_id": jj, "step": step,
-                       "touchpoint": np.asarray(STATES)[states[jj, step]]})
-    ev = ev.merge(j[["journey_id", "person_id", "start", "device", "persona"]],
-                  on="journey_id", how="left")
+                       # one string object per touchpoint, shared by its events
+                       "touchpoint": np.asarray(STATES, dtype=object)[states[jj, step]]})
+    # the journeys' columns by position (journey_id is the row number of j)
+    if not np.array_equal(j["journey_id"].to_numpy(), np.arange(n)):
+        raise ValueError("journeys must be numbered 0, 1, ... in their order")
+    rows = j[["person_id", "start", "device", "persona"]].iloc[jj]
+    for col in rows.columns:
+        ev[col] = rows[col].array
+    del rows
+    # an event's predecessor in its journey (events are in journey and step order)
+    same_journey = np.r_[False, jj[1:] == jj[:-1]]
     # search landings come from a browser; in the app the same visit opens the home screen
     app = ev["device"] == "app"
     ev.loc[app & (ev["touchpoint"] == "search_landing"), "touchpoint"] = "home_page"
@@ -252,21 +286,20 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
     dwell = np.round(med * np.exp(rng.normal(0, 0.6, len(ev))), 1)
     payment_app_shift = (ev["touchpoint"] == "payment") & app & (ev["start"] >= shift_time)
     dwell[payment_app_shift.to_numpy()] *= 1.4
-    prev_channel = pd.Series(channel).groupby(ev["journey_id"]).shift(1)
     contact = np.isin(channel, ["call_center", "chat"])
-    back = prev_channel.isin(["call_center", "chat"]).to_numpy() & ~contact
+    back = np.r_[False, contact[:-1]] & same_journey & ~contact
     gap = rng.exponential(8.0, len(ev))
     gap = np.where(contact, rng.exponential(20 * 60, len(ev)), gap)
     gap = np.where(back, rng.exponential(30 * 60, len(ev)), gap)
     gap[ev["step"].to_numpy() == 0] = 0.0
     dwell, gap = stories.times(ev, dwell, gap)
-    prev_dwell = pd.Series(dwell).groupby(ev["journey_id"]).shift(1).fillna(0).to_numpy()
+    prev_dwell = np.where(same_journey, np.r_[0.0, dwell[:-1]], 0.0)
     offset = pd.Series(prev_dwell + gap).groupby(ev["journey_id"]).cumsum().to_numpy()
     ev["event_time"] = (ev["start"] + pd.to_timedelta(np.round(offset, 3), unit="s")
                         ).dt.floor("ms")
     ev["duration_s"] = np.where(np.isin(tp, ["email_click"]), np.nan, dwell)
     personas = {x.name: x for x in (*PERSONAS, ANONYMOUS)}
-    basket = ev["persona"].map(lambda x: personas[x].basket_mean).to_numpy(dtype=float)
+    basket = ev["persona"].map(_attribute(personas, "basket_mean")).to_numpy(dtype=float)
     conv = np.isin(tp, CONVERSION_TOUCHPOINTS)
     value = np.round(rng.gamma(3.0, basket / 3.0), 2)
     ev["value"] = np.where(conv, value, np.nan)
@@ -283,13 +316,13 @@ def campaigns(gen: SampleGenerator, people: pd.DataFrame) -> tuple[pd.DataFrame,
     rng = gen.rng
     personas = {x.name: x for x in PERSONAS}
     subs = people[people["opt_in"]]
+    p_open = subs["persona"].map(_attribute(personas, "email_open")).to_numpy()
+    p_click = subs["persona"].map(_attribute(personas, "email_click")).to_numpy()
     rows = []
     for c in range(gen.weeks // 2):
         send = gen.start + pd.Timedelta(days=14 * c + 1, hours=9)
         k = len(subs)
         sent = send + pd.to_timedelta(rng.integers(0, 3600, k), unit="s")
-        p_open = subs["persona"].map(lambda x: personas[x].email_open).to_numpy()
-        p_click = subs["persona"].map(lambda x: personas[x].email_click).to_numpy()
         opened = rng.random(k) < p_open
         clicked = opened & (rng.random(k) < p_click)
         open_t = sent + pd.to_timedelta(rng.exponential(6 * 3600, k), unit="s")
@@ -322,7 +355,7 @@ def churn(gen: SampleGenerator, j: pd.DataFrame, ev: pd.DataFrame, people: pd.Da
     j["registered"] = j["person_id"].isin(reg)
     hazard = np.where(j["switch"], CHURN_HAZARD_SWITCH, CHURN_HAZARD_OTHER)
     j["churn_here"] = j["registered"] & (rng.random(len(j)) < hazard)
-    j = j.sort_values(["person_id", "start", "journey_id"]).reset_index(drop=True)
+    j = sort_rows(j, ["person_id", "start", "journey_id"])  # unique keys: one order
     # first churning journey per person; journeys after it never happen
     first_churn = j[j["churn_here"]].groupby("person_id")["start"].min()
     cutoff = j["person_id"].map(first_churn)

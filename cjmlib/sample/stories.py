@@ -32,6 +32,7 @@ import pandas as pd
 
 from cjmlib.core.checks import check_scalar
 from cjmlib.sample.catalogue import APP_SHIFT_WEEK, CONVERSION_TOUCHPOINTS, END, STATES
+from cjmlib.sample.order import sort_rows
 
 if TYPE_CHECKING:
     from cjmlib.sample.generator import SampleGenerator
@@ -362,7 +363,9 @@ class StoryWalk:
             return ev
         late = (ev["event_time"] >= self.gen.end).to_numpy()
         self.gen.after_cutoff = ev[late].reset_index(drop=True)
-        return ev[~late].reset_index(drop=True)
+        kept = ev[~late]
+        kept.index = pd.RangeIndex(len(kept))  # reset_index(drop=True) without a copy
+        return kept
 
 
 # --------------------------------------------------------------------------------------------
@@ -400,7 +403,7 @@ def stories_truth(gen: SampleGenerator, j: pd.DataFrame, ev: pd.DataFrame,
     if s is None:
         return {}
     out: dict[str, Any] = {}
-    ev = ev.sort_values(["journey_id", "step"], kind="stable").reset_index(drop=True)
+    ev = sort_rows(ev, ["journey_id", "step"])
     by_journey = ev.groupby("journey_id")
     nxt_tp = by_journey["touchpoint"].shift(-1)
     jt = _journey_table(ev, j)

@@ -1,0 +1,61 @@
+"""Row order of the sample's large tables: a stable multi-key sort on integer keys.
+
+``DataFrame.sort_values`` on string keys factorises every string of every key; the sample
+sorts millions of events by person id (``P0001234``), time and a few small keys, so
+:func:`sort_rows` turns person ids into their numbers (same order: equal length) and other
+strings into their rank among the distinct values, and sorts with :func:`numpy.lexsort`
+(stable). The result is the one ``sort_values(keys, kind="stable")`` gives.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def sort_rows(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """``df.sort_values(keys, kind="stable").reset_index(drop=True)``, faster on big tables."""
+    columns = []
+    for key in keys:
+        values = df[key]
+        if values.hasnans:  # missing keys go last in sort_values: leave those to pandas
+            return df.sort_values(keys, kind="stable").reset_index(drop=True)
+        columns.append(_sort_key(values))
+    order = np.lexsort(columns[::-1]) if columns else np.arange(len(df))
+    out = df.iloc[order]
+    out.index = pd.RangeIndex(len(out))  # reset_index(drop=True) without a copy
+    return out
+
+
+def _sort_key(values: pd.Series) -> np.ndarray:
+    """Integers (or floats) that order like ``values``."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(
+            values.dtype):
+        return pd.DatetimeIndex(values).asi8
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+            values.dtype):
+        return values.to_numpy()
+    numbers = _id_numbers(values)
+    if numbers is not None:
+        return numbers
+    return pd.factorize(values, sort=True)[0]
+
+
+def _id_numbers(values: pd.Series) -> np.ndarray | None:
+    """The numbers of ids made of one letter and digits, all of one length (``P0001234``);
+    ``None`` for anything else."""
+    if not pd.api.types.is_object_dtype(values.dtype) or len(values) == 0:
+        return None
+    try:
+        text = pa.array(values, type=pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return None
+    length = pc.binary_length(text)
+    first = pc.utf8_slice_codeunits(text, 0, 1)
+    digits = pc.utf8_slice_codeunits(text, 1)
+    if (pc.min(length).as_py() != pc.max(length).as_py() or pc.count_distinct(first).as_py() != 1
+            or not pc.all(pc.ascii_is_decimal(digits)).as_py()):
+        return None
+    return pc.cast(digits, pa.int64()).to_numpy()
