@@ -77,6 +77,7 @@ from cjmlib.workflow.guards import (
     stop_on_signals,
     withhold_leaks,
 )
+from cjmlib.workflow.heartbeat import Heartbeat
 from cjmlib.workflow.memory import PeakWatcher
 from cjmlib.workflow.parameters import check_parameter_values
 
@@ -775,11 +776,12 @@ def _execute(
             guard.check()
             try:
                 guard.executing = True
-                papermill.execute_notebook(
-                    str(path), str(executed), parameters=plan[path.stem],
-                    kernel_name="python3", progress_bar=False, log_output=False,
-                    cwd=str(config.ROOT), kernel_manager_class=_QuietKernelManager,
-                )
+                with Heartbeat(executed, f"[{k}/{len(paths)}] {path.stem}", say):
+                    papermill.execute_notebook(
+                        str(path), str(executed), parameters=plan[path.stem],
+                        kernel_name="python3", progress_bar=False, log_output=False,
+                        cwd=str(config.ROOT), kernel_manager_class=_QuietKernelManager,
+                    )
             except Exception as exc:  # a failing notebook stops the run, folder kept
                 guard.executing = False
                 if guard.signals:  # its kernel was killed by a stop signal
