@@ -36,6 +36,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -73,9 +74,10 @@ class IdentifierType:
             return None
         return out
 
-    @property
+    @cached_property
     def placeholder_values(self) -> frozenset[str]:
-        """Placeholders after normalisation (placeholders that do not parse stay as typed)."""
+        """Placeholders after normalisation (placeholders that do not parse stay as typed);
+        computed once per type, as :meth:`clean` runs for every distinct raw value."""
         values = set()
         for p in self.placeholders:
             values.add(p)
