@@ -399,9 +399,14 @@ def _build_graph(con: Any, records_sql: str, blocked: list[str], config: Identit
         CREATE OR REPLACE TEMP TABLE _id_nodes AS
         SELECT key, (row_number() OVER (ORDER BY key) - 1)::INTEGER AS id,
                ({_prio_sql(config)})::INTEGER AS prio, n_records, sources
-        FROM (SELECT key, count(*)::BIGINT AS n_records,
-                     string_agg(DISTINCT _source, ',' ORDER BY _source) AS sources
-              FROM (SELECT _source, unnest(keys) AS key FROM ({filtered})) GROUP BY key)""")
+        FROM (SELECT key, sum(n)::BIGINT AS n_records,
+                     array_to_string(list_sort(list(_source)), ',') AS sources
+              -- counted per key and source first, sources sorted per key after: a DISTINCT
+              -- ordered aggregate over every record's keys costs twice as much
+              FROM (SELECT key, _source, count(*) AS n
+                    FROM (SELECT _source, unnest(keys) AS key FROM ({filtered}))
+                    GROUP BY key, _source)
+              GROUP BY key)""")
     n = con.execute("SELECT count(*) FROM _id_nodes").fetchall()[0][0]
     edges = con.execute(f"""
         SELECT a.id AS a, b.id AS b FROM (

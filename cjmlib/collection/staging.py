@@ -91,6 +91,37 @@ def _json_keys(con: Any, union: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+def _fields_path(landed: list[LandedFile]) -> Path | None:
+    """Where the parsed fields of JSON-lines files are kept: beside the first landing file."""
+    first = next((x.path for x in landed if x.path is not None), None)
+    return None if first is None else first.with_name(first.stem + "_fields.parquet")
+
+
+def drop_parsed(landed: list[LandedFile]) -> None:
+    """Remove the parsed JSON fields written for ``landed`` (see :func:`_source_view`)."""
+    path = _fields_path(landed)
+    if path is not None:
+        path.unlink(missing_ok=True)
+
+
+def _materialize(con: Any, view: str, landed: list[LandedFile]) -> str:
+    """``view`` written once to Parquet beside the landing files, and the SQL that reads it.
+
+    Parsing JSON is the dearest step of a JSON-lines source and staging reads the source
+    several times (exact duplicates, the day-and-month check, validation): each line is parsed
+    once here instead of on every read.
+    """
+    path = _fields_path(landed)
+    if path is None:
+        return view
+    if not path.exists():
+        tmp = path.with_name(path.name + ".tmp")
+        con.execute(f"COPY ({view}) TO {path_lit(tmp)} "
+                    "(FORMAT parquet, COMPRESSION uncompressed)")
+        tmp.replace(path)
+    return f"SELECT * FROM read_parquet({path_lit(path)})"
+
+
 def _source_view(con: Any, spec: SourceSpec, landed: list[LandedFile]
                  ) -> tuple[str, dict[str, str]]:
     """SQL of the source's raw records (columns + _file, _row, _record_ok) and column types."""
@@ -123,6 +154,7 @@ def _source_view(con: Any, spec: SourceSpec, landed: list[LandedFile]
                       FROM (SELECT _file, _fidx, _row, _line, CASE WHEN _row = 1
                                    THEN ltrim(_line, chr(65279)) ELSE _line END AS l
                             FROM ({union}))))"""
+        view = _materialize(con, view, landed)
     else:
         view = f"SELECT *, TRUE AS _record_ok FROM ({union})"
     desc = con.execute(f"DESCRIBE SELECT * FROM ({view})").fetchall()
