@@ -410,7 +410,7 @@ def _build_graph(con: Any, records_sql: str, blocked: list[str], config: Identit
     # DISTINCT ordered aggregate over every record's keys costs twice as much
     names = [r[0] for r in con.execute(f"SELECT DISTINCT _source FROM ({records_sql}) "
                                        "ORDER BY _source").fetchall()]
-    if len(names) < 63:
+    if 0 < len(names) < 63:  # no records, or too many sources for a mask: the plain query
         bit = "CASE _source " + " ".join(f"WHEN {_sql_str(x)} THEN {1 << i}"
                                          for i, x in enumerate(names)) + " END"
         spell = ", ".join(f"CASE WHEN mask & {1 << i} <> 0 THEN {_sql_str(x)} END"
