@@ -88,6 +88,7 @@ from cjmlib.collection.sql import SQL_TYPES, files_sql, lit, path_lit, q
 from cjmlib.collection.staging import (
     StagedSource,
     absent_columns,
+    drop_parsed,
     read_lookup,
     stage_files,
     stage_source,
@@ -253,6 +254,7 @@ def _collect_into(out: Path, processed: Path, raw: Path, cfg: SourcesConfig,
             landed = land_all(lspec, f"lookup_{j}")
             lookups[lspec.name] = read_lookup(con, lspec, landed, j)
             lookup_landed.append(StagedSource(lspec, landed, None, sum(x.rows for x in landed)))
+            drop_parsed(landed)
             for x in landed:
                 if x.path is not None:
                     x.path.unlink(missing_ok=True)
@@ -270,7 +272,8 @@ def _collect_into(out: Path, processed: Path, raw: Path, cfg: SourcesConfig,
                 if shaped is not None:
                     st.members, st.shape = shaped.members, shaped.report
                 st.absent = absent_columns(spec, landed, lookups)
-                for x in landed:  # landing copies are not needed any more
+                drop_parsed(landed)  # landing copies and parsed fields are not needed any more
+                for x in landed:
                     if x.path is not None:
                         x.path.unlink(missing_ok=True)
             staged.append(st)
@@ -289,7 +292,8 @@ def _collect_into(out: Path, processed: Path, raw: Path, cfg: SourcesConfig,
         profiles = _assemble_customers(con, cfg, staged, out, primary)
         _write_audit(con, out)
         say("quarantine and manifest")
-        quarantine, sources = _write_quarantine(con, cfg, staged, work, out, primary)
+        quarantine, sources = _write_quarantine(con, cfg, staged, work, out, primary,
+                                                blocked=bool(ident.blocked))
         tables = {name: {"path": f"{name}.parquet",
                          "rows": con.execute(f"SELECT count(*) FROM read_parquet("
                                              f"{path_lit(out / (name + '.parquet'))})"
@@ -481,7 +485,15 @@ def _write_audit(con: Any, out: Path) -> None:
 
 
 def _write_quarantine(con: Any, cfg: SourcesConfig, staged: list[StagedSource], work: Path,
-                      out: Path, primary: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+                      out: Path, primary: str, *, blocked: bool = True
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write ``quarantine/`` and its summary; return (summary, rows per source).
+
+    ``blocked`` says whether stitching blocked any identifier. When it blocked none, every
+    accepted record of a stitched source has its first key in the identity graph, so no row
+    is ``ambiguous_identity`` and every accepted customers row has a customer: the joins with
+    the key map that would find them are skipped.
+    """
     import pyarrow as pa
 
     qdir = out / "quarantine"
@@ -526,7 +538,7 @@ def _write_quarantine(con: Any, cfg: SourcesConfig, staged: list[StagedSource], 
                 parts.append(f"""SELECT _source, _file, _row, NULL, 'near_duplicate', NULL,
                                         _detail, NULL, NULL FROM _near_drop
                                  WHERE _source = {lit(name)}""")
-            if s.spec.stitch:
+            if s.spec.stitch and blocked:
                 parts.append(f"""SELECT DISTINCT s._source, s._file, s._row, NULL,
                                         'ambiguous_identity', NULL,
                                         'every identifier of the row is blocked as shared',
@@ -562,9 +574,10 @@ def _write_quarantine(con: Any, cfg: SourcesConfig, staged: list[StagedSource], 
         elif s.spec.kind == "feedback":
             out_rows, written_rows = fb_counts.get(name, (0, 0))
         else:
+            join = (f"JOIN _id_keymap m ON m.key = {primary} " if blocked or not s.spec.stitch
+                    else "")
             out_rows = 0 if s.stage is None else con.execute(
-                f"SELECT count(*) FROM read_parquet({path_lit(s.stage)}) s "
-                f"JOIN _id_keymap m ON m.key = {primary} "
+                f"SELECT count(*) FROM read_parquet({path_lit(s.stage)}) s {join}"
                 "WHERE s._reason IS NULL").fetchall()[0][0]
             written_rows = out_rows
         if s.members is not None and s.spec.kind in ("events", "feedback"):

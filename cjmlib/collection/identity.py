@@ -36,6 +36,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -73,9 +74,10 @@ class IdentifierType:
             return None
         return out
 
-    @property
+    @cached_property
     def placeholder_values(self) -> frozenset[str]:
-        """Placeholders after normalisation (placeholders that do not parse stay as typed)."""
+        """Placeholders after normalisation (placeholders that do not parse stay as typed);
+        computed once per type, as :meth:`clean` runs for every distinct raw value."""
         values = set()
         for p in self.placeholders:
             values.add(p)
@@ -323,6 +325,12 @@ def stitch(con: Any, records_sql: str, config: IdentityConfig,
     blocked: list[str] = []
     giants: list[dict[str, Any]] = []
     limit = config.max_identifiers_per_customer
+    # records repeat the same identifiers (a customer's events): the graph is built from each
+    # distinct (source, keys) once, with its number of records
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _id_records AS
+                    SELECT _source, _keys, count(*)::BIGINT AS _n FROM ({records_sql})
+                    GROUP BY _source, _keys""")
+    records_sql = "SELECT _source, _keys, _n FROM _id_records"
     for round_no in range(max_rounds + 1):
         n, a, b = _build_graph(con, records_sql, blocked, config)
         labels, n_comp = _components(n, a, b)
@@ -351,6 +359,7 @@ def stitch(con: Any, records_sql: str, config: IdentityConfig,
             })
         blocked = sorted(set(blocked) | set(new))
     _customer_tables(con, labels, config, blocked, records_sql)
+    con.execute("DROP TABLE IF EXISTS _id_records")
     stats = _stats(con, config, blocked, giants)
     result = StitchResult(blocked, giants, stats)
     if fetch:
@@ -363,16 +372,20 @@ def stitch(con: Any, records_sql: str, config: IdentityConfig,
     return result
 
 
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 def _sql_list(values: Iterable[str]) -> str:
-    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+    return "[" + ", ".join(_sql_str(v) for v in values) + "]"
 
 
 def _filtered_sql(records_sql: str, blocked: list[str]) -> str:
     if not blocked:
-        return f"SELECT _source, _keys AS keys FROM ({records_sql})"
+        return f"SELECT _source, _keys AS keys, _n FROM ({records_sql})"
     lst = _sql_list(blocked)
-    return (f"SELECT _source, list_filter(_keys, lambda k: NOT list_contains({lst}, k)) AS keys "
-            f"FROM ({records_sql})")
+    return (f"SELECT _source, list_filter(_keys, lambda k: NOT list_contains({lst}, k)) AS keys, "
+            f"_n FROM ({records_sql})")
 
 
 def _prio_sql(config: IdentityConfig) -> str:
@@ -393,13 +406,33 @@ def _build_graph(con: Any, records_sql: str, blocked: list[str], config: Identit
                  ) -> tuple[int, np.ndarray, np.ndarray]:
     """Create ``_id_nodes`` (key, id, prio, n_records, sources); return node count and edges."""
     filtered = _filtered_sql(records_sql, blocked)
+    # the sources of a key as bits (sorted source names), spelled out once per key: a
+    # DISTINCT ordered aggregate over every record's keys costs twice as much
+    names = [r[0] for r in con.execute(f"SELECT DISTINCT _source FROM ({records_sql}) "
+                                       "ORDER BY _source").fetchall()]
+    if 0 < len(names) < 63:  # no records, or too many sources for a mask: the plain query
+        bit = "CASE _source " + " ".join(f"WHEN {_sql_str(x)} THEN {1 << i}"
+                                         for i, x in enumerate(names)) + " END"
+        spell = ", ".join(f"CASE WHEN mask & {1 << i} <> 0 THEN {_sql_str(x)} END"
+                          for i, x in enumerate(names))
+        counted = f"""
+            SELECT key, n_records,
+                   array_to_string(list_filter([{spell}], lambda x: x IS NOT NULL), ',')
+                       AS sources
+            FROM (SELECT key, sum(_n)::BIGINT AS n_records, bit_or(_bit) AS mask
+                  FROM (SELECT unnest(keys) AS key, _n, ({bit})::BIGINT AS _bit
+                        FROM ({filtered}))
+                  GROUP BY key)"""
+    else:
+        counted = f"""
+            SELECT key, sum(_n)::BIGINT AS n_records,
+                   string_agg(DISTINCT _source, ',' ORDER BY _source) AS sources
+            FROM (SELECT _source, unnest(keys) AS key, _n FROM ({filtered})) GROUP BY key"""
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _id_nodes AS
         SELECT key, (row_number() OVER (ORDER BY key) - 1)::INTEGER AS id,
                ({_prio_sql(config)})::INTEGER AS prio, n_records, sources
-        FROM (SELECT key, count(*)::BIGINT AS n_records,
-                     string_agg(DISTINCT _source, ',' ORDER BY _source) AS sources
-              FROM (SELECT _source, unnest(keys) AS key FROM ({filtered})) GROUP BY key)""")
+        FROM ({counted})""")
     n = con.execute("SELECT count(*) FROM _id_nodes").fetchall()[0][0]
     edges = con.execute(f"""
         SELECT a.id AS a, b.id AS b FROM (
@@ -512,9 +545,9 @@ def _customer_tables(con: Any, labels: np.ndarray, config: IdentityConfig,
         blocked_rows = f"""
             UNION ALL
             SELECT NULL::VARCHAR, split_part(key, ':', 1), {_key_hash_sql(config)},
-                   count(*)::BIGINT, string_agg(DISTINCT _source, ',' ORDER BY _source),
+                   sum(_n)::BIGINT, string_agg(DISTINCT _source, ',' ORDER BY _source),
                    'blocked_shared_identifier'
-            FROM (SELECT unnest(_keys) AS key, _source FROM ({records_sql}))
+            FROM (SELECT unnest(_keys) AS key, _source, _n FROM ({records_sql}))
             WHERE list_contains({lst}, key) GROUP BY key"""
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _id_audit AS
