@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +126,23 @@ def _lean_window_compiler(compiler: Any) -> Any:
             return base._minimize_spec(op, spec)
 
     return _LeanWindowCompiler()
+
+
+@contextmanager
+def materialized(table: ir.Table) -> Iterator[ir.Table]:
+    """``table`` computed once into a temporary table of its DuckDB connection (the embedded
+    one for pandas data), dropped on exit. Ibis's own ``Table.cache`` cannot release its
+    table on DuckDB 2.0 (the ``DROP`` it writes does not parse), hence this."""
+    backends, _ = table._find_backends()
+    con = backends[0] if backends else connection()
+    if con.name != "duckdb":
+        raise ValueError(f"materialized() needs a DuckDB table, got a {con.name} table")
+    name = f"_cjm_{uuid.uuid4().hex}"
+    stored = con.create_table(name, table, temp=True)
+    try:
+        yield stored
+    finally:
+        con.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
 
 
 def is_spark(table: ir.Table) -> bool:
