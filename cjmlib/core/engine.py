@@ -131,12 +131,19 @@ def _lean_window_compiler(compiler: Any) -> Any:
 @contextmanager
 def materialized(table: ir.Table) -> Iterator[ir.Table]:
     """``table`` computed once into a temporary table of its DuckDB connection (the embedded
-    one for pandas data), dropped on exit. Ibis's own ``Table.cache`` cannot release its
-    table on DuckDB 2.0 (the ``DROP`` it writes does not parse), hence this."""
+    one for pandas data), dropped on exit; on other backends ``table`` itself.
+
+    Used before DuckDB's quantile aggregate on large logs: fed straight by a window (journey
+    order, sessions) over tens of millions of rows, the aggregate slows down a hundredfold
+    (30M events: over 150 s of CPU and 11 GB for the median gap of ~600 transitions, against
+    about 1 s on a table of the same rows). Ibis's own ``Table.cache`` cannot release its
+    table on DuckDB 2.0 (the ``DROP`` it writes does not parse), hence this.
+    """
     backends, _ = table._find_backends()
     con = backends[0] if backends else connection()
-    if con.name != "duckdb":
-        raise ValueError(f"materialized() needs a DuckDB table, got a {con.name} table")
+    if getattr(con, "name", "") != "duckdb":
+        yield table
+        return
     name = f"_cjm_{uuid.uuid4().hex}"
     stored = con.create_table(name, table, temp=True)
     try:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
@@ -53,6 +54,7 @@ from cjmlib.core.engine import (
     execute,
     group_quantiles,
     is_spark,
+    materialized,
 )
 from cjmlib.journeys.events import read_events
 from cjmlib.stats.intervals import add_rate
@@ -118,9 +120,13 @@ class Journeys:
         if self.unit == "session":
             return timeout_us
         o = self.ordered("gap_s")
-        gaps = o.filter(o.gap_s.notnull()).mutate(_all=1)
-        q = execute(group_quantiles(gaps, ["_all"], "gap_s", {"p95": 0.95},
-                                    by_sorting=self.sort_quantiles))
+        gaps = o.filter(o.gap_s.notnull()).select("gap_s", _all=1)
+        # large logs: on DuckDB the gaps go into a table first (see materialized), other
+        # engines rank them by sorting
+        large = self.sort_quantiles
+        with materialized(gaps) if large else nullcontext(gaps) as table:
+            q = execute(group_quantiles(table, ["_all"], "gap_s", {"p95": 0.95},
+                                        by_sorting=large and table is gaps))
         if q.empty or pd.isna(q["p95"].iloc[0]):  # single-step journeys only: no pauses
             return timeout_us
         return int(np.ceil(float(q["p95"].iloc[0]) * 1e6))

@@ -11,13 +11,14 @@ left and probabilities are the first-order Markov transition probabilities.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from cjmlib.core.checks import check_scalar
-from cjmlib.core.engine import execute, group_quantiles, is_spark, materialized
+from cjmlib.core.engine import execute, group_quantiles, materialized
 from cjmlib.journeys.build import END, START, Journeys, check_journeys, segment_keys
 from cjmlib.stats.intervals import MIN_CELL, add_rate
 from cjmlib.stats.multiplicity import adjust_p_values
@@ -76,15 +77,12 @@ def transitions(journeys: Journeys, *, by_segment: bool = False,
     pairs = o.select(*seg, source=o.prev_touchpoint_code.fill_null(-1),
                      target=o.touchpoint_code, gap=o.gap_s)
     keys = [*seg, "source", "target"]
-    if journeys.sort_quantiles and not is_spark(pairs):
-        # On a large log DuckDB's quantile aggregate fed straight by the window slows down
-        # by two orders of magnitude (30M events: over 150 s of CPU, 11 GB), while on a
-        # table of the pairs it takes a second, and far less than ranking them by a sort.
-        with materialized(pairs) as table:
-            body = execute(group_quantiles(table, keys, "gap", {"median_gap_s": 0.5}))
-    else:
-        body = execute(group_quantiles(pairs, keys, "gap", {"median_gap_s": 0.5},
-                                       by_sorting=journeys.sort_quantiles))
+    # large logs: on DuckDB the pairs go into a table first (see materialized), other
+    # engines rank them by sorting
+    large = journeys.sort_quantiles
+    with materialized(pairs) if large else nullcontext(pairs) as table:
+        body = execute(group_quantiles(table, keys, "gap", {"median_gap_s": 0.5},
+                                       by_sorting=large and table is pairs))
     body = body.rename(columns={"_rows": "count"}).drop(columns="_n")
     body["source"] = _touchpoint_names(body["source"], journeys, start=True)
     body["target"] = _touchpoint_names(body["target"], journeys)
