@@ -22,7 +22,9 @@ gaps, probabilities and their intervals), and the two must agree on every count.
 ratio of process CPU seconds is recorded too, as a measure that does not depend on the
 load of a shared machine).
 
-The 100-million-event run (must complete within 24 GB) is opt-in: ``--big`` or
+With ``--big`` the log is also generated at 100 million events (ten times the customers)
+and every step, not only the three above, must take at most 60 s within 16 GB (issue 15;
+issue 4 asked for 24 GB). The 100-million-event run is opt-in: ``--big`` or
 ``CJM_BENCH_BIG=1``. Results are printed and written to ``benchmarks/results/journeys.json``.
 
     python benchmarks/bench_journeys.py                 # 10M events
@@ -55,7 +57,8 @@ HERE = Path(__file__).resolve().parent
 STEPS = ("transitions", "touchpoint_metrics", "funnel", "loop_rates", "removal_effects",
          "touchpoint_metrics_full")
 TARGETED = ("transitions", "touchpoint_metrics", "funnel")
-TARGET_SECONDS, TARGET_MB, BIG_TARGET_MB = 3.0, 2048.0, 24 * 1024.0
+TARGET_SECONDS, TARGET_MB = 3.0, 2048.0
+BIG_TARGET_SECONDS, BIG_TARGET_MB = 60.0, 16 * 1024.0
 QUERY_STEP, QUERY_RATIO = "duckdb_query", 1.25
 #: The hand-written directly-follows count the library is measured against.
 DIRECTLY_FOLLOWS_SQL = """
@@ -338,14 +341,14 @@ def bench(path: Path, *, n_events: int, big: bool, repeat: int = 1,
         r["timed_cpu_seconds"] = min(x["timed_cpu_seconds"] for x in runs)
         r["peak_rss_mb"] = max(x["peak_rss_mb"] for x in runs)
         r["events"] = n_events
-        if step in TARGETED:
-            limit_mb = BIG_TARGET_MB if big else TARGET_MB
-            r["meets_target"] = (r["peak_rss_mb"] < limit_mb) if big else (
-                r["seconds"] < TARGET_SECONDS and r["peak_rss_mb"] < limit_mb)
+        if step in TARGETED or (big and step in STEPS):
+            limit_s, limit_mb = ((BIG_TARGET_SECONDS, BIG_TARGET_MB) if big
+                                 else (TARGET_SECONDS, TARGET_MB))
+            r["meets_target"] = r["seconds"] <= limit_s and r["peak_rss_mb"] < limit_mb
         rows.append(r)
         print(f"  {step:<20} {r['seconds']:7.2f} s  (build {r['build_seconds']:.2f} + "
               f"compute {r['compute_seconds']:.2f})  peak {r['peak_rss_mb']:8.0f} MB"
-              + ("" if step not in TARGETED else
+              + ("" if "meets_target" not in r else
                  f"  {'meets' if r['meets_target'] else 'MISSES'} target"), flush=True)
     return rows
 
@@ -409,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
                            "python": platform.python_version(),
                            "load_average_at_start": list(os.getloadavg())},
                "targets": {"seconds": TARGET_SECONDS, "peak_rss_mb": TARGET_MB,
-                           "big_peak_rss_mb": BIG_TARGET_MB,
+                           "big_seconds": BIG_TARGET_SECONDS, "big_peak_rss_mb": BIG_TARGET_MB,
                            "transitions_vs_duckdb_query": QUERY_RATIO},
                "reference": {"pm4py_directly_follows_seconds": PM4PY_SECONDS,
                              "pm4py_peak_mb": PM4PY_MB},
