@@ -100,9 +100,20 @@ def markov_attribution(journeys: Journeys, *, order: int = 1,
         target=ibis.ifelse(first.is_conversion, ibis.literal(CONVERSION), first.touchpoint),
         touchpoint=ibis.literal(START))
     pairs = body.union(opening)
-    counts = execute(pairs.group_by([*seg, "source", "target"]).aggregate(count=pairs.count()))
-    through = execute(body.group_by([*seg, "touchpoint"]).aggregate(
-        journeys=body.journey_id.nunique()))
+    # the transition counts and the journeys through each touchpoint in one query, so the
+    # ordered pass runs once (DuckDB materialises a subquery used more than once)
+    counts = pairs.group_by([*seg, "source", "target"]).aggregate(
+        count=pairs.count(), touchpoint=ibis.null().cast("string"))
+    through = body.group_by([*seg, "touchpoint"]).aggregate(
+        count=body.journey_id.nunique(), source=ibis.null().cast("string"),
+        target=ibis.null().cast("string"))
+    cols = [*seg, "source", "target", "touchpoint", "count"]
+    both = execute(ibis.union(counts.select(*cols), through.select(*cols)))
+    is_through = both["touchpoint"].notna()
+    through = both[is_through].rename(columns={"count": "journeys"})[
+        [*seg, "touchpoint", "journeys"]].reset_index(drop=True)
+    counts = both[~is_through][[*seg, "source", "target", "count"]].sort_values(
+        [*seg, "source", "target"]).reset_index(drop=True)
     counts["count"] = counts["count"].astype("int64")
     groups = [("all", counts, through)] if not seg else [
         (str(k), g, through[through[seg[0]] == k]) for k, g in counts.groupby(seg[0])]

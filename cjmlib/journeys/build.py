@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
@@ -53,6 +54,7 @@ from cjmlib.core.engine import (
     execute,
     group_quantiles,
     is_spark,
+    materialized,
 )
 from cjmlib.journeys.events import read_events
 from cjmlib.stats.intervals import add_rate
@@ -118,9 +120,13 @@ class Journeys:
         if self.unit == "session":
             return timeout_us
         o = self.ordered("gap_s")
-        gaps = o.filter(o.gap_s.notnull()).mutate(_all=1)
-        q = execute(group_quantiles(gaps, ["_all"], "gap_s", {"p95": 0.95},
-                                    by_sorting=self.sort_quantiles))
+        gaps = o.filter(o.gap_s.notnull()).select("gap_s", _all=1)
+        # large logs: on DuckDB the gaps go into a table first (see materialized), other
+        # engines rank them by sorting
+        large = self.sort_quantiles
+        with materialized(gaps) if large else nullcontext(gaps) as table:
+            q = execute(group_quantiles(table, ["_all"], "gap_s", {"p95": 0.95},
+                                        by_sorting=large and table is gaps))
         if q.empty or pd.isna(q["p95"].iloc[0]):  # single-step journeys only: no pauses
             return timeout_us
         return int(np.ceil(float(q["p95"].iloc[0]) * 1e6))
@@ -177,6 +183,12 @@ class Journeys:
         :func:`group_quantiles`)."""
         return self.n_events > SORT_QUANTILES_ABOVE
 
+    @property
+    def touchpoint_names(self) -> list[str]:
+        """The touchpoints of the journeys, sorted; ``touchpoint_code`` (:meth:`ordered`)
+        is the position of a step's touchpoint in this list."""
+        return sorted(self.touchpoint_counts["touchpoint"])
+
     def ordered(self, *columns: str) -> ir.Table:
         """``steps`` plus window columns computed in one pass over each journey in order.
 
@@ -184,12 +196,18 @@ class Journeys:
         ``after_next_touchpoint`` (two steps on), ``prev_channel``, ``next_channel``,
         ``gap_s`` (seconds since the previous step), ``next_gap_s`` (seconds to the next),
         ``next_time_us`` (time of the next step, microseconds),
-        ``conversions_so_far`` (conversion steps up to and including this one). Neighbours
+        ``conversions_so_far`` (conversion steps up to and including this one),
+        ``touchpoint_code`` and ``prev_touchpoint_code`` (the touchpoint as its position in
+        :attr:`touchpoint_names`, an int64: the engine carries and groups small integers
+        much faster than strings, which matters over tens of millions of steps). Neighbours
         are null where there is none.
         """
         import ibis
 
         s = self.steps
+        if {"touchpoint_code", "prev_touchpoint_code"} & set(columns):
+            # coded before the window, so that the window sorts no touchpoint strings
+            s = s.mutate(touchpoint_code=ibis.array(self.touchpoint_names).index(s.touchpoint))
         w = ibis.window(group_by="journey_id", order_by=[s.event_time, s.seq])
         cumulative = ibis.window(group_by="journey_id", order_by=[s.event_time, s.seq],
                                  rows=(None, 0))
@@ -204,6 +222,8 @@ class Journeys:
             "next_gap_s": lambda: (s.time_us.lead().over(w) - s.time_us) / 1e6,
             "next_time_us": lambda: s.time_us.lead().over(w),
             "conversions_so_far": lambda: s.is_conversion.cast("int64").sum().over(cumulative),
+            "touchpoint_code": lambda: s.touchpoint_code,
+            "prev_touchpoint_code": lambda: s.touchpoint_code.lag().over(w),
         }
         unknown = [c for c in columns if c not in make]
         if unknown:
@@ -352,27 +372,29 @@ def build_journeys(
     if end is not None:
         t = t.filter(t.event_time < _time_literal(end, t))
 
-    # One small query: what is there, per touchpoint, and the time span (for censoring).
-    counts = execute(t.group_by("touchpoint").aggregate(
-        events=t.count(), first=t.event_time.min(), last=t.event_time.max(),
-        null_customers=t.customer_id.isnull().sum(), seq_min=t.seq.min(), seq_max=t.seq.max(),
-    ))
+    # Two small queries: the events per touchpoint, and the time span (for censoring),
+    # seq range and missing customers of all events. Kept apart, the second is answered
+    # from Parquet statistics without reading the data when no filter applies.
+    counts = execute(t.group_by("touchpoint").aggregate(events=t.count()))
     if counts.empty:
-        span = execute(read_events(events).aggregate(
+        whole = execute(read_events(events).aggregate(
             first=lambda x: x.event_time.min(), last=lambda x: x.event_time.max(),
             n=lambda x: x.count()))
         raise ValueError(
             f"{what}: no events in the window [{start}, {end})"
             + (f" after excluding {list(exclude)}" if exclude else "")
-            + f"; the events span {span['first'].iloc[0]} to {span['last'].iloc[0]} "
-            f"({int(span['n'].iloc[0])} events)"
+            + f"; the events span {whole['first'].iloc[0]} to {whole['last'].iloc[0]} "
+            f"({int(whole['n'].iloc[0])} events)"
         )
+    span = execute(t.aggregate(
+        first=t.event_time.min(), last=t.event_time.max(), seq_min=t.seq.min(),
+        seq_max=t.seq.max(), null_customers=t.count() - t.customer_id.count())).iloc[0]
     if counts["touchpoint"].isna().any():
         raise ValueError(f"{what}: column 'touchpoint' is empty in "
                          f"{int(counts.loc[counts['touchpoint'].isna(), 'events'].sum())} rows")
-    if int(counts["null_customers"].sum()):
+    if int(span["null_customers"]):
         raise ValueError(f"{what}: column 'customer_id' is empty in "
-                         f"{int(counts['null_customers'].sum())} rows")
+                         f"{int(span['null_customers'])} rows")
     found = sorted(counts["touchpoint"])
     never = [c for c in conversions if c not in found]
     if never:
@@ -414,10 +436,10 @@ def build_journeys(
         ends_at_conversion=ends_at_conversion,
         session_timeout_minutes=float(session_timeout_minutes), window=(start, end),
         segment_col=segment_col,
-        observed_from=_utc(counts["first"].min()),
-        observed_until=_utc(end if end is not None else counts["last"].max()),
+        observed_from=_utc(span["first"]),
+        observed_until=_utc(end if end is not None else span["last"]),
         touchpoint_counts=tp_counts,
-        seq_range=(int(counts["seq_min"].min()), int(counts["seq_max"].max())),
+        seq_range=(int(span["seq_min"]), int(span["seq_max"])),
         endings=endings, open_horizon=open_horizon,
     )
 

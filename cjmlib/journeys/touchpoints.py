@@ -49,12 +49,13 @@ denominator. So ``exit_rate = exits / closed_journeys`` with
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import nullcontext
 
 import numpy as np
 import pandas as pd
 
 from cjmlib.core.checks import check_scalar
-from cjmlib.core.engine import execute, group_quantiles
+from cjmlib.core.engine import execute, group_quantiles, materialized
 from cjmlib.journeys.build import Journeys, check_journeys, segment_keys
 from cjmlib.stats.intervals import MIN_CELL, add_rate
 
@@ -167,10 +168,15 @@ def touchpoint_metrics(
     if not per_customer:
         counts["customers"] = counts["journeys"]
     s = journeys.steps
-    dwell = execute(group_quantiles(s, keys, "duration_s",
-                                    {"median_duration_s": 0.5, "p90_duration_s": 0.9},
-                                    by_sorting=journeys.sort_quantiles,
-                                    extra={"stage": s.stage.max()}))
+    # large logs: on DuckDB the durations go into a table first (see materialized), other
+    # engines rank them by sorting
+    large = journeys.sort_quantiles
+    d = s.select(*keys, "stage", "duration_s")
+    with materialized(d) if large else nullcontext(d) as d_table:
+        dwell = execute(group_quantiles(d_table, keys, "duration_s",
+                                        {"median_duration_s": 0.5, "p90_duration_s": 0.9},
+                                        by_sorting=large and d_table is d,
+                                        extra={"stage": d_table.stage.max()}))
     dwell = dwell.drop(columns="_rows").rename(columns={"_n": "duration_n"})
     out = counts.merge(dwell, on=keys, how="left")
     # Totals per segment: every journey ends exactly once.

@@ -11,13 +11,14 @@ left and probabilities are the first-order Markov transition probabilities.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from cjmlib.core.checks import check_scalar
-from cjmlib.core.engine import execute, group_quantiles
+from cjmlib.core.engine import execute, group_quantiles, materialized
 from cjmlib.journeys.build import END, START, Journeys, check_journeys, segment_keys
 from cjmlib.stats.intervals import MIN_CELL, add_rate
 from cjmlib.stats.multiplicity import adjust_p_values
@@ -70,12 +71,21 @@ def transitions(journeys: Journeys, *, by_segment: bool = False,
     # One ordered pass: each step closes the pair (previous or (start) -> this touchpoint).
     # Every event is followed by another step or by the end of its journey, so the flows to
     # (end) are the events of a touchpoint minus the flows out of it: no second look-ahead.
-    o = journeys.ordered("prev_touchpoint", "gap_s")
-    pairs = o.select(*seg, source=o.prev_touchpoint.fill_null(START), target=o.touchpoint,
-                     gap=o.gap_s)
-    agg = group_quantiles(pairs, [*seg, "source", "target"], "gap", {"median_gap_s": 0.5},
-                          by_sorting=journeys.sort_quantiles)
-    body = execute(agg).rename(columns={"_rows": "count"}).drop(columns="_n")
+    # Touchpoints go through the window and the grouping as integer codes, (start) as -1,
+    # and are named on the few hundred rows that come back.
+    o = journeys.ordered("touchpoint_code", "prev_touchpoint_code", "gap_s")
+    pairs = o.select(*seg, source=o.prev_touchpoint_code.fill_null(-1),
+                     target=o.touchpoint_code, gap=o.gap_s)
+    keys = [*seg, "source", "target"]
+    # large logs: on DuckDB the pairs go into a table first (see materialized), other
+    # engines rank them by sorting
+    large = journeys.sort_quantiles
+    with materialized(pairs) if large else nullcontext(pairs) as table:
+        body = execute(group_quantiles(table, keys, "gap", {"median_gap_s": 0.5},
+                                       by_sorting=large and table is pairs))
+    body = body.rename(columns={"_rows": "count"}).drop(columns="_n")
+    body["source"] = _touchpoint_names(body["source"], journeys, start=True)
+    body["target"] = _touchpoint_names(body["target"], journeys)
     body["count"] = body["count"].astype("int64")
     arrivals = body.groupby([*seg, "target"])["count"].sum()
     departures = body[body["source"] != START].groupby([*seg, "source"])["count"].sum()
@@ -97,6 +107,17 @@ def transitions(journeys: Journeys, *, by_segment: bool = False,
     return (out[cols].sort_values([*seg, "count", "source", "target"],
                                   ascending=[True] * len(seg) + [False, True, True])
             .reset_index(drop=True))
+
+
+def _touchpoint_names(codes: pd.Series, journeys: Journeys, *, start: bool = False
+                      ) -> np.ndarray:
+    """Touchpoint names of ``touchpoint_code`` values (-1: ``(start)`` when ``start``)."""
+    names = np.array([*journeys.touchpoint_names, START], dtype=object)  # -1: the last
+    codes = codes.to_numpy(dtype="int64")
+    if codes.size and (codes.max() >= len(names) - 1 or codes.min() < (-1 if start else 0)):
+        raise ValueError("journeys: the steps hold touchpoints missing from "
+                         f"touchpoint_counts {list(names[:-1])}; build them with build_journeys")
+    return names[codes]
 
 
 def compare_transitions(a: pd.DataFrame, b: pd.DataFrame, *,

@@ -226,3 +226,15 @@ def test_counts_on_the_collected_events_equal_pandas(processed_dir, unit, sessio
         ev, journey = ev[before == 0], journey[before == 0]
     expected = _pandas_transitions(ev, journey)
     pd.testing.assert_series_equal(got, expected, check_names=False, check_dtype=False)
+
+
+def test_transitions_refuse_steps_missing_from_the_touchpoint_counts():
+    """Touchpoints travel as codes of ``touchpoint_names``; one the counts do not know must
+    fail loudly, not be named after another touchpoint or (start)."""
+    import dataclasses
+
+    j = build_journeys(LOG, conversion_touchpoints=["done"])
+    counts = j.touchpoint_counts
+    partial = dataclasses.replace(j, touchpoint_counts=counts[counts["touchpoint"] != "home"])
+    with pytest.raises(ValueError, match="missing from touchpoint_counts"):
+        transitions(partial)
