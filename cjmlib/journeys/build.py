@@ -64,6 +64,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Pseudo-touchpoints that open and close every journey in transition tables and chains.
 START, END = "(start)", "(end)"
+#: The window columns :meth:`Journeys.ordered` can add.
+ORDERED_COLUMNS = ("step", "prev_touchpoint", "next_touchpoint", "after_next_touchpoint",
+                   "prev_channel", "next_channel", "gap_s", "next_gap_s", "next_time_us",
+                   "conversions_so_far", "touchpoint_code", "prev_touchpoint_code")
 
 
 # --------------------------------------------------------------------------------------------
@@ -86,6 +90,10 @@ class Journeys:
     touchpoint), ``endings`` (ending touchpoints besides the conversion touchpoints) and
     ``open_horizon`` (as given; :attr:`open_horizon_us` resolves it). Open and ended
     journeys are defined in the module docstring; :meth:`journey_status` flags them.
+    ``precomputed`` (None unless the journeys were kept, :mod:`cjmlib.journeys.persist`)
+    is a table of the steps with every :data:`ORDERED_COLUMNS` computed once; :meth:`ordered`
+    reads it while ``steps`` is still its plain selection, and computes the windows again
+    for steps changed since (filtered, extended).
     """
 
     steps: ir.Table
@@ -101,6 +109,7 @@ class Journeys:
     seq_range: tuple[int, int] = (0, 0)
     endings: tuple[str, ...] = ()
     open_horizon: Any = "auto"
+    precomputed: Any = None
 
     @property
     def ending_touchpoints(self) -> tuple[str, ...]:
@@ -204,6 +213,11 @@ class Journeys:
         """
         import ibis
 
+        pre = self.precomputed
+        if (pre is not None and set(columns) <= set(pre.columns)
+                and set(self.steps.columns) <= set(pre.columns)
+                and self.steps.equals(pre.select(*self.steps.columns))):
+            return pre.select(*self.steps.columns, *columns)  # computed once, when kept
         s = self.steps
         if {"touchpoint_code", "prev_touchpoint_code"} & set(columns):
             # coded before the window, so that the window sorts no touchpoint strings

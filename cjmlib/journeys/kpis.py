@@ -238,10 +238,13 @@ def kpi_series(
     periods = period_table(journeys, unit)
 
     # session journeys are cut by window functions: compute them once, not in every query
-    with (_materialised(journeys.steps) if journeys.unit == "session"
+    # (journeys kept by cjmlib.journeys.persist are stored already)
+    stored = journeys.precomputed is not None
+    with (_materialised(journeys.steps) if journeys.unit == "session" and not stored
           else nullcontext(journeys.steps)) as steps:
         frames, horizon, n_open, daily = _kpi_frames(
-            replace(journeys, steps=steps), unit=unit, levels=levels, flows=flows,
+            journeys if stored else replace(journeys, steps=steps), unit=unit, levels=levels,
+            flows=flows,
             timed_flows=timed_flows, open_horizon=open_horizon, max_open_share=max_open_share)
     table = _complete(pd.concat(frames, ignore_index=True), periods)
     days = period_table(journeys, "day")

@@ -4,8 +4,10 @@
 session journeys, recomputes the sessions (a window pass over the whole log). A run asks
 dozens of questions of the same journeys in 02_journeys and again in 03_voice and
 06_report, so :func:`cached_journeys` computes the steps once, writes them to a Parquet
-file in a cache folder (by default ``journeys/`` beside the events file) and returns
-:class:`~cjmlib.journeys.build.Journeys` reading that file; later calls with the same
+file in a cache folder (by default ``journeys/`` beside the events file), together with
+every window column of :meth:`~cjmlib.journeys.build.Journeys.ordered` (neighbouring
+steps, gaps, step numbers: the window pass most analyses start with, done once), and
+returns :class:`~cjmlib.journeys.build.Journeys` reading that file; later calls with the same
 events file, customers table and options read it back instead of building again.
 
 The cache is keyed, not trusted: the key is a SHA-256 over the events file's path, size
@@ -37,12 +39,12 @@ from typing import Any
 import pandas as pd
 
 from cjmlib.core.engine import as_table, connection, engine, is_spark
-from cjmlib.journeys.build import Journeys, build_journeys
+from cjmlib.journeys.build import ORDERED_COLUMNS, Journeys, build_journeys
 
 #: Cache entries kept (least recently used beyond this are removed); a run uses two to four.
 KEEP = 6
 #: The format of an entry; bumped when what is stored changes.
-FORMAT = 1
+FORMAT = 2
 _STEPS, _META = "steps.parquet", "journeys.json"
 _SOURCES = ("build.py", "events.py", "persist.py")
 #: Options of :func:`build_journeys` that describe journeys without changing their steps:
@@ -72,7 +74,7 @@ def cached_journeys(events: Any, *, cache_dir: str | os.PathLike[str] | None | b
     if not cache_dir or not local or not isinstance(events, (str, os.PathLike)):
         journeys = build_journeys(events, customers=customers, **options)
         if is_spark(journeys.steps):  # kept in the engine for the session, not on this disk
-            return _replace_steps(journeys, journeys.steps.cache())
+            return _with_precomputed(journeys, journeys.ordered(*ORDERED_COLUMNS).cache())
         return journeys
     folder = Path(cache_dir)
     key = cache_key(events, customers=customers, **options)
@@ -91,8 +93,10 @@ def cache_key(events: str | os.PathLike[str], *, customers: Any = None,
     do not change the steps (:data:`_DESCRIPTIVE`) are not part of it."""
     import inspect
 
+    from cjmlib.journeys import build
+
     defaults = {name: p.default for name, p in
-                inspect.signature(build_journeys).parameters.items()
+                inspect.signature(build.build_journeys).parameters.items()
                 if p.kind is p.KEYWORD_ONLY and p.default is not p.empty}
     unknown = sorted(set(options) - set(defaults) - {"conversion_touchpoints"})
     if unknown:
@@ -126,8 +130,8 @@ def save_journeys(journeys: Journeys, folder: str | os.PathLike[str]) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.parent / f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp"
     tmp.mkdir()
-    try:
-        steps = journeys.steps.order_by(["journey_id", "event_time", "seq"])
+    try:  # the steps with every window column, computed in one pass
+        steps = journeys.ordered(*ORDERED_COLUMNS).order_by(["journey_id", "event_time", "seq"])
         connection().to_parquet(steps, tmp / _STEPS)
         meta = {
             "format": FORMAT,
@@ -180,8 +184,10 @@ def load_journeys(folder: str | os.PathLike[str], *, endings: Any = _SAVED,
         endings = meta["endings"]
     elif isinstance(endings, str):
         endings = [endings]
+    table = as_table(folder / _STEPS, what="journeys steps")
     journeys = Journeys(
-        steps=as_table(folder / _STEPS, what="journeys steps"),
+        steps=table.select(*[c for c in table.columns if c not in ORDERED_COLUMNS]),
+        precomputed=table,
         unit=meta["unit"],
         conversion_touchpoints=conversions,
         ends_at_conversion=bool(meta["ends_at_conversion"]),
@@ -207,10 +213,13 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
-def _replace_steps(journeys: Journeys, steps: Any) -> Journeys:
+def _with_precomputed(journeys: Journeys, table: Any) -> Journeys:
+    """``journeys`` whose steps and window columns read ``table`` (the steps with every
+    :data:`~cjmlib.journeys.build.ORDERED_COLUMNS`)."""
     import dataclasses
 
-    return dataclasses.replace(journeys, steps=steps)
+    steps = table.select(*[c for c in table.columns if c not in ORDERED_COLUMNS])
+    return dataclasses.replace(journeys, steps=steps, precomputed=table)
 
 
 def _file_identity(path: Path) -> str:

@@ -8,12 +8,22 @@ changed option or events file builds afresh.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
+import ibis
 import pandas as pd
 import pytest
 
-from cjmlib.journeys import funnel, persist, touchpoints, transitions
+from cjmlib.journeys import (
+    attribution,
+    changes,
+    channels,
+    funnel,
+    persist,
+    touchpoints,
+    transitions,
+)
 from cjmlib.journeys.build import build_journeys
 from cjmlib.journeys.model import load_journey_config
 
@@ -38,6 +48,10 @@ def analyses(j) -> dict[str, pd.DataFrame]:
         "paths": transitions.path_variants(j, top=5),
         "funnel": funnel.funnel(j, steps, mode="closed", order="sequential",
                                 window="7 days"),
+        "loops": transitions.loops(j),
+        "removal": attribution.markov_attribution(j).removal_effects,
+        "channels": channels.channel_transitions(j),
+        "series": changes.kpi_series(j).table,
     }
 
 
@@ -61,6 +75,16 @@ def test_cached_journeys_give_the_direct_results(processed_dir, tmp_path, unit):
     want, got = analyses(direct), analyses(cached)
     for name in want:
         same(got[name], want[name])
+    # the window columns are read, not computed again ...
+    assert "OVER" not in ibis.to_sql(cached.ordered("next_touchpoint", "gap_s")).upper()
+    # ... unless the steps changed since: then they are computed on the changed steps
+    first = sorted(cached.touchpoint_counts["touchpoint"])[0]
+    for j in (direct, cached):
+        j.__dict__["_cut"] = dataclasses.replace(
+            j, steps=j.steps.filter(j.steps.touchpoint != first))
+    assert "OVER" in ibis.to_sql(cached.__dict__["_cut"].ordered("next_touchpoint")).upper()
+    same(transitions.transitions(cached.__dict__["_cut"]),
+         transitions.transitions(direct.__dict__["_cut"]))
 
 
 def test_second_call_reads_the_cache_and_changes_rebuild(processed_dir, tmp_path,
