@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import ibis.expr.types as ir
 
 _CONNECTION: Any = None
+#: DuckDB's memory limit in the analysis notebooks (01_collect sets its own, 1GB).
+MEMORY_LIMIT = "2GB"
 
 
 def connection() -> Any:
@@ -30,7 +32,10 @@ def connection() -> Any:
 
     Spill files go to the system temporary folder (DuckDB's default ``./.tmp`` would land in
     the project checkout), the progress bar is off, and ``lag``/``lead``/``row_number`` compile
-    without a window frame (see :func:`_lean_window_compiler`).
+    without a window frame (see :func:`_lean_window_compiler`). DuckDB's memory is capped at
+    :data:`MEMORY_LIMIT` (``CJM_DUCKDB_MEMORY`` overrides it, e.g. ``8GB``): its default,
+    80% of the machine, let a notebook's kernel grow past 4 GB on 11 million events, where
+    spilling the rest to disk costs little.
     """
     global _CONNECTION
     if _CONNECTION is None:
@@ -40,6 +45,7 @@ def connection() -> Any:
         con.compiler = _lean_window_compiler(con.compiler)
         spill = Path(tempfile.gettempdir()) / "cjm-duckdb"
         con.raw_sql(f"SET temp_directory = '{spill.as_posix()}'")
+        con.raw_sql(f"SET memory_limit = '{os.environ.get('CJM_DUCKDB_MEMORY', MEMORY_LIMIT)}'")
         try:  # quiet in logs; inside Jupyter DuckDB draws no bar and refuses the setting
             con.raw_sql("SET enable_progress_bar = false")
         except Exception:  # any refusal leaves the default, which is harmless
