@@ -58,10 +58,9 @@ The search itself is :func:`cjmlib.journeys.changes.detect_changes`.
 
 from __future__ import annotations
 
-import itertools
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -69,7 +68,7 @@ import numpy as np
 import pandas as pd
 
 from cjmlib.core.checks import check_scalar
-from cjmlib.core.engine import execute
+from cjmlib.core.engine import execute, materialized
 from cjmlib.journeys.build import Journeys, check_journeys
 from cjmlib.journeys.periods import DAY_US, choose_period, period_index, period_table
 
@@ -180,31 +179,6 @@ def _hist_quantiles(bins: np.ndarray, counts: np.ndarray, qs: Sequence[float]) -
     return np.asarray(out)
 
 
-_TEMP_NAMES = itertools.count(1)
-
-
-@contextmanager
-def _materialised(expr: Any) -> Iterator[Any]:
-    """``expr`` computed once into a DuckDB temporary table (dropped on exit), so that the
-    queries reading it do not repeat its window pass; on other backends ``expr`` itself.
-    Raw SQL because Ibis 12's ``create_table``/``cache`` fail on DuckDB 2.0 (``DROP TABLE
-    IF EXISTS`` without a name)."""
-    from cjmlib.core.engine import connection, is_spark
-
-    backends, _ = expr._find_backends()
-    con = backends[0] if backends else connection()
-    if is_spark(expr) or getattr(con, "name", "") != "duckdb":
-        yield expr
-        return
-    name = f"_cjm_changes_{next(_TEMP_NAMES)}"
-    con._run_pre_execute_hooks(expr)  # registers in-memory tables the SQL refers to
-    con.raw_sql(f"CREATE OR REPLACE TEMP TABLE {name} AS {con.compile(expr)}")
-    try:
-        yield con.table(name)
-    finally:
-        con.raw_sql(f"DROP TABLE IF EXISTS {name}")
-
-
 def kpi_series(
     journeys: Journeys,
     *,
@@ -240,7 +214,7 @@ def kpi_series(
     # session journeys are cut by window functions: compute them once, not in every query
     # (journeys kept by cjmlib.journeys.persist are stored already)
     stored = journeys.precomputed is not None
-    with (_materialised(journeys.steps) if journeys.unit == "session" and not stored
+    with (materialized(journeys.steps) if journeys.unit == "session" and not stored
           else nullcontext(journeys.steps)) as steps:
         frames, horizon, n_open, daily = _kpi_frames(
             journeys if stored else replace(journeys, steps=steps), unit=unit, levels=levels,
@@ -419,7 +393,7 @@ def _kpi_frames(journeys: Journeys, *, unit: str, levels: Sequence[str], flows: 
                  .cast("int64"))
     hist = o.group_by(["touchpoint", "next_touchpoint", "channel", "_p", "_bin"]).aggregate(
         n=o.count())
-    with _materialised(hist) as hist:
+    with materialized(hist) as hist:
         horizon = _horizon(journeys, open_horizon)
         cutoff = until_us - int(horizon.value // 1000)
         frames = _flow_frames(journeys, hist, unit=unit, flows=flows, timed_flows=timed_flows,
@@ -430,7 +404,7 @@ def _kpi_frames(journeys: Journeys, *, unit: str, levels: Sequence[str], flows: 
         converted=s.is_conversion.max(), start_us=s.time_us.min(), end_us=s.time_us.max(),
         **{f"_last_{lv}": s[lv].argmax(order) for lv in levels})
     pj = pj.mutate(_open=~pj.converted & (pj.end_us > cutoff))
-    with _materialised(pj) as pj:
+    with materialized(pj) as pj:
         # exit and conversion rates: each journey once per group, in the period of its
         # first visit; exit = the journey's last step is in the group and it did not convert
         for level in levels:
