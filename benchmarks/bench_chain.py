@@ -17,7 +17,7 @@
    departures from a smaller run's story (:func:`same_story`).
 
 Targets on 2 cores (issue 15): sample generation of 500,000 customers <= 90 s; the whole
-``cjm run`` <= 240 s; every notebook <= 4 GB. The load average (``/proc/loadavg``) before
+``cjm run`` <= 240 s; every notebook <= 4 GB. The load average (``os.getloadavg``) before
 and after is written beside the figures, since other jobs on the machine stretch wall time.
 Results: ``benchmarks/results/chain.json`` (``chain_<customers>.json`` for other sizes).
 """
@@ -40,13 +40,6 @@ BIN = Path(sys.executable).parent
 SAMPLE_TARGET_S = 90.0
 RUN_TARGET_S = 240.0
 NOTEBOOK_TARGET_MB = 4000.0
-
-
-def loadavg() -> float:
-    try:
-        return float(Path("/proc/loadavg").read_text().split()[0])
-    except OSError:
-        return float("nan")
 
 
 def timed(cmd: list[str], *, env: dict[str, str] | None = None,
@@ -137,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(folder, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CJM_WORKSPACE": str(ROOT)}
-    load_before = loadavg()
+    load_before = os.getloadavg()[0]
 
     print(f"== cjm sample --customers {args.customers:,}", flush=True)
     sample = timed([str(BIN / "cjm"), "sample", "--out", str(raw), "--customers",
@@ -167,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"   privacy scan     {scan.get('seconds', float('nan')):>7.1f} s "
           f"({'passed' if scan.get('passed') else 'FAILED' if scan else 'not run'})")
     print(f"   whole run        {run['wall_s']:>7.1f} s (CPU {run['cpu_s']:.1f} s)")
-    load_after = loadavg()
+    load_after = os.getloadavg()[0]
 
     misses = []
     departures = None

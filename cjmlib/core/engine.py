@@ -9,6 +9,7 @@ An Ibis table from another backend (PySpark, BigQuery, ...) is used as it is.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import uuid
 import warnings
@@ -76,15 +77,14 @@ def as_table(data: Any, *, what: str = "table") -> Any:
                 return _catalog_table(selected, data, what)
             raise FileNotFoundError(f"{path}: {what} not found")
         suffix = path.suffix.lower()
-        if selected is not connection():  # another engine reads the file itself
-            return _read_on(selected, path, suffix, what)
-        con = connection()
         with warnings.catch_warnings():  # ibis 12 on duckdb 2.0 calls a deprecated fetch
             warnings.simplefilter("ignore", DeprecationWarning)
             if suffix in (".parquet", ".pq") or path.is_dir():
-                return _read_parquet(con, path / "*.parquet" if path.is_dir() else path)
+                if selected is not connection():  # another engine reads the file itself
+                    return selected.read_parquet(str(path))
+                return _read_parquet(selected, path / "*.parquet" if path.is_dir() else path)
             if suffix in (".csv", ".tsv", ".txt"):
-                return con.read_csv(str(path))
+                return selected.read_csv(str(path))
         raise ValueError(
             f"{path}: unsupported {what} format {suffix!r}; expected .parquet or .csv")
     raise TypeError(f"{what} must be a pandas DataFrame, a path or an Ibis table, "
@@ -353,7 +353,7 @@ def spark_session(master: str = "local[*]") -> Any:
     """The active Spark session, or a new one on ``master`` with the workbench's settings:
     UTC session time zone, no UI, quiet logs, and for local masters a loopback address,
     a small number of shuffle partitions and 2 GB of driver memory."""
-    os.environ.setdefault("PYSPARK_PYTHON", _python())
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
@@ -376,12 +376,6 @@ def spark_session(master: str = "local[*]") -> Any:
     return session
 
 
-def _python() -> str:
-    import sys
-
-    return sys.executable
-
-
 def is_table_name(text: str) -> bool:
     """A catalog table name (``events``, ``db.events``), not a file path."""
     import re
@@ -398,12 +392,3 @@ def _catalog_table(con: Any, name: str, what: str) -> Any:
     except Exception as exc:
         raise FileNotFoundError(f"{name}: {what} is neither a file nor a table of the "
                                 f"{engine_name()} engine ({type(exc).__name__}: {exc})") from exc
-
-
-def _read_on(con: Any, path: Path, suffix: str, what: str) -> Any:
-    """A Parquet file or folder, or a CSV file, read by the selected engine."""
-    if suffix in (".parquet", ".pq") or path.is_dir():
-        return con.read_parquet(str(path))
-    if suffix in (".csv", ".tsv", ".txt"):
-        return con.read_csv(str(path))
-    raise ValueError(f"{path}: unsupported {what} format {suffix!r}; expected .parquet or .csv")

@@ -41,6 +41,8 @@ import pandas as pd
 from cjmlib.core.engine import as_table, connection, engine, is_spark
 from cjmlib.journeys.build import ORDERED_COLUMNS, Journeys, build_journeys
 
+#: The cache folder beside the events (the runner leaves it out of the processed folder's hash).
+CACHE_FOLDER = "journeys"
 #: Cache entries kept (least recently used beyond this are removed); a run uses two to four.
 KEEP = 6
 #: The format of an entry; bumped when what is stored changes.
@@ -55,7 +57,7 @@ _DESCRIPTIVE = ("endings", "open_horizon")
 def default_cache_dir(events: Any) -> Path | None:
     """``journeys/`` beside an events file; None for inputs that are not a file or folder."""
     if isinstance(events, (str, os.PathLike)):
-        return Path(events).resolve().parent / "journeys"
+        return Path(events).resolve().parent / CACHE_FOLDER
     return None
 
 

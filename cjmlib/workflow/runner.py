@@ -66,6 +66,7 @@ from cjmlib.core.runs import (
     new_run_dir,
     run_lock_path,
 )
+from cjmlib.journeys.persist import CACHE_FOLDER as JOURNEYS_CACHE
 from cjmlib.report.index import write_index
 from cjmlib.workflow.guards import (
     KernelGuard,
@@ -346,7 +347,7 @@ def _failure_message(exc: Exception, notebook: str, executed: Path) -> str:
 # --------------------------------------------------------------------------------------------
 #: Folders of derived caches inside an output folder, left out of its hash: the journeys
 #: that 02_journeys keeps beside the events (cjmlib.journeys.persist) are not 01's output.
-CACHE_FOLDERS = ("journeys",)
+CACHE_FOLDERS = (JOURNEYS_CACHE,)
 
 
 def tree_hash(path: Path, *, exclude: frozenset[str] | set[str] = frozenset()) -> str:
