@@ -3,7 +3,7 @@
     cjm sample --out data/raw --customers 20000 --seed 42
     cjm init DIR --raw EXPORTS [--force]
     cjm run [--raw DIR] [--config FILE] [--pilot PATH] [--out DIR] [-p NAME VALUE ...]
-            [--engine ENGINE] [--reuse | --no-reuse] [--no-privacy-scan]
+            [--engine ENGINE] [--jobs N] [--reuse | --no-reuse] [--no-privacy-scan]
 
 ``cjm run --pilot NEW.csv`` writes a new run folder in which the notebooks that do not depend
 on the pilot data (same inputs, parameters and code as in the previous run) are copied from
@@ -78,6 +78,10 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="engine of the analysis notebooks (02-06): duckdb (default), pyspark, "
                           "pyspark:<master>, a Spark master URL (spark://host:7077) or an "
                           "Ibis connection string; the notebook parameter `engine`")
+    run.add_argument("--jobs", type=int, metavar="N",
+                     help="notebooks run at once where they do not read each other's results "
+                          "(02-05 after 01); default CJM_JOBS or one per core, at most 4; 1 "
+                          "runs them one after another")
     run.add_argument("--notebooks", nargs="+",
                      help="run only these notebooks (names without .ipynb), in the given order")
     reuse = run.add_mutually_exclusive_group()
@@ -120,7 +124,7 @@ def _config_parameters(values: dict[str, Any], selected: Sequence[str]) -> dict[
     is not passed; a name no notebook of the chain declares stays, so it is refused as a typo.
     """
     from cjmlib.core import config
-    from cjmlib.workflow.runner import declared_parameters
+    from cjmlib.workflow.plan import declared_parameters
 
     def declared(stems: Sequence[str]) -> set[str]:
         paths = [config.NOTEBOOKS_DIR / f"{s}.ipynb" for s in stems]
@@ -209,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=print_progress,
             reuse=args.reuse,
             privacy_scan=args.privacy_scan,
+            jobs=args.jobs if args.jobs is not None else run_cfg.get("jobs"),
             config_files=[p for p in (args.config, config.configs_dir() / "run.yaml")
                           if p is not None and Path(p).is_file()][:1],
         )

@@ -60,8 +60,20 @@ class KernelGuard:
 
     def __init__(self) -> None:
         self.processes: list[Any] = []
-        self.executing = False
+        self.executing = 0  # notebooks executing now (several when they run side by side)
         self.signals: list[int] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """Within the block a notebook executes: a stop signal kills the kernels."""
+        with self._lock:
+            self.executing += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.executing -= 1
 
     def started(self, process: Any) -> None:
         """Record a kernel ``Popen``; kill it at once if a stop came while it started."""

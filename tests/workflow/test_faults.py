@@ -256,6 +256,36 @@ def test_a_killed_run_takes_its_kernel_along_and_says_so(tiny: Path, home: Path,
     assert not list((home / "reports" / ".locks").glob("*.lock"))
 
 
+@pytest.mark.skipif(not LINUX, reason="reads /proc to find the kernels")
+def test_a_stop_takes_every_kernel_running_side_by_side(tiny: Path, home: Path) -> None:
+    """Two notebooks run at once (``--jobs 2``): SIGTERM kills both kernels."""
+    import nbformat
+
+    twin = tiny / "01_twin.ipynb"
+    twin.write_text((tiny / "01_slow.ipynb").read_text().replace("kernel.pid", "twin.pid")
+                    .replace("ticks.txt", "twin_ticks.txt"))
+    for path, name in ((tiny / "01_slow.ipynb", "ticks"), (twin, "twin")):
+        nb = nbformat.read(path, as_version=4)
+        nb.metadata["cjm"] = {"after": [], "writes": [f"{name}*", "kernel.pid"
+                                                      if name == "ticks" else "twin.pid"]}
+        nbformat.write(nb, path)
+    proc = start_cjm(home, *tiny_args("01_slow", "01_twin",
+                                      extra=("-p", "seconds", "60", "--jobs", "2")),
+                     notebooks=tiny)
+    kernels = wait_for(lambda: len(kernels_of(proc.pid)) == 2 and kernels_of(proc.pid),
+                       what="both kernels")
+    wait_for(lambda: len(list(home.glob("reports/2*/*ticks.txt"))) == 2,
+             what="both kernels' writes")
+    os.kill(proc.pid, signal.SIGTERM)
+    proc.communicate(timeout=60)
+    for kernel in kernels:
+        wait_for(lambda k=kernel: is_dead(k), timeout=3, what=f"kernel {kernel} to die")
+    assert proc.returncode == 128 + signal.SIGTERM
+    manifest = manifest_of(runs_in(home / "reports")[0])
+    assert manifest["status"] == "aborted"
+    assert [n["status"] for n in manifest["notebooks"]] == ["aborted", "aborted"]
+
+
 def _write_generation(processed: Path, tag: str) -> Path:
     folder = generations.new_generation(processed)
     (folder / "events.parquet").write_text(tag)
@@ -422,8 +452,9 @@ CHAIN = ("01_collect", "02_journeys", "03_voice", "04_pilot_design", "05_pilot_e
 
 
 def chain_args(raw: str, *extra: str) -> list[str]:
+    """One notebook at a time (``--jobs 1``): the suite stops the run at each in turn."""
     return ["run", "--raw", raw, "--processed", "data/processed", "--out", "reports",
-            "--reuse", *extra]
+            "--reuse", "--jobs", "1", *extra]
 
 
 def stop_at(home: Path, proc: subprocess.Popen, notebook: str, signum: int) -> int:

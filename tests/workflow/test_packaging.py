@@ -89,7 +89,7 @@ def test_papermill_sees_every_declared_parameter(path) -> None:
     """papermill's line parser must agree with Python, or it warns about real parameters."""
     from papermill import inspect_notebook
 
-    from cjmlib.workflow.runner import declared_parameters
+    from cjmlib.workflow.plan import declared_parameters
 
     assert list(inspect_notebook(str(path))) == list(declared_parameters(path))
 

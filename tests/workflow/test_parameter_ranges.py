@@ -17,7 +17,8 @@ from cjmlib.workflow.parameters import (
     check_parameter_values,
     parameter_problems,
 )
-from cjmlib.workflow.runner import NOTEBOOKS, declared_parameters
+from cjmlib.workflow.plan import declared_parameters
+from cjmlib.workflow.runner import NOTEBOOKS
 
 
 @pytest.mark.parametrize(("name", "value", "expected"), [

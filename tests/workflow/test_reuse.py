@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cjmlib.workflow.runner import notebook_fingerprint, run_notebooks, run_state
+from cjmlib.workflow.reuse import notebook_fingerprint, run_state
+from cjmlib.workflow.runner import run_notebooks
 from tests.workflow.support import write_notebook
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from cjmlib.workflow import cli
-from cjmlib.workflow.runner import RunFailed, plan_parameters, run_notebooks
+from cjmlib.workflow.plan import plan_parameters
+from cjmlib.workflow.runner import RunFailed, run_notebooks
 from tests.workflow.support import write_notebook
 
 
@@ -119,7 +120,7 @@ def test_cli_parses_parameter_values_as_yaml() -> None:
 
 def test_the_manifest_hashes_the_config_files_actually_used(tmp_path: Path) -> None:
     """A run given another journey config hashes that file, not the default configs/."""
-    from cjmlib.workflow.runner import used_config_files
+    from cjmlib.workflow.plan import used_config_files
 
     other = tmp_path / "mine" / "journey.yaml"
     other.parent.mkdir()
