@@ -54,13 +54,13 @@ def plant(source: Path, target: Path) -> Path:
     """Copy the log with an exit incident at tp_12 (weeks 8-10: half of the journeys that
     reach tp_12 then lose every later event) and the store channel fading out (90% of its
     events from week 15 on are dropped)."""
-    import duckdb
+    from cjmlib.core.engine import duckdb_connection
 
     target.mkdir(parents=True, exist_ok=True)
     out = target / "events.parquet"
     if out.exists():
         return target
-    con = duckdb.connect()
+    con = duckdb_connection()
     con.execute(f"""
         COPY (
           WITH e AS (SELECT *, date_diff('day', TIMESTAMPTZ '2026-01-01 00:00:00+00',

@@ -51,7 +51,7 @@ EVENTS = ["landing", "page_view_home", "view_item", "compare_items", "view_revie
 
 def generate(path: Path, rows: int) -> dict[str, int]:
     """Write the clickstream CSV; return the planted counts (computed from the same rules)."""
-    import duckdb
+    from cjmlib.core.engine import duckdb_connection
 
     events = "[" + ", ".join(f"'{e}'" for e in EVENTS) + "]"
 
@@ -95,9 +95,8 @@ def generate(path: Path, rows: int) -> dict[str, int]:
       UNION ALL
       SELECT * EXCLUDE (i) FROM r WHERE i % {DUPLICATE_EVERY} = 500
     ) TO '{path}' (HEADER, DELIMITER ',', QUOTE '"')"""
-    con = duckdb.connect()
+    con = duckdb_connection()
     try:
-        con.execute("SET enable_progress_bar = false")
         con.execute(sql)
     finally:
         con.close()

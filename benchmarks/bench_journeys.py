@@ -208,16 +208,10 @@ def generate(folder: Path, *, n_events: int, n_customers: int, n_touchpoints: in
 def run_query(path: str) -> dict:
     """The hand-written DuckDB query, timed as :func:`run_step` times a library step."""
     t0 = time.perf_counter()
-    import duckdb
+    from cjmlib.core.engine import duckdb_connection
 
-    from cjmlib.core.engine import MEMORY_LIMIT
-
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
-    # the library's memory and spill folder, for a like-for-like comparison (DuckDB's own
-    # default spills into ./.tmp of the current folder)
-    con.execute(f"SET memory_limit = '{os.environ.get('CJM_DUCKDB_MEMORY', MEMORY_LIMIT)}'")
-    con.execute(f"SET temp_directory = '{(Path(tempfile.gettempdir()) / 'cjm-duckdb').as_posix()}'")
+    # the library's memory and spill folder, for a like-for-like comparison
+    con = duckdb_connection()
     t_import = time.perf_counter() - t0
     cpu0, t1 = time.process_time(), time.perf_counter()
     glob = (Path(path) / "*.parquet").as_posix() if Path(path).is_dir() else path

@@ -81,10 +81,10 @@ CJM_METRICS = {
 def make_units(path: Path, n: int) -> None:
     """A units table of ``n`` units: outcomes correlated with their pre-period values (so
     CUPED has something to remove) and a small planted effect on each."""
-    import duckdb
+    from cjmlib.core.engine import duckdb_connection
 
     tmp = path.with_suffix(".tmp")
-    con = duckdb.connect()
+    con = duckdb_connection()
     con.execute("SELECT setseed(0.42)")
     con.execute(f"""
         COPY (

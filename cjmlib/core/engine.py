@@ -28,6 +28,24 @@ _CONNECTION: Any = None
 MEMORY_LIMIT = "2GB"
 
 
+def _settings() -> list[str]:
+    spill = Path(tempfile.gettempdir()) / "cjm-duckdb"
+    return [f"SET temp_directory = '{spill.as_posix()}'",
+            f"SET memory_limit = '{os.environ.get('CJM_DUCKDB_MEMORY', MEMORY_LIMIT)}'"]
+
+
+def duckdb_connection() -> Any:
+    """A plain ``duckdb`` connection with the library's spill folder and memory limit and no
+    progress bar: for SQL written by hand (benchmarks, data generators). A bare
+    ``duckdb.connect()`` would spill into ``./.tmp`` of the current folder."""
+    import duckdb
+
+    con = duckdb.connect()
+    for setting in [*_settings(), "SET enable_progress_bar = false"]:
+        con.execute(setting)
+    return con
+
+
 def connection() -> Any:
     """The embedded DuckDB connection, created on first use (about half a second).
 
@@ -44,9 +62,8 @@ def connection() -> Any:
 
         con = ibis.duckdb.connect()
         con.compiler = _lean_window_compiler(con.compiler)
-        spill = Path(tempfile.gettempdir()) / "cjm-duckdb"
-        con.raw_sql(f"SET temp_directory = '{spill.as_posix()}'")
-        con.raw_sql(f"SET memory_limit = '{os.environ.get('CJM_DUCKDB_MEMORY', MEMORY_LIMIT)}'")
+        for setting in _settings():
+            con.raw_sql(setting)
         try:  # quiet in logs; inside Jupyter DuckDB draws no bar and refuses the setting
             con.raw_sql("SET enable_progress_bar = false")
         except Exception:  # any refusal leaves the default, which is harmless

@@ -15,14 +15,18 @@ Reuse (``cjm run --pilot NEW``): each notebook gets a *fingerprint* -- the SHA-2
 file, of the library code and package versions, of its parameters (``output_dir`` aside), of
 the content of every file or folder its path parameters name (``*_path``, ``*_dir``,
 ``previous_run``; output locations such as ``processed_dir`` by name only) and of the tables
-already in the run folder when it starts (the results of the notebooks before it, except the
-files it writes itself). A notebook whose fingerprint equals the one recorded for it in the
+already in the run folder when its wave starts (the results of the notebooks before it,
+except the files it writes itself); :mod:`cjmlib.workflow.reuse` computes it. A notebook whose fingerprint equals the one recorded for it in the
 latest earlier run of the reports folder is not executed again: its executed notebook, HTML
 export and outputs are copied from that run (and whatever it wrote outside the run folder,
 e.g. ``data/processed``, must still hash the same), and the manifest records it as
 ``reused`` with the source run. Everything downstream of new pilot data (its fingerprint
 changes) is executed. Reuse is on by default when ``pilot_path`` is given; any change to the
 library's code reruns everything.
+
+Side by side: notebooks that do not read each other's results run at once, up to ``jobs``
+(waves from :func:`cjmlib.workflow.plan.notebook_waves`); what each wrote is told apart by
+the run-folder files it declares it writes.
 
 Privacy: after the last notebook, every file of the run folder is searched for the e-mails,
 phones and names of the raw data (:mod:`cjmlib.core.privacy`); a hit fails the run
