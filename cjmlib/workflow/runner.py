@@ -15,8 +15,8 @@ Reuse (``cjm run --pilot NEW``): each notebook gets a *fingerprint* -- the SHA-2
 file, of the library code and package versions, of its parameters (``output_dir`` aside), of
 the content of every file or folder its path parameters name (``*_path``, ``*_dir``,
 ``previous_run``; output locations such as ``processed_dir`` by name only) and of the tables
-already in the run folder when its wave starts (the results of the notebooks before it,
-except the files it writes itself); :mod:`cjmlib.workflow.reuse` computes it. A notebook whose fingerprint equals the one recorded for it in the
+of the notebooks it reads (its ``after``; without one, everything in the run folder when its
+wave starts), except the files it writes itself; :mod:`cjmlib.workflow.reuse` computes it. A notebook whose fingerprint equals the one recorded for it in the
 latest earlier run of the reports folder is not executed again: its executed notebook, HTML
 export and outputs are copied from that run (and whatever it wrote outside the run folder,
 e.g. ``data/processed``, must still hash the same), and the manifest records it as
@@ -440,7 +440,7 @@ def _execute(
     code = code_fingerprint()
     context = _Context(run_dir=run_dir, record=record, guard=guard, say=say, plan=plan,
                        manager=manager, skip=notebook_files([p.stem for p in paths]),
-                       total=len(paths))
+                       order=[p.stem for p in paths])
     try:
         for wave in notebook_waves(paths):
             state = run_state(run_dir, skip=context.skip)  # what the wave's notebooks read
@@ -496,7 +496,11 @@ class _Context:
     plan: Mapping[str, Mapping[str, Any]]
     manager: Callable[[PeakWatcher], type]
     skip: set[str]
-    total: int
+    order: list[str]
+
+    @property
+    def total(self) -> int:
+        return len(self.order)
 
 
 @dataclass
@@ -516,8 +520,16 @@ def _prepare(context: _Context, k: int, path: Path, state: Mapping[str, str], co
     hand), failed (a bad parameter value), reused, or to execute (returned)."""
     record, say, run_dir = context.record, context.say, context.run_dir
     entry: dict[str, Any] = {"notebook": path.stem, "parameters": context.plan[path.stem]}
-    with record.lock:
-        record.manifest["notebooks"].append(entry)
+    with record.lock:  # in the run's order, whatever order the waves run them in
+        notebooks = record.manifest["notebooks"]
+        notebooks.append(entry)
+        order = {stem: i for i, stem in enumerate(context.order)}
+        notebooks.sort(key=lambda e: order.get(e["notebook"], len(order)))
+    meta = notebook_metadata(path)
+    after = meta.get("after")
+    if after is not None:  # it reads only these notebooks' results
+        read = {f for e in notebooks if e["notebook"] in after for f in e.get("outputs", [])}
+        state = {f: digest for f, digest in state.items() if f in read}
     started = time.perf_counter()
     seen = {**declared_parameters(path), **context.plan[path.stem]}
     where = f"[{k}/{context.total}] {path.stem}"
@@ -549,8 +561,7 @@ def _prepare(context: _Context, k: int, path: Path, state: Mapping[str, str], co
                     seconds=round(time.perf_counter() - started, 2))
         say(f"{where} reused from {source.name} (inputs and parameters unchanged)")
         return None
-    return _Pending(k, path, entry, fingerprint,
-                    list(notebook_metadata(path).get("writes") or []))
+    return _Pending(k, path, entry, fingerprint, list(meta.get("writes") or []))
 
 
 def _run_side_by_side(context: _Context, pending: Sequence[_Pending], jobs: int) -> None:
@@ -560,8 +571,12 @@ def _run_side_by_side(context: _Context, pending: Sequence[_Pending], jobs: int)
     if not pending:
         return
     if jobs <= 1 or len(pending) == 1:
-        for job in pending:
-            _run_recorded(context, job, others=[])
+        for i, job in enumerate(pending):
+            try:
+                _run_one(context, job, others=[])
+            except BaseException as exc:
+                _drop(context, pending[i + 1:])
+                _fail(context, job, exc)
         return
     from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
@@ -576,6 +591,8 @@ def _run_side_by_side(context: _Context, pending: Sequence[_Pending], jobs: int)
         for f in futures:
             f.cancel()  # those not started stay so: the run stops after this wave
         wait(futures)
+        _drop(context, [job for job, f in zip(pending, futures, strict=True)
+                        if f.cancelled()])
         for job, f in zip(pending, futures, strict=True):
             if not f.cancelled() and f.exception() is not None:
                 _fail(context, job, f.exception())  # type: ignore[arg-type]
@@ -587,11 +604,11 @@ def _run_side_by_side(context: _Context, pending: Sequence[_Pending], jobs: int)
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_recorded(context: _Context, job: _Pending, *, others: Sequence[str]) -> None:
-    try:
-        _run_one(context, job, others=others)
-    except Exception as exc:
-        _fail(context, job, exc)
+def _drop(context: _Context, jobs: Sequence[_Pending]) -> None:
+    """Take notebooks that never started out of the manifest, as if not reached."""
+    with context.record.lock:
+        notebooks = context.record.manifest["notebooks"]
+        notebooks[:] = [e for e in notebooks if not any(e is j.entry for j in jobs)]
 
 
 def _fail(context: _Context, job: _Pending, exc: BaseException) -> None:
@@ -655,6 +672,13 @@ def _write_index(run_dir: Path, manifest: Mapping[str, Any],
         say(f"index.html not written: {type(exc).__name__}: {exc}")
 
 
+_PRINTING = threading.Lock()
+
+
 def print_progress(message: str, stream: TextIO | None = None) -> None:
-    """Progress line on stderr (stdout stays clean for scripts)."""
-    print(message, file=stream or sys.stderr, flush=True)
+    """Progress line on stderr (stdout stays clean for scripts), whole even when notebooks
+    side by side report at the same moment."""
+    out = stream or sys.stderr
+    with _PRINTING:
+        out.write(message + "\n")
+        out.flush()

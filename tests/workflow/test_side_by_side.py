@@ -101,6 +101,10 @@ def test_side_by_side_overlap_and_record_the_same_as_one_by_one(chain: Path,
         n["fingerprint"] for n in second["notebooks"]][:2]
     third = _manifest(run_notebooks(**common, jobs=2, reuse=True).run_dir)
     assert [n["status"] for n in third["notebooks"]] == ["reused"] * 3
+    # a change to 01_a reruns it and 03_c, which reads it, not 02_b beside it
+    fourth = _manifest(run_notebooks(**common, jobs=2, reuse=True,
+                                     overrides={"01_a.seconds": 1.0}).run_dir)
+    assert [n["status"] for n in fourth["notebooks"]] == ["succeeded", "reused", "succeeded"]
 
 
 def test_a_failure_side_by_side_lets_the_other_finish_and_stops_the_run(chain: Path,
