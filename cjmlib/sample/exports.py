@@ -52,7 +52,7 @@ def write_crm_customers(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataF
         "marketing_opt_in": np.where(c["opt_in"], "Y", "N"),
     })
     df = df.iloc[rng.permutation(len(df))]
-    write_csv(df, gen.out / name)
+    gen.save(name, write_csv, df, gen.out / name)
     return "CRM customer master (e-mails and phones typed by agents, placeholders included)"
 
 
@@ -80,7 +80,7 @@ def write_orders(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, n
         "note": "every online order appears as a 'purchase' event in web/app analytics "
                 "and as an order in the CRM, seconds apart",
     }
-    write_csv(df.sort_values("order_id"), gen.out / name)
+    gen.save(name, write_csv, df.sort_values("order_id"), gen.out / name)
     return "CRM orders (local time Europe/London, amounts in GBP)"
 
 
@@ -148,7 +148,7 @@ def write_web(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name
     df = gen.inject(df, name, {"unparseable_time": bad_time, "missing_id": no_id,
                                "negative_duration": negative,
                                "unknown_touchpoint": unknown})
-    write_csv(df, gen.out / name)
+    gen.save(name, write_csv, df, gen.out / name)
     return "web analytics export (UTC ISO times, cookie ids, user_id when logged in)"
 
 
@@ -182,7 +182,7 @@ def write_app(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name
 
     df = gen.exact_duplicates(df, name, 0.002)
     df = gen.inject(df, name, {"missing_id": no_id, "unparseable_time": bad_time})
-    write_csv(df, gen.out / name)
+    gen.save(name, write_csv, df, gen.out / name)
     return "app SDK export (epoch milliseconds, device ids, always logged in)"
 
 
@@ -226,7 +226,7 @@ def write_contacts(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame,
 
     df = gen.inject(df, name, {"negative_duration": negative,
                                "unparseable_time": bad_time})
-    write_csv(df, gen.out / name)
+    gen.save(name, write_csv, df, gen.out / name)
     return "contact-centre log: calls and chats (local time, day-first dates)"
 
 
@@ -246,7 +246,7 @@ def write_email(gen: SampleGenerator, people: pd.DataFrame, emails: pd.DataFrame
     order = np.insert(np.arange(len(lines)), pos, len(lines) + np.arange(k))
     lines = pa.concat_arrays([lines, pa.array(cut, type=pa.string())]).take(pa.array(order))
     gen.mark_dirty(name, "unparseable_record", k)
-    write_lines(lines, gen.out / name)
+    gen.save(name, write_lines, lines, gen.out / name)
     return "e-mail service provider events: send/open/click, one JSON object per line"
 
 

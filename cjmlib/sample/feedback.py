@@ -118,7 +118,8 @@ def write_surveys(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame) 
 
     gdf = gen.inject(gdf, "surveys_global.csv", {"csat_out_of_range": out_of_range,
                                                  "nps_out_of_range": nps_range})
-    gdf.to_csv(gen.out / "surveys_global.csv", index=False, encoding="utf-8-sig")
+    gen.save("surveys_global.csv", gdf.to_csv, gen.out / "surveys_global.csv", index=False,
+             encoding="utf-8-sig")
     files["surveys_global.csv"] = "post-interaction survey (UTF-8 with BOM, mixed time formats)"
     # --- Chinese survey vendor: GB18030, Chinese headers, local Shanghai time
     c = s[country == "CN"]
@@ -141,7 +142,8 @@ def write_surveys(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame) 
         return r
 
     cdf = gen.inject(cdf, "surveys_cn.csv", {"csat_out_of_range": zh_range})
-    cdf.to_csv(gen.out / "surveys_cn.csv", index=False, encoding="gb18030")
+    gen.save("surveys_cn.csv", cdf.to_csv, gen.out / "surveys_cn.csv", index=False,
+             encoding="gb18030")
     files["surveys_cn.csv"] = "Chinese survey vendor export (GB18030, Chinese headers)"
     stats = s.groupby("touchpoint")["csat"].agg(["mean", "size"])
     return {
@@ -183,7 +185,7 @@ def write_relationship_survey(gen: SampleGenerator, people: pd.DataFrame,
                        "completed_at": when.strftime("%Y-%m-%d %H:%M:%S"), **items,
                        "overall_satisfaction": np.clip(np.round(overall), 1, 5).astype(int),
                        "likelihood_to_recommend": nps})
-    df.to_csv(gen.out / name, index=False)
+    gen.save(name, df.to_csv, gen.out / name, index=False)
     return {"outcome": "likelihood_to_recommend", "driver": KEY_DRIVER,
             "weights": DRIVER_WEIGHTS, "file": name,
             "items": {f"sat_{tp}": tp for tp in DRIVER_WEIGHTS}}
@@ -205,7 +207,7 @@ def write_benchmark(gen: SampleGenerator, name: str) -> dict[str, Any]:
     mean_csat = df.groupby("respondent_id", sort=False)["csat"].mean()
     nps = np.clip(np.round(2.4 * (mean_csat - 1) + rng.normal(0, 1, len(mean_csat))), 0, 10)
     df["nps"] = df["respondent_id"].map(nps.astype(int))
-    df.to_csv(gen.out / name, index=False)
+    gen.save(name, df.to_csv, gen.out / name, index=False)
     ours = "Northwind"
     gaps = {tp: round(-BENCHMARK["Contoso"].get(tp, 0.0), 2)
             for tp in BENCHMARK_TOUCHPOINTS}
