@@ -9,6 +9,7 @@ a number.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -232,6 +233,17 @@ def write_contacts(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame,
 
 def write_email(gen: SampleGenerator, people: pd.DataFrame, emails: pd.DataFrame, name: str) -> str:
     rng = gen.rng
+    k = max(3, round(0.001 * len(emails)))
+    # a cut-off copy of the first half of these lines, written just before each
+    pos = np.sort(rng.choice(len(emails), size=k, replace=False))
+    gen.mark_dirty(name, "unparseable_record", k)
+    gen.save(name, _write_email_lines, people, emails, pos, gen.out / name)
+    return "e-mail service provider events: send/open/click, one JSON object per line"
+
+
+def _write_email_lines(people: pd.DataFrame, emails: pd.DataFrame, pos: np.ndarray,
+                       path: Path) -> None:
+    """The e-mail events as JSON lines, with a cut-off copy of line ``pos[i]`` before it."""
     info = people.set_index("person_id")
     addr = emails["person_id"].map(info["email"]).str.lower()
     # json.dumps of {"email": ..., "campaign_id": ..., "event": ..., "ts": ...}, field-wise
@@ -239,15 +251,11 @@ def write_email(gen: SampleGenerator, people: pd.DataFrame, emails: pd.DataFrame
     lines = pc.binary_join_element_wise(
         '{"email": ', json_fields(addr), ', "campaign_id": ', json_fields(emails["campaign"]),
         ', "event": ', json_fields(emails["event"]), ', "ts": ', json_fields(ts), "}", "")
-    k = max(3, round(0.001 * len(lines)))
-    # a cut-off copy of the first half of a line, written just before it
-    pos = np.sort(rng.choice(len(lines), size=k, replace=False))
+    k = len(pos)
     cut = [line[: len(line) // 2] for line in lines.take(pa.array(pos)).to_pylist()]
     order = np.insert(np.arange(len(lines)), pos, len(lines) + np.arange(k))
     lines = pa.concat_arrays([lines, pa.array(cut, type=pa.string())]).take(pa.array(order))
-    gen.mark_dirty(name, "unparseable_record", k)
-    gen.save(name, write_lines, lines, gen.out / name)
-    return "e-mail service provider events: send/open/click, one JSON object per line"
+    write_lines(lines, path)
 
 
 def _person_numbers(person_id: pd.Series) -> np.ndarray:
