@@ -25,6 +25,7 @@ from cjmlib.sample.catalogue import (
     WEB_EVENT,
     WEB_PATH,
 )
+from cjmlib.sample.order import apply_row_plan
 from cjmlib.sample.text import STRING, format_times, json_fields, write_csv, write_lines
 
 if TYPE_CHECKING:
@@ -87,11 +88,10 @@ def write_orders(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, n
 
 def write_web(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name: str) -> str:
     rng = gen.rng
-    w = ev[(ev["channel"] == "web")].copy()
+    w = ev[(ev["channel"] == "web")]
     pid = _person_numbers(w["person_id"])
     cookie_no = _cookie_numbers(people, w)
     cookie = pd.Series(pid * 4 + cookie_no, index=w.index)  # one number per cookie
-    w["cookie_id"] = _cookie_ids(pid, cookie_no, w.index)
     crm = w["person_id"].map(people.set_index("person_id")["crm_id"])
     # sessions: a new one after 30 minutes of inactivity (as the analytics tool does)
     gap = w.groupby("person_id")["event_time"].diff().dt.total_seconds()
@@ -107,22 +107,6 @@ def write_web(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name
     sess_needs = needs.groupby(sess_no).transform("any").to_numpy()
     first_sess = sess_no == sess_no.groupby(cookie).transform("min")
     logged = (logged | sess_needs | first_sess.to_numpy()) & crm.notna().to_numpy()
-    prod = (pid * 31 + w["step"].to_numpy() * 17) % 5000
-    ref = np.where(w["touchpoint"] == "search_landing", "https://www.google.com/", "")
-    from_email = w["journey_id"].isin(ev.loc[ev["touchpoint"] == "email_click", "journey_id"])
-    ref = np.where(from_email & (w["step"] == 1), "utm_source=newsletter", ref)
-    df = pd.DataFrame({
-        "event_ts": format_times(w["event_time"], "%Y-%m-%dT%H:%M:%SZ", unit="ms"),
-        "cookie_id": w["cookie_id"],
-        "user_id": np.where(logged, crm, ""),
-        "session_id": _joined(w.index, pc.utf8_slice_codeunits(pa.array(w["cookie_id"]), -8),
-                              ".", _digits(sess_no.to_numpy())),
-        "event_name": w["touchpoint"].map(WEB_EVENT),
-        "page_path": _web_paths(w["touchpoint"], prod),
-        "referrer": ref,
-        "dwell_ms": (w["duration_s"] * 1000).round().astype("Int64"),
-        "order_id": w["order_id"].fillna(""),
-    })
 
     # corrupted values keep the columns' string type, so that the rows concatenate cheaply
     def bad_time(r):
@@ -144,18 +128,61 @@ def write_web(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name
         r["event_name"] = "debug_ping"
         return r
 
-    del w, cookie, crm, gap, new, sess_no, logged, needs, sess_needs, first_sess, ref, from_email
-    df = gen.exact_duplicates(df, name, 0.003)
-    df = gen.inject(df, name, {"unparseable_time": bad_time, "missing_id": no_id,
-                               "negative_duration": negative,
-                               "unknown_touchpoint": unknown})
-    gen.save(name, write_csv, df, gen.out / name)
+    plan = gen.row_plan(len(w), name, duplicates=0.003,
+                        corruptions={"unparseable_time": bad_time, "missing_id": no_id,
+                                     "negative_duration": negative,
+                                     "unknown_touchpoint": unknown})
+    gen.save(name, _write_web_rows, ev, w, pid, cookie_no, crm, sess_no, logged, plan,
+             gen.out / name)
     return "web analytics export (UTC ISO times, cookie ids, user_id when logged in)"
+
+
+def _write_web_rows(ev: pd.DataFrame, w: pd.DataFrame, pid: np.ndarray, cookie_no: np.ndarray,
+                    crm: pd.Series, sess_no: pd.Series, logged: np.ndarray, plan: pd.DataFrame,
+                    path: Path) -> None:
+    """The web export's text from its drawn parts (``w``: the web events)."""
+    cookie_id = _cookie_ids(pid, cookie_no, w.index)
+    prod = (pid * 31 + w["step"].to_numpy() * 17) % 5000
+    ref = np.where(w["touchpoint"] == "search_landing", "https://www.google.com/", "")
+    from_email = w["journey_id"].isin(ev.loc[ev["touchpoint"] == "email_click", "journey_id"])
+    ref = np.where(from_email & (w["step"] == 1), "utm_source=newsletter", ref)
+    df = pd.DataFrame({
+        "event_ts": format_times(w["event_time"], "%Y-%m-%dT%H:%M:%SZ", unit="ms"),
+        "cookie_id": cookie_id,
+        "user_id": np.where(logged, crm, ""),
+        "session_id": _joined(w.index, pc.utf8_slice_codeunits(pa.array(cookie_id), -8),
+                              ".", _digits(sess_no.to_numpy())),
+        "event_name": w["touchpoint"].map(WEB_EVENT),
+        "page_path": _web_paths(w["touchpoint"], prod),
+        "referrer": ref,
+        "dwell_ms": (w["duration_s"] * 1000).round().astype("Int64"),
+        "order_id": w["order_id"].fillna(""),
+    })
+    write_csv(apply_row_plan(df, plan), path)
 
 
 def write_app(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name: str) -> str:
     rng = gen.rng
-    a = ev[ev["channel"] == "app"].copy()
+    a = ev[ev["channel"] == "app"]
+    ios = rng.random(len(a)) < 0.6
+
+    def no_id(r):
+        r["device_id"], r["user_id"] = "", ""
+        return r
+
+    def bad_time(r):
+        r["event_timestamp"] = "-"
+        return r
+
+    plan = gen.row_plan(len(a), name, duplicates=0.002,
+                        corruptions={"missing_id": no_id, "unparseable_time": bad_time})
+    gen.save(name, _write_app_rows, gen, people, a, ios, plan, gen.out / name)
+    return "app SDK export (epoch milliseconds, device ids, always logged in)"
+
+
+def _write_app_rows(gen: SampleGenerator, people: pd.DataFrame, a: pd.DataFrame,
+                    ios: np.ndarray, plan: pd.DataFrame, path: Path) -> None:
+    """The app export's text from its drawn parts (``a``: the app events)."""
     info = people.set_index("person_id")
     shift = gen.start + pd.Timedelta(weeks=APP_SHIFT_WEEK)
     version = np.where(a["event_time"] >= shift, "5.2.0",
@@ -169,22 +196,10 @@ def write_app(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name
         // pd.Timedelta(milliseconds=1),
         "engagement_time_msec": (a["duration_s"] * 1000).round().astype("Int64"),
         "app_version": version,
-        "platform": np.where(rng.random(len(a)) < 0.6, "iOS", "Android"),
+        "platform": np.where(ios, "iOS", "Android"),
         "order_id": a["order_id"].fillna(""),
     })
-
-    def no_id(r):
-        r["device_id"], r["user_id"] = "", ""
-        return r
-
-    def bad_time(r):
-        r["event_timestamp"] = "-"
-        return r
-
-    df = gen.exact_duplicates(df, name, 0.002)
-    df = gen.inject(df, name, {"missing_id": no_id, "unparseable_time": bad_time})
-    gen.save(name, write_csv, df, gen.out / name)
-    return "app SDK export (epoch milliseconds, device ids, always logged in)"
+    write_csv(apply_row_plan(df, plan), path)
 
 
 def write_contacts(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name: str) -> str:

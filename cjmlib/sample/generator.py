@@ -433,6 +433,21 @@ class SampleGenerator:
         # dirty rows sit where they were exported, not at the end
         return _renumbered(out.iloc[rng.permutation(len(out))])
 
+    def row_plan(self, n: int, file: str, *, duplicates: float | None = None,
+                 corruptions: dict[str, Callable] | None = None) -> pd.DataFrame:
+        """Where the rows of a file of ``n`` clean rows go, drawn as :meth:`exact_duplicates`
+        (``duplicates`` is the share) and :meth:`inject` would draw them on the file itself.
+
+        One row per output row: ``row``, the clean row's position, and a column per value a
+        corruption sets (missing where it sets none). The corruptions must set values, never
+        read them. :func:`~cjmlib.sample.order.apply_row_plan` turns the clean table into the file's rows, so the
+        text can be built away from the draws (in a :class:`Background` child).
+        """
+        plan = pd.DataFrame({"row": np.arange(n)})
+        if duplicates is not None:
+            plan = self.exact_duplicates(plan, file, duplicates)
+        return self.inject(plan, file, corruptions or {})
+
     def exact_duplicates(self, df: pd.DataFrame, file: str, share: float) -> pd.DataFrame:
         """Append exact copies of random rows (``share`` of them) and shuffle all rows."""
         k = max(3, round(share * len(df)))
