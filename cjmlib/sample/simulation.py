@@ -259,48 +259,49 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
         cur[idx] = nxt
         alive[idx[~cont]] = False
     jj, step = np.nonzero(states >= 0)
-    ev = pd.DataFrame({"journey_id": jj, "step": step,
-                       # one string object per touchpoint, shared by its events
-                       "touchpoint": np.asarray(STATES, dtype=object)[states[jj, step]]})
+    # the touchpoints as state numbers (in journey and step order) until they are written
+    code = states[jj, step].astype(np.intp)
     # the journeys' columns by position (journey_id is the row number of j)
     if not np.array_equal(j["journey_id"].to_numpy(), np.arange(n)):
         raise ValueError("journeys must be numbered 0, 1, ... in their order")
+    app = (j["device"].to_numpy() == "app")[jj]
+    # search landings come from a browser; in the app the same visit opens the home screen
+    code[app & (code == _S["search_landing"])] = _S["home_page"]
+    ev = pd.DataFrame({"journey_id": jj, "step": step,
+                       # one string object per touchpoint, shared by its events
+                       "touchpoint": np.asarray(STATES, dtype=object)[code]})
     rows = j[["person_id", "start", "device", "persona"]].iloc[jj]
     for col in rows.columns:
         ev[col] = rows[col].array
     del rows
     # an event's predecessor in its journey (events are in journey and step order)
     same_journey = np.r_[False, jj[1:] == jj[:-1]]
-    # search landings come from a browser; in the app the same visit opens the home screen
-    app = ev["device"] == "app"
-    ev.loc[app & (ev["touchpoint"] == "search_landing"), "touchpoint"] = "home_page"
     channel = ev["device"].to_numpy().astype(object)
-    tp = ev["touchpoint"].to_numpy()
-    channel[tp == "support_call"] = "call_center"
-    channel[tp == "chat"] = "chat"
-    channel[tp == "email_click"] = "email"
-    channel[tp == "store_purchase"] = "store"
+    for state, name in (("support_call", "call_center"), ("chat", "chat"),
+                        ("email_click", "email"), ("store_purchase", "store")):
+        channel[code == _S[state]] = name
     ev["channel"] = channel
     # times: dwell, think time, and long gaps around contact-centre contacts
-    med = ev["touchpoint"].map(DWELL_MEDIAN_S).to_numpy(dtype=float)
+    med = np.asarray([DWELL_MEDIAN_S[x] for x in STATES], dtype=float)[code]
     dwell = np.round(med * np.exp(rng.normal(0, 0.6, len(ev))), 1)
-    payment_app_shift = (ev["touchpoint"] == "payment") & app & (ev["start"] >= shift_time)
-    dwell[payment_app_shift.to_numpy()] *= 1.4
-    contact = np.isin(channel, ["call_center", "chat"])
+    payment_app_shift = ((code == _S["payment"]) & app
+                         & (ev["start"] >= shift_time).to_numpy())
+    dwell[payment_app_shift] *= 1.4
+    contact = (code == _S["support_call"]) | (code == _S["chat"])
     back = np.r_[False, contact[:-1]] & same_journey & ~contact
     gap = rng.exponential(8.0, len(ev))
     gap = np.where(contact, rng.exponential(20 * 60, len(ev)), gap)
     gap = np.where(back, rng.exponential(30 * 60, len(ev)), gap)
     gap[ev["step"].to_numpy() == 0] = 0.0
-    dwell, gap = stories.times(ev, dwell, gap)
+    dwell, gap = stories.times(ev, dwell, gap, code)
     prev_dwell = np.where(same_journey, np.r_[0.0, dwell[:-1]], 0.0)
     offset = pd.Series(prev_dwell + gap).groupby(ev["journey_id"]).cumsum().to_numpy()
     ev["event_time"] = (ev["start"] + pd.to_timedelta(np.round(offset, 3), unit="s")
                         ).dt.floor("ms")
-    ev["duration_s"] = np.where(np.isin(tp, ["email_click"]), np.nan, dwell)
+    ev["duration_s"] = np.where(code == _S["email_click"], np.nan, dwell)
     personas = {x.name: x for x in (*PERSONAS, ANONYMOUS)}
-    basket = ev["persona"].map(_attribute(personas, "basket_mean")).to_numpy(dtype=float)
-    conv = np.isin(tp, CONVERSION_TOUCHPOINTS)
+    basket = j["persona"].map(_attribute(personas, "basket_mean")).to_numpy(dtype=float)[jj]
+    conv = np.isin(code, [_S[x] for x in CONVERSION_TOUCHPOINTS])
     value = np.round(rng.gamma(3.0, basket / 3.0), 2)
     ev["value"] = np.where(conv, value, np.nan)
     return stories.cut(ev)
