@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cjmlib.sample.catalogue import (
     ANONYMOUS,
@@ -87,25 +89,26 @@ def make_people(gen: SampleGenerator) -> pd.DataFrame:
         country == "CN",
         np.asarray(REGIONS_CN)[rng.integers(0, len(REGIONS_CN), n)],
         np.asarray(REGIONS_GB)[rng.integers(0, len(REGIONS_GB), n)])
-    # names and contact details
-    first, last, email_local = [], [], []
+    # names and contact details: English names, or Chinese ones with their pinyin e-mail
     fe, le_ = rng.integers(0, len(FIRST_EN), n), rng.integers(0, len(LAST_EN), n)
     fz, lz = rng.integers(0, len(FIRST_ZH), n), rng.integers(0, len(LAST_ZH), n)
-    for i in range(n):
-        if country[i] == "CN":
-            first.append(FIRST_ZH[fz[i]][0])
-            last.append(LAST_ZH[lz[i]][0])
-            email_local.append(f"{LAST_ZH[lz[i]][1]}{FIRST_ZH[fz[i]][1]}{i}")
-        else:
-            first.append(FIRST_EN[fe[i]])
-            last.append(LAST_EN[le_[i]])
-            email_local.append(f"{FIRST_EN[fe[i]].lower()}.{LAST_EN[le_[i]].lower()}{i}")
+    cn = country == "CN"
+    first = np.where(cn, _names(FIRST_ZH, 0)[fz], np.asarray(FIRST_EN, dtype=object)[fe])
+    last = np.where(cn, _names(LAST_ZH, 0)[lz], np.asarray(LAST_EN, dtype=object)[le_])
+    number = pc.cast(pa.array(np.arange(n)), pa.string())
+    local_en = pc.binary_join_element_wise(
+        pa.array(np.asarray([x.lower() for x in FIRST_EN], dtype=object)[fe]), ".",
+        pa.array(np.asarray([x.lower() for x in LAST_EN], dtype=object)[le_]), number, "")
+    local_zh = pc.binary_join_element_wise(pa.array(_names(LAST_ZH, 1)[lz]),
+                                           pa.array(_names(FIRST_ZH, 1)[fz]), number, "")
+    email_local = pc.if_else(pa.array(cn), local_zh, local_en)
     p["first_name"], p["last_name"] = first, last
     dom = np.where(country == "CN",
                    np.asarray(DOMAINS_CN)[rng.integers(0, len(DOMAINS_CN), n)],
                    np.asarray(DOMAINS)[rng.integers(0, len(DOMAINS), n)])
     u = rng.random(n)
-    email = np.array([f"{a}@{d}" for a, d in zip(email_local, dom, strict=True)], dtype=object)
+    email = pc.binary_join_element_wise(email_local, "@", pa.array(dom), "").to_numpy(
+        zero_copy_only=False)
     email[~reg | (u < 0.04)] = None  # 4% of registered customers gave no e-mail
     junk = reg & (u >= 0.04) & (u < 0.05)  # 1% typed the CRM placeholder
     email[junk] = PLACEHOLDER_EMAIL
@@ -113,11 +116,10 @@ def make_people(gen: SampleGenerator) -> pd.DataFrame:
     p["email_placeholder"] = junk
     # phones: unique mobile numbers in E.164
     numbers = 10**8 + rng.choice(9 * 10**8, size=n, replace=False)
-    e164 = np.where(country == "CN",
-                    [f"+86138{x % 10**8:08d}" for x in numbers],
-                    [f"+447{x:09d}" for x in numbers])
+    phone = np.empty(n, dtype=object)
+    phone[cn] = [f"+86138{x % 10**8:08d}" for x in numbers[cn]]
+    phone[~cn] = [f"+447{x:09d}" for x in numbers[~cn]]
     v = rng.random(n)
-    phone = e164.astype(object)
     phone[~reg | (v < 0.12)] = None
     pjunk = reg & (v >= 0.12) & (v < 0.13)
     phone[pjunk] = PLACEHOLDER_PHONE
@@ -149,13 +151,20 @@ def make_people(gen: SampleGenerator) -> pd.DataFrame:
     p["tier"] = tier
     p.loc[~reg, "tier"] = None
     handle = rng.random(n) < 0.10
-    p["social_handle"] = np.where(handle & reg | (kind == "social_only"),
-                                  [f"@{a.split('.')[0][:10]}_{i}" for i, a in
-                                   enumerate(email_local)], None)
+    has_handle = np.flatnonzero(handle & reg | (kind == "social_only"))
+    social_handle = np.full(n, None, dtype=object)
+    social_handle[has_handle] = [f"@{a.split('.')[0][:10]}_{i}" for i, a in zip(
+        has_handle, email_local.take(pa.array(has_handle)).to_pylist(), strict=True)]
+    p["social_handle"] = social_handle
     p["opt_in"] = reg & (rng.random(n) < 0.75) & (p["email"].notna()) & ~junk
     joined_days = rng.integers(30, 6 * 365, n)
     p["date_joined"] = (gen.start - pd.to_timedelta(joined_days, unit="D")).normalize()
     return p
+
+
+def _names(pairs: list[tuple[str, str]], k: int) -> np.ndarray:
+    """Item ``k`` of each (name, pinyin) pair, as an array to index."""
+    return np.asarray([pair[k] for pair in pairs], dtype=object)
 
 
 # --------------------------------------------------------------------------------------------
