@@ -35,14 +35,22 @@ if TYPE_CHECKING:
 def write_crm_customers(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame,
                         name: str) -> str:
     rng = gen.rng
-    c = people[people["kind"] == "registered"].copy()
-    email = c["email"].astype(object)
+    c = people[people["kind"] == "registered"]
     # CRM agents type e-mails with capitals and stray spaces
     shout = rng.random(len(c)) < 0.3
+    space = rng.random(len(c)) < 0.05
+    order = rng.permutation(len(c))
+    gen.save(name, _write_crm_rows, c, shout, space, order, gen.out / name)
+    return "CRM customer master (e-mails and phones typed by agents, placeholders included)"
+
+
+def _write_crm_rows(c: pd.DataFrame, shout: np.ndarray, space: np.ndarray, order: np.ndarray,
+                    path: Path) -> None:
+    """The CRM customers' text from the drawn parts (``c``: the registered people)."""
+    email = c["email"].astype(object)
     email = np.where(shout & email.notna() & (email != PLACEHOLDER_EMAIL),
                      email.str.title(), email)
-    email = np.where((rng.random(len(c)) < 0.05) & pd.notna(email),
-                     pd.Series(email).astype(str) + " ", email)
+    email = np.where(space & pd.notna(email), pd.Series(email).astype(str) + " ", email)
     phone = c["phone_e164"].map(_format_phone_crm)
     df = pd.DataFrame({
         "customer_no": c["crm_id"], "first_name": c["first_name"],
@@ -53,27 +61,16 @@ def write_crm_customers(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataF
         "churn_date": format_times(c["churn_date"], "%Y-%m-%d"),
         "marketing_opt_in": np.where(c["opt_in"], "Y", "N"),
     })
-    df = df.iloc[rng.permutation(len(df))]
-    gen.save(name, write_csv, df, gen.out / name)
-    return "CRM customer master (e-mails and phones typed by agents, placeholders included)"
+    write_csv(df.iloc[order], path)
 
 
 def write_orders(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name: str) -> str:
     rng = gen.rng
-    o = ev[ev["order_id"].notna()].copy()
-    crm = o["person_id"].map(people.set_index("person_id")["crm_id"])
+    o = ev[ev["order_id"].notna()]
     # the order system stamps the order shortly after the confirmation page
-    lag = pd.to_timedelta(rng.integers(5, 90, len(o)), unit="s")
-    df = pd.DataFrame({
-        "order_id": o["order_id"], "customer_no": crm,
-        "order_ts": format_times(o["event_time"] + lag, "%Y-%m-%d %H:%M:%S",
-                                 tz="Europe/London"),
-        "channel": o["channel"],
-        "store_id": np.where(o["channel"] == "store",
-                             [f"S{k:02d}" for k in rng.integers(1, 41, len(o))], ""),
-        "amount_gbp": o["value"].map(lambda v: f"{v:.2f}"),
-        "items": 1 + rng.poisson(1.2, len(o)),
-    })
+    lag = rng.integers(5, 90, len(o))
+    store = rng.integers(1, 41, len(o))
+    items = 1 + rng.poisson(1.2, len(o))
     online = (o["channel"] != "store").sum()
     gen.duplicates["near"] = {
         "touchpoint": "order_confirmation", "count": int(online),
@@ -82,8 +79,24 @@ def write_orders(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, n
         "note": "every online order appears as a 'purchase' event in web/app analytics "
                 "and as an order in the CRM, seconds apart",
     }
-    gen.save(name, write_csv, df.sort_values("order_id"), gen.out / name)
+    gen.save(name, _write_order_rows, people, o, lag, store, items, gen.out / name)
     return "CRM orders (local time Europe/London, amounts in GBP)"
+
+
+def _write_order_rows(people: pd.DataFrame, o: pd.DataFrame, lag: np.ndarray,
+                      store: np.ndarray, items: np.ndarray, path: Path) -> None:
+    """The orders' text from the drawn parts (``o``: the events with an order)."""
+    crm = o["person_id"].map(people.set_index("person_id")["crm_id"])
+    df = pd.DataFrame({
+        "order_id": o["order_id"], "customer_no": crm,
+        "order_ts": format_times(o["event_time"] + pd.to_timedelta(lag, unit="s"),
+                                 "%Y-%m-%d %H:%M:%S", tz="Europe/London"),
+        "channel": o["channel"],
+        "store_id": np.where(o["channel"] == "store", [f"S{k:02d}" for k in store], ""),
+        "amount_gbp": o["value"].map(lambda v: f"{v:.2f}"),
+        "items": items,
+    })
+    write_csv(df.sort_values("order_id"), path)
 
 
 def write_web(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name: str) -> str:

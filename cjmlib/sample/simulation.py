@@ -162,6 +162,12 @@ def make_people(gen: SampleGenerator) -> pd.DataFrame:
     return p
 
 
+def _renumbered(df: pd.DataFrame) -> pd.DataFrame:
+    """``df.reset_index(drop=True)`` without copying the columns (``df`` is a fresh copy)."""
+    df.index = pd.RangeIndex(len(df))
+    return df
+
+
 def _names(pairs: list[tuple[str, str]], k: int) -> np.ndarray:
     """Item ``k`` of each (name, pinyin) pair, as an array to index."""
     return np.asarray([pair[k] for pair in pairs], dtype=object)
@@ -370,8 +376,8 @@ def churn(gen: SampleGenerator, j: pd.DataFrame, ev: pd.DataFrame, people: pd.Da
     first_churn = j[j["churn_here"]].groupby("person_id")["start"].min()
     cutoff = j["person_id"].map(first_churn)
     keep = cutoff.isna() | (j["start"] <= cutoff)
-    j = j[keep].reset_index(drop=True)
-    ev = ev[ev["journey_id"].isin(j["journey_id"])].reset_index(drop=True)
+    j = _renumbered(j[keep])
+    ev = _renumbered(ev[ev["journey_id"].isin(j["journey_id"])])
     last_time = ev.groupby("journey_id")["event_time"].max()
     churn_journey = j[j["churn_here"] & j["person_id"].map(first_churn).eq(j["start"])]
     churn_journey = churn_journey.drop_duplicates("person_id")
