@@ -10,6 +10,7 @@ file's description) for ``ground_truth.json``.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,7 +42,10 @@ def write_surveys(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame) 
     rng = gen.rng
     info = people.set_index("person_id")
     personas = {x.name: x for x in (*PERSONAS, ANONYMOUS)}
-    last = ev[ev["channel"] != "email"].groupby("journey_id").tail(1)
+    # each journey's last event (e-mail clicks aside), found on row numbers only
+    rows = np.flatnonzero((ev["channel"] != "email").to_numpy())
+    rows = pd.Series(rows).groupby(ev["journey_id"].to_numpy()[rows]).tail(1).to_numpy()
+    last = ev.iloc[rows]
     last = last[last["person_id"].map(info["kind"]) == "registered"]
     ended_at_payment = last["touchpoint"] == PAIN_POINT
     s = last[rng.random(len(last)) < 0.15].copy()
@@ -248,18 +252,23 @@ def write_social(gen: SampleGenerator, people: pd.DataFrame, name: str) -> str:
             text = _pick(rng, opts) + ("" if zh else " #Northwind")
             posts.append((post_id, handle, text, "zh" if zh else "en",
                           email if matched else None, crm_id if acct else None))
-    created = format_times(gen.start + pd.to_timedelta(pd.Series(seconds, dtype="int64"),
-                                                       unit="s"),
-                           "%a %b %d %H:%M:%S +0000 %Y").tolist()
     order = rng.permutation(len(posts))
-    with open(gen.out / name, "w", encoding="utf-8") as fh:
+    gen.save(name, _write_posts, gen.start, posts, seconds, order, gen.out / name)
+    return "social listening export (handles, Twitter-style times, some matched to e-mails)"
+
+
+def _write_posts(start: pd.Timestamp, posts: list[tuple], seconds: list[int],
+                 order: np.ndarray, path: Path) -> None:
+    """The social posts as JSON lines, in ``order``, timed ``seconds`` after ``start``."""
+    created = format_times(start + pd.to_timedelta(pd.Series(seconds, dtype="int64"), unit="s"),
+                           "%a %b %d %H:%M:%S +0000 %Y").tolist()
+    with open(path, "w", encoding="utf-8") as fh:
         for k in order:
             post_id, handle, text, lang, email, account = posts[k]
             fh.write(json.dumps({"post_id": post_id, "handle": handle,
                                  "created_at": created[k], "text": text, "lang": lang,
                                  "matched_email": email, "matched_account": account},
                                 ensure_ascii=False) + "\n")
-    return "social listening export (handles, Twitter-style times, some matched to e-mails)"
 
 
 def write_interviews(gen: SampleGenerator, people: pd.DataFrame) -> str:
