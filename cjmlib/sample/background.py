@@ -79,13 +79,14 @@ class Background:
         try:
             ok, value = job.conn.recv()
         except EOFError:  # the child died without a word (killed, out of memory)
-            ok, value = False, "the child process ended without a result"
+            ok, value = False, None
         job.conn.close()
         job.process.join()
         job.done = True
         if not ok:
-            raise BackgroundError(f"{job.name} failed in a child process "
-                                  f"(exit code {job.process.exitcode}):\n{value}")
+            value = value or (f"the child process ended without a result (exit code "
+                              f"{job.process.exitcode}; killed, or out of memory?)")
+            raise BackgroundError(f"{job.name} failed in a child process:\n{value}")
         job.value = value
         return value
 
