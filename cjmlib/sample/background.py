@@ -13,6 +13,7 @@ runs at once, in the calling process.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -37,7 +38,7 @@ class Job:
 class Background:
     """Runs work in at most ``workers`` forked children at a time.
 
-    :meth:`run` starts the work (waiting first for the oldest child when ``workers`` are
+    :meth:`run` starts the work (waiting first for a child to end when ``workers`` are
     busy); :meth:`result` waits for one job and returns its value; :meth:`close` waits for
     all and raises :class:`BackgroundError` for the first that failed. Use it as a context
     manager so that no child outlives the generator.
@@ -61,7 +62,9 @@ class Background:
             job.value, job.done = fn(*args, **kwargs), True
             return job
         while len(self.running) >= self.workers:
-            self.result(self.running[0])
+            # wait for whichever child answers first (a result, or the end of its pipe)
+            ready = multiprocessing.connection.wait([job.conn for job in self.running])
+            self.result(next(job for job in self.running if job.conn in ready))
         parent_end, child_end = multiprocessing.Pipe(duplex=False)
         process = multiprocessing.get_context("fork").Process(
             target=_child, args=(child_end, fn, args, kwargs), daemon=False)
