@@ -239,8 +239,11 @@ class SampleGenerator:
         with Background(workers=2) as background:
             self.background = background
             # the truth computed from the events (and its tables written) beside the writers
+            if truth_tables:
+                (self.out / "ground_truth").mkdir(exist_ok=True)
+                self.save("ground_truth/events.parquet", self.write_truth_events, ev, emails)
             from_events = background.run("the ground truth", self.truth_from_events, people, j,
-                                         ev, emails, switchers, truth_tables=truth_tables)
+                                         ev, switchers, truth_tables=truth_tables)
             files: dict[str, str] = {}
             writers = [
                 ("crm_customers.csv", write_crm_customers),
@@ -286,7 +289,8 @@ class SampleGenerator:
             "n_registered": int(reg.sum()),
             "n_anonymous": int((people["kind"] == "anonymous").sum()),
             "n_social_only": int((people["kind"] == "social_only").sum()),
-            "n_events": figures["n_events"],
+            # the truth events: the journeys' and the e-mail sends and opens
+            "n_events": int(len(ev) + (emails["event"] != "click").sum()),
             "n_journeys": int(len(j)),
             "touchpoints": TOUCHPOINT_STAGE,
             "conversion_touchpoints": list(CONVERSION_TOUCHPOINTS),
@@ -347,28 +351,24 @@ class SampleGenerator:
     # ---- helpers for the ground truth ---------------------------------------------------
 
     def truth_from_events(self, people: pd.DataFrame, j: pd.DataFrame, ev: pd.DataFrame,
-                          emails: pd.DataFrame, switchers: set[str], *, truth_tables: bool
-                          ) -> dict[str, Any]:
-        """The figures of the ground truth that need the events (``n_events``, ``pay_exit``,
-        ``loops``, ``stories``), and the truth tables under ``ground_truth/`` when
-        ``truth_tables``. Draws nothing, so it can run beside the writers."""
-        events_truth = self.truth_events(ev, emails)
+                          switchers: set[str], *, truth_tables: bool) -> dict[str, Any]:
+        """The figures of the ground truth that need the journey events (``pay_exit``,
+        ``loops``, ``stories``), and the truth tables under ``ground_truth/`` but the events
+        (:meth:`write_truth_events`) when ``truth_tables``. Draws nothing, so it can run
+        beside the writers."""
         pay = ev[ev["touchpoint"] == "payment"]
         nxt = ev.groupby("journey_id")["touchpoint"].shift(-1)
-        figures = {"n_events": int(len(events_truth)),
-                   "pay_exit": round(float(nxt.loc[pay.index].isna().mean()), 4),
+        figures = {"pay_exit": round(float(nxt.loc[pay.index].isna().mean()), 4),
                    "loops": int(self.count_loops(ev)),
                    "stories": stories_truth(self, j, ev, people)}
         if truth_tables:
             gt = self.out / "ground_truth"
-            gt.mkdir(exist_ok=True)
             cols = ["person_id", "kind", "persona", "crm_id", "country", "region", "tier",
                     "churn_date"]
             persons = people[cols].assign(switched=people["person_id"].isin(switchers))
             if self.stories is not None:
                 persons["acquired_on"] = people["acquired_on"].dt.strftime("%Y-%m-%d")
             persons.to_csv(gt / "persons.csv", index=False)
-            events_truth.to_parquet(gt / "events.parquet", index=False)
             if self.stories is not None and self.stories.open_journeys is not None:
                 self.truth_after_cutoff(j).to_parquet(gt / "events_after_cutoff.parquet",
                                                       index=False)
@@ -390,6 +390,11 @@ class SampleGenerator:
         out = late[cols].assign(stage=late["touchpoint"].map(TOUCHPOINT_STAGE))
         out["event_time"] = out["event_time"].astype("datetime64[us, UTC]")
         return out.sort_values(["person_id", "event_time"], kind="stable").reset_index(drop=True)
+
+    def write_truth_events(self, ev: pd.DataFrame, emails: pd.DataFrame) -> None:
+        """``ground_truth/events.parquet``: :meth:`truth_events`."""
+        self.truth_events(ev, emails).to_parquet(self.out / "ground_truth" / "events.parquet",
+                                                 index=False)
 
     def truth_events(self, ev: pd.DataFrame, emails: pd.DataFrame) -> pd.DataFrame:
         em = emails[emails["event"] != "click"].copy()

@@ -51,6 +51,10 @@ def _id_numbers(values: pd.Series) -> np.ndarray | None:
     ``None`` for anything else."""
     if not pd.api.types.is_object_dtype(values.dtype) or len(values) == 0:
         return None
+    first = values.iloc[0]  # a quick look at one value before converting them all
+    if not (isinstance(first, str) and len(first) > 1 and first[1:].isascii()
+            and first[1:].isdigit()):
+        return None
     try:
         text = pa.array(values, type=pa.string())
     except (pa.ArrowTypeError, pa.ArrowInvalid):
