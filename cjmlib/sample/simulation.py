@@ -248,6 +248,7 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
             chains.append(m)
             starts.append(s)
     P = np.stack(chains)
+    cumulative = P.cumsum(axis=2)  # each row summed once, as its own cumsum would
     S0 = np.stack(starts)
     shift_time = gen.start + pd.Timedelta(weeks=APP_SHIFT_WEEK)
     shifted = ((j["device"] == "app") & (j["start"] >= shift_time)).to_numpy()
@@ -266,7 +267,7 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
         idx = np.flatnonzero(alive)
         if idx.size == 0:
             break
-        cum = P[chain[idx], cur[idx]].cumsum(axis=1)
+        cum = cumulative[chain[idx], cur[idx]]
         nxt = np.minimum((rng.random(idx.size)[:, None] > cum).sum(axis=1), END)
         nxt = stories.step(step, idx, cur, nxt)
         cont = nxt != END
