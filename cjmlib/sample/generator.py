@@ -28,7 +28,11 @@ app, contact centre, e-mail), :mod:`cjmlib.sample.feedback` (surveys, social pos
 interviews) and :mod:`cjmlib.sample.pilots` (A/B units, store panel); the stories change the
 walk through :class:`~cjmlib.sample.stories.StoryWalk`. This module holds
 :func:`make_sample` and :class:`SampleGenerator`, which runs the steps in a fixed order: they
-all draw from one random stream, so the order is what makes a seed reproducible.
+all draw from one random stream, so the order is what makes a seed reproducible. What needs
+no more draws (turning a drawn table into its file, the ground truth computed from the
+events) runs in forked child processes beside the next draws (:mod:`cjmlib.sample.background`;
+the big exports draw a row plan, :meth:`SampleGenerator.row_plan`, and build their text in
+the child), so a run uses two cores and its files do not depend on which process wrote them.
 """
 
 from __future__ import annotations
