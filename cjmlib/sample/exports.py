@@ -9,6 +9,7 @@ a number.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,6 +25,7 @@ from cjmlib.sample.catalogue import (
     WEB_EVENT,
     WEB_PATH,
 )
+from cjmlib.sample.order import apply_row_plan
 from cjmlib.sample.text import STRING, format_times, json_fields, write_csv, write_lines
 
 if TYPE_CHECKING:
@@ -33,14 +35,22 @@ if TYPE_CHECKING:
 def write_crm_customers(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame,
                         name: str) -> str:
     rng = gen.rng
-    c = people[people["kind"] == "registered"].copy()
-    email = c["email"].astype(object)
+    c = people[people["kind"] == "registered"]
     # CRM agents type e-mails with capitals and stray spaces
     shout = rng.random(len(c)) < 0.3
+    space = rng.random(len(c)) < 0.05
+    order = rng.permutation(len(c))
+    gen.save(name, _write_crm_rows, c, shout, space, order, gen.out / name)
+    return "CRM customer master (e-mails and phones typed by agents, placeholders included)"
+
+
+def _write_crm_rows(c: pd.DataFrame, shout: np.ndarray, space: np.ndarray, order: np.ndarray,
+                    path: Path) -> None:
+    """The CRM customers' text from the drawn parts (``c``: the registered people)."""
+    email = c["email"].astype(object)
     email = np.where(shout & email.notna() & (email != PLACEHOLDER_EMAIL),
                      email.str.title(), email)
-    email = np.where((rng.random(len(c)) < 0.05) & pd.notna(email),
-                     pd.Series(email).astype(str) + " ", email)
+    email = np.where(space & pd.notna(email), pd.Series(email).astype(str) + " ", email)
     phone = c["phone_e164"].map(_format_phone_crm)
     df = pd.DataFrame({
         "customer_no": c["crm_id"], "first_name": c["first_name"],
@@ -51,27 +61,16 @@ def write_crm_customers(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataF
         "churn_date": format_times(c["churn_date"], "%Y-%m-%d"),
         "marketing_opt_in": np.where(c["opt_in"], "Y", "N"),
     })
-    df = df.iloc[rng.permutation(len(df))]
-    write_csv(df, gen.out / name)
-    return "CRM customer master (e-mails and phones typed by agents, placeholders included)"
+    write_csv(df.iloc[order], path)
 
 
 def write_orders(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name: str) -> str:
     rng = gen.rng
-    o = ev[ev["order_id"].notna()].copy()
-    crm = o["person_id"].map(people.set_index("person_id")["crm_id"])
+    o = ev[ev["order_id"].notna()]
     # the order system stamps the order shortly after the confirmation page
-    lag = pd.to_timedelta(rng.integers(5, 90, len(o)), unit="s")
-    df = pd.DataFrame({
-        "order_id": o["order_id"], "customer_no": crm,
-        "order_ts": format_times(o["event_time"] + lag, "%Y-%m-%d %H:%M:%S",
-                                 tz="Europe/London"),
-        "channel": o["channel"],
-        "store_id": np.where(o["channel"] == "store",
-                             [f"S{k:02d}" for k in rng.integers(1, 41, len(o))], ""),
-        "amount_gbp": o["value"].map(lambda v: f"{v:.2f}"),
-        "items": 1 + rng.poisson(1.2, len(o)),
-    })
+    lag = rng.integers(5, 90, len(o))
+    store = rng.integers(1, 41, len(o))
+    items = 1 + rng.poisson(1.2, len(o))
     online = (o["channel"] != "store").sum()
     gen.duplicates["near"] = {
         "touchpoint": "order_confirmation", "count": int(online),
@@ -80,17 +79,32 @@ def write_orders(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, n
         "note": "every online order appears as a 'purchase' event in web/app analytics "
                 "and as an order in the CRM, seconds apart",
     }
-    write_csv(df.sort_values("order_id"), gen.out / name)
+    gen.save(name, _write_order_rows, people, o, lag, store, items, gen.out / name)
     return "CRM orders (local time Europe/London, amounts in GBP)"
+
+
+def _write_order_rows(people: pd.DataFrame, o: pd.DataFrame, lag: np.ndarray,
+                      store: np.ndarray, items: np.ndarray, path: Path) -> None:
+    """The orders' text from the drawn parts (``o``: the events with an order)."""
+    crm = o["person_id"].map(people.set_index("person_id")["crm_id"])
+    df = pd.DataFrame({
+        "order_id": o["order_id"], "customer_no": crm,
+        "order_ts": format_times(o["event_time"] + pd.to_timedelta(lag, unit="s"),
+                                 "%Y-%m-%d %H:%M:%S", tz="Europe/London"),
+        "channel": o["channel"],
+        "store_id": np.where(o["channel"] == "store", [f"S{k:02d}" for k in store], ""),
+        "amount_gbp": o["value"].map(lambda v: f"{v:.2f}"),
+        "items": items,
+    })
+    write_csv(df.sort_values("order_id"), path)
 
 
 def write_web(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name: str) -> str:
     rng = gen.rng
-    w = ev[(ev["channel"] == "web")].copy()
+    w = ev[(ev["channel"] == "web")]
     pid = _person_numbers(w["person_id"])
     cookie_no = _cookie_numbers(people, w)
     cookie = pd.Series(pid * 4 + cookie_no, index=w.index)  # one number per cookie
-    w["cookie_id"] = _cookie_ids(pid, cookie_no, w.index)
     crm = w["person_id"].map(people.set_index("person_id")["crm_id"])
     # sessions: a new one after 30 minutes of inactivity (as the analytics tool does)
     gap = w.groupby("person_id")["event_time"].diff().dt.total_seconds()
@@ -106,22 +120,6 @@ def write_web(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name
     sess_needs = needs.groupby(sess_no).transform("any").to_numpy()
     first_sess = sess_no == sess_no.groupby(cookie).transform("min")
     logged = (logged | sess_needs | first_sess.to_numpy()) & crm.notna().to_numpy()
-    prod = (pid * 31 + w["step"].to_numpy() * 17) % 5000
-    ref = np.where(w["touchpoint"] == "search_landing", "https://www.google.com/", "")
-    from_email = w["journey_id"].isin(ev.loc[ev["touchpoint"] == "email_click", "journey_id"])
-    ref = np.where(from_email & (w["step"] == 1), "utm_source=newsletter", ref)
-    df = pd.DataFrame({
-        "event_ts": format_times(w["event_time"], "%Y-%m-%dT%H:%M:%SZ", unit="ms"),
-        "cookie_id": w["cookie_id"],
-        "user_id": np.where(logged, crm, ""),
-        "session_id": _joined(w.index, pc.utf8_slice_codeunits(pa.array(w["cookie_id"]), -8),
-                              ".", _digits(sess_no.to_numpy())),
-        "event_name": w["touchpoint"].map(WEB_EVENT),
-        "page_path": _web_paths(w["touchpoint"], prod),
-        "referrer": ref,
-        "dwell_ms": (w["duration_s"] * 1000).round().astype("Int64"),
-        "order_id": w["order_id"].fillna(""),
-    })
 
     # corrupted values keep the columns' string type, so that the rows concatenate cheaply
     def bad_time(r):
@@ -143,18 +141,61 @@ def write_web(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name
         r["event_name"] = "debug_ping"
         return r
 
-    del w, cookie, crm, gap, new, sess_no, logged, needs, sess_needs, first_sess, ref, from_email
-    df = gen.exact_duplicates(df, name, 0.003)
-    df = gen.inject(df, name, {"unparseable_time": bad_time, "missing_id": no_id,
-                               "negative_duration": negative,
-                               "unknown_touchpoint": unknown})
-    write_csv(df, gen.out / name)
+    plan = gen.row_plan(len(w), name, duplicates=0.003,
+                        corruptions={"unparseable_time": bad_time, "missing_id": no_id,
+                                     "negative_duration": negative,
+                                     "unknown_touchpoint": unknown})
+    gen.save(name, _write_web_rows, ev, w, pid, cookie_no, crm, sess_no, logged, plan,
+             gen.out / name)
     return "web analytics export (UTC ISO times, cookie ids, user_id when logged in)"
+
+
+def _write_web_rows(ev: pd.DataFrame, w: pd.DataFrame, pid: np.ndarray, cookie_no: np.ndarray,
+                    crm: pd.Series, sess_no: pd.Series, logged: np.ndarray, plan: pd.DataFrame,
+                    path: Path) -> None:
+    """The web export's text from its drawn parts (``w``: the web events)."""
+    cookie_id = _cookie_ids(pid, cookie_no, w.index)
+    prod = (pid * 31 + w["step"].to_numpy() * 17) % 5000
+    ref = np.where(w["touchpoint"] == "search_landing", "https://www.google.com/", "")
+    from_email = w["journey_id"].isin(ev.loc[ev["touchpoint"] == "email_click", "journey_id"])
+    ref = np.where(from_email & (w["step"] == 1), "utm_source=newsletter", ref)
+    df = pd.DataFrame({
+        "event_ts": format_times(w["event_time"], "%Y-%m-%dT%H:%M:%SZ", unit="ms"),
+        "cookie_id": cookie_id,
+        "user_id": np.where(logged, crm, ""),
+        "session_id": _joined(w.index, pc.utf8_slice_codeunits(pa.array(cookie_id), -8),
+                              ".", _digits(sess_no.to_numpy())),
+        "event_name": w["touchpoint"].map(WEB_EVENT),
+        "page_path": _web_paths(w["touchpoint"], prod),
+        "referrer": ref,
+        "dwell_ms": (w["duration_s"] * 1000).round().astype("Int64"),
+        "order_id": w["order_id"].fillna(""),
+    })
+    write_csv(apply_row_plan(df, plan), path)
 
 
 def write_app(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name: str) -> str:
     rng = gen.rng
-    a = ev[ev["channel"] == "app"].copy()
+    a = ev[ev["channel"] == "app"]
+    ios = rng.random(len(a)) < 0.6
+
+    def no_id(r):
+        r["device_id"], r["user_id"] = "", ""
+        return r
+
+    def bad_time(r):
+        r["event_timestamp"] = "-"
+        return r
+
+    plan = gen.row_plan(len(a), name, duplicates=0.002,
+                        corruptions={"missing_id": no_id, "unparseable_time": bad_time})
+    gen.save(name, _write_app_rows, gen, people, a, ios, plan, gen.out / name)
+    return "app SDK export (epoch milliseconds, device ids, always logged in)"
+
+
+def _write_app_rows(gen: SampleGenerator, people: pd.DataFrame, a: pd.DataFrame,
+                    ios: np.ndarray, plan: pd.DataFrame, path: Path) -> None:
+    """The app export's text from its drawn parts (``a``: the app events)."""
     info = people.set_index("person_id")
     shift = gen.start + pd.Timedelta(weeks=APP_SHIFT_WEEK)
     version = np.where(a["event_time"] >= shift, "5.2.0",
@@ -168,22 +209,10 @@ def write_app(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name
         // pd.Timedelta(milliseconds=1),
         "engagement_time_msec": (a["duration_s"] * 1000).round().astype("Int64"),
         "app_version": version,
-        "platform": np.where(rng.random(len(a)) < 0.6, "iOS", "Android"),
+        "platform": np.where(ios, "iOS", "Android"),
         "order_id": a["order_id"].fillna(""),
     })
-
-    def no_id(r):
-        r["device_id"], r["user_id"] = "", ""
-        return r
-
-    def bad_time(r):
-        r["event_timestamp"] = "-"
-        return r
-
-    df = gen.exact_duplicates(df, name, 0.002)
-    df = gen.inject(df, name, {"missing_id": no_id, "unparseable_time": bad_time})
-    write_csv(df, gen.out / name)
-    return "app SDK export (epoch milliseconds, device ids, always logged in)"
+    write_csv(apply_row_plan(df, plan), path)
 
 
 def write_contacts(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame, name: str) -> str:
@@ -226,12 +255,23 @@ def write_contacts(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame,
 
     df = gen.inject(df, name, {"negative_duration": negative,
                                "unparseable_time": bad_time})
-    write_csv(df, gen.out / name)
+    gen.save(name, write_csv, df, gen.out / name)
     return "contact-centre log: calls and chats (local time, day-first dates)"
 
 
 def write_email(gen: SampleGenerator, people: pd.DataFrame, emails: pd.DataFrame, name: str) -> str:
     rng = gen.rng
+    k = max(3, round(0.001 * len(emails)))
+    # a cut-off copy of the first half of these lines, written just before each
+    pos = np.sort(rng.choice(len(emails), size=k, replace=False))
+    gen.mark_dirty(name, "unparseable_record", k)
+    gen.save(name, _write_email_lines, people, emails, pos, gen.out / name)
+    return "e-mail service provider events: send/open/click, one JSON object per line"
+
+
+def _write_email_lines(people: pd.DataFrame, emails: pd.DataFrame, pos: np.ndarray,
+                       path: Path) -> None:
+    """The e-mail events as JSON lines, with a cut-off copy of line ``pos[i]`` before it."""
     info = people.set_index("person_id")
     addr = emails["person_id"].map(info["email"]).str.lower()
     # json.dumps of {"email": ..., "campaign_id": ..., "event": ..., "ts": ...}, field-wise
@@ -239,15 +279,11 @@ def write_email(gen: SampleGenerator, people: pd.DataFrame, emails: pd.DataFrame
     lines = pc.binary_join_element_wise(
         '{"email": ', json_fields(addr), ', "campaign_id": ', json_fields(emails["campaign"]),
         ', "event": ', json_fields(emails["event"]), ', "ts": ', json_fields(ts), "}", "")
-    k = max(3, round(0.001 * len(lines)))
-    # a cut-off copy of the first half of a line, written just before it
-    pos = np.sort(rng.choice(len(lines), size=k, replace=False))
+    k = len(pos)
     cut = [line[: len(line) // 2] for line in lines.take(pa.array(pos)).to_pylist()]
     order = np.insert(np.arange(len(lines)), pos, len(lines) + np.arange(k))
     lines = pa.concat_arrays([lines, pa.array(cut, type=pa.string())]).take(pa.array(order))
-    gen.mark_dirty(name, "unparseable_record", k)
-    write_lines(lines, gen.out / name)
-    return "e-mail service provider events: send/open/click, one JSON object per line"
+    write_lines(lines, path)
 
 
 def _person_numbers(person_id: pd.Series) -> np.ndarray:

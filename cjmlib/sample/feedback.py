@@ -10,6 +10,7 @@ file's description) for ``ground_truth.json``.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,7 +42,10 @@ def write_surveys(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame) 
     rng = gen.rng
     info = people.set_index("person_id")
     personas = {x.name: x for x in (*PERSONAS, ANONYMOUS)}
-    last = ev[ev["channel"] != "email"].groupby("journey_id").tail(1)
+    # each journey's last event (e-mail clicks aside), found on row numbers only
+    rows = np.flatnonzero((ev["channel"] != "email").to_numpy())
+    rows = pd.Series(rows).groupby(ev["journey_id"].to_numpy()[rows]).tail(1).to_numpy()
+    last = ev.iloc[rows]
     last = last[last["person_id"].map(info["kind"]) == "registered"]
     ended_at_payment = last["touchpoint"] == PAIN_POINT
     s = last[rng.random(len(last)) < 0.15].copy()
@@ -118,7 +122,8 @@ def write_surveys(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame) 
 
     gdf = gen.inject(gdf, "surveys_global.csv", {"csat_out_of_range": out_of_range,
                                                  "nps_out_of_range": nps_range})
-    gdf.to_csv(gen.out / "surveys_global.csv", index=False, encoding="utf-8-sig")
+    gen.save("surveys_global.csv", gdf.to_csv, gen.out / "surveys_global.csv", index=False,
+             encoding="utf-8-sig")
     files["surveys_global.csv"] = "post-interaction survey (UTF-8 with BOM, mixed time formats)"
     # --- Chinese survey vendor: GB18030, Chinese headers, local Shanghai time
     c = s[country == "CN"]
@@ -141,7 +146,8 @@ def write_surveys(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame) 
         return r
 
     cdf = gen.inject(cdf, "surveys_cn.csv", {"csat_out_of_range": zh_range})
-    cdf.to_csv(gen.out / "surveys_cn.csv", index=False, encoding="gb18030")
+    gen.save("surveys_cn.csv", cdf.to_csv, gen.out / "surveys_cn.csv", index=False,
+             encoding="gb18030")
     files["surveys_cn.csv"] = "Chinese survey vendor export (GB18030, Chinese headers)"
     stats = s.groupby("touchpoint")["csat"].agg(["mean", "size"])
     return {
@@ -183,7 +189,7 @@ def write_relationship_survey(gen: SampleGenerator, people: pd.DataFrame,
                        "completed_at": when.strftime("%Y-%m-%d %H:%M:%S"), **items,
                        "overall_satisfaction": np.clip(np.round(overall), 1, 5).astype(int),
                        "likelihood_to_recommend": nps})
-    df.to_csv(gen.out / name, index=False)
+    gen.save(name, df.to_csv, gen.out / name, index=False)
     return {"outcome": "likelihood_to_recommend", "driver": KEY_DRIVER,
             "weights": DRIVER_WEIGHTS, "file": name,
             "items": {f"sat_{tp}": tp for tp in DRIVER_WEIGHTS}}
@@ -205,7 +211,7 @@ def write_benchmark(gen: SampleGenerator, name: str) -> dict[str, Any]:
     mean_csat = df.groupby("respondent_id", sort=False)["csat"].mean()
     nps = np.clip(np.round(2.4 * (mean_csat - 1) + rng.normal(0, 1, len(mean_csat))), 0, 10)
     df["nps"] = df["respondent_id"].map(nps.astype(int))
-    df.to_csv(gen.out / name, index=False)
+    gen.save(name, df.to_csv, gen.out / name, index=False)
     ours = "Northwind"
     gaps = {tp: round(-BENCHMARK["Contoso"].get(tp, 0.0), 2)
             for tp in BENCHMARK_TOUCHPOINTS}
@@ -246,18 +252,23 @@ def write_social(gen: SampleGenerator, people: pd.DataFrame, name: str) -> str:
             text = _pick(rng, opts) + ("" if zh else " #Northwind")
             posts.append((post_id, handle, text, "zh" if zh else "en",
                           email if matched else None, crm_id if acct else None))
-    created = format_times(gen.start + pd.to_timedelta(pd.Series(seconds, dtype="int64"),
-                                                       unit="s"),
-                           "%a %b %d %H:%M:%S +0000 %Y").tolist()
     order = rng.permutation(len(posts))
-    with open(gen.out / name, "w", encoding="utf-8") as fh:
+    gen.save(name, _write_posts, gen.start, posts, seconds, order, gen.out / name)
+    return "social listening export (handles, Twitter-style times, some matched to e-mails)"
+
+
+def _write_posts(start: pd.Timestamp, posts: list[tuple], seconds: list[int],
+                 order: np.ndarray, path: Path) -> None:
+    """The social posts as JSON lines, in ``order``, timed ``seconds`` after ``start``."""
+    created = format_times(start + pd.to_timedelta(pd.Series(seconds, dtype="int64"), unit="s"),
+                           "%a %b %d %H:%M:%S +0000 %Y").tolist()
+    with open(path, "w", encoding="utf-8") as fh:
         for k in order:
             post_id, handle, text, lang, email, account = posts[k]
             fh.write(json.dumps({"post_id": post_id, "handle": handle,
                                  "created_at": created[k], "text": text, "lang": lang,
                                  "matched_email": email, "matched_account": account},
                                 ensure_ascii=False) + "\n")
-    return "social listening export (handles, Twitter-style times, some matched to e-mails)"
 
 
 def write_interviews(gen: SampleGenerator, people: pd.DataFrame) -> str:

@@ -28,7 +28,11 @@ app, contact centre, e-mail), :mod:`cjmlib.sample.feedback` (surveys, social pos
 interviews) and :mod:`cjmlib.sample.pilots` (A/B units, store panel); the stories change the
 walk through :class:`~cjmlib.sample.stories.StoryWalk`. This module holds
 :func:`make_sample` and :class:`SampleGenerator`, which runs the steps in a fixed order: they
-all draw from one random stream, so the order is what makes a seed reproducible.
+all draw from one random stream, so the order is what makes a seed reproducible. What needs
+no more draws (turning a drawn table into its file, the ground truth computed from the
+events) runs in forked child processes beside the next draws (:mod:`cjmlib.sample.background`;
+the big exports draw a row plan, :meth:`SampleGenerator.row_plan`, and build their text in
+the child), so a run uses two cores and its files do not depend on which process wrote them.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from cjmlib.core.checks import check_scalar
+from cjmlib.sample.background import Background
 from cjmlib.sample.catalogue import (
     APP_SHIFT_PAYMENT,
     APP_SHIFT_WEEK,
@@ -201,6 +206,7 @@ class SampleGenerator:
         self.say = say
         self.dirty: dict[str, dict[str, int]] = {}
         self.duplicates: dict[str, Any] = {}
+        self.background: Background | None = None  # set while the writers run
 
     # ---- main ---------------------------------------------------------------------------
 
@@ -233,45 +239,52 @@ class SampleGenerator:
         conv = ev["touchpoint"].isin(CONVERSION_TOUCHPOINTS).to_numpy()
         ev.loc[conv, "order_id"] = [f"O{k:08d}" for k in
                                     10**7 + rng.choice(9 * 10**7, conv.sum(), replace=False)]
-        files: dict[str, str] = {}
-        writers = [
-            ("crm_customers.csv", write_crm_customers),
-            ("crm_orders.csv", write_orders),
-            ("web_clickstream.csv", write_web),
-            ("app_events.csv", write_app),
-            ("contact_center.csv", write_contacts),
-        ]
-        for name, fn in writers:
-            files[name] = fn(self, people, ev, name)
-            say(f"wrote {name}")
-        files["email_events.jsonl"] = write_email(self, people, emails, "email_events.jsonl")
-        say("wrote email_events.jsonl")
-        survey_truth = write_surveys(self, people, ev)
-        files.update(survey_truth.pop("files"))
-        driver_truth = write_relationship_survey(self, people, "relationship_survey.csv")
-        files["relationship_survey.csv"] = "relationship survey (wide, one row per respondent)"
-        bench_truth = write_benchmark(self, "market_benchmark.csv")
-        files["market_benchmark.csv"] = "market survey with a brand column (ours vs competitors)"
-        files["social_posts.jsonl"] = write_social(self, people, "social_posts.jsonl")
-        files["interviews/"] = write_interviews(self, people)
-        say("wrote surveys, social posts and interviews")
-        ab_truth = write_ab_pilot(self, people, "pilot/ab_units.csv")
-        files["pilot/ab_units.csv"] = "A/B pilot of the payment redesign, one row per customer"
-        store_truth = write_store_panel(self, "pilot/store_panel.csv")
-        files["pilot/store_panel.csv"] = "store pilot panel, one row per store and week"
-        say("wrote pilot data")
-        if truth_tables:
-            say("writing the ground truth")
-
-        events_truth = self.truth_events(ev, emails)
-        reg = people["kind"] == "registered"
         switchers = set(j.loc[j["switch"], "person_id"])
+        with Background(workers=2) as background:
+            self.background = background
+            # the truth computed from the events (and its tables written) beside the writers
+            if truth_tables:
+                (self.out / "ground_truth").mkdir(exist_ok=True)
+                self.save("ground_truth/events.parquet", self.write_truth_events, ev, emails)
+            from_events = background.run("the ground truth", self.truth_from_events, people, j,
+                                         ev, switchers, truth_tables=truth_tables)
+            files: dict[str, str] = {}
+            writers = [
+                ("crm_customers.csv", write_crm_customers),
+                ("crm_orders.csv", write_orders),
+                ("web_clickstream.csv", write_web),
+                ("app_events.csv", write_app),
+                ("contact_center.csv", write_contacts),
+            ]
+            for name, fn in writers:
+                files[name] = fn(self, people, ev, name)
+                say(f"wrote {name}")
+            files["email_events.jsonl"] = write_email(self, people, emails, "email_events.jsonl")
+            say("wrote email_events.jsonl")
+            survey_truth = write_surveys(self, people, ev)
+            files.update(survey_truth.pop("files"))
+            driver_truth = write_relationship_survey(self, people, "relationship_survey.csv")
+            files["relationship_survey.csv"] = "relationship survey (wide, one row per respondent)"
+            bench_truth = write_benchmark(self, "market_benchmark.csv")
+            files["market_benchmark.csv"] = ("market survey with a brand column "
+                                             "(ours vs competitors)")
+            files["social_posts.jsonl"] = write_social(self, people, "social_posts.jsonl")
+            files["interviews/"] = write_interviews(self, people)
+            say("wrote surveys, social posts and interviews")
+            ab_truth = write_ab_pilot(self, people, "pilot/ab_units.csv")
+            files["pilot/ab_units.csv"] = ("A/B pilot of the payment redesign, "
+                                           "one row per customer")
+            store_truth = write_store_panel(self, "pilot/store_panel.csv")
+            files["pilot/store_panel.csv"] = "store pilot panel, one row per store and week"
+            say("wrote pilot data")
+            if truth_tables:
+                say("writing the ground truth")
+            figures = background.result(from_events)
+        self.background = None
+
+        reg = people["kind"] == "registered"
         churned = people["churn_date"].notna()
         is_switch = people["person_id"].isin(switchers)
-        loops = self.count_loops(ev)
-        pay = ev[ev["touchpoint"] == "payment"]
-        nxt = ev.groupby("journey_id")["touchpoint"].shift(-1)
-        pay_exit = nxt.loc[pay.index].isna().mean()
         truth: dict[str, Any] = {
             "generator": "cjmlib.sample.generator.make_sample",
             "seed": self.seed,
@@ -280,7 +293,8 @@ class SampleGenerator:
             "n_registered": int(reg.sum()),
             "n_anonymous": int((people["kind"] == "anonymous").sum()),
             "n_social_only": int((people["kind"] == "social_only").sum()),
-            "n_events": int(len(events_truth)),
+            # the truth events: the journeys' and the e-mail sends and opens
+            "n_events": int(len(ev) + (emails["event"] != "click").sum()),
             "n_journeys": int(len(j)),
             "touchpoints": TOUCHPOINT_STAGE,
             "conversion_touchpoints": list(CONVERSION_TOUCHPOINTS),
@@ -288,14 +302,14 @@ class SampleGenerator:
             "pain_point": {
                 "touchpoint": PAIN_POINT,
                 "exit_probability": BASE["payment"]["END"],
-                "realised_exit_share": round(float(pay_exit), 4),
+                "realised_exit_share": figures["pay_exit"],
                 "csat_latent_mean": CSAT_LATENT[PAIN_POINT],
                 "next_lowest_csat_latent": sorted(CSAT_LATENT.values())[1],
                 "themes": ["payment failed", "card declined", "timing out", "支付失败"],
             },
             "loop": list(LOOP),
             "loop_detail": {"back_probability": BASE["delivery_options"]["cart"],
-                            "journeys_with_loop": int(loops)},
+                            "journeys_with_loop": figures["loops"]},
             "churn_switch": {
                 "from": CHURN_SWITCH[0], "to": CHURN_SWITCH[1],
                 "hazard_per_journey_switch": CHURN_HAZARD_SWITCH,
@@ -331,27 +345,38 @@ class SampleGenerator:
                         "n_customers customers",
             },
             **survey_truth,
-            "stories": stories_truth(self, j, ev, people),
+            "stories": figures["stories"],
             "dirty_rows": self.dirty,
             "duplicates": self.duplicates,
             "files": files,
         }
+        return truth
+
+    # ---- helpers for the ground truth ---------------------------------------------------
+
+    def truth_from_events(self, people: pd.DataFrame, j: pd.DataFrame, ev: pd.DataFrame,
+                          switchers: set[str], *, truth_tables: bool) -> dict[str, Any]:
+        """The figures of the ground truth that need the journey events (``pay_exit``,
+        ``loops``, ``stories``), and the truth tables under ``ground_truth/`` but the events
+        (:meth:`write_truth_events`) when ``truth_tables``. Draws nothing, so it can run
+        beside the writers."""
+        pay = ev[ev["touchpoint"] == "payment"]
+        nxt = ev.groupby("journey_id")["touchpoint"].shift(-1)
+        figures = {"pay_exit": round(float(nxt.loc[pay.index].isna().mean()), 4),
+                   "loops": int(self.count_loops(ev)),
+                   "stories": stories_truth(self, j, ev, people)}
         if truth_tables:
             gt = self.out / "ground_truth"
-            gt.mkdir(exist_ok=True)
             cols = ["person_id", "kind", "persona", "crm_id", "country", "region", "tier",
                     "churn_date"]
             persons = people[cols].assign(switched=people["person_id"].isin(switchers))
             if self.stories is not None:
                 persons["acquired_on"] = people["acquired_on"].dt.strftime("%Y-%m-%d")
             persons.to_csv(gt / "persons.csv", index=False)
-            events_truth.to_parquet(gt / "events.parquet", index=False)
             if self.stories is not None and self.stories.open_journeys is not None:
                 self.truth_after_cutoff(j).to_parquet(gt / "events_after_cutoff.parquet",
                                                       index=False)
-        return truth
-
-    # ---- helpers for the ground truth ---------------------------------------------------
+        return figures
 
     def count_loops(self, ev: pd.DataFrame) -> int:
         tp = ev["touchpoint"]
@@ -370,6 +395,11 @@ class SampleGenerator:
         out["event_time"] = out["event_time"].astype("datetime64[us, UTC]")
         return out.sort_values(["person_id", "event_time"], kind="stable").reset_index(drop=True)
 
+    def write_truth_events(self, ev: pd.DataFrame, emails: pd.DataFrame) -> None:
+        """``ground_truth/events.parquet``: :meth:`truth_events`."""
+        self.truth_events(ev, emails).to_parquet(self.out / "ground_truth" / "events.parquet",
+                                                 index=False)
+
     def truth_events(self, ev: pd.DataFrame, emails: pd.DataFrame) -> pd.DataFrame:
         em = emails[emails["event"] != "click"].copy()
         em = pd.DataFrame({
@@ -384,6 +414,14 @@ class SampleGenerator:
         return sort_rows(out, ["person_id", "event_time", "touchpoint"])
 
     # ---- helpers for writers ------------------------------------------------------------
+
+    def save(self, what: str, write: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """``write(*args, **kwargs)``: a file's writing, which draws nothing; in a child
+        process beside the next draws while :meth:`run` has its :class:`Background` open."""
+        if self.background is None:
+            write(*args, **kwargs)
+        else:
+            self.background.run(f"writing {what}", write, *args, **kwargs)
 
     def mark_dirty(self, file: str, reason: str, count: int) -> None:
         """Record ``count`` dirty rows of ``file`` for ``reason`` (``dirty_rows`` in the truth)."""
@@ -403,6 +441,21 @@ class SampleGenerator:
         out = pd.concat([df, *extra], ignore_index=True)
         # dirty rows sit where they were exported, not at the end
         return _renumbered(out.iloc[rng.permutation(len(out))])
+
+    def row_plan(self, n: int, file: str, *, duplicates: float | None = None,
+                 corruptions: dict[str, Callable] | None = None) -> pd.DataFrame:
+        """Where the rows of a file of ``n`` clean rows go, drawn as :meth:`exact_duplicates`
+        (``duplicates`` is the share) and :meth:`inject` would draw them on the file itself.
+
+        One row per output row: ``row``, the clean row's position, and a column per value a
+        corruption sets (missing where it sets none). The corruptions must set values, never
+        read them. :func:`~cjmlib.sample.order.apply_row_plan` turns the clean table into the file's rows, so the
+        text can be built away from the draws (in a :class:`Background` child).
+        """
+        plan = pd.DataFrame({"row": np.arange(n)})
+        if duplicates is not None:
+            plan = self.exact_duplicates(plan, file, duplicates)
+        return self.inject(plan, file, corruptions or {})
 
     def exact_duplicates(self, df: pd.DataFrame, file: str, share: float) -> pd.DataFrame:
         """Append exact copies of random rows (``share`` of them) and shuffle all rows."""

@@ -5,6 +5,9 @@ sorts millions of events by person id (``P0001234``), time and a few small keys,
 :func:`sort_rows` turns person ids into their numbers (same order: equal length) and other
 strings into their rank among the distinct values, and sorts with :func:`numpy.lexsort`
 (stable). The result is the one ``sort_values(keys, kind="stable")`` gives.
+
+:func:`apply_row_plan` puts a file's clean rows in the order (with the duplicates and
+corrupted copies) the generator drew for them.
 """
 
 from __future__ import annotations
@@ -48,6 +51,10 @@ def _id_numbers(values: pd.Series) -> np.ndarray | None:
     ``None`` for anything else."""
     if not pd.api.types.is_object_dtype(values.dtype) or len(values) == 0:
         return None
+    first = values.iloc[0]  # a quick look at one value before converting them all
+    if not (isinstance(first, str) and len(first) > 1 and first[1:].isascii()
+            and first[1:].isdigit()):
+        return None
     try:
         text = pa.array(values, type=pa.string())
     except (pa.ArrowTypeError, pa.ArrowInvalid):
@@ -59,3 +66,21 @@ def _id_numbers(values: pd.Series) -> np.ndarray | None:
             or not pc.all(pc.ascii_is_decimal(digits)).as_py()):
         return None
     return pc.cast(digits, pa.int64()).to_numpy()
+
+
+def apply_row_plan(df: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``df`` (a file's clean rows) as ``plan`` orders, duplicates and corrupts
+    them (``plan`` from :meth:`~cjmlib.sample.generator.SampleGenerator.row_plan`): what the
+    generator's ``exact_duplicates`` and ``inject`` would have made of ``df``."""
+    out = df.take(plan["row"].to_numpy())
+    out.index = pd.RangeIndex(len(out))
+    for col in plan.columns.drop("row"):
+        at = plan[col].notna().to_numpy()
+        values = plan.loc[at, col]
+        try:
+            values = values.astype(out[col].dtype)
+        except (TypeError, ValueError):  # e.g. "-" among numbers: the column becomes objects
+            out[col] = out[col].astype(object)
+            values = values.astype(object)
+        out.loc[at, col] = values.to_numpy()
+    return out

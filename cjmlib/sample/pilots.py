@@ -79,7 +79,7 @@ def write_ab_pilot(gen: SampleGenerator, people: pd.DataFrame, name: str) -> dic
         "country": units["country"].to_numpy(),
     })
     (gen.out / name).parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(gen.out / name, index=False)
+    gen.save(name, df.to_csv, gen.out / name, index=False)
 
     def mean_csat(v):
         return float(np.dot(np.arange(1, 6), AB_CSAT_PROBS[v]))
@@ -142,7 +142,7 @@ def write_store_panel(gen: SampleGenerator, name: str) -> dict[str, Any]:
                          int(round(foot))))
     df = pd.DataFrame(rows, columns=["unit", "period", "treated", "post", "sales",
                                      "footfall"])
-    df.to_csv(gen.out / name, index=False)
+    gen.save(name, df.to_csv, gen.out / name, index=False)
     return {"metric": "sales", "effect": STORE_EFFECT["sales"],
             "effects": STORE_EFFECT, "unit": "thousand GBP per store-week",
             "treated_units": treated, "n_control_units": len(stores) - len(treated),

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cjmlib.sample.catalogue import (
     ANONYMOUS,
@@ -87,25 +89,26 @@ def make_people(gen: SampleGenerator) -> pd.DataFrame:
         country == "CN",
         np.asarray(REGIONS_CN)[rng.integers(0, len(REGIONS_CN), n)],
         np.asarray(REGIONS_GB)[rng.integers(0, len(REGIONS_GB), n)])
-    # names and contact details
-    first, last, email_local = [], [], []
+    # names and contact details: English names, or Chinese ones with their pinyin e-mail
     fe, le_ = rng.integers(0, len(FIRST_EN), n), rng.integers(0, len(LAST_EN), n)
     fz, lz = rng.integers(0, len(FIRST_ZH), n), rng.integers(0, len(LAST_ZH), n)
-    for i in range(n):
-        if country[i] == "CN":
-            first.append(FIRST_ZH[fz[i]][0])
-            last.append(LAST_ZH[lz[i]][0])
-            email_local.append(f"{LAST_ZH[lz[i]][1]}{FIRST_ZH[fz[i]][1]}{i}")
-        else:
-            first.append(FIRST_EN[fe[i]])
-            last.append(LAST_EN[le_[i]])
-            email_local.append(f"{FIRST_EN[fe[i]].lower()}.{LAST_EN[le_[i]].lower()}{i}")
+    cn = country == "CN"
+    first = np.where(cn, _names(FIRST_ZH, 0)[fz], np.asarray(FIRST_EN, dtype=object)[fe])
+    last = np.where(cn, _names(LAST_ZH, 0)[lz], np.asarray(LAST_EN, dtype=object)[le_])
+    number = pc.cast(pa.array(np.arange(n)), pa.string())
+    local_en = pc.binary_join_element_wise(
+        pa.array(np.asarray([x.lower() for x in FIRST_EN], dtype=object)[fe]), ".",
+        pa.array(np.asarray([x.lower() for x in LAST_EN], dtype=object)[le_]), number, "")
+    local_zh = pc.binary_join_element_wise(pa.array(_names(LAST_ZH, 1)[lz]),
+                                           pa.array(_names(FIRST_ZH, 1)[fz]), number, "")
+    email_local = pc.if_else(pa.array(cn), local_zh, local_en)
     p["first_name"], p["last_name"] = first, last
     dom = np.where(country == "CN",
                    np.asarray(DOMAINS_CN)[rng.integers(0, len(DOMAINS_CN), n)],
                    np.asarray(DOMAINS)[rng.integers(0, len(DOMAINS), n)])
     u = rng.random(n)
-    email = np.array([f"{a}@{d}" for a, d in zip(email_local, dom, strict=True)], dtype=object)
+    email = pc.binary_join_element_wise(email_local, "@", pa.array(dom), "").to_numpy(
+        zero_copy_only=False)
     email[~reg | (u < 0.04)] = None  # 4% of registered customers gave no e-mail
     junk = reg & (u >= 0.04) & (u < 0.05)  # 1% typed the CRM placeholder
     email[junk] = PLACEHOLDER_EMAIL
@@ -113,11 +116,10 @@ def make_people(gen: SampleGenerator) -> pd.DataFrame:
     p["email_placeholder"] = junk
     # phones: unique mobile numbers in E.164
     numbers = 10**8 + rng.choice(9 * 10**8, size=n, replace=False)
-    e164 = np.where(country == "CN",
-                    [f"+86138{x % 10**8:08d}" for x in numbers],
-                    [f"+447{x:09d}" for x in numbers])
+    phone = np.empty(n, dtype=object)
+    phone[cn] = [f"+86138{x % 10**8:08d}" for x in numbers[cn]]
+    phone[~cn] = [f"+447{x:09d}" for x in numbers[~cn]]
     v = rng.random(n)
-    phone = e164.astype(object)
     phone[~reg | (v < 0.12)] = None
     pjunk = reg & (v >= 0.12) & (v < 0.13)
     phone[pjunk] = PLACEHOLDER_PHONE
@@ -149,13 +151,26 @@ def make_people(gen: SampleGenerator) -> pd.DataFrame:
     p["tier"] = tier
     p.loc[~reg, "tier"] = None
     handle = rng.random(n) < 0.10
-    p["social_handle"] = np.where(handle & reg | (kind == "social_only"),
-                                  [f"@{a.split('.')[0][:10]}_{i}" for i, a in
-                                   enumerate(email_local)], None)
+    has_handle = np.flatnonzero(handle & reg | (kind == "social_only"))
+    social_handle = np.full(n, None, dtype=object)
+    social_handle[has_handle] = [f"@{a.split('.')[0][:10]}_{i}" for i, a in zip(
+        has_handle, email_local.take(pa.array(has_handle)).to_pylist(), strict=True)]
+    p["social_handle"] = social_handle
     p["opt_in"] = reg & (rng.random(n) < 0.75) & (p["email"].notna()) & ~junk
     joined_days = rng.integers(30, 6 * 365, n)
     p["date_joined"] = (gen.start - pd.to_timedelta(joined_days, unit="D")).normalize()
     return p
+
+
+def _renumbered(df: pd.DataFrame) -> pd.DataFrame:
+    """``df.reset_index(drop=True)`` without copying the columns (``df`` is a fresh copy)."""
+    df.index = pd.RangeIndex(len(df))
+    return df
+
+
+def _names(pairs: list[tuple[str, str]], k: int) -> np.ndarray:
+    """Item ``k`` of each (name, pinyin) pair, as an array to index."""
+    return np.asarray([pair[k] for pair in pairs], dtype=object)
 
 
 # --------------------------------------------------------------------------------------------
@@ -233,6 +248,7 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
             chains.append(m)
             starts.append(s)
     P = np.stack(chains)
+    cumulative = P.cumsum(axis=2)  # each row summed once, as its own cumsum would
     S0 = np.stack(starts)
     shift_time = gen.start + pd.Timedelta(weeks=APP_SHIFT_WEEK)
     shifted = ((j["device"] == "app") & (j["start"] >= shift_time)).to_numpy()
@@ -251,7 +267,7 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
         idx = np.flatnonzero(alive)
         if idx.size == 0:
             break
-        cum = P[chain[idx], cur[idx]].cumsum(axis=1)
+        cum = cumulative[chain[idx], cur[idx]]
         nxt = np.minimum((rng.random(idx.size)[:, None] > cum).sum(axis=1), END)
         nxt = stories.step(step, idx, cur, nxt)
         cont = nxt != END
@@ -259,48 +275,49 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
         cur[idx] = nxt
         alive[idx[~cont]] = False
     jj, step = np.nonzero(states >= 0)
-    ev = pd.DataFrame({"journey_id": jj, "step": step,
-                       # one string object per touchpoint, shared by its events
-                       "touchpoint": np.asarray(STATES, dtype=object)[states[jj, step]]})
+    # the touchpoints as state numbers (in journey and step order) until they are written
+    code = states[jj, step].astype(np.intp)
     # the journeys' columns by position (journey_id is the row number of j)
     if not np.array_equal(j["journey_id"].to_numpy(), np.arange(n)):
         raise ValueError("journeys must be numbered 0, 1, ... in their order")
+    app = (j["device"].to_numpy() == "app")[jj]
+    # search landings come from a browser; in the app the same visit opens the home screen
+    code[app & (code == _S["search_landing"])] = _S["home_page"]
+    ev = pd.DataFrame({"journey_id": jj, "step": step,
+                       # one string object per touchpoint, shared by its events
+                       "touchpoint": np.asarray(STATES, dtype=object)[code]})
     rows = j[["person_id", "start", "device", "persona"]].iloc[jj]
     for col in rows.columns:
         ev[col] = rows[col].array
     del rows
     # an event's predecessor in its journey (events are in journey and step order)
     same_journey = np.r_[False, jj[1:] == jj[:-1]]
-    # search landings come from a browser; in the app the same visit opens the home screen
-    app = ev["device"] == "app"
-    ev.loc[app & (ev["touchpoint"] == "search_landing"), "touchpoint"] = "home_page"
     channel = ev["device"].to_numpy().astype(object)
-    tp = ev["touchpoint"].to_numpy()
-    channel[tp == "support_call"] = "call_center"
-    channel[tp == "chat"] = "chat"
-    channel[tp == "email_click"] = "email"
-    channel[tp == "store_purchase"] = "store"
+    for state, name in (("support_call", "call_center"), ("chat", "chat"),
+                        ("email_click", "email"), ("store_purchase", "store")):
+        channel[code == _S[state]] = name
     ev["channel"] = channel
     # times: dwell, think time, and long gaps around contact-centre contacts
-    med = ev["touchpoint"].map(DWELL_MEDIAN_S).to_numpy(dtype=float)
+    med = np.asarray([DWELL_MEDIAN_S[x] for x in STATES], dtype=float)[code]
     dwell = np.round(med * np.exp(rng.normal(0, 0.6, len(ev))), 1)
-    payment_app_shift = (ev["touchpoint"] == "payment") & app & (ev["start"] >= shift_time)
-    dwell[payment_app_shift.to_numpy()] *= 1.4
-    contact = np.isin(channel, ["call_center", "chat"])
+    payment_app_shift = ((code == _S["payment"]) & app
+                         & (ev["start"] >= shift_time).to_numpy())
+    dwell[payment_app_shift] *= 1.4
+    contact = (code == _S["support_call"]) | (code == _S["chat"])
     back = np.r_[False, contact[:-1]] & same_journey & ~contact
     gap = rng.exponential(8.0, len(ev))
     gap = np.where(contact, rng.exponential(20 * 60, len(ev)), gap)
     gap = np.where(back, rng.exponential(30 * 60, len(ev)), gap)
     gap[ev["step"].to_numpy() == 0] = 0.0
-    dwell, gap = stories.times(ev, dwell, gap)
+    dwell, gap = stories.times(ev, dwell, gap, code)
     prev_dwell = np.where(same_journey, np.r_[0.0, dwell[:-1]], 0.0)
     offset = pd.Series(prev_dwell + gap).groupby(ev["journey_id"]).cumsum().to_numpy()
     ev["event_time"] = (ev["start"] + pd.to_timedelta(np.round(offset, 3), unit="s")
                         ).dt.floor("ms")
-    ev["duration_s"] = np.where(np.isin(tp, ["email_click"]), np.nan, dwell)
+    ev["duration_s"] = np.where(code == _S["email_click"], np.nan, dwell)
     personas = {x.name: x for x in (*PERSONAS, ANONYMOUS)}
-    basket = ev["persona"].map(_attribute(personas, "basket_mean")).to_numpy(dtype=float)
-    conv = np.isin(tp, CONVERSION_TOUCHPOINTS)
+    basket = j["persona"].map(_attribute(personas, "basket_mean")).to_numpy(dtype=float)[jj]
+    conv = np.isin(code, [_S[x] for x in CONVERSION_TOUCHPOINTS])
     value = np.round(rng.gamma(3.0, basket / 3.0), 2)
     ev["value"] = np.where(conv, value, np.nan)
     return stories.cut(ev)
@@ -360,8 +377,8 @@ def churn(gen: SampleGenerator, j: pd.DataFrame, ev: pd.DataFrame, people: pd.Da
     first_churn = j[j["churn_here"]].groupby("person_id")["start"].min()
     cutoff = j["person_id"].map(first_churn)
     keep = cutoff.isna() | (j["start"] <= cutoff)
-    j = j[keep].reset_index(drop=True)
-    ev = ev[ev["journey_id"].isin(j["journey_id"])].reset_index(drop=True)
+    j = _renumbered(j[keep])
+    ev = _renumbered(ev[ev["journey_id"].isin(j["journey_id"])])
     last_time = ev.groupby("journey_id")["event_time"].max()
     churn_journey = j[j["churn_here"] & j["person_id"].map(first_churn).eq(j["start"])]
     churn_journey = churn_journey.drop_duplicates("person_id")

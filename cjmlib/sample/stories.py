@@ -333,9 +333,10 @@ class StoryWalk:
             self.pause_s.append(secs)
         return nxt
 
-    def times(self, ev: pd.DataFrame, dwell: np.ndarray, gap: np.ndarray
+    def times(self, ev: pd.DataFrame, dwell: np.ndarray, gap: np.ndarray, state: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray]:
-        """The pauses drawn in the walk; slower delivery steps from the slowdown on."""
+        """The pauses drawn in the walk; slower delivery steps from the slowdown on (``ev`` in
+        journey and step order, ``state`` its touchpoints as state numbers)."""
         s = self.stories
         if s.open_journeys is None and s.slowdown is None:
             return dwell, gap
@@ -346,13 +347,13 @@ class StoryWalk:
             pause = pauses.reindex(key).fillna(0.0).to_numpy()
             gap = gap + pause
         if s.slowdown is not None:
-            tp = ev["touchpoint"]
+            jid = ev["journey_id"].to_numpy()
             when = ev["start"] + pd.to_timedelta(
-                pd.Series(pause).groupby(ev["journey_id"].to_numpy()).cumsum().to_numpy(),
-                unit="s")
-            slow = ((tp == "delivery_options")
-                    & (tp.groupby(ev["journey_id"]).shift(-1) == "payment")
-                    & (when >= _day(self.gen, s.slowdown.at))).to_numpy()
+                pd.Series(pause).groupby(jid).cumsum().to_numpy(), unit="s")
+            # the next event of the same journey is a payment
+            to_payment = np.r_[(state[1:] == _S["payment"]) & (jid[1:] == jid[:-1]), False]
+            slow = ((state == _S["delivery_options"]) & to_payment
+                    & (when >= _day(self.gen, s.slowdown.at)).to_numpy())
             dwell = dwell.copy()
             dwell[slow] = np.round(dwell[slow] * s.slowdown.factor, 1)
         return dwell, gap

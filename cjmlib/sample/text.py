@@ -32,6 +32,7 @@ STRING = pd.ArrowDtype(pa.string())
 _ROWS_PER_CHUNK = 1_000_000
 # characters that may make Python's csv writer quote a field (a superset: the writer decides)
 _QUOTE_CANDIDATES = (",", '"', "\n", "\r")
+_QUOTE_PATTERN = '[,"\n\r]'
 # characters json.dumps (ensure_ascii) escapes: anything but printable ASCII, quote, backslash
 _JSON_ESCAPED = r'[^\x20\x21\x23-\x5b\x5d-\x7e]'
 
@@ -45,9 +46,9 @@ def format_times(times: pd.Series | pd.DatetimeIndex, fmt: str, *, tz: str | Non
     parts are cut off, as strftime does. Returns strings (pyarrow-backed), missing for NaT,
     on the index of ``times`` when it is a Series.
 
-    Formats made of ``%Y %m %d %H %M %S`` and literal text are cut out of numpy's ISO
-    strings of the local wall-clock times (fast); any other directive goes through pyarrow's
-    ``strftime``.
+    Formats made of ``%Y %m %d %H %M %S`` and literal text are cut out of the ISO strings
+    of the local wall-clock times (pyarrow's cast to text: fast); any other directive goes
+    through pyarrow's ``strftime``.
     """
     index = times.index if isinstance(times, pd.Series) else None
     stamps = pd.DatetimeIndex(times)
@@ -56,8 +57,9 @@ def format_times(times: pd.Series | pd.DatetimeIndex, fmt: str, *, tz: str | Non
     parts = [p for p in re.split(r"(%.)", fmt) if p]
     if all(p in _ISO_SLICES or not p.startswith("%") for p in parts):
         wall = (stamps.tz_convert(tz) if tz else stamps).tz_localize(None)
-        iso = pa.array(np.datetime_as_string(wall.to_numpy().astype(f"M8[{unit}]"), unit=unit),
-                       type=pa.string(), mask=wall.isna())
+        # pyarrow writes "2026-01-05 10:11:12[.345]": the fields sit where numpy's ISO has them
+        iso = pc.cast(pa.array(wall.to_numpy().astype(f"M8[{unit}]"), mask=wall.isna()),
+                      pa.string())
         pieces = []
         for p in parts:
             if p in _ISO_SLICES:
@@ -76,7 +78,7 @@ def format_times(times: pd.Series | pd.DatetimeIndex, fmt: str, *, tz: str | Non
     return pd.Series(out, index=index, dtype=STRING)
 
 
-# where each directive sits in numpy's ISO string "2026-01-05T10:11:12[.345]"
+# where each directive sits in the ISO string "2026-01-05 10:11:12[.345]"
 _ISO_SLICES = {"%Y": (0, 4), "%m": (5, 7), "%d": (8, 10), "%H": (11, 13), "%M": (14, 16),
                "%S": (17, 19)}
 
@@ -101,8 +103,7 @@ def _column_text(values: pd.Series) -> pa.Array:
         raise TypeError(f"write_csv: column {values.name!r} of dtype {dtype} is not supported "
                         "(write it as strings, or use DataFrame.to_csv)")
     arr = pc.fill_null(arr, "")
-    flagged = _any_of(arr, _QUOTE_CANDIDATES)
-    if pc.any(flagged).as_py():
+    if _may_hold(arr, _QUOTE_CANDIDATES) and pc.any(flagged := _may_need_quotes(arr)).as_py():
         pos = np.flatnonzero(flagged.to_numpy(zero_copy_only=False))
         quoted = [_csv_field(v) for v in arr.take(pa.array(pos)).to_pylist()]
         text = arr.to_numpy(zero_copy_only=False).astype(object)
@@ -111,12 +112,19 @@ def _column_text(values: pd.Series) -> pa.Array:
     return arr
 
 
-def _any_of(text: pa.Array, needles: tuple[str, ...]) -> pa.Array:
-    """Whether each string holds any of ``needles`` (plain substring search, no regex)."""
-    hit = pc.match_substring(text, needles[0])
-    for needle in needles[1:]:
-        hit = pc.or_(hit, pc.match_substring(text, needle))
-    return hit
+def _may_hold(text: pa.Array, characters: tuple[str, ...]) -> bool:
+    """Whether any of the (ASCII) ``characters`` is anywhere in the bytes behind ``text``: a
+    quick look before the string-wise search (a UTF-8 character never holds an ASCII byte)."""
+    data = text.buffers()[2]
+    if data is None:
+        return False
+    wanted = np.frombuffer("".join(characters).encode("ascii"), dtype=np.uint8)
+    return bool(np.isin(np.frombuffer(data, dtype=np.uint8), wanted).any())
+
+
+def _may_need_quotes(text: pa.Array) -> pa.Array:
+    """Whether each string holds a character that may need quoting (one regex pass)."""
+    return pc.match_substring_regex(text, _QUOTE_PATTERN)
 
 
 def _array(values: pd.Series) -> pa.Array:
