@@ -158,7 +158,8 @@ def save_journeys(journeys: Journeys, folder: str | os.PathLike[str]) -> Path:
             "open_horizon": (journeys.open_horizon
                              if isinstance(journeys.open_horizon, (str, int, float, type(None)))
                              else _plain(journeys.open_horizon)),
-            "open_horizon_us": journeys.open_horizon_us,
+            # resolved on the written steps, whose gaps are kept (no window again)
+            "open_horizon_us": written.open_horizon_us,
         }
         (tmp / _META).write_text(json.dumps(meta, indent=1), encoding="utf-8")
         if folder.exists():
