@@ -93,7 +93,9 @@ class Journeys:
     ``precomputed`` (None unless the journeys were kept, :mod:`cjmlib.journeys.persist`)
     is a table of the steps with every :data:`ORDERED_COLUMNS` computed once; :meth:`ordered`
     reads it while ``steps`` is still its plain selection, and computes the windows again
-    for steps changed since (filtered, extended).
+    for steps changed since (filtered, extended). ``precomputed_journeys`` likewise (None
+    unless kept) is :meth:`journey_table` computed once: :meth:`per_journey` and
+    :meth:`journey_status` read it while ``steps`` is the plain selection of ``precomputed``.
     """
 
     steps: ir.Table
@@ -110,6 +112,7 @@ class Journeys:
     endings: tuple[str, ...] = ()
     open_horizon: Any = "auto"
     precomputed: Any = None
+    precomputed_journeys: Any = None
 
     @property
     def ending_touchpoints(self) -> tuple[str, ...]:
@@ -155,11 +158,17 @@ class Journeys:
         """One row per journey (lazy): ``journey_id``, ``converted``, ``last_us`` (last
         event, microseconds), ``last_touchpoint``, ``ended`` (last step at an ending
         touchpoint) and ``open`` (see the module docstring)."""
-        s = self.steps
-        pj = s.group_by("journey_id").aggregate(
-            converted=s.is_conversion.max(), last_us=s.time_us.max(),
-            last_touchpoint=s.touchpoint.argmax(self.order_key(s)))
         import ibis
+
+        if self._kept(self.precomputed_journeys):
+            t = self.precomputed_journeys
+            pj = t.select("journey_id", "converted", last_us=t.end_us,
+                          last_touchpoint=t.last_touchpoint)
+        else:
+            s = self.steps
+            pj = s.group_by("journey_id").aggregate(
+                converted=s.is_conversion.max(), last_us=s.time_us.max(),
+                last_touchpoint=s.touchpoint.argmax(self.order_key(s)))
 
         ended = (pj.last_touchpoint.isin(list(self.ending_touchpoints))
                  if self.ending_touchpoints else ibis.literal(False))
@@ -214,9 +223,7 @@ class Journeys:
         import ibis
 
         pre = self.precomputed
-        if (pre is not None and set(columns) <= set(pre.columns)
-                and set(self.steps.columns) <= set(pre.columns)
-                and self.steps.equals(pre.select(*self.steps.columns))):
+        if self._kept(pre) and set(columns) <= set(pre.columns):
             return pre.select(*self.steps.columns, *columns)  # computed once, when kept
         s = self.steps
         if {"touchpoint_code", "prev_touchpoint_code"} & set(columns):
@@ -244,10 +251,31 @@ class Journeys:
             raise ValueError(f"unknown ordered columns {unknown}; expected any of {list(make)}")
         return s.mutate(**{c: make[c]() for c in columns})
 
+    def _kept(self, table: Any) -> bool:
+        """Whether ``table`` (``precomputed`` or ``precomputed_journeys``) describes the
+        current ``steps``: kept, and ``steps`` still the plain selection of ``precomputed``
+        (not filtered or extended since)."""
+        pre = self.precomputed
+        return (table is not None and pre is not None
+                and set(self.steps.columns) <= set(pre.columns)
+                and self.steps.equals(pre.select(*self.steps.columns)))
+
     def per_journey(self) -> ir.Table:
         """One row per journey (lazy): ``journey_id``, ``customer_id``, ``converted``,
         ``n_steps``, ``start_us``, ``end_us`` (first and last event, microseconds) and the
         segment column."""
+        if self._kept(self.precomputed_journeys):
+            return self.precomputed_journeys.drop("last_touchpoint")
+        return self._journey_aggregate(last_touchpoint=False)
+
+    def journey_table(self) -> ir.Table:
+        """One row per journey computed from ``steps`` (lazy): the columns of
+        :meth:`per_journey` and ``last_touchpoint`` (the touchpoint of the last step in
+        journey order); what :mod:`cjmlib.journeys.persist` keeps as
+        ``precomputed_journeys``."""
+        return self._journey_aggregate(last_touchpoint=True)
+
+    def _journey_aggregate(self, *, last_touchpoint: bool) -> ir.Table:
         s = self.steps
         seg = [self.segment_col] if self.segment_col else []
         return s.group_by(["journey_id", *seg]).aggregate(
@@ -256,6 +284,8 @@ class Journeys:
             n_steps=s.count(),
             start_us=s.time_us.min(),
             end_us=s.time_us.max(),
+            **({"last_touchpoint": s.touchpoint.argmax(self.order_key(s))}
+               if last_touchpoint else {}),
         )
 
     def to_pandas(self, *, limit: int | None = 10_000) -> pd.DataFrame:

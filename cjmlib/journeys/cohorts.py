@@ -130,25 +130,30 @@ def cohort_retention(journeys: Journeys, *, period: Period = "auto", max_age: in
     j = j.mutate(age=j.p - j.first_p)
     per_cust = j.group_by(["customer_id", "first_p", "age"]).aggregate(
         conv=j.converted.cast("int64").max())
-    w = ibis.window(group_by="customer_id", order_by="age", rows=(None, 0))
-    per_cust = per_cust.mutate(conv_by=per_cust.conv.max().over(w))
-    rows = execute(per_cust.filter(per_cust.age <= max_age).select(
-        "customer_id", "first_p", "age", "conv_by"))
-    last_p = int(execute(j.aggregate(m=j.p.max()))["m"].iloc[0])
-    if rows.empty:
+    # the age at which each customer first converted: counted once there, and cumulated
+    # over the ages below (converted by the end of that period)
+    w = ibis.window(group_by="customer_id")
+    per_cust = per_cust.mutate(conv_age=per_cust.age.min(where=per_cust.conv == 1).over(w))
+    cells = execute(per_cust.group_by(["first_p", "age"]).aggregate(
+        active=per_cust.count(),
+        first_converted=(per_cust.age == per_cust.conv_age).fill_null(False)
+        .cast("int64").sum()))
+    if cells.empty:
         return pd.DataFrame()
-    size = rows.groupby("first_p")["customer_id"].nunique()
+    cells = cells.astype("int64")
+    last_p = int((cells["first_p"] + cells["age"]).max())
+    cells = cells[cells["age"] <= max_age]
     out = []
-    for cohort, part in rows.groupby("first_p"):
-        ever = part.sort_values("age")
-        for age in range(0, min(max_age, last_p - int(cohort)) + 1):
-            upto = ever[ever["age"] <= age]
-            converted = int(upto.groupby("customer_id")["conv_by"].max().sum())
-            out.append({"p": int(cohort), "age": age,
-                        "cohort_customers": int(size[cohort]),
-                        "active_customers": int((part["age"] == age).sum()),
-                        "converted_customers": converted})
-    frame = pd.DataFrame(out)
+    for cohort, part in cells.groupby("first_p"):
+        by_age = part.set_index("age")
+        ages = np.arange(0, min(max_age, last_p - int(cohort)) + 1)
+        active = by_age["active"].reindex(ages, fill_value=0).to_numpy()
+        converted = by_age["first_converted"].reindex(ages, fill_value=0).cumsum().to_numpy()
+        out.append(pd.DataFrame({"p": int(cohort), "age": ages,
+                                 "cohort_customers": int(by_age.loc[0, "active"]),
+                                 "active_customers": active,
+                                 "converted_customers": converted}))
+    frame = pd.concat(out, ignore_index=True).astype("int64")
     add_rate(frame, "retention", "active_customers", "cohort_customers", alpha=alpha)
     add_rate(frame, "conversion", "converted_customers", "cohort_customers", alpha=alpha)
     frame.insert(0, "cohort", _key_start(frame["p"], unit))

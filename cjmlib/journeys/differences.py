@@ -54,12 +54,23 @@ def period_comparison(journeys: Journeys, *, split: Any = None,
     at = (at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")).floor("us")
     if not lo < at <= hi:
         raise ValueError(f"split {at} is outside the observed span {lo} to {hi}")
-    s = journeys.steps
-    start = s.time_us.min().over(ibis.window(group_by="journey_id"))
     at_us = int(at.value // 1000)
-    halves = dataclasses.replace(
-        journeys, steps=s.mutate(**{_HALF: ibis.ifelse(start < at_us, "before", "after")}),
-        segment_col=_HALF)
+    half = lambda start: ibis.ifelse(start < at_us, "before", "after")  # noqa: E731
+    if journeys._kept(journeys.precomputed_journeys):
+        # kept journeys: each step meets its journey's start, and the window columns kept
+        # with the steps stay valid for the steps with the half added
+        pre, pj = journeys.precomputed, journeys.precomputed_journeys
+        starts = pj.select(_jid=pj.journey_id, _start=pj.start_us)
+        pre = pre.join(starts, pre.journey_id == starts._jid)
+        pre = pre.mutate(**{_HALF: half(pre._start)}).drop("_jid", "_start")
+        halves = dataclasses.replace(
+            journeys, steps=pre.select(*journeys.steps.columns, _HALF), precomputed=pre,
+            precomputed_journeys=None, segment_col=_HALF)
+    else:
+        s = journeys.steps
+        start = s.time_us.min().over(ibis.window(group_by="journey_id"))
+        halves = dataclasses.replace(journeys, steps=s.mutate(**{_HALF: half(start)}),
+                                     segment_col=_HALF)
     flows = transitions(halves, by_segment=True, alpha=alpha)
     before = flows[flows[_HALF] == "before"].drop(columns=_HALF)
     after = flows[flows[_HALF] == "after"].drop(columns=_HALF)

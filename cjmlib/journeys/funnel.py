@@ -174,31 +174,51 @@ def _sequential(journeys: Journeys, steps: list[str], *, mode: str, window_us: i
     occurrence of step 1) to the earliest event completing steps 1..k in order.
 
     Earliest matching, level by level: step k is reached at the first step-k event after
-    the event that reached step k-1, found with one partition-wide minimum per level (no
-    self-joins, so the query grows linearly with the number of steps on every engine).
+    the event that reached step k-1. Each level meets only the events of its own step with
+    one row per journey (the previous level's position), and keeps the minimum per journey:
+    a grouping, no window over the funnel events, so the query grows linearly with the
+    number of steps on every engine. Positions are the kept step numbers when the journeys
+    were kept (:mod:`cjmlib.journeys.persist`), else one row number per journey.
     """
     import ibis
 
     del mode  # open funnels are handled by _open
     n = len(steps)
-    f = _funnel_events(journeys, steps, seg)
-    w = ibis.window(group_by="journey_id", order_by=[f.time_us, f.seq])
-    f = f.mutate(_pos=ibis.row_number().over(w))
-    whole = ibis.window(group_by="journey_id")
-    f = f.mutate(_p1=f._pos.min(where=f.k == 1).over(whole),
-                 _entry=f.time_us.min(where=f.k == 1).over(whole))
-    f = f.filter(f._p1.notnull())
-    f = f.mutate(_t1=f._entry)
+    if journeys._kept(journeys.precomputed):
+        o = journeys.ordered("step")
+        f = o.filter(o.touchpoint.isin(steps))
+        f = f.select("journey_id", "customer_id", *seg, "time_us", _pos=f.step,
+                     k=_step_index(f, steps))
+    else:
+        f = _funnel_events(journeys, steps, seg)
+        w = ibis.window(group_by="journey_id", order_by=[f.time_us, f.seq])
+        f = f.mutate(_pos=ibis.row_number().over(w))
+    first = f.filter(f.k == 1)
+    per = first.group_by(["journey_id", *seg]).aggregate(
+        customer_id=first.customer_id.max(), _p1=first._pos.min(), e_us=first.time_us.min())
+    per = per.mutate(_t1=per.e_us)
     for k in range(2, n + 1):
-        hit = (f.k == k) & (f._pos > f[f"_p{k - 1}"])
+        at = f.filter(f.k == k).select(_jid=f.journey_id, _kpos=f._pos, _kus=f.time_us)
+        prev = per.select(_pid=per.journey_id, _prev=per[f"_p{k - 1}"], _e=per.e_us)
+        x = at.join(prev, at._jid == prev._pid)
+        hit = x._kpos > x._prev
         if window_us is not None:
-            hit = hit & (f.time_us - f._entry <= window_us)
-        f = f.mutate(**{f"_p{k}": f._pos.min(where=hit).over(whole),
-                        f"_t{k}": f.time_us.min(where=hit).over(whole)})
-    per = f.group_by(["journey_id", *seg]).aggregate(
-        customer_id=f.customer_id.max(), e_us=f._entry.max(),
-        **{f"d{k}": (f[f"_t{k}"] - f._entry).max() for k in range(1, n + 1)})
+            hit = hit & (x._kus - x._e <= window_us)
+        x = x.filter(hit)
+        reached = x.group_by("_jid").aggregate(**{f"_p{k}": x._kpos.min(),
+                                                  f"_t{k}": x._kus.min()})
+        per = per.left_join(reached, per.journey_id == reached._jid).drop("_jid")
+    per = per.select("journey_id", "customer_id", *seg, "e_us",
+                     **{f"d{k}": per[f"_t{k}"] - per.e_us for k in range(1, n + 1)})
     return per.mutate(**{f"v{k}": per[f"d{k}"].notnull() for k in range(2, n + 1)})
+
+
+def _step_index(f: Any, steps: list[str]) -> Any:
+    """``k``, the position (1-based) of each funnel event's touchpoint in the funnel."""
+    import ibis
+
+    return ibis.cases(*[(f.touchpoint == name, i) for i, name in enumerate(steps, start=1)],
+                      else_=0)
 
 
 def _strict(journeys: Journeys, steps: list[str], *, mode: str, window_us: int | None,
@@ -207,11 +227,26 @@ def _strict(journeys: Journeys, steps: list[str], *, mode: str, window_us: int |
     import ibis
 
     n = len(steps)
-    s = journeys.steps
-    w = ibis.window(group_by="journey_id", order_by=[s.event_time, s.seq])
-    leads = {0: (s.touchpoint, s.time_us)}
-    for m in range(1, n):
-        leads[m] = (s.touchpoint.lead(m).over(w), s.time_us.lead(m).over(w))
+    if journeys._kept(journeys.precomputed):
+        # kept journeys carry each step's number: a run of consecutive funnel events whose
+        # numbers follow each other is a run of consecutive steps, so the window needs only
+        # the funnel events, ordered by one integer
+        s = journeys.ordered("step")
+        s = s.filter(s.touchpoint.isin(steps))
+        w = ibis.window(group_by="journey_id", order_by=s.step)
+        leads = {0: (s.touchpoint, s.time_us)}
+        for m in range(1, n):
+            adjacent = s.step.lead(m).over(w) == s.step + m
+            leads[m] = (ibis.ifelse(adjacent, s.touchpoint.lead(m).over(w),
+                                    ibis.null().cast("string")),
+                        ibis.ifelse(adjacent, s.time_us.lead(m).over(w),
+                                    ibis.null().cast("int64")))
+    else:
+        s = journeys.steps
+        w = ibis.window(group_by="journey_id", order_by=[s.event_time, s.seq])
+        leads = {0: (s.touchpoint, s.time_us)}
+        for m in range(1, n):
+            leads[m] = (s.touchpoint.lead(m).over(w), s.time_us.lead(m).over(w))
     cols = {}
     for m in range(n):
         cols[f"_tp{m}"] = leads[m][0]

@@ -6,7 +6,9 @@ dozens of questions of the same journeys in 02_journeys and again in 03_voice an
 06_report, so :func:`cached_journeys` computes the steps once, writes them to a Parquet
 file in a cache folder (by default ``journeys/`` beside the events file), together with
 every window column of :meth:`~cjmlib.journeys.build.Journeys.ordered` (neighbouring
-steps, gaps, step numbers: the window pass most analyses start with, done once), and
+steps, gaps, step numbers: the window pass most analyses start with, done once) and one
+row per journey (:meth:`~cjmlib.journeys.build.Journeys.journey_table`: outcome, first and
+last event, last touchpoint, which funnels, cohorts and summaries group the steps for), and
 returns :class:`~cjmlib.journeys.build.Journeys` reading that file; later calls with the same
 events file, customers table and options read it back instead of building again.
 
@@ -21,7 +23,8 @@ compare them); only the time differs.
 Inputs that are not files (a pandas DataFrame, an Ibis table of another engine) and every
 input when another engine is selected (:func:`cjmlib.core.engine.use_engine`) are not
 cached on this machine's disk: on DuckDB the journeys are built as usual; on PySpark the
-steps are cached in Spark (``Table.cache``) for the session, where the cluster keeps them.
+steps and the per-journey rows are cached in Spark (``Table.cache``) for the session, where
+the cluster keeps them.
 """
 
 from __future__ import annotations
@@ -46,8 +49,8 @@ CACHE_FOLDER = "journeys"
 #: Cache entries kept (least recently used beyond this are removed); a run uses two to four.
 KEEP = 6
 #: The format of an entry; bumped when what is stored changes.
-FORMAT = 2
-_STEPS, _META = "steps.parquet", "journeys.json"
+FORMAT = 3
+_STEPS, _JOURNEYS, _META = "steps.parquet", "per_journey.parquet", "journeys.json"
 _SOURCES = ("build.py", "events.py", "persist.py")
 #: Options of :func:`build_journeys` that describe journeys without changing their steps:
 #: left out of the cache key and applied when an entry is read.
@@ -76,12 +79,13 @@ def cached_journeys(events: Any, *, cache_dir: str | os.PathLike[str] | None | b
     if not cache_dir or not local or not isinstance(events, (str, os.PathLike)):
         journeys = build_journeys(events, customers=customers, **options)
         if is_spark(journeys.steps):  # kept in the engine for the session, not on this disk
-            return _with_precomputed(journeys, journeys.ordered(*ORDERED_COLUMNS).cache())
+            return _with_precomputed(journeys, journeys.ordered(*ORDERED_COLUMNS).cache(),
+                                     cache=True)
         return journeys
     folder = Path(cache_dir)
     key = cache_key(events, customers=customers, **options)
     entry = folder / key
-    if not ((entry / _META).exists() and (entry / _STEPS).exists()):
+    if not all((entry / name).exists() for name in (_META, _STEPS, _JOURNEYS)):
         save_journeys(build_journeys(events, customers=customers, **options), entry)
         _prune(folder)
     else:
@@ -126,8 +130,8 @@ def cache_key(events: str | os.PathLike[str], *, customers: Any = None,
 
 
 def save_journeys(journeys: Journeys, folder: str | os.PathLike[str]) -> Path:
-    """Write ``journeys``' steps (ordered by journey and time) and its description to
-    ``folder`` (created; replaced atomically when it exists)."""
+    """Write ``journeys``' steps (ordered by journey and time), its rows per journey and
+    its description to ``folder`` (created; replaced atomically when it exists)."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.parent / f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp"
@@ -135,6 +139,9 @@ def save_journeys(journeys: Journeys, folder: str | os.PathLike[str]) -> Path:
     try:  # the steps with every window column, computed in one pass
         steps = journeys.ordered(*ORDERED_COLUMNS).order_by(["journey_id", "event_time", "seq"])
         connection().to_parquet(steps, tmp / _STEPS)
+        # one row per journey, grouped from the steps just written (no window again)
+        written = _with_precomputed(journeys, as_table(tmp / _STEPS, what="journeys steps"))
+        connection().to_parquet(written.journey_table(), tmp / _JOURNEYS)
         meta = {
             "format": FORMAT,
             "unit": journeys.unit,
@@ -151,7 +158,8 @@ def save_journeys(journeys: Journeys, folder: str | os.PathLike[str]) -> Path:
             "open_horizon": (journeys.open_horizon
                              if isinstance(journeys.open_horizon, (str, int, float, type(None)))
                              else _plain(journeys.open_horizon)),
-            "open_horizon_us": journeys.open_horizon_us,
+            # resolved on the written steps, whose gaps are kept (no window again)
+            "open_horizon_us": written.open_horizon_us,
         }
         (tmp / _META).write_text(json.dumps(meta, indent=1), encoding="utf-8")
         if folder.exists():
@@ -190,6 +198,7 @@ def load_journeys(folder: str | os.PathLike[str], *, endings: Any = _SAVED,
     journeys = Journeys(
         steps=table.select(*[c for c in table.columns if c not in ORDERED_COLUMNS]),
         precomputed=table,
+        precomputed_journeys=as_table(folder / _JOURNEYS, what="journeys per journey"),
         unit=meta["unit"],
         conversion_touchpoints=conversions,
         ends_at_conversion=bool(meta["ends_at_conversion"]),
@@ -215,13 +224,18 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
-def _with_precomputed(journeys: Journeys, table: Any) -> Journeys:
+def _with_precomputed(journeys: Journeys, table: Any, *, cache: bool = False) -> Journeys:
     """``journeys`` whose steps and window columns read ``table`` (the steps with every
-    :data:`~cjmlib.journeys.build.ORDERED_COLUMNS`)."""
+    :data:`~cjmlib.journeys.build.ORDERED_COLUMNS`); with ``cache``, its rows per journey
+    computed from ``table`` and cached in the engine (``Table.cache``) too."""
     import dataclasses
 
     steps = table.select(*[c for c in table.columns if c not in ORDERED_COLUMNS])
-    return dataclasses.replace(journeys, steps=steps, precomputed=table)
+    kept = dataclasses.replace(journeys, steps=steps, precomputed=table,
+                               precomputed_journeys=None)
+    if not cache:
+        return kept
+    return dataclasses.replace(kept, precomputed_journeys=kept.journey_table().cache())
 
 
 def _file_identity(path: Path) -> str:
