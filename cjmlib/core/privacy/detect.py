@@ -542,7 +542,13 @@ def normalise_email(address: str) -> str:
     >>> normalise_email(" Anna@MÜLLER.de "), normalise_email("anna@xn--mller-kva.DE")
     ('anna@xn--mller-kva.de', 'anna@xn--mller-kva.de')
     """
-    local, _, domain = normalise_text(str(address)).strip().rpartition("@")
+    address = str(address)
+    if address.isascii():
+        # NFKC keeps ASCII as it is, case folding lowers its letters, and IDNA gives an
+        # ASCII domain back as it is (or fails, and the domain is compared as written)
+        local, _, domain = address.strip().rpartition("@")
+        return f"{local.lower()}@{domain.strip('.').lower()}"
+    local, _, domain = normalise_text(address).strip().rpartition("@")
     return f"{local.casefold()}@{_ascii_domain(domain)}"
 
 
