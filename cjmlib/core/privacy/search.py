@@ -228,8 +228,11 @@ _NOT_IN_ADDRESSES = np.ones(256, dtype=bool)
 _NOT_IN_ADDRESSES[[ord(c) for c in "@._%+-0123456789"]] = False
 _NOT_IN_ADDRESSES[ord("A"):ord("Z") + 1] = _NOT_IN_ADDRESSES[ord("a"):ord("z") + 1] = False
 _NOT_IN_ADDRESSES[0x80:] = False  # bytes of other characters
-#: Characters of a long text read at a time (bounds the memory the numpy arrays take).
-_PIECE = 1 << 25
+#: :data:`_NOT_IN_ADDRESSES` as a ``bytes.translate`` table: 1 for a byte no address holds.
+_EDGE_BYTES = _NOT_IN_ADDRESSES.astype(np.uint8).tobytes()
+#: Characters of a long text read at a time (bounds the memory the numpy arrays take: the
+#: positions of a piece's bytes no address holds, at most 8 bytes per character).
+_PIECE = 1 << 24
 
 
 def written_emails(text: str) -> Counter[str]:
@@ -289,8 +292,13 @@ def _address_runs(data: Any) -> list[Any]:
     signs = np.flatnonzero(codes == 64)
     if not signs.size:
         return []
-    starts = _run_end(codes, signs, -1)
-    ends = _run_end(codes, signs, 1) + 1
+    # a run lies between the bytes no address holds before and after its '@'
+    edges = np.flatnonzero(np.frombuffer(bytes(data).translate(_EDGE_BYTES), dtype=np.uint8))
+    k = np.searchsorted(edges, signs)
+    starts = np.where(k > 0, edges[np.maximum(k - 1, 0)] + 1, 0) if edges.size else (
+        np.zeros_like(signs))
+    ends = np.where(k < edges.size, edges[np.minimum(k, edges.size - 1)],
+                    codes.size) if edges.size else np.full_like(signs, codes.size)
     starts, first = np.unique(starts, return_index=True)  # one run for all its '@'
     # the piece cut at the runs' edges, every other part a run
     offsets = np.empty(2 * starts.size + 2, dtype=np.int64)
@@ -315,28 +323,3 @@ def _count_runs(runs: list[Any], found: Counter[str]) -> Counter[str]:
         for written in _EMAIL_TEXT.findall(run):
             found[written] += n
     return found
-
-
-def _run_end(codes: Any, signs: Any, step: int) -> Any:
-    """For each ``@`` at ``signs``, the last byte of its run of address bytes walking by
-    ``step`` (-1: the first byte of the run, 1: the last), all ``@`` walked together a
-    byte at a time (runs are short); runs longer than 256 bytes are finished off from the
-    positions of all the bytes no address holds."""
-    at = signs.copy()
-    walking = np.arange(signs.size)
-    for _ in range(256):
-        if not walking.size:
-            return at
-        ahead = at[walking] + step
-        more = (ahead >= 0) & (ahead < codes.size)
-        more[more] = ~_NOT_IN_ADDRESSES[codes[ahead[more]]]
-        walking = walking[more]
-        at[walking] = ahead[more]
-    edges = np.flatnonzero(_NOT_IN_ADDRESSES[codes])
-    k = np.searchsorted(edges, at[walking])
-    if step < 0:
-        at[walking] = np.where(k > 0, edges[np.maximum(k - 1, 0)] + 1, 0) if edges.size else 0
-    else:
-        at[walking] = np.where(k < edges.size, edges[np.minimum(k, edges.size - 1)] - 1,
-                               codes.size - 1) if edges.size else codes.size - 1
-    return at
