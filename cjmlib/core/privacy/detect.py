@@ -116,13 +116,18 @@ def normalise_text(text: str) -> str:
         return text
     if len(text) > _NFKC_BLOCK:
         # a line feed never composes with its neighbours, so normalising blocks of lines
-        # gives the same text; one full-width digit then renormalises its block, not a
-        # whole table (NFKC returns a text it would not change without rewriting it)
+        # gives the same text; one full-width digit then renormalises the lines of its
+        # block that are not ASCII, not a whole table (NFKC returns a text it would not
+        # change without rewriting it)
         blocks, at = [], 0
         while at < len(text):
             cut = text.find("\n", at + _NFKC_BLOCK)
             end = len(text) if cut < 0 else cut + 1
-            blocks.append(unicodedata.normalize("NFKC", text[at:end]))
+            block = text[at:end]
+            if not (block.isascii() or unicodedata.is_normalized("NFKC", block)):
+                block = "\n".join(line if line.isascii() else unicodedata.normalize(
+                    "NFKC", line) for line in block.split("\n"))
+            blocks.append(block)
             at = end
         text = "".join(blocks)
     else:
