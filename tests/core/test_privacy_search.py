@@ -326,7 +326,7 @@ def test_ascii_files_are_read_as_their_text(tmp_path: Path) -> None:
     texts += ["q" * 700 + "@ab.cd" + t for t in texts[:10]]  # long runs
     texts.append("\n".join(texts * 30))
     for text in texts:
-        assert search.written_emails_utf8(text.encode("ascii")) == Counter(
+        assert search._written_emails_utf8(text.encode("ascii")) == Counter(
             detect._EMAIL_TEXT.findall(text))
     # the columns of a CSV or JSON-lines export, from its bytes or from its text
     files = {"a.csv": "id,phone,first_name,last_name\n1,07644 808806,Ella,Wood\n2,,Ann,\n",

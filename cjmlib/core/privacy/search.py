@@ -268,7 +268,7 @@ def written_emails(text: str) -> Counter[str]:
     return _count_runs(runs, found)
 
 
-def written_emails_utf8(data: bytes) -> Counter[str]:
+def _written_emails_utf8(data: bytes) -> Counter[str]:
     """:func:`written_emails` of the text whose UTF-8 bytes are ``data``, for a text that
     is already normalised (an ASCII file: NFKC keeps ASCII as it is), without decoding it:
     a raw export of 600 MB is looked at where it holds an ``@``."""

@@ -28,7 +28,7 @@ from cjmlib.core.privacy.detect import (
     normalise_text,
     phone_and_region,
 )
-from cjmlib.core.privacy.search import written_emails, written_emails_utf8
+from cjmlib.core.privacy.search import _written_emails_utf8, written_emails
 from cjmlib.core.progress import Progress
 
 #: Placeholder values that are not personal data.
@@ -267,7 +267,7 @@ def _written_emails(path: Path, text: str | None, data: bytes | None = None
     instead of ``text``: the file's bytes when they are ASCII (its text, normalised)."""
     if path.suffix.lower() != ".parquet":
         if text is None:
-            return written_emails_utf8(data)
+            return _written_emails_utf8(data)
         return written_emails(normalise_text(text))
     import pyarrow as pa
     import pyarrow.compute as pc
