@@ -275,3 +275,69 @@ def test_the_dialling_prefixes_are_those_the_detector_takes() -> None:
              for s in ("".join(t) for t in itertools.product("0123456789", repeat=w))
              if detect._dialling_prefix(s)}
     assert {(w, int(v)) for w, a in search._dialling_prefixes().items() for v in a} == taken
+
+
+def parsed_phone(value: str, region: str) -> tuple[str, str] | None:
+    """What phone_and_region reads, with phonenumbers.parse asked for every value."""
+    import phonenumbers
+
+    text = whole_normalised(value).strip()
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if len(digits) < 7 or len(set(digits)) == 1:
+        return None
+    try:
+        number = phonenumbers.parse(text, region)
+        national = str(number.national_number)
+        found = phonenumbers.region_code_for_country_code(number.country_code)
+    except phonenumbers.NumberParseException:
+        national, found = digits.lstrip("0"), region
+    if len(national) < 7 or len(set(national)) == 1:
+        return None
+    return national, found if found != "ZZ" else region
+
+
+def test_phones_in_digits_and_punctuation_are_read_as_phonenumbers_reads_them() -> None:
+    # the digits alone decide: a + or not, country codes (one to three digits, unknown
+    # ones, 0 first), 00 and the default region's code first, China's carrier prefixes,
+    # trunk prefixes, non-geographic codes, numbers too long; in several regions
+    rng = random.Random(6)
+    heads = ["", "+", "0", "00", "+0", "(", "+(", "+ ", "-", "0086", "86", "44", "+44 (0)",
+             "011", "+1", "1", "+800 ", "+39 0", "+54 9", "+55 0", "17951", "1200", "11",
+             "+86 1179", "+86 12", "+7 8", "+44", "+86 ", "+999"]
+    values = ["+44 7644 808806", "(07644) 808-806", "07644 808806", "+86 138 1234 5678",
+              "+86-138-1234-5678", "008613812345678", "+44 0000 000000", "7644808806"]
+    for _ in range(1500):
+        value = rng.choice(heads)
+        for digit in rng.choices("0123456789", k=rng.randint(5, 18)):
+            value += digit + (rng.choice([" ", "-", " - ", "(", ")", "  "])
+                              if rng.random() < 0.25 else "")
+        values.append(value)
+    for region in ("GB", "CN", "US", "AR", "IT", "gb", "XX"):
+        for value in values if region in ("GB", "CN") else values[:400]:
+            assert privacy.phone_and_region(value, default_region=region) == parsed_phone(
+                value, region), (value, region)
+
+
+def test_ascii_files_are_read_as_their_text(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    alphabet = 'ab.@-_%+ ,\n"xZ9'
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 300)))
+             for _ in range(200)]
+    texts += ["q" * 700 + "@ab.cd" + t for t in texts[:10]]  # long runs
+    texts.append("\n".join(texts * 30))
+    for text in texts:
+        assert search._written_emails_utf8(text.encode("ascii")) == Counter(
+            detect._EMAIL_TEXT.findall(text))
+    # the columns of a CSV or JSON-lines export, from its bytes or from its text
+    files = {"a.csv": "id,phone,first_name,last_name\n1,07644 808806,Ella,Wood\n2,,Ann,\n",
+             "b.csv": '"id","mobile"\n1,"+44 7644 808806"\n',
+             "c.jsonl": '{"phone": "07644 808806", "name": "Ella Wood"}\nnot json\n{"x": 1}\n',
+             "d.csv": "no,header,here\n", "e.jsonl": '{"email": "a@b.cd"}\n', "f.csv": ""}
+    for name, text in files.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="ascii")
+        from_text = [(w, {c: column(c) for c in w})
+                     for w, column in sources._records(path, text=text)]
+        from_bytes = [(w, {c: column(c) for c in w})
+                      for w, column in sources._records(path, data=text.encode("ascii"))]
+        assert from_bytes == from_text, name

@@ -116,13 +116,18 @@ def normalise_text(text: str) -> str:
         return text
     if len(text) > _NFKC_BLOCK:
         # a line feed never composes with its neighbours, so normalising blocks of lines
-        # gives the same text; one full-width digit then renormalises its block, not a
-        # whole table (NFKC returns a text it would not change without rewriting it)
+        # gives the same text; one full-width digit then renormalises the lines of its
+        # block that are not ASCII, not a whole table (NFKC returns a text it would not
+        # change without rewriting it)
         blocks, at = [], 0
         while at < len(text):
             cut = text.find("\n", at + _NFKC_BLOCK)
             end = len(text) if cut < 0 else cut + 1
-            blocks.append(unicodedata.normalize("NFKC", text[at:end]))
+            block = text[at:end]
+            if not (block.isascii() or unicodedata.is_normalized("NFKC", block)):
+                block = "\n".join(line if line.isascii() else unicodedata.normalize(
+                    "NFKC", line) for line in block.split("\n"))
+            blocks.append(block)
             at = end
         text = "".join(blocks)
     else:
@@ -228,17 +233,128 @@ def phone_and_region(value: Any, *, default_region: str = "GB") -> tuple[str, st
     digits = "".join(_DIGITS.findall(text))
     if len(digits) < 7 or len(set(digits)) == 1:
         return None
-    import phonenumbers
+    found = _plain_phone(text[0] == "+", digits, default_region) if _PLAIN_PHONE.fullmatch(
+        text) else None
+    if found is not None:
+        national, region = found
+    else:
+        import phonenumbers
 
-    try:
-        number = phonenumbers.parse(text, default_region)
-        national = str(number.national_number)
-        region = phonenumbers.region_code_for_country_code(number.country_code)
-    except phonenumbers.NumberParseException:
-        national, region = digits.lstrip("0"), default_region
+        try:
+            number = phonenumbers.parse(text, default_region)
+            national = str(number.national_number)
+            region = phonenumbers.region_code_for_country_code(number.country_code)
+        except phonenumbers.NumberParseException:
+            national, region = digits.lstrip("0"), default_region
     if len(national) < 7 or len(set(national)) == 1:
         return None
     return national, region if region != "ZZ" else default_region
+
+
+#: Phones written in ASCII digits, spaces, hyphens and brackets, with or without a ``+``
+#: first: how raw exports write them (``+44 7644 808806``, ``(07644) 808-806``).
+_PLAIN_PHONE = re.compile(r"\+?[0-9 ()\-]+")
+
+
+def _plain_phone(plus: bool, digits: str, default_region: str) -> tuple[str, str] | None:
+    """``(national significant number, region)`` that ``phonenumbers.parse`` reads in a
+    :data:`_PLAIN_PHONE` written with these ``digits`` (after a ``+`` or not), read from the
+    digits by the steps ``parse`` takes; None where another step would be taken (an
+    international prefix ``00``, a national number starting with the default region's
+    country code, a number ``parse`` rejects ...): then ``parse`` itself is asked.
+
+    ``parse`` reads such a text as its digits alone: it starts at the ``+`` or the first
+    digit and ends at the last digit; spaces, hyphens and brackets are punctuation it
+    drops; no extension can be written without a letter, ``#``, ``,`` or ``;``; three or
+    more digits make a viable number. What follows depends on the digits only: the country
+    code after a ``+`` (or the default region's), then the national prefix stripped when
+    the region's prefix pattern matches (``phonenumbers``' own step, so the same
+    rules). tests/core/test_privacy_search.py compares it with ``parse`` on many forms.
+    Several times faster than ``parse``, which normalises character by character; a
+    500,000-customer export holds about 430,000 distinct phones.
+    """
+    rules = _region_rules(default_region)
+    if rules is None:
+        return None
+    if plus:
+        codes = _calling_codes()
+        for width in (1, 2, 3):
+            if digits[0] != "0" and (code := codes.get(digits[:width])) is not None:
+                break
+        else:
+            return None
+        national = digits[width:]
+        read = _calling_code_rules(code)
+        if read is None:
+            return None
+        region, metadata, prefix = read
+    else:
+        metadata, international, own_code, prefix = rules
+        if international is not None and international.match(digits) or digits.startswith(
+                own_code):
+            return None
+        national, region = digits, _calling_code_rules(metadata.country_code)
+        if region is None:
+            return None
+        region = region[0]
+    if prefix is not None and prefix.match(national):
+        import phonenumbers.phonenumberutil as util
+
+        # parse's own lines: strip the national prefix unless what remains is too short
+        _, potential, _ = util._maybe_strip_national_prefix_carrier_code(national, metadata)
+        if util._test_number_length(potential, metadata) not in (
+                util.ValidationResult.TOO_SHORT, util.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+                util.ValidationResult.INVALID_LENGTH):
+            national = potential
+    if not 2 <= len(national) <= 17:  # parse's limits on a national number
+        return None
+    return str(int(national)), region
+
+
+@lru_cache(maxsize=1)
+def _calling_codes() -> dict[str, int]:
+    """The country calling codes ``phonenumbers`` knows, by their digits."""
+    import phonenumbers
+
+    return {str(c): c for c in phonenumbers.COUNTRY_CODE_TO_REGION_CODE}
+
+
+@lru_cache(maxsize=256)
+def _region_rules(region: str) -> tuple[Any, re.Pattern[str] | None, str,
+                                        re.Pattern[str] | None] | None:
+    """The metadata of ``region`` (as ``parse`` is given it), its international prefix and
+    national prefix patterns and its country code; None for a region ``phonenumbers``
+    does not know or a version whose steps :func:`_plain_phone` does not take."""
+    import phonenumbers.phonenumberutil as util
+    from phonenumbers.phonemetadata import PhoneMetadata
+
+    steps = ("_maybe_strip_national_prefix_carrier_code", "_test_number_length",
+             "ValidationResult")
+    if not all(hasattr(util, step) for step in steps) or not util._is_valid_region_code(
+            region):
+        return None
+    metadata = PhoneMetadata.metadata_for_region(region.upper(), None)
+    if metadata is None:
+        return None
+    international = metadata.international_prefix
+    prefix = metadata.national_prefix_for_parsing
+    return (metadata, re.compile(international) if international is not None else None,
+            str(metadata.country_code), re.compile(prefix) if prefix else None)
+
+
+@lru_cache(maxsize=256)
+def _calling_code_rules(code: int) -> tuple[str, Any, re.Pattern[str] | None] | None:
+    """The region of a country calling code (``001`` for non-geographic codes), its
+    metadata and national prefix pattern, as ``parse`` reads them."""
+    import phonenumbers
+    from phonenumbers.phonemetadata import PhoneMetadata
+
+    region = phonenumbers.region_code_for_country_code(code)
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+    if metadata is None:
+        return None
+    prefix = metadata.national_prefix_for_parsing
+    return region, metadata, re.compile(prefix) if prefix else None
 
 
 def _glued(text: str, at: int, step: int) -> bool:
@@ -431,7 +547,13 @@ def normalise_email(address: str) -> str:
     >>> normalise_email(" Anna@MÜLLER.de "), normalise_email("anna@xn--mller-kva.DE")
     ('anna@xn--mller-kva.de', 'anna@xn--mller-kva.de')
     """
-    local, _, domain = normalise_text(str(address)).strip().rpartition("@")
+    address = str(address)
+    if address.isascii():
+        # NFKC keeps ASCII as it is, case folding lowers its letters, and IDNA gives an
+        # ASCII domain back as it is (or fails, and the domain is compared as written)
+        local, _, domain = address.strip().rpartition("@")
+        return f"{local.lower()}@{domain.strip('.').lower()}"
+    local, _, domain = normalise_text(address).strip().rpartition("@")
     return f"{local.casefold()}@{_ascii_domain(domain)}"
 
 

@@ -228,8 +228,15 @@ _NOT_IN_ADDRESSES = np.ones(256, dtype=bool)
 _NOT_IN_ADDRESSES[[ord(c) for c in "@._%+-0123456789"]] = False
 _NOT_IN_ADDRESSES[ord("A"):ord("Z") + 1] = _NOT_IN_ADDRESSES[ord("a"):ord("z") + 1] = False
 _NOT_IN_ADDRESSES[0x80:] = False  # bytes of other characters
-#: Characters of a long text read at a time (bounds the memory the numpy arrays take).
-_PIECE = 1 << 25
+#: An e-mail address in ASCII as :data:`~cjmlib.core.privacy.detect._EMAIL_TEXT` reads one
+#: (a local part, one '@', labels of letters, digits and hyphens, the last of two or more),
+#: the whole run (Arrow's regular expressions).
+_PLAIN_ADDRESS = r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z0-9\-]{2,}$"
+#: :data:`_NOT_IN_ADDRESSES` as a ``bytes.translate`` table: 1 for a byte no address holds.
+_EDGE_BYTES = _NOT_IN_ADDRESSES.astype(np.uint8).tobytes()
+#: Characters of a long text read at a time (bounds the memory the numpy arrays take: the
+#: positions of a piece's bytes no address holds, at most 8 bytes per character).
+_PIECE = 1 << 24
 
 
 def written_emails(text: str) -> Counter[str]:
@@ -245,9 +252,6 @@ def written_emails(text: str) -> Counter[str]:
         return Counter()
     if len(text) < _LONG_TEXT:
         return Counter(_EMAIL_TEXT.findall(text))
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     found: Counter[str] = Counter()
     runs = []
     at = 0
@@ -260,48 +264,111 @@ def written_emails(text: str) -> Counter[str]:
         except UnicodeEncodeError:  # a lone surrogate: this piece read by the detector
             found.update(_EMAIL_TEXT.findall(piece))
             continue
-        codes = np.frombuffer(data, dtype=np.uint8)
-        signs = np.flatnonzero(codes == 64)
-        if not signs.size:
-            continue
-        starts = _run_end(codes, signs, -1)
-        ends = _run_end(codes, signs, 1) + 1
-        starts, first = np.unique(starts, return_index=True)  # one run for all its '@'
-        # the piece cut at the runs' edges, every other part a run
-        offsets = np.empty(2 * starts.size + 2, dtype=np.int64)
-        offsets[0], offsets[-1] = 0, codes.size
-        offsets[1:-1:2], offsets[2:-1:2] = starts, ends[first]
-        parts = pa.LargeStringArray.from_buffers(offsets.size - 1, pa.py_buffer(offsets),
-                                                 pa.py_buffer(data))
-        runs.append(parts.take(pa.array(np.arange(1, offsets.size - 1, 2))))
+        runs += _address_runs(data)
+    return _count_runs(runs, found)
+
+
+def _written_emails_utf8(data: bytes) -> Counter[str]:
+    """:func:`written_emails` of the text whose UTF-8 bytes are ``data``, for a text that
+    is already normalised (an ASCII file: NFKC keeps ASCII as it is), without decoding it:
+    a raw export of 600 MB is looked at where it holds an ``@``."""
+    if b"@" not in data:
+        return Counter()
+    if len(data) < _LONG_TEXT:
+        return written_emails(data.decode("utf-8"))
+    view = memoryview(data)
+    runs = []
+    at = 0
+    while at < len(data):
+        cut = data.find(b"\n", at + _PIECE)
+        end = len(data) if cut < 0 else cut + 1
+        runs += _address_runs(view[at:end])
+        at = end
+    return _count_runs(runs, Counter())
+
+
+def _address_runs(data: Any) -> list[Any]:
+    """The runs of address bytes holding an ``@`` in the UTF-8 bytes ``data``, once per
+    run (an Arrow array; none when there is no ``@``)."""
+    import pyarrow as pa
+
+    codes = np.frombuffer(data, dtype=np.uint8)
+    signs = np.flatnonzero(codes == 64)
+    if not signs.size:
+        return []
+    starts, ends = _run_bounds(data, signs)
+    # one run for all its '@' (the '@' come in order, so do the starts of their runs)
+    first = np.flatnonzero(np.diff(starts, prepend=-1))
+    starts = starts[first]
+    # the piece cut at the runs' edges, every other part a run
+    offsets = np.empty(2 * starts.size + 2, dtype=np.int64)
+    offsets[0], offsets[-1] = 0, codes.size
+    offsets[1:-1:2], offsets[2:-1:2] = starts, ends[first]
+    parts = pa.LargeStringArray.from_buffers(offsets.size - 1, pa.py_buffer(offsets),
+                                             pa.py_buffer(data))
+    return [parts.take(pa.array(np.arange(1, offsets.size - 1, 2)))]
+
+
+#: Masks of the bytes of a little-endian 8-byte word below and above the byte at 0 to 7.
+_BELOW = np.array([(1 << 8 * b) - 1 for b in range(8)], dtype=np.uint64)
+_ABOVE = np.array([~((1 << 8 * (b + 1)) - 1) & (2**64 - 1) for b in range(8)], dtype=np.uint64)
+
+
+def _run_bounds(data: Any, signs: Any) -> tuple[Any, Any]:
+    """For each ``@`` at ``signs`` in the bytes ``data``, where its run of address bytes
+    starts and where it ends (the byte after it): the nearest bytes no address holds before
+    and after it, or the edges of ``data``.
+
+    The bytes are read 8 at a time: marked 1 where no address holds them
+    (``bytes.translate``) and viewed as 64-bit words, so the nearest mark is the highest
+    (before) or lowest (after) set byte of a word, found from the word's logarithm; all
+    ``@`` walk word by word together, most for a word or two (addresses are short, and
+    every run is found however long, the edges of ``data`` marked too)."""
+    edge = b"\x01" * 8
+    marks = edge + bytes(data).translate(_EDGE_BYTES) + edge + edge[:-len(data) % 8]
+    words = np.frombuffer(marks, dtype="<u8")
+    at = signs + 8
+    where, byte = at >> 3, at & 7
+
+    def walk(word: Any, where: Any, step: int) -> Any:
+        found = np.empty(signs.size, dtype=np.int64)
+        todo = np.arange(signs.size)
+        while todo.size:
+            hit = word != 0
+            bits = word[hit]
+            if step > 0:  # the lowest set byte: its bit isolated
+                bits = bits & (~bits + np.uint64(1))
+            # a word of 0/1 bytes is below twice its highest set bit: log2 floors to it
+            found[todo[hit]] = where[hit] * 8 + (np.log2(bits.astype(np.float64)).astype(
+                np.int64) >> 3) - 8
+            todo, where = todo[~hit], where[~hit] + step
+            word = words[where]
+        return found
+
+    starts = walk(words[where] & _BELOW[byte], where, -1) + 1
+    ends = walk(words[where] & _ABOVE[byte], where, 1)
+    return starts, np.minimum(ends, len(data))
+
+
+def _count_runs(runs: list[Any], found: Counter[str]) -> Counter[str]:
+    """``found`` with the addresses the detector reads in each run, as often as the run
+    occurs."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not runs:
+        return found
     counts = pc.value_counts(pa.chunked_array(runs, pa.large_string()))
-    for run, n in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(),
+    values, times = counts.field("values"), counts.field("counts")
+    # a run that is one plain ASCII address is what the detector reads in it: its local
+    # part runs up to the only '@', its labels are read whole (the detector's pattern in
+    # ASCII, tried from the run's first byte); other runs are read by the detector
+    plain = pc.match_substring_regex(values, _PLAIN_ADDRESS)
+    found.update(dict(zip(values.filter(plain).to_pylist(),
+                          times.filter(plain).to_pylist(), strict=True)))
+    odd = pc.invert(plain)
+    for run, n in zip(values.filter(odd).to_pylist(), times.filter(odd).to_pylist(),
                       strict=True):
         for written in _EMAIL_TEXT.findall(run):
             found[written] += n
     return found
-
-
-def _run_end(codes: Any, signs: Any, step: int) -> Any:
-    """For each ``@`` at ``signs``, the last byte of its run of address bytes walking by
-    ``step`` (-1: the first byte of the run, 1: the last), all ``@`` walked together a
-    byte at a time (runs are short); runs longer than 256 bytes are finished off from the
-    positions of all the bytes no address holds."""
-    at = signs.copy()
-    walking = np.arange(signs.size)
-    for _ in range(256):
-        if not walking.size:
-            return at
-        ahead = at[walking] + step
-        more = (ahead >= 0) & (ahead < codes.size)
-        more[more] = ~_NOT_IN_ADDRESSES[codes[ahead[more]]]
-        walking = walking[more]
-        at[walking] = ahead[more]
-    edges = np.flatnonzero(_NOT_IN_ADDRESSES[codes])
-    k = np.searchsorted(edges, at[walking])
-    if step < 0:
-        at[walking] = np.where(k > 0, edges[np.maximum(k - 1, 0)] + 1, 0) if edges.size else 0
-    else:
-        at[walking] = np.where(k < edges.size, edges[np.minimum(k, edges.size - 1)] - 1,
-                               codes.size - 1) if edges.size else codes.size - 1
-    return at

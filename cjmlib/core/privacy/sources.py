@@ -28,7 +28,7 @@ from cjmlib.core.privacy.detect import (
     normalise_text,
     phone_and_region,
 )
-from cjmlib.core.privacy.search import written_emails
+from cjmlib.core.privacy.search import _written_emails_utf8, written_emails
 from cjmlib.core.progress import Progress
 
 #: Placeholder values that are not personal data.
@@ -116,6 +116,19 @@ def _as_pandas_writes(kind: Any, missing: int) -> bool:
         pa.types.is_integer(kind) and missing == 0)
 
 
+def _raw_text(path: Path) -> tuple[str | None, bytes | None]:
+    """A raw file as ``personal_data`` reads it: ``(text, None)`` as :func:`_file_text`
+    reads it ("" for Parquet, read column by column), or ``(None, bytes)`` for a text file
+    in ASCII, whose bytes are its text (decoding a large export would only copy it)."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return "", None
+    if suffix in (".xlsx", ".xlsm") or suffix in IMAGE_SUFFIXES:
+        return _file_text(path), None
+    data = path.read_bytes()
+    return (None, data) if data.isascii() else (_decode(data), None)
+
+
 def _file_text(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
@@ -138,33 +151,39 @@ def _wanted(columns: Iterable[Any]) -> list[str]:
             or LAST_NAME_COLUMNS.match(str(c)) or FULL_NAME_COLUMNS.match(str(c))]
 
 
-def _records(path: Path, text: str | None = None
-             ) -> Iterator[tuple[list[str], Iterable[Mapping[str, Any]]]]:
-    """Phone and name columns of a raw table as (columns, rows); nothing for files without
-    such columns or that are not tables (e-mails are read from the text of every file).
-    ``text``: the file's text when already read (CSV, JSON)."""
+def _records(path: Path, text: str | None = None, data: bytes | None = None
+             ) -> Iterator[tuple[list[str], Callable[[str], list[Any]]]]:
+    """Phone and name columns of a raw table as (columns, the values of a column by its
+    name); nothing for files without such columns or that are not tables (e-mails are read
+    from the text of every file). ``text``: the file's text when already read (CSV, JSON);
+    ``data``: instead, its bytes when they are ASCII (then they are its text), decoded only
+    when the table has such columns."""
     suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv", ".jsonl", ".ndjson", ".json") and text is None:
+    if suffix in (".csv", ".tsv", ".jsonl", ".ndjson", ".json") and text is None and (
+            data is None):
         text = _decode(path.read_bytes())
+
+    def whole() -> str:
+        return text if text is not None else data.decode("ascii")
+
     if suffix in (".csv", ".tsv"):
         sep = "\t" if suffix == ".tsv" else ","
         # the header is the first line when it is not blank and no quote can carry it on
-        first = text[:text.find("\n") + 1] if "\n" in text else text
-        head = first if first.strip() and '"' not in first else text
+        first = _head(text, data, 1)
+        head = first if first.strip() and '"' not in first else whole()
         try:
             header = pd.read_csv(io.StringIO(head), dtype=str, sep=sep, nrows=0)
         except Exception:  # not a table
             return
         wanted = _wanted(header.columns)
         if wanted:
-            frame = pd.read_csv(io.StringIO(text), dtype=str, sep=sep, usecols=wanted,
+            frame = pd.read_csv(io.StringIO(whole()), dtype=str, sep=sep, usecols=wanted,
                                 on_bad_lines="skip")
-            names, columns = list(frame.columns), [frame[c].tolist() for c in frame.columns]
-            yield wanted, [dict(zip(names, row, strict=True))
-                           for row in zip(*columns, strict=True)]
+            yield wanted, _column_of(frame)
     elif suffix in (".jsonl", ".ndjson"):
         keys: set[str] = set()
-        for line in _first_lines(text, 200):  # JSON lines share their keys: the first ones
+        # JSON lines share their keys: the first ones
+        for line in _first_lines(_head(text, data, 201), 200):
             try:
                 obj = json.loads(line)
             except ValueError:
@@ -175,36 +194,60 @@ def _records(path: Path, text: str | None = None
         if not wanted:
             return
         rows = []
-        for line in text.splitlines():
+        for line in whole().splitlines():
             try:
                 obj = json.loads(line)
             except ValueError:
                 continue
             if isinstance(obj, dict):
                 rows.append({k: obj.get(k) for k in wanted})
-        yield wanted, rows
+        yield wanted, _column_of_rows(rows)
     elif suffix == ".json":
         try:
-            obj = json.loads(text)
+            obj = json.loads(whole())
         except ValueError:
             return
         if isinstance(obj, list) and obj and all(isinstance(r, dict) for r in obj):
             wanted = _wanted(sorted({k for r in obj for k in r}))
             if wanted:
-                yield wanted, obj
+                yield wanted, _column_of_rows(obj)
     elif suffix == ".parquet":
         import pyarrow.parquet as pq
 
         wanted = _wanted(pq.read_schema(path).names)
         if wanted:
-            frame = pd.read_parquet(path, columns=wanted)
-            yield wanted, frame.astype("string").to_dict("records")
+            yield wanted, _column_of(pd.read_parquet(path, columns=wanted).astype("string"))
     elif suffix in (".xlsx", ".xlsm"):
         frames = pd.read_excel(path, sheet_name=None, dtype=str)
         for frame in frames.values():
             wanted = _wanted(frame.columns)
             if wanted:
-                yield wanted, frame[wanted].to_dict("records")
+                yield wanted, _column_of_rows(frame[wanted].to_dict("records"))
+
+
+def _column_of(frame: pd.DataFrame) -> Callable[[str], list[Any]]:
+    """The values of a column of ``frame`` by its name (None for each row of a column it
+    does not have), as its rows as records would give them."""
+    return lambda name: (frame[name].tolist() if name in frame.columns
+                         else [None] * len(frame))
+
+
+def _column_of_rows(rows: list[Mapping[str, Any]]) -> Callable[[str], list[Any]]:
+    return lambda name: [row.get(name) for row in rows]
+
+
+def _head(text: str | None, data: bytes | None, lines: int) -> str:
+    """The first ``lines`` lines of ``text`` (or of the ASCII ``data``) with their line
+    feeds; all of it when it has fewer."""
+    whole = text if text is not None else data
+    feed = "\n" if text is not None else b"\n"
+    end = -1
+    for _ in range(lines):
+        end = whole.find(feed, end + 1)
+        if end < 0:
+            break
+    head = whole if end < 0 else whole[:end + 1]
+    return head if text is not None else head.decode("ascii")
 
 
 def _first_lines(text: str, n: int) -> list[str]:
@@ -217,10 +260,14 @@ def _first_lines(text: str, n: int) -> list[str]:
     return text[:end + 1].splitlines()[:n]
 
 
-def _written_emails(path: Path, text: str) -> Counter[str]:
+def _written_emails(path: Path, text: str | None, data: bytes | None = None
+                    ) -> Counter[str]:
     """How often each e-mail address is written in a raw file (its text as
-    :func:`_file_text` reads it, normalised): Parquet tables column by column."""
+    :func:`_file_text` reads it, normalised): Parquet tables column by column; ``data``
+    instead of ``text``: the file's bytes when they are ASCII (its text, normalised)."""
     if path.suffix.lower() != ".parquet":
+        if text is None:
+            return _written_emails_utf8(data)
         return written_emails(normalise_text(text))
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -307,30 +354,25 @@ def personal_data(
     report = _progress(progress)
     for k, (path, rel) in enumerate(files, start=1):
         found = {"email": 0, "phone": 0, "name": 0}
-        text = "" if path.suffix.lower() == ".parquet" else _file_text(path)
+        text, data = _raw_text(path)
         # an address recurs in every event it has: normalise each distinct spelling once
-        for written, n in _written_emails(path, text).items():
+        for written, n in _written_emails(path, text, data).items():
             address = addresses.get(written) or addresses.setdefault(
                 written, normalise_email(written))
             if address not in skip_emails:
                 emails.add(address)
                 found["email"] += n
         try:
-            tables = list(_records(path, text or None))
+            tables = list(_records(path, text or None, data))
         except Exception:  # an unreadable table still had its e-mails read above
             tables = []
-        for columns, rows in tables:
+        for columns, column in tables:
             phone_cols = [c for c in columns if PHONE_COLUMNS.search(str(c))]
             first_cols = [c for c in columns if FIRST_NAME_COLUMNS.match(str(c))]
             last_cols = [c for c in columns if LAST_NAME_COLUMNS.match(str(c))]
             full_cols = [c for c in columns if FULL_NAME_COLUMNS.match(str(c))]
             if not (phone_cols or first_cols or full_cols):
                 continue
-            rows = list(rows)
-
-            def column(name: str, rows: list[Mapping[str, Any]] = rows) -> list[Any]:
-                return [row.get(name) for row in rows]
-
             # phones row by row (ties between regions go to the one read first)
             numbers = [n for n in chain.from_iterable(zip(*(
                 _each(read, read_phone, column(c)) for c in phone_cols), strict=True)) if n]
