@@ -29,7 +29,8 @@ Side by side: notebooks that do not read each other's results run at once, up to
 the run-folder files it declares it writes.
 
 Privacy: after the last notebook, every file of the run folder is searched for the e-mails,
-phones and names of the raw data (:mod:`cjmlib.core.privacy`); a hit fails the run
+phones and names of the raw data (:mod:`cjmlib.core.privacy`; read on a thread while the
+notebooks execute); a hit fails the run
 (``failed_step: privacy_scan``), with the masked hits in ``privacy_scan.csv``, and the files
 holding them are removed.
 
@@ -165,16 +166,21 @@ def _failure_message(exc: Exception, notebook: str, executed: Path) -> str:
 
 
 def privacy_check(run_dir: Path, sources: Sequence[Path],
-                  say: Callable[[str], None] | None = None) -> tuple[dict[str, Any], Any]:
+                  say: Callable[[str], None] | None = None, *,
+                  read: Callable[[], Any] | None = None) -> tuple[dict[str, Any], Any]:
     """Scan ``run_dir`` for the personal data of ``sources`` (raw folder, pilot file); the
     manifest entry and the :class:`cjmlib.core.privacy.PrivacyScan`. ``say`` hears how far
     the scan got when it takes more than a few seconds (a large run), and then when it
-    ends."""
+    ends. ``read``: returns the personal data of ``sources`` already read (see
+    :class:`_ReadAhead`) instead of reading them here."""
     from cjmlib.core import privacy
 
     started = time.perf_counter()
     present = [p for p in sources if p is not None and p.exists()]
-    personal = privacy.personal_data(present, progress=say) if present else None
+    if read is not None:
+        personal = read()
+    else:
+        personal = privacy.personal_data(present, progress=say) if present else None
     if personal is None or personal.empty:
         return ({"passed": True, "skipped": "no raw data with personal data to look for",
                  "seconds": round(time.perf_counter() - started, 2)}, None)
@@ -190,6 +196,35 @@ def privacy_check(run_dir: Path, sources: Sequence[Path],
                             personal.summary().set_index("kind")["distinct_values"].items()},
              "seconds": round(seconds, 2)}
     return entry, scan
+
+
+class _ReadAhead:
+    """The raw data's personal data, read on a thread from the start of the run while the
+    notebooks execute (in other processes), so the scan at the end only searches. Nothing
+    is stored: the values live in the runner's memory, as they would during the scan."""
+
+    def __init__(self, sources: Sequence[Path | None]) -> None:
+        self.present = [p for p in sources if p is not None and p.exists()]
+        self._done = threading.Event()
+        self._value: Any = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._read, daemon=True, name="privacy-read-ahead").start()
+
+    def _read(self) -> None:
+        from cjmlib.core import privacy
+
+        try:
+            self._value = privacy.personal_data(self.present) if self.present else None
+        except BaseException as exc:  # raised where the scan asks for it
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def __call__(self) -> Any:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def default_jobs() -> int:
@@ -408,6 +443,8 @@ def _execute(
     write_manifest = record.write
     write_manifest()
     say(f"run folder: {run_dir}")
+    scan_sources = [raw_dir, pilot_path.resolve() if pilot_path else None]
+    read_ahead = _ReadAhead(scan_sources) if privacy_scan else None
     (run_dir / NOTEBOOKS_FOLDER).mkdir()
     kernel_log = open(run_dir / NOTEBOOKS_FOLDER / "kernel.log", "w", encoding="utf-8")
     launch = kernel_launch_options(
@@ -454,8 +491,7 @@ def _execute(
     finally:
         kernel_log.close()
     if privacy_scan:
-        entry, scan = privacy_check(run_dir, [raw_dir, pilot_path.resolve() if pilot_path
-                                              else None], say)
+        entry, scan = privacy_check(run_dir, scan_sources, say, read=read_ahead)
         manifest["privacy_scan"] = entry
         if scan is not None and not scan.passed:
             from cjmlib.core.io import write_table
