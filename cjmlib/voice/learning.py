@@ -29,8 +29,8 @@ from cjmlib.voice.text_model import (
     TextModel,
     combine,
     default_features,
+    distinct_counts,
     fit_counts,
-    hashed_counts,
 )
 
 #: Weights of the own model's log-odds tried on the out-of-fold predictions.
@@ -144,14 +144,16 @@ def learn_sentiment(
             continue
         features = default_features(str(lang))
         # the texts are vectorised once; every fold fits on its rows of the counts
-        raw = hashed_counts(part[text_col].astype(str).tolist(), features)
+        codes, distinct = distinct_counts(part[text_col].astype(str).tolist(), features)
+        raw = distinct[codes]
         base = part["sentiment"].to_numpy(float)
         logit = np.empty(len(part))
         splitter = StratifiedKFold(min(folds, row["positive"], row["negative"]), shuffle=True,
                                    random_state=seed)
         for train, test in splitter.split(np.zeros(len(y)), y):
             m = fit_counts(raw[train], y[train], language=str(lang), features=features)
-            logit[test] = m.predict_counts(raw[test])
+            # log-odds are row by row: each distinct text once, spread to its copies
+            logit[test] = m.predict_counts(distinct)[codes[test]]
         by_w = {w: _auc(y, combine(base, logit, w)) for w in WEIGHTS}
         w = max(by_w, key=lambda k: (round(by_w[k], 4), -k))
         own = combine(base, logit, w)

@@ -29,7 +29,6 @@ travels under that name in the customers table.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,11 +150,27 @@ def customer_features(
                               unit="session", session_timeout_minutes=session_timeout_minutes,
                               exclude_touchpoints=list(email.values()))
     s = journeys.steps
+    # one pass over the sessions: every count per customer in one grouped query, the
+    # channel, stage and touchpoint-group counts as conditional counts (their values first,
+    # from a query the engine answers without building the sessions)
+    kinds = execute(s.select("channel", "stage").distinct())
+    values = {col: sorted(kinds[col].dropna().unique(), key=str) for col in ("channel", "stage")}
+    present = set(journeys.touchpoint_counts["touchpoint"])
+    groups = {name: [m for m in members if m in present]
+              for name, members in (touchpoint_groups or {}).items()}
+    counts: dict[str, Any] = {}
+    for col in ("channel", "stage"):
+        counts[f"_{col}_total"] = s[col].count()
+        for i, v in enumerate(values[col]):
+            counts[f"_{col}_{i}"] = s.count(where=s[col] == v)
+    for i, members in enumerate(groups.values()):
+        if members:
+            counts[f"_group_{i}"] = s.count(where=s.touchpoint.isin(members))
     base = execute(s.group_by("customer_id").aggregate(
         sessions=s.journey_id.nunique(), events=s.count(),
         conversions=s.is_conversion.cast("int64").sum(),
         revenue=s.value.sum(), order_value=s.value.mean(where=s.value > 0),
-        first=s.event_time.min(), last=s.event_time.max(),
+        first=s.event_time.min(), last=s.event_time.max(), **counts,
     )).set_index("customer_id").sort_index()
     end = journeys.observed_until
     out = pd.DataFrame(index=base.index)
@@ -169,20 +184,14 @@ def customer_features(
     out["revenue"] = base["revenue"].fillna(0.0).astype(float)
     out["order_value"] = base["order_value"].astype(float)
     for col, prefix in (("channel", "channel_share_"), ("stage", "stage_share_")):
-        counts = execute(s.group_by(["customer_id", col]).aggregate(n=s.count()))
-        wide = counts.pivot_table(index="customer_id", columns=col, values="n", aggfunc="sum",
-                                  fill_value=0)
-        shares = wide.div(wide.sum(axis=1), axis=0).reindex(out.index, fill_value=0.0)
-        for c in sorted(shares.columns, key=str):
-            out[f"{prefix}{c}"] = shares[c].astype(float)
-    if touchpoint_groups:
-        counts = execute(s.group_by(["customer_id", "touchpoint"]).aggregate(n=s.count()))
-        wide = counts.pivot_table(index="customer_id", columns="touchpoint", values="n",
-                                  aggfunc="sum", fill_value=0).reindex(out.index, fill_value=0)
-        total = wide.sum(axis=1)
-        for name, members in touchpoint_groups.items():
-            cols = [m for m in members if m in wide.columns]
-            out[f"share_{name}"] = (wide[cols].sum(axis=1) / total) if cols else 0.0
+        total = base[f"_{col}_total"].to_numpy(float)
+        for i, v in enumerate(values[col]):
+            n = base[f"_{col}_{i}"].to_numpy(float)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[f"{prefix}{v}"] = np.where(total > 0, n / total, 0.0)
+    for i, (name, members) in enumerate(groups.items()):
+        out[f"share_{name}"] = (base[f"_group_{i}"].to_numpy(float) / out["events"].to_numpy()
+                                if members else 0.0)
     t = table.filter(table.touchpoint.isin([email["sent"], email["open"]]))
     mail = execute(t.group_by("customer_id").aggregate(
         sent=(t.touchpoint == email["sent"]).cast("int64").sum(),
@@ -581,28 +590,42 @@ def _fmt(value: float) -> str:
 
 
 def _typical_journeys(seg: pd.DataFrame, events: Any, conversion_touchpoints: Sequence[str],
-                      exclude: Sequence[str], max_steps: int) -> dict[int, dict[str, Any]]:
-    """Most frequent session path per segment (``path_variants`` on each segment's sessions)."""
-    from cjmlib.journeys.build import build_journeys
-    from cjmlib.journeys.transitions import path_variants
+                      exclude: Sequence[str], max_steps: int, separator: str = " > ",
+                      ) -> dict[int, dict[str, Any]]:
+    """Most frequent session path per segment, with its share of the segment's sessions:
+    the variants of :func:`cjmlib.journeys.transitions.path_variants` (the same paths, cut
+    after ``max_steps`` steps, ties by path), counted for every segment in one grouped query
+    over the sessions instead of a build per segment."""
+    import ibis
 
-    table = seg[["customer_id", "persona"]].assign(persona=seg["persona"].astype(str))
+    from cjmlib.core.engine import execute
+    from cjmlib.journeys.build import build_journeys
+    from cjmlib.stats.intervals import add_rate
+
     journeys = build_journeys(events, conversion_touchpoints=list(conversion_touchpoints),
-                              unit="session", exclude_touchpoints=list(exclude),
-                              customers=table, segment_col="persona")
-    out = {}
-    for s in sorted(seg["persona"].unique()):
-        steps = journeys.steps.filter(journeys.steps.persona == str(s))
-        variants = path_variants(dataclasses.replace(journeys, steps=steps), top=1,
-                                 max_steps=max_steps)
-        head = variants[variants["path"] != "(other variants)"]
-        if not head.empty:
-            top = head.iloc[0]
-            out[int(s)] = {"path": str(top["path"]), "share": float(top["share"]),
-                           "share_ci_low": float(top["share_ci_low"]),
-                           "share_ci_high": float(top["share_ci_high"]),
-                           "sessions": int(variants["journeys"].sum())}
-    return out
+                              unit="session", exclude_touchpoints=list(exclude))
+    s = journeys.ordered("step")
+    parts = [s.touchpoint.max(where=s.step == k) for k in range(1, max_steps + 1)]
+    per_journey = s.group_by(["journey_id", "customer_id"]).aggregate(
+        n_steps=s.step.max(), **{f"_p{k}": p for k, p in enumerate(parts, start=1)})
+    path = ibis.literal(separator).join([per_journey[f"_p{k}"]
+                                         for k in range(1, max_steps + 1)])
+    path = ibis.ifelse(per_journey.n_steps > max_steps, path + separator + "...", path)
+    labels = ibis.memtable(seg[["customer_id", "persona"]].astype({"customer_id": str}))
+    paths = per_journey.select("customer_id", path=path).inner_join(labels, "customer_id")
+    variants = paths.group_by(["persona", "path"]).aggregate(journeys=paths.count())
+    ranked = variants.mutate(
+        _rank=ibis.row_number().over(ibis.window(group_by="persona", order_by=[
+            ibis.desc(variants.journeys), variants.path])),
+        sessions=variants.journeys.sum().over(ibis.window(group_by="persona")))
+    top = execute(ranked.filter(ranked._rank == 0).drop("_rank"))
+    top = top.astype({"journeys": "int64", "sessions": "int64"}).sort_values("persona")
+    add_rate(top, "share", "journeys", "sessions")
+    return {int(r.persona): {"path": str(r.path), "share": float(r.share),
+                             "share_ci_low": float(r.share_ci_low),
+                             "share_ci_high": float(r.share_ci_high),
+                             "sessions": int(r.sessions)}
+            for r in top.itertuples(index=False)}
 
 
 def _touchpoint_reach(seg: pd.DataFrame, events: Any, exclude: Sequence[str]) -> pd.DataFrame:
