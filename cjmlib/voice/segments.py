@@ -29,8 +29,11 @@ travels under that name in the customers table.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -324,11 +327,13 @@ def choose_k(
     n = len(values)
     if n < 3 * ks[-1]:
         raise ValueError(f"choose_k: {n} customers are too few for k up to {ks[-1]}")
-    rows = []
-    with _single_thread():
-        for k in ks:
-            rows.append(_score_k(values, k, seeds, subsample, silhouette_sample, n_init,
-                                 max_fit))
+    # the ks are scored side by side, one thread each (k-means, silhouettes and their BLAS
+    # calls run without the GIL); each k's numbers are those of scoring it alone
+    score = partial(_score_k, values, seeds=seeds, subsample=subsample,
+                    silhouette_sample=silhouette_sample, n_init=n_init, max_fit=max_fit)
+    with _single_thread(), ThreadPoolExecutor(max_workers=min(len(ks), os.cpu_count() or 1)
+                                              ) as pool:
+        rows = list(pool.map(score, ks))
     table = pd.DataFrame(rows)
     stable = table[table["stability"] >= min_stability]
     best = (stable.loc[stable["silhouette"].idxmax(), "k"] if not stable.empty
@@ -353,8 +358,15 @@ def _capped(rows: np.ndarray, max_fit: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng([seed, max_fit]).choice(rows, max_fit, replace=False))
 
 
-def _score_k(values: np.ndarray, k: int, seeds: Sequence[int], subsample: float,
+def _score_k(values: np.ndarray, k: int, *, seeds: Sequence[int], subsample: float,
              silhouette_sample: int, n_init: int, max_fit: int | None) -> dict[str, float]:
+    with _single_thread():  # this thread's OpenMP too (its thread count is per thread)
+        return _score_k_alone(values, k, seeds, subsample, silhouette_sample, n_init, max_fit)
+
+
+def _score_k_alone(values: np.ndarray, k: int, seeds: Sequence[int], subsample: float,
+                   silhouette_sample: int, n_init: int, max_fit: int | None
+                   ) -> dict[str, float]:
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
