@@ -235,8 +235,8 @@ def customer_features(
             if unknown:
                 raise ValueError(f"customers table: column {col!r} has values {unknown} not "
                                  f"among the ordered levels {list(levels)}")
-            out[f"crm_{col}"] = values.map(lambda v, c=codes: c.get(str(v), np.nan)
-                                           if pd.notna(v) else np.nan)
+            out[f"crm_{col}"] = (values.astype(str).where(values.notna()).map(codes)
+                                 .astype(float))
     out.index.name = "customer_id"
     return out
 
