@@ -168,8 +168,10 @@ def resolve_languages(frame: pd.DataFrame, text_col: str, columns: Any = ("langu
     found: list[str | None] = [None] * len(frame)
     for col in columns:
         if col is not None and col in frame.columns:
-            found = [f if f is not None else normalise_language(v)
-                     for f, v in zip(found, frame[col], strict=True)]
+            # tags repeat: each distinct text tag normalised once
+            tags = {v: normalise_language(v) for v in {v for v in frame[col] if isinstance(v, str)}}
+            found = [f if f is not None else tags[v] if isinstance(v, str)
+                     else normalise_language(v) for f, v in zip(found, frame[col], strict=True)]
     missing = [i for i, f in enumerate(found) if f is None]
     if detect and missing:
         detected = detect_languages(frame[text_col].iloc[missing])

@@ -17,7 +17,10 @@ the model fitted on all rated ones. ``sentiment_scorer`` names what produced eac
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -29,8 +32,8 @@ from cjmlib.voice.text_model import (
     TextModel,
     combine,
     default_features,
+    distinct_counts,
     fit_counts,
-    hashed_counts,
 )
 
 #: Weights of the own model's log-odds tried on the out-of-fold predictions.
@@ -94,6 +97,17 @@ def _weighted_auc(y: np.ndarray, codes: np.ndarray, weight: np.ndarray) -> float
     return float(np.sum(pos * (below + 0.5 * neg)) / (pos.sum() * neg.sum()))
 
 
+def _fold_logit(raw: Any, distinct: Any, codes: np.ndarray, y: np.ndarray,
+                split: tuple[np.ndarray, np.ndarray], *, language: str,
+                features: str) -> np.ndarray:
+    """Out-of-fold log-odds of one cross-validation fold: the model fitted on the fold's
+    training rows, applied to its test rows (each distinct text once, spread to its copies:
+    log-odds are row by row)."""
+    train, test = split
+    model = fit_counts(raw[train], y[train], language=language, features=features)
+    return model.predict_counts(distinct)[codes[test]]
+
+
 def learn_sentiment(
     scored: pd.DataFrame,
     *,
@@ -144,14 +158,20 @@ def learn_sentiment(
             continue
         features = default_features(str(lang))
         # the texts are vectorised once; every fold fits on its rows of the counts
-        raw = hashed_counts(part[text_col].astype(str).tolist(), features)
+        codes, distinct = distinct_counts(part[text_col].astype(str).tolist(), features)
+        raw = distinct[codes]
         base = part["sentiment"].to_numpy(float)
         logit = np.empty(len(part))
         splitter = StratifiedKFold(min(folds, row["positive"], row["negative"]), shuffle=True,
                                    random_state=seed)
-        for train, test in splitter.split(np.zeros(len(y)), y):
-            m = fit_counts(raw[train], y[train], language=str(lang), features=features)
-            logit[test] = m.predict_counts(raw[test])
+        splits = list(splitter.split(np.zeros(len(y)), y))
+        # the folds are fitted side by side (liblinear runs without the GIL); each fold's
+        # numbers are those of fitting it alone
+        with ThreadPoolExecutor(max_workers=min(len(splits), os.cpu_count() or 1)) as pool:
+            fitted = pool.map(partial(_fold_logit, raw, distinct, codes, y,
+                                      language=str(lang), features=features), splits)
+            for (_, test), values in zip(splits, fitted, strict=True):
+                logit[test] = values
         by_w = {w: _auc(y, combine(base, logit, w)) for w in WEIGHTS}
         w = max(by_w, key=lambda k: (round(by_w[k], 4), -k))
         own = combine(base, logit, w)

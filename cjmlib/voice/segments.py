@@ -29,9 +29,11 @@ travels under that name in the customers table.
 
 from __future__ import annotations
 
-import dataclasses
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -151,11 +153,27 @@ def customer_features(
                               unit="session", session_timeout_minutes=session_timeout_minutes,
                               exclude_touchpoints=list(email.values()))
     s = journeys.steps
+    # one pass over the sessions: every count per customer in one grouped query, the
+    # channel, stage and touchpoint-group counts as conditional counts (their values first,
+    # from a query the engine answers without building the sessions)
+    kinds = execute(s.select("channel", "stage").distinct())
+    values = {col: sorted(kinds[col].dropna().unique(), key=str) for col in ("channel", "stage")}
+    present = set(journeys.touchpoint_counts["touchpoint"])
+    groups = {name: [m for m in members if m in present]
+              for name, members in (touchpoint_groups or {}).items()}
+    counts: dict[str, Any] = {}
+    for col in ("channel", "stage"):
+        counts[f"_{col}_total"] = s[col].count()
+        for i, v in enumerate(values[col]):
+            counts[f"_{col}_{i}"] = s.count(where=s[col] == v)
+    for i, members in enumerate(groups.values()):
+        if members:
+            counts[f"_group_{i}"] = s.count(where=s.touchpoint.isin(members))
     base = execute(s.group_by("customer_id").aggregate(
         sessions=s.journey_id.nunique(), events=s.count(),
         conversions=s.is_conversion.cast("int64").sum(),
         revenue=s.value.sum(), order_value=s.value.mean(where=s.value > 0),
-        first=s.event_time.min(), last=s.event_time.max(),
+        first=s.event_time.min(), last=s.event_time.max(), **counts,
     )).set_index("customer_id").sort_index()
     end = journeys.observed_until
     out = pd.DataFrame(index=base.index)
@@ -169,20 +187,14 @@ def customer_features(
     out["revenue"] = base["revenue"].fillna(0.0).astype(float)
     out["order_value"] = base["order_value"].astype(float)
     for col, prefix in (("channel", "channel_share_"), ("stage", "stage_share_")):
-        counts = execute(s.group_by(["customer_id", col]).aggregate(n=s.count()))
-        wide = counts.pivot_table(index="customer_id", columns=col, values="n", aggfunc="sum",
-                                  fill_value=0)
-        shares = wide.div(wide.sum(axis=1), axis=0).reindex(out.index, fill_value=0.0)
-        for c in sorted(shares.columns, key=str):
-            out[f"{prefix}{c}"] = shares[c].astype(float)
-    if touchpoint_groups:
-        counts = execute(s.group_by(["customer_id", "touchpoint"]).aggregate(n=s.count()))
-        wide = counts.pivot_table(index="customer_id", columns="touchpoint", values="n",
-                                  aggfunc="sum", fill_value=0).reindex(out.index, fill_value=0)
-        total = wide.sum(axis=1)
-        for name, members in touchpoint_groups.items():
-            cols = [m for m in members if m in wide.columns]
-            out[f"share_{name}"] = (wide[cols].sum(axis=1) / total) if cols else 0.0
+        total = base[f"_{col}_total"].to_numpy(float)
+        for i, v in enumerate(values[col]):
+            n = base[f"_{col}_{i}"].to_numpy(float)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[f"{prefix}{v}"] = np.where(total > 0, n / total, 0.0)
+    for i, (name, members) in enumerate(groups.items()):
+        out[f"share_{name}"] = (base[f"_group_{i}"].to_numpy(float) / out["events"].to_numpy()
+                                if members else 0.0)
     t = table.filter(table.touchpoint.isin([email["sent"], email["open"]]))
     mail = execute(t.group_by("customer_id").aggregate(
         sent=(t.touchpoint == email["sent"]).cast("int64").sum(),
@@ -223,8 +235,8 @@ def customer_features(
             if unknown:
                 raise ValueError(f"customers table: column {col!r} has values {unknown} not "
                                  f"among the ordered levels {list(levels)}")
-            out[f"crm_{col}"] = values.map(lambda v, c=codes: c.get(str(v), np.nan)
-                                           if pd.notna(v) else np.nan)
+            out[f"crm_{col}"] = (values.astype(str).where(values.notna()).map(codes)
+                                 .astype(float))
     out.index.name = "customer_id"
     return out
 
@@ -315,11 +327,13 @@ def choose_k(
     n = len(values)
     if n < 3 * ks[-1]:
         raise ValueError(f"choose_k: {n} customers are too few for k up to {ks[-1]}")
-    rows = []
-    with _single_thread():
-        for k in ks:
-            rows.append(_score_k(values, k, seeds, subsample, silhouette_sample, n_init,
-                                 max_fit))
+    # the ks are scored side by side, one thread each (k-means, silhouettes and their BLAS
+    # calls run without the GIL); each k's numbers are those of scoring it alone
+    score = partial(_score_k, values, seeds=seeds, subsample=subsample,
+                    silhouette_sample=silhouette_sample, n_init=n_init, max_fit=max_fit)
+    with _single_thread(), ThreadPoolExecutor(max_workers=min(len(ks), os.cpu_count() or 1)
+                                              ) as pool:
+        rows = list(pool.map(score, ks))
     table = pd.DataFrame(rows)
     stable = table[table["stability"] >= min_stability]
     best = (stable.loc[stable["silhouette"].idxmax(), "k"] if not stable.empty
@@ -344,10 +358,17 @@ def _capped(rows: np.ndarray, max_fit: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng([seed, max_fit]).choice(rows, max_fit, replace=False))
 
 
-def _score_k(values: np.ndarray, k: int, seeds: Sequence[int], subsample: float,
+def _score_k(values: np.ndarray, k: int, *, seeds: Sequence[int], subsample: float,
              silhouette_sample: int, n_init: int, max_fit: int | None) -> dict[str, float]:
+    with _single_thread():  # this thread's OpenMP too (its thread count is per thread)
+        return _score_k_alone(values, k, seeds, subsample, silhouette_sample, n_init, max_fit)
+
+
+def _score_k_alone(values: np.ndarray, k: int, seeds: Sequence[int], subsample: float,
+                   silhouette_sample: int, n_init: int, max_fit: int | None
+                   ) -> dict[str, float]:
     from sklearn.cluster import KMeans
-    from sklearn.metrics import adjusted_rand_score, silhouette_score
+    from sklearn.metrics import silhouette_score
 
     n = len(values)
     labels, sil = [], []
@@ -361,7 +382,7 @@ def _score_k(values: np.ndarray, k: int, seeds: Sequence[int], subsample: float,
         if len(np.unique(lab)) > 1:
             sil.append(silhouette_score(values, lab, sample_size=min(silhouette_sample, n),
                                         random_state=seed))
-    pairs = [adjusted_rand_score(labels[i], labels[j])
+    pairs = [_adjusted_rand(labels[i], labels[j], k)
              for i in range(len(labels)) for j in range(i + 1, len(labels))]
     fit_all = _capped(np.arange(n), max_fit, seeds[0])
     full = KMeans(k, n_init=n_init, random_state=seeds[0]).fit(values[fit_all])
@@ -371,6 +392,24 @@ def _score_k(values: np.ndarray, k: int, seeds: Sequence[int], subsample: float,
             "silhouette_sd": float(np.std(sil, ddof=1)) if len(sil) > 1 else np.nan,
             "stability": float(np.mean(pairs)), "stability_min": float(np.min(pairs)),
             "inertia": inertia / n}
+
+
+def _adjusted_rand(a: np.ndarray, b: np.ndarray, k: int) -> float:
+    """Adjusted Rand index (Hubert & Arabie 1985) of two labellings with labels ``0..k-1``,
+    from their contingency table counted with one ``bincount``: the pair counts and the
+    formula of sklearn's ``adjusted_rand_score`` in exact integers, so the same number,
+    without its two sorts of hundreds of thousands of labels per pair."""
+    table = np.bincount(a.astype(np.int64) * k + b, minlength=k * k).reshape(k, k)
+    n = int(len(a))
+    rows, cols = table.sum(axis=1), table.sum(axis=0)
+    squares = int((table.astype(object) ** 2).sum())
+    fp = int((table @ cols).sum()) - squares
+    fn = int((table.T @ rows).sum()) - squares
+    tp = squares - n
+    tn = n * n - fp - fn - squares
+    if fn == 0 and fp == 0:
+        return 1.0
+    return 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
 
 
 @dataclass
@@ -581,28 +620,42 @@ def _fmt(value: float) -> str:
 
 
 def _typical_journeys(seg: pd.DataFrame, events: Any, conversion_touchpoints: Sequence[str],
-                      exclude: Sequence[str], max_steps: int) -> dict[int, dict[str, Any]]:
-    """Most frequent session path per segment (``path_variants`` on each segment's sessions)."""
-    from cjmlib.journeys.build import build_journeys
-    from cjmlib.journeys.transitions import path_variants
+                      exclude: Sequence[str], max_steps: int, separator: str = " > ",
+                      ) -> dict[int, dict[str, Any]]:
+    """Most frequent session path per segment, with its share of the segment's sessions:
+    the variants of :func:`cjmlib.journeys.transitions.path_variants` (the same paths, cut
+    after ``max_steps`` steps, ties by path), counted for every segment in one grouped query
+    over the sessions instead of a build per segment."""
+    import ibis
 
-    table = seg[["customer_id", "persona"]].assign(persona=seg["persona"].astype(str))
+    from cjmlib.core.engine import execute
+    from cjmlib.journeys.build import build_journeys
+    from cjmlib.stats.intervals import add_rate
+
     journeys = build_journeys(events, conversion_touchpoints=list(conversion_touchpoints),
-                              unit="session", exclude_touchpoints=list(exclude),
-                              customers=table, segment_col="persona")
-    out = {}
-    for s in sorted(seg["persona"].unique()):
-        steps = journeys.steps.filter(journeys.steps.persona == str(s))
-        variants = path_variants(dataclasses.replace(journeys, steps=steps), top=1,
-                                 max_steps=max_steps)
-        head = variants[variants["path"] != "(other variants)"]
-        if not head.empty:
-            top = head.iloc[0]
-            out[int(s)] = {"path": str(top["path"]), "share": float(top["share"]),
-                           "share_ci_low": float(top["share_ci_low"]),
-                           "share_ci_high": float(top["share_ci_high"]),
-                           "sessions": int(variants["journeys"].sum())}
-    return out
+                              unit="session", exclude_touchpoints=list(exclude))
+    s = journeys.ordered("step")
+    parts = [s.touchpoint.max(where=s.step == k) for k in range(1, max_steps + 1)]
+    per_journey = s.group_by(["journey_id", "customer_id"]).aggregate(
+        n_steps=s.step.max(), **{f"_p{k}": p for k, p in enumerate(parts, start=1)})
+    path = ibis.literal(separator).join([per_journey[f"_p{k}"]
+                                         for k in range(1, max_steps + 1)])
+    path = ibis.ifelse(per_journey.n_steps > max_steps, path + separator + "...", path)
+    labels = ibis.memtable(seg[["customer_id", "persona"]].astype({"customer_id": str}))
+    paths = per_journey.select("customer_id", path=path).inner_join(labels, "customer_id")
+    variants = paths.group_by(["persona", "path"]).aggregate(journeys=paths.count())
+    ranked = variants.mutate(
+        _rank=ibis.row_number().over(ibis.window(group_by="persona", order_by=[
+            ibis.desc(variants.journeys), variants.path])),
+        sessions=variants.journeys.sum().over(ibis.window(group_by="persona")))
+    top = execute(ranked.filter(ranked._rank == 0).drop("_rank"))
+    top = top.astype({"journeys": "int64", "sessions": "int64"}).sort_values("persona")
+    add_rate(top, "share", "journeys", "sessions")
+    return {int(r.persona): {"path": str(r.path), "share": float(r.share),
+                             "share_ci_low": float(r.share_ci_low),
+                             "share_ci_high": float(r.share_ci_high),
+                             "sessions": int(r.sessions)}
+            for r in top.itertuples(index=False)}
 
 
 def _touchpoint_reach(seg: pd.DataFrame, events: Any, exclude: Sequence[str]) -> pd.DataFrame:

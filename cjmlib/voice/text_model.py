@@ -77,13 +77,23 @@ def hashed_counts(texts: Any, features: str) -> Any:
     its row repeated for every copy. Fit and predict from it with :func:`fit_counts` and
     :meth:`TextModel.predict_counts`: one vectorisation serves every fold of a
     cross-validation."""
+    codes, matrix = distinct_counts(texts, features)
+    return matrix[codes]
+
+
+def distinct_counts(texts: Any, features: str) -> tuple[np.ndarray, Any]:
+    """``(codes, matrix)``: the raw hashed counts of each distinct text (CSR, one row per
+    distinct text, in order of first appearance) and, per text, the row of its counts
+    (``matrix[codes]`` is :func:`hashed_counts`). Anything computed row by row (a model's
+    log-odds) is computed on the distinct rows and spread with ``codes``: the same numbers,
+    once per distinct text."""
     import pandas as pd
 
     codes, distinct = pd.factorize(pd.Series([t if isinstance(t, str) else "" for t in texts],
                                              dtype=object))
     language = "zh" if features.startswith("zh") else "en"
     matrix = _vectorizer(features).transform(_prepare(list(distinct), language)).tocsr()
-    return matrix[codes]
+    return codes, matrix
 
 
 def _counts(texts: Any, features: str, columns: np.ndarray | None = None) -> Any:
@@ -146,7 +156,8 @@ class TextModel:
         texts = list(texts)
         if not texts:
             return np.zeros(0)
-        return self.predict_counts(hashed_counts(texts, self.features))
+        codes, matrix = distinct_counts(texts, self.features)  # row by row: once per text
+        return self.predict_counts(matrix)[codes]
 
     def predict_counts(self, raw: Any) -> np.ndarray:
         """Log-odds that each row of raw hashed counts (:func:`hashed_counts` with this

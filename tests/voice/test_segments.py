@@ -198,5 +198,35 @@ def test_sample_segments_recover_the_planted_personas(processed_dir, sample_dir,
     assert cards["customers"].sum() == len(f)
     assert cards["share"].sum() == pytest.approx(1.0)
     assert cards["typical_journey"].notna().all()
+    # the typical journeys, counted for all segments in one query, are path_variants' top
+    # variant of each segment's own sessions
+    import dataclasses
+
+    from cjmlib.journeys.build import build_journeys
+    from cjmlib.journeys.transitions import path_variants
+
+    sessions = build_journeys(events, conversion_touchpoints=CONVERSIONS, unit="session",
+                              exclude_touchpoints=["email_sent", "email_open"],
+                              customers=seg.segments.astype({"persona": str}),
+                              segment_col="persona")
+    for card in cards.itertuples():
+        mine = sessions.steps.filter(sessions.steps.persona == str(card.persona))
+        top = path_variants(dataclasses.replace(sessions, steps=mine), top=1, max_steps=6)
+        assert card.typical_journey == top["path"].iloc[0]
+        assert card.n_sessions == top["journeys"].sum()
+        assert card.typical_journey_share == pytest.approx(top["share"].iloc[0], rel=1e-12)
+        assert card.typical_journey_share_ci_low == pytest.approx(top["share_ci_low"].iloc[0],
+                                                                  rel=1e-12)
     assert cards["pain_points"].str.contains(ground_truth["pain_point"]["touchpoint"]).any()
     assert (cards["churn_rate_ci_low"] <= cards["churn_rate"]).all()
+
+
+def test_stability_index_is_sklearns_adjusted_rand_index():
+    rng = np.random.default_rng(3)
+    for k, n in ((2, 7), (4, 1000), (8, 20000)):
+        a = rng.integers(0, k, n)
+        b = np.where(rng.random(n) < 0.3, rng.integers(0, k, n), a)
+        assert segments._adjusted_rand(a, b, k) == adjusted_rand_score(a, b)
+        assert segments._adjusted_rand(a, a, k) == adjusted_rand_score(a, a) == 1.0
+    same = np.zeros(50, dtype=int)
+    assert segments._adjusted_rand(same, same, 3) == adjusted_rand_score(same, same)
