@@ -100,9 +100,12 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
             series = series.astype(object)
         elif not (series.dtype == object or pd.api.types.is_string_dtype(series.dtype)):
             continue
-        text = series.map(neutralise_formula, na_action="ignore")
-        if not text.equals(series):
-            changed[col] = text
+        # each distinct value looked at once (a large table repeats its texts); only a
+        # column holding a formula is gone through cell by cell
+        uniques = pd.unique(series.dropna().to_numpy(dtype=object))
+        if not any(isinstance(u, str) and u.startswith(FORMULA_PREFIXES) for u in uniques):
+            continue
+        changed[col] = series.map(neutralise_formula, na_action="ignore")
     if not changed:
         return frame
     out = frame.copy()

@@ -93,7 +93,19 @@ def redact_column(table: pd.DataFrame, column: str, *,
     """
     if column not in table.columns:
         return table
-    return table.assign(**{column: table[column].map(lambda t: redact(t, personal=personal))})
+    done: dict[tuple[type, Any], Any] = {}  # each distinct text redacted once
+
+    def once(text: Any) -> Any:
+        key = (type(text), text)
+        try:
+            return done[key]
+        except KeyError:
+            done[key] = value = redact(text, personal=personal)
+            return value
+        except TypeError:  # not hashable
+            return redact(text, personal=personal)
+
+    return table.assign(**{column: table[column].map(once)})
 
 
 def suppress_small_groups(
