@@ -195,16 +195,16 @@ def collect(
     memory_limit = memory_limit or str(cfg.engine.get("memory_limit", "1GB"))
 
     files = _match_files(cfg, raw)
-    # the manifest's SHA-256 of the raw files is read on a thread of its own (hashlib lets go
-    # of the GIL) while the files are landed and validated, instead of after the tables
-    hashing = ThreadPoolExecutor(1, thread_name_prefix="cjm-sha256")
-    digests = (hashing.submit(_hash_files, [p for listed in files.values()
-                                            for p, _ in listed if p is not None])
-               if hash_inputs else None)
     # one writer at a time; the tables are written as a new generation aside and swapped in
     # whole at the end, so a failure or a kill leaves the previous generation as it was
     lock = acquire(lock_path_for(processed), what=f"the processed data {processed}")
+    # the manifest's SHA-256 of the raw files is read on a thread of its own (hashlib lets go
+    # of the GIL) while the files are landed and validated, instead of after the tables
+    hashing = ThreadPoolExecutor(1, thread_name_prefix="cjm-sha256")
     try:
+        digests = (hashing.submit(_hash_files, [p for listed in files.values()
+                                                for p, _ in listed if p is not None])
+                   if hash_inputs else None)
         recover(processed)
         out = new_generation(processed)
         try:
@@ -214,8 +214,8 @@ def collect(
             shutil.rmtree(out, ignore_errors=True)  # an unfinished generation is never used
             raise
     finally:
-        lock.release()
         hashing.shutdown(wait=True, cancel_futures=True)
+        lock.release()
 
 
 def _hash_files(paths: list[Path]) -> dict[Path, str]:
