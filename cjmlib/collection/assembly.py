@@ -65,6 +65,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -197,17 +198,36 @@ def collect(
     # one writer at a time; the tables are written as a new generation aside and swapped in
     # whole at the end, so a failure or a kill leaves the previous generation as it was
     lock = acquire(lock_path_for(processed), what=f"the processed data {processed}")
+    # the manifest's SHA-256 of the raw files is read on a thread of its own (hashlib lets go
+    # of the GIL) while the files are landed and validated, instead of after the tables
+    hashing = ThreadPoolExecutor(1, thread_name_prefix="cjm-sha256")
     try:
+        digests = (hashing.submit(_hash_files, [p for listed in files.values()
+                                                for p, _ in listed if p is not None])
+                   if hash_inputs else None)
         recover(processed)
         out = new_generation(processed)
         try:
             return _collect_into(out, processed, raw, cfg, files, salt_value, salt_source,
-                                 threads, memory_limit, hash_inputs, say, started)
+                                 threads, memory_limit, digests, say, started)
         except BaseException:
             shutil.rmtree(out, ignore_errors=True)  # an unfinished generation is never used
             raise
     finally:
+        hashing.shutdown(wait=True, cancel_futures=True)
         lock.release()
+
+
+def _hash_files(paths: list[Path]) -> dict[Path, str]:
+    """SHA-256 of each file (for the manifest); a file that cannot be read is left out, and
+    is hashed again, raising, where the manifest needs it."""
+    out = {}
+    for path in paths:
+        try:
+            out[path] = file_sha256(path)
+        except OSError:
+            pass
+    return out
 
 
 #: What collect writes into the processed folder; anything else there is carried over.
@@ -218,10 +238,12 @@ COLLECTION_OUTPUTS = frozenset({"events.parquet", "feedback.parquet", "customers
 
 def _collect_into(out: Path, processed: Path, raw: Path, cfg: SourcesConfig,
                   files: dict[str, list[tuple[Path | None, str]]], salt_value: str,
-                  salt_source: str, threads: int, memory_limit: str, hash_inputs: bool,
-                  say: Callable[[str], None], started: float) -> CollectionResult:
+                  salt_source: str, threads: int, memory_limit: str,
+                  digests: Future[dict[Path, str]] | None, say: Callable[[str], None],
+                  started: float) -> CollectionResult:
     """The body of :func:`collect`: write every table into the new generation ``out``, its
-    manifest last, then make it the current ``processed``."""
+    manifest last, then make it the current ``processed``. ``digests`` holds the SHA-256 of
+    the raw files (None: not recorded)."""
     import duckdb
 
     work = Path(tempfile.mkdtemp(prefix=".collect-", dir=out))
@@ -309,7 +331,8 @@ def _collect_into(out: Path, processed: Path, raw: Path, cfg: SourcesConfig,
 
     ident_stats = {**ident.stats, "giants": ident.giants}
     manifest = _manifest(cfg, raw, files, staged, sources, quarantine, ident_stats, dedupe,
-                         tables, salt_source, hash_inputs, profiles, lookups, lookup_landed)
+                         tables, salt_source, digests is not None, profiles, lookups,
+                         lookup_landed, digests=None if digests is None else digests.result())
     write_json(manifest, out / "manifest.json")
     commit(processed, out, owned=COLLECTION_OUTPUTS)
     out = processed
@@ -615,7 +638,9 @@ def _manifest(cfg: SourcesConfig, raw: Path, files: dict[str, list[tuple[Path | 
               identity: dict[str, Any], dedupe: dict[str, Any], tables: dict[str, Any],
               salt_source: str, hash_inputs: bool, profiles: pd.DataFrame,
               lookups: dict[str, Lookup] | None = None,
-              lookup_landed: list[StagedSource] | None = None) -> dict[str, Any]:
+              lookup_landed: list[StagedSource] | None = None,
+              digests: dict[Path, str] | None = None) -> dict[str, Any]:
+    digests = digests or {}
     inputs = []
     for s in [*staged, *(lookup_landed or [])]:
         for x in s.landed:
@@ -625,7 +650,7 @@ def _manifest(cfg: SourcesConfig, raw: Path, files: dict[str, list[tuple[Path | 
             if path is not None and path.exists():
                 entry["bytes"] = path.stat().st_size
                 if hash_inputs:
-                    entry["sha256"] = file_sha256(path)
+                    entry["sha256"] = digests.get(path) or file_sha256(path)
             inputs.append(entry)
     per_source = []
     shapes = {s.spec.name: s.shape for s in staged}  # joins and rollup counts, when declared

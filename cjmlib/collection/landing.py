@@ -248,7 +248,10 @@ def _write_batches(dest: Path, batches: Iterator[Any], columns: list[str] | None
     try:
         for batch in batches:
             if writer is None:
-                writer = pq.ParquetWriter(dest, batch.schema, compression="none")
+                # an intermediate file, always scanned in full: no dictionaries or statistics to
+                # build (on raw text columns of distinct values they cost most of the write)
+                writer = pq.ParquetWriter(dest, batch.schema, compression="none",
+                                          use_dictionary=False, write_statistics=False)
             if batch.num_rows:
                 writer.write_batch(batch, row_group_size=1 << 20)
                 rows += batch.num_rows

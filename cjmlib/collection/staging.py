@@ -16,9 +16,10 @@ from typing import Any
 
 import pandas as pd
 
-from cjmlib.collection.identity import hash_identifier
+from cjmlib.collection.identity import IdentifierType
 from cjmlib.collection.landing import LandedFile
 from cjmlib.collection.lines import raw_excerpt
+from cjmlib.collection.phone_worker import keys_of, request
 from cjmlib.collection.shaping import Lookup, Shaped, shape_source
 from cjmlib.collection.sources import (
     EVENT_FIELDS,
@@ -81,12 +82,22 @@ def _land_view(spec: SourceSpec, landed: list[LandedFile]) -> str:
 
 
 def _json_keys(con: Any, union: str) -> list[str]:
+    """Keys of the JSON objects among the lines, in order of first appearance (line, then
+    position in the line).
+
+    Each line is parsed twice (valid? its keys), not four times: a valid line that is no
+    object has no keys, and the lines are first grouped by their list of keys, which most
+    lines share, so only the few distinct lists are unnested.
+    """
     rows = con.execute(f"""
         SELECT k FROM (
-            SELECT unnest(json_keys(l)) AS k, unnest(range(len(json_keys(l)))) AS pos, _row
-            FROM (SELECT _row, CASE WHEN _row = 1 THEN ltrim(_line, chr(65279)) ELSE _line END
-                  AS l FROM ({union}))
-            WHERE CASE WHEN json_valid(l) THEN json_type(l) = 'OBJECT' ELSE FALSE END)
+            SELECT unnest(ks) AS k, unnest(range(len(ks))) AS pos, _row FROM (
+                SELECT ks, min(_row) AS _row FROM (
+                    SELECT _row, json_keys(l) AS ks
+                    FROM (SELECT _row, CASE WHEN _row = 1 THEN ltrim(_line, chr(65279))
+                                 ELSE _line END AS l FROM ({union}))
+                    WHERE json_valid(l))
+                GROUP BY ks))
         GROUP BY k ORDER BY min(_row * 100000 + pos), k""").fetchall()
     return [r[0] for r in rows]
 
@@ -223,21 +234,90 @@ def _phone_tables(con: Any, spec: SourceSpec, cfg: SourcesConfig, view: str, sal
         raw = [r[0] for r in con.execute(
             f"SELECT DISTINCT CAST({q(col)} AS VARCHAR) FROM ({view}) "
             f"WHERE {q(col)} IS NOT NULL").fetchall()] if col in _describe_cols(con, view) else []
-        keys = []
-        for value in raw:
-            norm = it.clean(value)
-            if norm is None:
-                keys.append(None)
-            elif it.pii:
-                keys.append(f"{typ}:{hash_identifier(typ, norm, salt)}")
-            else:
-                keys.append(f"{typ}:{norm}")
+        keys = phone_keys(it, raw, salt, workers=_threads(con))
         table = pa.table({"raw": pa.array(raw, pa.string()), "key": pa.array(keys, pa.string())})
         con.register(f"{name}_arrow", table)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
         con.unregister(f"{name}_arrow")
         out[col] = name
     return out
+
+
+#: Distinct phone values from which normalising them (pure Python, ``phonenumbers``: about
+#: 20 microseconds a value) is shared with worker processes; DuckDB waits meanwhile, so the
+#: other cores would idle. Below it, starting a process costs more than it saves.
+PARALLEL_PHONES = 100_000
+
+
+def phone_keys(it: IdentifierType, raw: list[str], salt: str, *, workers: int
+               ) -> list[str | None]:
+    """:func:`~cjmlib.collection.phone_worker.keys_of` of ``raw``, in its order.
+
+    From :data:`PARALLEL_PHONES` values on, the list is cut into ``workers`` contiguous parts;
+    all but the first go to worker processes (``python -m cjmlib.collection.phone_worker``)
+    while this one does the first: the same function on the same values, so the same keys.
+    """
+    if workers < 2 or len(raw) < PARALLEL_PHONES:
+        return keys_of(it, raw, salt)
+    import os
+    import subprocess
+    import sys
+
+    import cjmlib
+
+    size = -(-len(raw) // workers)
+    parts = [raw[i:i + size] for i in range(0, len(raw), size)]
+    # the workers import this copy of cjmlib, wherever it was imported from
+    root = str(Path(cjmlib.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [root, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    procs = []
+    try:
+        for part in parts[1:]:
+            proc = subprocess.Popen([sys.executable, "-m", "cjmlib.collection.phone_worker"],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=env)
+            procs.append((proc, request(it, part, salt)))
+        # each worker gets its values on a thread of its own, as a pipe holds only 64 kB
+        import threading
+
+        feeders = [threading.Thread(target=_feed, args=(proc, job), daemon=True)
+                   for proc, job in procs]
+        for t in feeders:
+            t.start()
+        keys = keys_of(it, parts[0], salt)
+        for (proc, _), t in zip(procs, feeders, strict=True):
+            out = proc.stdout.read() if proc.stdout else b""
+            t.join()
+            err = proc.stderr.read() if proc.stderr else b""
+            if proc.wait() != 0:
+                raise RuntimeError("phone normalisation failed in its worker process: "
+                                   + err.decode(errors="replace").strip()[-2000:])
+            keys += json.loads(out)
+    finally:
+        for proc, _ in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    if len(keys) != len(raw):
+        raise RuntimeError(f"phone normalisation returned {len(keys)} keys for {len(raw)} "
+                           "values")
+    return keys
+
+
+def _feed(proc: Any, job: bytes) -> None:
+    if proc.stdin is not None:
+        try:
+            proc.stdin.write(job)
+        except BrokenPipeError:
+            pass  # the worker died: its exit status says why
+        finally:
+            proc.stdin.close()
+
+
+def _threads(con: Any) -> int:
+    """The engine's thread limit (collect's ``threads``), which Python work honours too."""
+    return int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
 
 
 def _describe_cols(con: Any, view: str) -> set[str]:

@@ -175,6 +175,17 @@ def test_every_file_is_read_or_deliberately_ignored(manifest):
         "utf-8-sig"}
 
 
+def test_manifest_hashes_every_input_file(manifest, sample_dir):
+    """The SHA-256 of each raw file (read on a thread while collect runs) is that of its bytes."""
+    import hashlib
+
+    assert manifest["inputs"]
+    for entry in manifest["inputs"]:
+        path = sample_dir / entry["file"]
+        assert entry["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest(), entry["file"]
+        assert entry["bytes"] == path.stat().st_size
+
+
 # ---- events ------------------------------------------------------------------------------
 
 

@@ -59,6 +59,22 @@ def test_placeholders_are_compared_after_normalisation():
     assert phone.clean("00000000000") is None
 
 
+def test_phone_keys_from_worker_processes_equal_the_serial_ones(monkeypatch):
+    """A long list of phones is shared with worker processes: the keys come back in the
+    values' order, equal to hashing each E.164 number by hand."""
+    from cjmlib.collection import staging
+
+    phone = IdentifierType("phone", "phone", True, ("00000000000",))
+    raw = ["+44 7700 900123", "00000000000", "n/a", "07700 900124", "+86 138 0013 8000"] * 3
+    e164 = {"+44 7700 900123": "+447700900123", "07700 900124": "+447700900124",
+            "+86 138 0013 8000": "+8613800138000"}
+    expected = [f"phone:{hashlib.sha256(f'pepper|phone|{e164[v]}'.encode()).hexdigest()}"
+                if v in e164 else None for v in raw]
+    monkeypatch.setattr(staging, "PARALLEL_PHONES", 4)
+    assert staging.phone_keys(phone, raw, "pepper", workers=3) == expected
+    assert staging.phone_keys(phone, raw, "pepper", workers=1) == expected
+
+
 def test_python_and_engine_hashes_agree():
     con = duckdb.connect()
     try:
