@@ -470,17 +470,19 @@ def _assemble_customers(con: Any, cfg: SourcesConfig, staged: list[StagedSource]
     if "date_joined" in prof_fields and date_joined == "date":
         tenure = (", date_diff('day', p.date_joined, (SELECT CAST(max(event_time) AS DATE) "
                   f"FROM read_parquet({ev}))) AS tenure_days")
+    # revenue by fsum (compensated): a plain sum of doubles depends on the order DuckDB's
+    # threads meet the rows, and two runs gave 205.77 and 205.76999999999998
     sql = f"""
         WITH evc AS (SELECT customer_id, channel, min(event_time) AS first_ev,
                             max(event_time) AS last_ev, count(*) AS n_events,
                             bool_or(touchpoint IN ({conv})) AS converted,
-                            sum(value) FILTER (WHERE touchpoint IN ({conv})) AS revenue
+                            fsum(value) FILTER (WHERE touchpoint IN ({conv})) AS revenue
                      FROM read_parquet({ev}) GROUP BY customer_id, channel),
         ev AS (SELECT customer_id, min(first_ev) AS first_ev, max(last_ev) AS last_ev,
                       sum(n_events) AS n_events,
                       string_agg(channel, ',' ORDER BY channel) AS channels,
                       count(channel) AS n_channels, bool_or(converted) AS converted,
-                      sum(revenue) AS revenue
+                      fsum(revenue) AS revenue
                FROM evc GROUP BY customer_id),
         fb AS (SELECT customer_id, min(response_time) AS first_fb, max(response_time) AS last_fb,
                       count(*) AS n_feedback

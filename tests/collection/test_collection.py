@@ -9,6 +9,7 @@ straight from the raw files with pandas.
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -301,6 +302,14 @@ def test_customer_activity_columns_agree_with_events(customers, events, ground_t
     converted = conv.groupby(events["customer_id"]).any()
     assert (c.loc[converted.index, "converted"] == converted).all()
     assert c["revenue"].sum() == pytest.approx(events.loc[conv, "value"].sum())
+    # revenue is the correctly rounded sum (math.fsum) of a customer's conversion values,
+    # whatever order the engine meets them in: exactly, where they are in one channel
+    paid = events[conv]
+    one_channel = paid.groupby("customer_id")["channel"].nunique() == 1
+    exact = paid[paid["customer_id"].isin(one_channel.index[one_channel])].groupby(
+        "customer_id")["value"].agg(lambda v: math.fsum(v.dropna()))
+    assert len(exact) > 100
+    assert (c.loc[exact.index, "revenue"] == exact).all()
     channels = e["channel"].agg(lambda x: ",".join(sorted(set(x))))
     assert (c.loc[channels.index, "channels"] == channels).all()
     assert (c.loc[channels.index, "n_channels"] == e["channel"].nunique()).all()
