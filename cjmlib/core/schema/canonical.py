@@ -50,7 +50,7 @@ last_seen | timestamp | last event or answer of the customer, UTC
 n_events | int | events of the customer
 channels | string | comma-separated sorted list of the channels used
 converted | bool | reached a conversion touchpoint (configs/journey.yaml) at least once
-revenue | float | sum of `value` over conversion touchpoints
+revenue | float | sum of `value` over conversion touchpoints (compensated, `fsum`: the same whatever order the engine adds them in)
 n_channels | int | number of channels used
 n_feedback | int | survey answers and comments of the customer
 n_identifiers | int | identifiers (CRM id, e-mail, phone, device, cookie, handle) stitched into the customer
