@@ -80,8 +80,8 @@ def _build_parser() -> argparse.ArgumentParser:
                           "Ibis connection string; the notebook parameter `engine`")
     run.add_argument("--jobs", type=int, metavar="N",
                      help="notebooks run at once where they do not read each other's results "
-                          "(02-05 after 01); default CJM_JOBS or one per core, at most 4; 1 "
-                          "runs them one after another")
+                          "(01 with 04, then 02, 03 and 05, then 06); default CJM_JOBS or one "
+                          "per core, at most 4; 1 runs them one after another")
     run.add_argument("--notebooks", nargs="+",
                      help="run only these notebooks (names without .ipynb), in the given order")
     reuse = run.add_mutually_exclusive_group()

@@ -203,17 +203,17 @@ def notebook_waves(paths: Sequence[Path]) -> list[list[Path]]:
     wave, since what it wrote could not be told from what a notebook beside it wrote.
     """
     stems = [p.stem for p in paths]
+    metas = {p: notebook_metadata(p) for p in paths}  # each file read once
     level: dict[str, int] = {}
     waves: list[list[Path]] = []
     for i, path in enumerate(paths):
-        meta = notebook_metadata(path)
+        meta = metas[path]
         after = meta.get("after")
         before = stems[:i] if after is None else [s for s in after if s in stems[:i]]
         wave = max((level[s] + 1 for s in before), default=0)
         if not meta.get("writes"):  # alone, after everything before it
             wave = max([wave, len(waves)])
-        elif wave < len(waves) and not all(notebook_metadata(p).get("writes")
-                                           for p in waves[wave]):
+        elif wave < len(waves) and not all(metas[p].get("writes") for p in waves[wave]):
             wave = len(waves)
         level[path.stem] = wave
         if wave == len(waves):

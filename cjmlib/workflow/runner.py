@@ -176,10 +176,10 @@ def privacy_check(run_dir: Path, sources: Sequence[Path],
     from cjmlib.core import privacy
 
     started = time.perf_counter()
-    present = [p for p in sources if p is not None and p.exists()]
     if read is not None:
         personal = read()
     else:
+        present = [p for p in sources if p is not None and p.exists()]
         personal = privacy.personal_data(present, progress=say) if present else None
     if personal is None or personal.empty:
         return ({"passed": True, "skipped": "no raw data with personal data to look for",
