@@ -174,12 +174,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         NOTEBOOKS,
         RunAborted,
         RunFailed,
+        jobs_value,
         print_progress,
         run_notebooks,
     )
 
     _choose_workspace(config)
     run_cfg = _load_run_config(args.config)
+    config_name = args.config or config.configs_dir() / "run.yaml"
 
     def path_option(cli_value: Path | None, key: str, *, output: bool = False) -> Path | None:
         # a path typed on the command line is relative to the current directory, like any
@@ -213,7 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=print_progress,
             reuse=args.reuse,
             privacy_scan=args.privacy_scan,
-            jobs=args.jobs if args.jobs is not None else run_cfg.get("jobs"),
+            jobs=(jobs_value(args.jobs, "--jobs") if args.jobs is not None else
+                  None if run_cfg.get("jobs") is None else
+                  jobs_value(run_cfg["jobs"], f"{config_name} jobs")),
             config_files=[p for p in (args.config, config.configs_dir() / "run.yaml")
                           if p is not None and Path(p).is_file()][:1],
         )

@@ -10,6 +10,9 @@ waves that may run side by side.
 
 from __future__ import annotations
 
+import copy
+import functools
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -127,9 +130,7 @@ def declared_parameters(notebook: Path) -> dict[str, Any]:
     """
     import ast
 
-    import nbformat
-
-    nb = nbformat.read(notebook, as_version=4)
+    nb = _read_notebook(notebook)
     cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     if not cells:
         raise ValueError(f"{notebook}: no cell tagged 'parameters'")
@@ -224,6 +225,18 @@ def notebook_waves(paths: Sequence[Path]) -> list[list[Path]]:
 
 def notebook_metadata(path: Path) -> dict[str, Any]:
     """The ``cjm`` entry of a notebook's metadata (``needs``, ``after``, ``writes``)."""
+    return copy.deepcopy(dict(_read_notebook(path).metadata.get("cjm", {})))
+
+
+def _read_notebook(path: Path) -> Any:
+    """The notebook at ``path``, parsed once while the file stays the same (a run asks for
+    its metadata, needs and parameters in turn). Callers must not change it."""
+    stat = os.stat(path)
+    return _parsed(os.fspath(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(path: str, mtime_ns: int, size: int) -> Any:
     import nbformat
 
-    return dict(nbformat.read(path, as_version=4).metadata.get("cjm", {}))
+    return nbformat.read(path, as_version=4)

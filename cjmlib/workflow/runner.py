@@ -30,7 +30,8 @@ the run-folder files it declares it writes.
 
 Privacy: after the last notebook, every file of the run folder is searched for the e-mails,
 phones and names of the raw data (:mod:`cjmlib.core.privacy`; read on a thread while the
-notebooks execute); a hit fails the run
+notebooks execute, and each notebook's outputs searched on a thread once it has finished, so
+that the end searches only the files written or changed since); a hit fails the run
 (``failed_step: privacy_scan``), with the masked hits in ``privacy_scan.csv``, and the files
 holding them are removed.
 
@@ -46,6 +47,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import queue
 import signal
 import socket
 import sys
@@ -167,12 +169,15 @@ def _failure_message(exc: Exception, notebook: str, executed: Path) -> str:
 
 def privacy_check(run_dir: Path, sources: Sequence[Path],
                   say: Callable[[str], None] | None = None, *,
-                  read: Callable[[], Any] | None = None) -> tuple[dict[str, Any], Any]:
+                  read: Callable[[], Any] | None = None,
+                  searched: Mapping[str, tuple[str, Any]] | None = None
+                  ) -> tuple[dict[str, Any], Any]:
     """Scan ``run_dir`` for the personal data of ``sources`` (raw folder, pilot file); the
     manifest entry and the :class:`cjmlib.core.privacy.PrivacyScan`. ``say`` hears how far
     the scan got when it takes more than a few seconds (a large run), and then when it
     ends. ``read``: returns the personal data of ``sources`` already read (see
-    :class:`_ReadAhead`) instead of reading them here."""
+    :class:`_ReadAhead`) instead of reading them here; ``searched``: the files searched
+    while the run went on (:class:`_SearchAhead`), searched again only if changed since."""
     from cjmlib.core import privacy
 
     started = time.perf_counter()
@@ -185,7 +190,7 @@ def privacy_check(run_dir: Path, sources: Sequence[Path],
         return ({"passed": True, "skipped": "no raw data with personal data to look for",
                  "seconds": round(time.perf_counter() - started, 2)}, None)
     scan = privacy.scan_outputs(run_dir, personal, exclude=("privacy_scan.csv",),
-                                progress=say)
+                                progress=say, searched=searched)
     seconds = time.perf_counter() - started
     if say is not None and seconds >= privacy.PROGRESS_EVERY:
         say(f"privacy scan done in {seconds:.1f} s")
@@ -227,16 +232,73 @@ class _ReadAhead:
         return self._value
 
 
+class _SearchAhead:
+    """Searches each notebook's outputs for the personal data on a thread as soon as the
+    notebook has finished, while the next ones run, so the scan at the end searches only
+    what came after (or changed since: every file is compared by its sha256). Nothing is
+    stored: the masked hits live in the runner's memory until the scan uses them."""
+
+    def __init__(self, run_dir: Path, read: _ReadAhead) -> None:
+        self.run_dir, self.read = run_dir, read
+        self.searched: dict[str, tuple[str, Any]] = {}
+        self._cancelled = False
+        self._queue: queue.SimpleQueue[list[str] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._search, daemon=True,
+                                        name="privacy-search-ahead")
+        self._thread.start()
+
+    def submit(self, files: Sequence[str]) -> None:
+        """Search these files (relative to the run folder) when their turn comes."""
+        self._queue.put(list(files))
+
+    def _search(self) -> None:
+        from cjmlib.core.privacy import IMAGE_SUFFIXES
+        from cjmlib.core.privacy.scan import search_file
+
+        while (files := self._queue.get()) is not None:
+            try:
+                personal = self.read()
+                if personal is None or personal.empty:
+                    continue
+                for rel in files:
+                    if self._cancelled:
+                        return
+                    path = self.run_dir / rel
+                    if path.suffix.lower() in IMAGE_SUFFIXES or not path.is_file():
+                        continue
+                    digest = file_sha256(path)  # before the search: a later change shows
+                    self.searched[rel] = (digest, search_file(path, personal))
+            except Exception:  # the scan at the end searches the file again and says why
+                continue
+
+    def cancel(self) -> None:
+        """Stop after the file being searched (the run failed or was stopped)."""
+        self._cancelled = True
+        self._queue.put(None)
+
+    def finish(self) -> dict[str, tuple[str, Any]]:
+        """Wait for what was submitted; the files searched, for :func:`scan_outputs`."""
+        self._queue.put(None)
+        self._thread.join()
+        return self.searched
+
+
+def jobs_value(value: Any, where: str) -> int:
+    """``value`` (``--jobs``, ``jobs:`` of run.yaml, ``CJM_JOBS``) as a number of notebooks
+    to run at once; ``where`` names it in the message when it is not a whole number >= 1."""
+    text = str(value).strip()
+    if not isinstance(value, bool) and text.lstrip("+").isdigit() and int(text) >= 1:
+        return int(text)
+    raise ValueError(f"{where} = {value!r}: expected a whole number of notebooks to run at "
+                     "once, 1 or more, such as 1 or 2")
+
+
 def default_jobs() -> int:
     """Notebooks run at once by default: ``CJM_JOBS`` when set, else one per core, at most
     four (a notebook of a large run holds up to about 3 GB)."""
     value = os.environ.get("CJM_JOBS", "").strip()
     if value:
-        try:
-            return max(1, int(value))
-        except ValueError:
-            raise ValueError(f"CJM_JOBS = {value!r}: expected a whole number of notebooks "
-                             "to run at once, such as 1 or 2") from None
+        return jobs_value(value, "CJM_JOBS")
     return max(1, min(os.cpu_count() or 1, 4))
 
 
@@ -309,7 +371,7 @@ def run_notebooks(
                     run_dir, paths=paths, raw_dir=raw_dir, processed_dir=processed_dir,
                     pilot_path=pilot_path, overrides=overrides, reuse=reuse,
                     privacy_scan=privacy_scan, config_files=config_files, say=say,
-                    jobs=default_jobs() if jobs is None else max(1, int(jobs)),
+                    jobs=default_jobs() if jobs is None else jobs_value(jobs, "jobs"),
                     data_lock=data_lock)
             finally:
                 run_lock.path.unlink(missing_ok=True)
@@ -445,6 +507,7 @@ def _execute(
     say(f"run folder: {run_dir}")
     scan_sources = [raw_dir, pilot_path.resolve() if pilot_path else None]
     read_ahead = _ReadAhead(scan_sources) if privacy_scan else None
+    search_ahead = _SearchAhead(run_dir, read_ahead) if read_ahead is not None else None
     (run_dir / NOTEBOOKS_FOLDER).mkdir()
     kernel_log = open(run_dir / NOTEBOOKS_FOLDER / "kernel.log", "w", encoding="utf-8")
     launch = kernel_launch_options(
@@ -477,7 +540,7 @@ def _execute(
     code = code_fingerprint()
     context = _Context(run_dir=run_dir, record=record, guard=guard, say=say, plan=plan,
                        manager=manager, skip=notebook_files([p.stem for p in paths]),
-                       order=[p.stem for p in paths])
+                       order=[p.stem for p in paths], search_ahead=search_ahead)
     try:
         for wave in notebook_waves(paths):
             state = run_state(run_dir, skip=context.skip)  # what the wave's notebooks read
@@ -488,10 +551,15 @@ def _execute(
                 if job is not None:
                     pending.append(job)
             _run_side_by_side(context, pending, jobs)
+    except BaseException:
+        if search_ahead is not None:
+            search_ahead.cancel()
+        raise
     finally:
         kernel_log.close()
-    if privacy_scan:
-        entry, scan = privacy_check(run_dir, scan_sources, say, read=read_ahead)
+    if search_ahead is not None:
+        entry, scan = privacy_check(run_dir, scan_sources, say, read=read_ahead,
+                                    searched=search_ahead.finish())
         manifest["privacy_scan"] = entry
         if scan is not None and not scan.passed:
             from cjmlib.core.io import write_table
@@ -533,6 +601,7 @@ class _Context:
     manager: Callable[[PeakWatcher], type]
     skip: set[str]
     order: list[str]
+    search_ahead: _SearchAhead | None = None
 
     @property
     def total(self) -> int:
@@ -595,6 +664,7 @@ def _prepare(context: _Context, k: int, path: Path, state: Mapping[str, str], co
                     external_outputs=before.get("external_outputs", {}),
                     html=f"{NOTEBOOKS_FOLDER}/{path.stem}.html",
                     seconds=round(time.perf_counter() - started, 2))
+        _search_ahead(context, path.stem, outputs)
         say(f"{where} reused from {source.name} (inputs and parameters unchanged)")
         return None
     return _Pending(k, path, entry, fingerprint, list(meta.get("writes") or []))
@@ -696,7 +766,15 @@ def _run_one(context: _Context, job: _Pending, *, others: Sequence[str]) -> None
                 html=f"{NOTEBOOKS_FOLDER}/{path.stem}.html", executed_in=run_dir.name,
                 outputs=outputs, fingerprint=job.fingerprint(outputs),
                 external_outputs=external_outputs(context.plan[path.stem]))
+    _search_ahead(context, path.stem, outputs)
     say(f"{where} done in {seconds:.1f} s")
+
+
+def _search_ahead(context: _Context, stem: str, outputs: Sequence[str]) -> None:
+    """The privacy scan of a finished notebook's outputs starts now (see _SearchAhead)."""
+    if context.search_ahead is not None:
+        context.search_ahead.submit([*outputs, f"{NOTEBOOKS_FOLDER}/{stem}.ipynb",
+                                     f"{NOTEBOOKS_FOLDER}/{stem}.html"])
 
 
 def _write_index(run_dir: Path, manifest: Mapping[str, Any],

@@ -109,6 +109,37 @@ def test_planted_leaks_are_found_in_every_format_and_masked(tmp_path: Path, pers
         assert secret.lower() not in dump.lower()
 
 
+def test_files_searched_ahead_are_reused_only_while_unchanged(tmp_path: Path, personal,
+                                                              crm) -> None:
+    from cjmlib.core.io import file_sha256
+    from cjmlib.core.privacy.scan import search_file
+
+    email = crm[crm["email"].notna() & (crm["email"] != "noemail@example.com")
+                ].iloc[0]["email"]
+    run = _clean_run(tmp_path / "run")
+    leak = run / "leak.csv"
+    leak.write_text(f"id,contact\nx,{email}\n", encoding="utf-8")
+    whole = privacy.scan_outputs(run, personal)
+    # searched while the run went on: the same hits as searching at the end
+    ahead = {rel: (file_sha256(run / rel), search_file(run / rel, personal))
+             for rel in whole.files_scanned}
+    again = privacy.scan_outputs(run, personal, searched=ahead)
+    pd.testing.assert_frame_equal(again.hits, whole.hits)
+    assert again.files_scanned == whole.files_scanned
+    # a file unchanged since is not searched again (a planted record of hits is believed) ...
+    planted = {("email", "text", "p***@planted.org"): 2}
+    believed = privacy.scan_outputs(
+        run, personal, searched={"metrics.csv": (file_sha256(run / "metrics.csv"), planted)})
+    assert ("metrics.csv", "p***@planted.org", 2) in {
+        (r.file, r.value, r.count) for r in believed.hits.itertuples()}
+    # ... but a file changed after it was searched is searched again: the leak written
+    # later is found, the stale clean record is not believed
+    clean = (file_sha256(leak), {})
+    leak.write_text(f"id,contact\nx,{email}\ny,{email}\n", encoding="utf-8")
+    changed = privacy.scan_outputs(run, personal, searched={"leak.csv": clean})
+    assert changed.hits.loc[changed.hits["file"] == "leak.csv", "count"].sum() == 2
+
+
 def test_redaction_of_quotes() -> None:
     text = "Mail me at Ann.Lee@example.org or call +44 7700 900123, order 2026 was late"
     assert privacy.redact(text) == "Mail me at [e-mail] or call [phone], order 2026 was late"

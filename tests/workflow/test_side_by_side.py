@@ -130,3 +130,23 @@ def test_jobs_from_the_environment_must_be_a_number(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("CJM_JOBS", "two")
     with pytest.raises(ValueError, match="CJM_JOBS = 'two': expected a whole number"):
         default_jobs()
+    monkeypatch.setenv("CJM_JOBS", "0")
+    with pytest.raises(ValueError, match="CJM_JOBS = '0': expected a whole number .*1 or more"):
+        default_jobs()
+
+
+@pytest.mark.parametrize("value", ["two", 0, -1, True, 1.5])
+def test_jobs_in_the_run_config_must_be_a_number(value: object, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    from cjmlib.workflow import cli
+
+    run_yaml = tmp_path / "run.yaml"
+    run_yaml.write_text(yaml.safe_dump({"jobs": value}), encoding="utf-8")
+    code = cli.main(["run", "--config", str(run_yaml), "--raw", str(tmp_path / "raw"),
+                     "--out", str(tmp_path / "reports"), "--processed", str(tmp_path / "p")])
+    assert code == 2
+    assert f"cjm run: {run_yaml} jobs = {value!r}: expected a whole number of notebooks" \
+        in capsys.readouterr().err
+    assert not (tmp_path / "reports").exists()

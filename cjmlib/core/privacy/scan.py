@@ -15,12 +15,13 @@ import html as html_lib
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from cjmlib.core.io import file_sha256
 from cjmlib.core.privacy.detect import PersonalData
 from cjmlib.core.privacy.search import search_text
 from cjmlib.core.privacy.sources import (
@@ -139,22 +140,45 @@ class PrivacyScan:
         return f"<p>{html_lib.escape(self.message())}</p>" + self.hits.to_html(index=False)
 
 
+#: What one output file holds: ``(kind, where, masked value) -> count``.
+FileHits = dict[tuple[str, str, str], int]
+
+
+def search_file(path: Path, personal: PersonalData) -> FileHits:
+    """The personal data of ``personal`` in one output file, by place (see
+    :func:`scan_outputs`); nothing for images."""
+    rows: FileHits = {}
+    for where, text in output_texts(path):
+        piece: FileHits = {}
+        for kind, value in search_text(text, personal):
+            key = (kind, where, value)
+            piece[key] = piece.get(key, 0) + 1
+        for key, n in piece.items():
+            # HTML is read twice (markup and visible text): the same value counts once
+            rows[key] = max(rows.get(key, 0), n) if where == "html" else rows.get(key, 0) + n
+    return rows
+
+
 def scan_outputs(
     folder: str | os.PathLike[str],
     personal: PersonalData,
     *,
     exclude: Sequence[str] = (),
     progress: Callable[[str], None] | None = None,
+    searched: Mapping[str, tuple[str, FileHits]] | None = None,
 ) -> PrivacyScan:
     """Search every file under ``folder`` for the personal data in ``personal``.
 
     ``exclude``: file names (relative to ``folder``) not to search; ``progress``: called
     with a line saying how far the search got, every
     :data:`~cjmlib.core.privacy.sources.PROGRESS_EVERY` seconds when it takes longer than
-    that. Returns a :class:`PrivacyScan`; ``hits`` has one row per file, kind, place
-    (notebook cell, html, table, text) and masked value, with how often it occurred.
-    Long texts (tables) are searched by :func:`~cjmlib.core.privacy.search.search_text`,
-    which finds what :func:`~cjmlib.core.privacy.detect.find_personal_data` finds.
+    that. ``searched``: files already searched for the same ``personal`` (while a run went
+    on), as ``relative name -> (sha256, search_file result)``; a file whose bytes still
+    have that digest is not searched again, any other is. Returns a :class:`PrivacyScan`;
+    ``hits`` has one row per file, kind, place (notebook cell, html, table, text) and
+    masked value, with how often it occurred. Long texts (tables) are searched by
+    :func:`~cjmlib.core.privacy.search.search_text`, which finds what
+    :func:`~cjmlib.core.privacy.detect.find_personal_data` finds.
     """
     root = Path(folder)
     if not root.is_dir():
@@ -173,15 +197,13 @@ def scan_outputs(
             skipped.append(rel)
             continue
         scanned.append(rel)
-        for where, text in output_texts(path):
-            piece: dict[tuple[str, str, str, str], int] = {}
-            for kind, value in search_text(text, personal):
-                key = (rel, kind, where, value)
-                piece[key] = piece.get(key, 0) + 1
-            for key, n in piece.items():
-                # HTML is read twice (markup and visible text): the same value counts once
-                rows[key] = max(rows.get(key, 0), n) if where == "html" else (
-                    rows.get(key, 0) + n)
+        earlier = (searched or {}).get(rel)
+        if earlier is not None and earlier[0] == file_sha256(path):
+            found = earlier[1]
+        else:
+            found = search_file(path, personal)
+        for (kind, where, value), n in found.items():
+            rows[(rel, kind, where, value)] = n
     hits = pd.DataFrame([{"file": f, "kind": k, "where": w, "value": v, "count": n}
                          for (f, k, w, v), n in rows.items()],
                         columns=["file", "kind", "where", "value", "count"])
