@@ -30,6 +30,7 @@ the cluster keeps them.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -39,6 +40,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cjmlib.core.engine import as_table, connection, engine, is_spark
@@ -55,6 +57,10 @@ _SOURCES = ("build.py", "events.py", "persist.py")
 #: Options of :func:`build_journeys` that describe journeys without changing their steps:
 #: left out of the cache key and applied when an entry is read.
 _DESCRIPTIVE = ("endings", "open_horizon")
+#: The order of the rows of a steps file.
+_STEP_ORDER = ("journey_id", "event_time", "seq")
+#: Rows the ordered pass (:func:`_write_steps_in_one_pass`) reads from the engine at a time.
+_PASS_ROWS = 1 << 19
 
 
 def default_cache_dir(events: Any) -> Path | None:
@@ -85,12 +91,201 @@ def cached_journeys(events: Any, *, cache_dir: str | os.PathLike[str] | None | b
     folder = Path(cache_dir)
     key = cache_key(events, customers=customers, **options)
     entry = folder / key
-    if not all((entry / name).exists() for name in (_META, _STEPS, _JOURNEYS)):
-        save_journeys(build_journeys(events, customers=customers, **options), entry)
+    if not _complete(entry):
+        _build_entries(events, entry, customers=customers, options=options)
         _prune(folder)
     else:
         os.utime(entry)  # most recently used
     return load_journeys(entry, **{k: options[k] for k in _DESCRIPTIVE if k in options})
+
+
+def _complete(entry: Path) -> bool:
+    return all((entry / name).exists() for name in (_META, _STEPS, _JOURNEYS))
+
+
+def _build_entries(events: str | os.PathLike[str], entry: Path, *, customers: Any,
+                   options: dict[str, Any]) -> None:
+    """Build the journeys ``options`` describe into the cache ``entry``.
+
+    Customer journeys and sessions split by inactivity come from one ordered pass over the
+    events (:func:`_write_steps_in_one_pass`): sessions are runs inside each customer's
+    ordered events, so the pass that orders them for one unit serves the other too, and a
+    session build also writes the customer journeys of the same events and options into
+    their own entry (02_journeys asks for both). Given session ids may interleave within a
+    customer's events: those journeys are built by :func:`build_journeys` as before.
+    """
+    import dataclasses
+
+    unit = options.get("unit", "customer")
+    if unit == "session" and options.get("sessions", "given") != "inactivity":
+        save_journeys(build_journeys(events, customers=customers, **options), entry)
+        return
+    entries = {unit: entry}
+    if unit == "session":
+        same = {k: v for k, v in options.items() if k != "sessions"}
+        companion = entry.parent / cache_key(events, customers=customers,
+                                             **{**same, "unit": "customer"})
+        if not _complete(companion):
+            entries["customer"] = companion
+    # the customers' whole journeys, uncut: what every unit's steps are drawn from
+    base = build_journeys(events, customers=customers,
+                          **{**options, "unit": "customer", "ends_at_conversion": False})
+    cut = bool(options.get("ends_at_conversion", False))
+    scratch = entry.parent / f".pass.{uuid.uuid4().hex[:8]}.tmp"
+    scratch.mkdir(parents=True)
+    try:
+        files = {u: scratch / f"{u}.parquet" for u in entries}
+        _write_steps_in_one_pass(base, files, ends_at_conversion=cut)
+        for u, folder in entries.items():
+            journeys = dataclasses.replace(base, unit=u, ends_at_conversion=cut)
+            if u == "customer":  # written in customer order, which is journey order
+                write = lambda path, f=files[u]: os.replace(f, path)  # noqa: E731
+            else:  # session ids are text: "~10" sorts before "~2"
+                write = lambda path, f=files[u]: connection().to_parquet(  # noqa: E731
+                    as_table(f, what="journeys steps").order_by(list(_STEP_ORDER)), path)
+            _save_entry(journeys, folder, write)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _write_steps_in_one_pass(base: Journeys, files: Mapping[str, Path], *,
+                             ends_at_conversion: bool) -> None:
+    """Write the steps of each unit in ``files`` (unit -> Parquet path) with every window
+    column of :meth:`Journeys.ordered`, from one sort of ``base``'s steps (customer
+    journeys, not cut at conversions) by customer and journey order.
+
+    The engine sorts once and hands the ordered rows over in batches (each customer whole);
+    each unit's journeys are then runs of consecutive rows -- a customer, or a session
+    starting where a customer starts or more than the session timeout passed since the
+    previous event -- and every window column is a shift or running sum within those runs,
+    computed with Arrow and numpy. The values are those of the engine's window functions
+    (:meth:`Journeys.ordered`, the tests compare them); the customer file comes out in
+    :data:`_STEP_ORDER`, the session file in customer order.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    limit_us = int(round(base.session_timeout_minutes * 60_000_000))
+    names = pa.array(base.touchpoint_names, type=pa.string())
+    columns = list(base.ordered(*ORDERED_COLUMNS).columns)
+    ordered = base.steps.drop("journey_id").order_by(["customer_id", "event_time", "seq"])
+    con = connection()
+    # DuckDB's own reader: Ibis's to_pyarrow_batches calls a method DuckDB 2.0 dropped
+    reader = con.con.sql(con.compile(ordered)).to_arrow_reader(_PASS_ROWS)
+    writers: dict[str, Any] = {}
+    carry = None
+    try:
+        for batch in itertools.chain(reader, [None]):
+            if batch is None:  # the end: the last customer is whole
+                if carry is None:
+                    break
+                table, carry = carry, None
+            else:
+                table = pa.Table.from_batches([batch])
+                if carry is not None:
+                    table = pa.concat_tables([carry, table])
+                # the last customer may go on in the next batch
+                last = pc.equal(table["customer_id"], table["customer_id"][-1])
+                first_of_last = int(np.argmax(last.to_numpy(zero_copy_only=False)))
+                table, carry = table.slice(0, first_of_last), table.slice(first_of_last)
+                if table.num_rows == 0:
+                    continue
+            table = table.combine_chunks()
+            customer = table["customer_id"]
+            n = table.num_rows
+            new_customer = np.ones(n, dtype=bool)
+            if n > 1:
+                new_customer[1:] = pc.not_equal(customer[1:], customer[:-1]).to_numpy(
+                    zero_copy_only=False)
+            time_us = table["time_us"].to_numpy()
+            table = table.append_column(
+                "touchpoint_code", pc.index_in(table["touchpoint"], value_set=names))
+            for unit, path in files.items():
+                if unit == "customer":
+                    starts = new_customer
+                    journey_id = customer
+                else:
+                    starts = new_customer.copy()
+                    starts[1:] |= np.diff(time_us) > limit_us
+                    number = np.cumsum(starts)
+                    number = number - number[_run_first(new_customer)] + 1
+                    journey_id = pc.binary_join_element_wise(
+                        customer, pa.scalar("|~"), pa.array(number).cast(pa.string()), "")
+                part = table.append_column("journey_id", journey_id)
+                if ends_at_conversion:  # the steps up to each journey's first conversion
+                    conversion = part["is_conversion"].to_numpy(zero_copy_only=False)
+                    before = np.cumsum(conversion) - conversion
+                    keep = before == before[_run_first(starts)]
+                    part, starts = part.filter(pa.array(keep)), starts[keep]
+                part = _window_columns(part, starts).select(columns)
+                if unit not in writers:
+                    writers[unit] = pq.ParquetWriter(path, _steps_schema(part.schema))
+                writers[unit].write_table(part.cast(writers[unit].schema),
+                                          row_group_size=122_880)
+    finally:
+        for w in writers.values():
+            w.close()
+    for unit in files:
+        if unit not in writers:  # no rows at all (build_journeys refuses that before)
+            raise ValueError(f"no steps for the {unit} journeys")
+
+
+def _run_first(starts: np.ndarray) -> np.ndarray:
+    """For each row, the index of the first row of its run (``starts`` flags run starts;
+    the first row starts one)."""
+    index = np.arange(len(starts))
+    return np.maximum.accumulate(np.where(starts, index, 0))
+
+
+def _window_columns(part: Any, starts: np.ndarray) -> Any:
+    """``part`` (rows in journey order, ``starts`` flagging each journey's first row) with
+    the window columns of :meth:`Journeys.ordered`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = part.num_rows
+    index = np.arange(n)
+    ends = np.ones(n, dtype=bool)
+    ends[:-1] = starts[1:]
+    two_on = ends.copy()
+    two_on[:-1] |= ends[1:]  # no step two on: this or the next step ends the journey
+
+    def shifted(name: str, by: int, missing: np.ndarray) -> Any:
+        at = pa.array(np.clip(index + by, 0, max(n - 1, 0)), mask=missing)
+        return pc.take(part[name], at)
+
+    time_us = part["time_us"].to_numpy()
+    prev_us = np.where(starts, 0, np.roll(time_us, 1))
+    next_us = np.where(ends, 0, np.roll(time_us, -1))
+    conversion = part["is_conversion"].to_numpy(zero_copy_only=False).astype(np.int64)
+    so_far = np.cumsum(conversion)
+    first = _run_first(starts)
+    so_far = so_far - (so_far[first] - conversion[first])
+    return part.append_column("step", pa.array(index - first + 1)).append_column(
+        "prev_touchpoint", shifted("touchpoint", -1, starts)).append_column(
+        "next_touchpoint", shifted("touchpoint", 1, ends)).append_column(
+        "after_next_touchpoint", shifted("touchpoint", 2, two_on)).append_column(
+        "prev_channel", shifted("channel", -1, starts)).append_column(
+        "next_channel", shifted("channel", 1, ends)).append_column(
+        "gap_s", pa.array((time_us - prev_us).astype(np.float64) / 1e6, mask=starts)
+    ).append_column(
+        "next_gap_s", pa.array((next_us - time_us).astype(np.float64) / 1e6, mask=ends)
+    ).append_column(
+        "next_time_us", pa.array(next_us, mask=ends)).append_column(
+        "conversions_so_far", pa.array(so_far.astype(np.float64))).append_column(
+        "prev_touchpoint_code", shifted("touchpoint_code", -1, starts))
+
+
+def _steps_schema(schema: Any) -> Any:
+    """The Arrow types the engine writes for the steps: times in UTC microseconds,
+    touchpoint codes int32, the running conversion count a double."""
+    import pyarrow as pa
+
+    types = {"event_time": pa.timestamp("us", tz="UTC"), "touchpoint_code": pa.int32(),
+             "prev_touchpoint_code": pa.int32(), "conversions_so_far": pa.float64(),
+             "step": pa.int64(), "next_time_us": pa.int64()}
+    return pa.schema([pa.field(f.name, types.get(f.name, f.type)) for f in schema])
 
 
 def cache_key(events: str | os.PathLike[str], *, customers: Any = None,
@@ -132,13 +327,23 @@ def cache_key(events: str | os.PathLike[str], *, customers: Any = None,
 def save_journeys(journeys: Journeys, folder: str | os.PathLike[str]) -> Path:
     """Write ``journeys``' steps (ordered by journey and time), its rows per journey and
     its description to ``folder`` (created; replaced atomically when it exists)."""
+    def write_steps(path: Path) -> None:  # every window column, computed in one pass
+        steps = journeys.ordered(*ORDERED_COLUMNS).order_by(list(_STEP_ORDER))
+        connection().to_parquet(steps, path)
+
+    return _save_entry(journeys, folder, write_steps)
+
+
+def _save_entry(journeys: Journeys, folder: str | os.PathLike[str],
+                write_steps: Any) -> Path:
+    """:func:`save_journeys` with the steps file written by ``write_steps(path)``: the
+    steps of ``journeys`` with every window column, in :data:`_STEP_ORDER`."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.parent / f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp"
     tmp.mkdir()
-    try:  # the steps with every window column, computed in one pass
-        steps = journeys.ordered(*ORDERED_COLUMNS).order_by(["journey_id", "event_time", "seq"])
-        connection().to_parquet(steps, tmp / _STEPS)
+    try:
+        write_steps(tmp / _STEPS)
         # one row per journey, grouped from the steps just written (no window again)
         written = _with_precomputed(journeys, as_table(tmp / _STEPS, what="journeys steps"))
         connection().to_parquet(written.journey_table(), tmp / _JOURNEYS)
