@@ -135,12 +135,12 @@ def _build_entries(events: str | os.PathLike[str], entry: Path, *, customers: An
     scratch.mkdir(parents=True)
     try:
         files = {u: scratch / f"{u}.parquet" for u in entries}
-        _write_steps_in_one_pass(base, files, ends_at_conversion=cut)
+        in_order = _write_steps_in_one_pass(base, files, ends_at_conversion=cut)
         for u, folder in entries.items():
             journeys = dataclasses.replace(base, unit=u, ends_at_conversion=cut)
-            if u == "customer":  # written in customer order, which is journey order
+            if u in in_order:
                 write = lambda path, f=files[u]: os.replace(f, path)  # noqa: E731
-            else:  # session ids are text: "~10" sorts before "~2"
+            else:  # customer ids that are prefixes of others ("c1", "c10"): sorted again
                 write = lambda path, f=files[u]: connection().to_parquet(  # noqa: E731
                     as_table(f, what="journeys steps").order_by(list(_STEP_ORDER)), path)
             _save_entry(journeys, folder, write)
@@ -149,7 +149,7 @@ def _build_entries(events: str | os.PathLike[str], entry: Path, *, customers: An
 
 
 def _write_steps_in_one_pass(base: Journeys, files: Mapping[str, Path], *,
-                             ends_at_conversion: bool) -> None:
+                             ends_at_conversion: bool) -> set[str]:
     """Write the steps of each unit in ``files`` (unit -> Parquet path) with every window
     column of :meth:`Journeys.ordered`, from one sort of ``base``'s steps (customer
     journeys, not cut at conversions) by customer and journey order.
@@ -159,8 +159,10 @@ def _write_steps_in_one_pass(base: Journeys, files: Mapping[str, Path], *,
     starting where a customer starts or more than the session timeout passed since the
     previous event -- and every window column is a shift or running sum within those runs,
     computed with Arrow and numpy. The values are those of the engine's window functions
-    (:meth:`Journeys.ordered`, the tests compare them); the customer file comes out in
-    :data:`_STEP_ORDER`, the session file in customer order.
+    (:meth:`Journeys.ordered`, the tests compare them). Each customer's sessions are put
+    in the text order of their ids (``~1``, ``~10``, ``~2``), so that the files come out in
+    :data:`_STEP_ORDER` unless a customer id is a prefix of another one's; returns the
+    units whose file is in that order (checked row by row).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -174,6 +176,8 @@ def _write_steps_in_one_pass(base: Journeys, files: Mapping[str, Path], *,
     # DuckDB's own reader: Ibis's to_pyarrow_batches calls a method DuckDB 2.0 dropped
     reader = con.con.sql(con.compile(ordered)).to_arrow_reader(_PASS_ROWS)
     writers: dict[str, Any] = {}
+    last_id: dict[str, Any] = {}
+    in_order = set(files)
     carry = None
     try:
         for batch in itertools.chain(reader, [None]):
@@ -199,11 +203,12 @@ def _write_steps_in_one_pass(base: Journeys, files: Mapping[str, Path], *,
                 new_customer[1:] = pc.not_equal(customer[1:], customer[:-1]).to_numpy(
                     zero_copy_only=False)
             time_us = table["time_us"].to_numpy()
+            customer_number = np.cumsum(new_customer)
             table = table.append_column(
                 "touchpoint_code", pc.index_in(table["touchpoint"], value_set=names))
             for unit, path in files.items():
                 if unit == "customer":
-                    starts = new_customer
+                    starts, number = new_customer, None
                     journey_id = customer
                 else:
                     starts = new_customer.copy()
@@ -212,13 +217,19 @@ def _write_steps_in_one_pass(base: Journeys, files: Mapping[str, Path], *,
                     number = number - number[_run_first(new_customer)] + 1
                     journey_id = pc.binary_join_element_wise(
                         customer, pa.scalar("|~"), pa.array(number).cast(pa.string()), "")
-                part = table.append_column("journey_id", journey_id)
+                part, owner = table.append_column("journey_id", journey_id), customer_number
                 if ends_at_conversion:  # the steps up to each journey's first conversion
                     conversion = part["is_conversion"].to_numpy(zero_copy_only=False)
                     before = np.cumsum(conversion) - conversion
                     keep = before == before[_run_first(starts)]
-                    part, starts = part.filter(pa.array(keep)), starts[keep]
+                    part, starts, owner = part.filter(pa.array(keep)), starts[keep], owner[keep]
+                    number = None if number is None else number[keep]
                 part = _window_columns(part, starts).select(columns)
+                if number is not None and number.max() >= 10:  # "~10" sorts before "~2"
+                    part = part.take(_text_order(number, owner))
+                if unit in in_order and not _ascending(part["journey_id"], last_id.get(unit)):
+                    in_order.discard(unit)
+                last_id[unit] = part["journey_id"][-1]
                 if unit not in writers:
                     writers[unit] = pq.ParquetWriter(path, _steps_schema(part.schema))
                 writers[unit].write_table(part.cast(writers[unit].schema),
@@ -229,6 +240,26 @@ def _write_steps_in_one_pass(base: Journeys, files: Mapping[str, Path], *,
     for unit in files:
         if unit not in writers:  # no rows at all (build_journeys refuses that before)
             raise ValueError(f"no steps for the {unit} journeys")
+    return in_order
+
+
+def _text_order(number: np.ndarray, customer: np.ndarray) -> np.ndarray:
+    """The row order that puts each customer's sessions (``number`` 1, 2, ... within
+    ``customer``, rows in customer order) in the text order of their ids, ``~1``, ``~10``,
+    ``~11``, ..., ``~2``, and keeps every session's steps in order."""
+    top = int(number.max())
+    rank = np.zeros(top + 1, dtype=np.int64)
+    rank[sorted(range(1, top + 1), key=str)] = np.arange(top)
+    return np.lexsort((np.arange(len(number)), rank[number], customer))
+
+
+def _ascending(ids: Any, previous: Any) -> bool:
+    """Whether the text ``ids`` never decrease, starting from ``previous`` (or None)."""
+    import pyarrow.compute as pc
+
+    if previous is not None and pc.less(ids[0], previous).as_py():
+        return False
+    return len(ids) < 2 or not pc.any(pc.less(ids[1:], ids[:-1])).as_py()
 
 
 def _run_first(starts: np.ndarray) -> np.ndarray:
