@@ -135,7 +135,12 @@ def _build_entries(events: str | os.PathLike[str], entry: Path, *, customers: An
     scratch.mkdir(parents=True)
     try:
         files = {u: scratch / f"{u}.parquet" for u in entries}
-        in_order = _write_steps_in_one_pass(base, files, ends_at_conversion=cut)
+        # rows per journey from the pass too, unless a segment (which may change within a
+        # journey, each part a row) splits them
+        rows = None if base.segment_col else {u: scratch / f"{u}_journeys.parquet"
+                                              for u in entries}
+        in_order = _write_steps_in_one_pass(base, files, ends_at_conversion=cut,
+                                            journey_files=rows)
         for u, folder in entries.items():
             journeys = dataclasses.replace(base, unit=u, ends_at_conversion=cut)
             if u in in_order:
@@ -143,13 +148,15 @@ def _build_entries(events: str | os.PathLike[str], entry: Path, *, customers: An
             else:  # customer ids that are prefixes of others ("c1", "c10"): sorted again
                 write = lambda path, f=files[u]: connection().to_parquet(  # noqa: E731
                     as_table(f, what="journeys steps").order_by(list(_STEP_ORDER)), path)
-            _save_entry(journeys, folder, write)
+            _save_entry(journeys, folder, write, write_journeys=None if rows is None else (
+                lambda path, f=rows[u]: os.replace(f, path)))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _write_steps_in_one_pass(base: Journeys, files: Mapping[str, Path], *,
-                             ends_at_conversion: bool) -> set[str]:
+                             ends_at_conversion: bool,
+                             journey_files: Mapping[str, Path] | None = None) -> set[str]:
     """Write the steps of each unit in ``files`` (unit -> Parquet path) with every window
     column of :meth:`Journeys.ordered`, from one sort of ``base``'s steps (customer
     journeys, not cut at conversions) by customer and journey order.
@@ -162,7 +169,9 @@ def _write_steps_in_one_pass(base: Journeys, files: Mapping[str, Path], *,
     (:meth:`Journeys.ordered`, the tests compare them). Each customer's sessions are put
     in the text order of their ids (``~1``, ``~10``, ``~2``), so that the files come out in
     :data:`_STEP_ORDER` unless a customer id is a prefix of another one's; returns the
-    units whose file is in that order (checked row by row).
+    units whose file is in that order (checked row by row). ``journey_files`` (unit ->
+    path), when given, receive the rows of :meth:`Journeys.journey_table` (no segment
+    column), read off each journey's first and last step.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -176,6 +185,7 @@ def _write_steps_in_one_pass(base: Journeys, files: Mapping[str, Path], *,
     # DuckDB's own reader: Ibis's to_pyarrow_batches calls a method DuckDB 2.0 dropped
     reader = con.con.sql(con.compile(ordered)).to_arrow_reader(_PASS_ROWS)
     writers: dict[str, Any] = {}
+    journey_writers: dict[str, Any] = {}
     last_id: dict[str, Any] = {}
     in_order = set(files)
     carry = None
@@ -225,17 +235,26 @@ def _write_steps_in_one_pass(base: Journeys, files: Mapping[str, Path], *,
                     part, starts, owner = part.filter(pa.array(keep)), starts[keep], owner[keep]
                     number = None if number is None else number[keep]
                 part = _window_columns(part, starts).select(columns)
+                if journey_files is not None:
+                    rows = _journey_rows(part, starts)
+                    if unit not in journey_writers:
+                        journey_writers[unit] = pq.ParquetWriter(journey_files[unit],
+                                                                 rows.schema)
+                    journey_writers[unit].write_table(rows, row_group_size=122_880)
                 if number is not None and number.max() >= 10:  # "~10" sorts before "~2"
                     part = part.take(_text_order(number, owner))
                 if unit in in_order and not _ascending(part["journey_id"], last_id.get(unit)):
                     in_order.discard(unit)
                 last_id[unit] = part["journey_id"][-1]
-                if unit not in writers:
-                    writers[unit] = pq.ParquetWriter(path, _steps_schema(part.schema))
+                if unit not in writers:  # few distinct values: dictionary pages pay
+                    few = [c for c in part.column_names if c.endswith(("touchpoint", "channel"))
+                           or c in ("stage", base.segment_col)]
+                    writers[unit] = pq.ParquetWriter(path, _steps_schema(part.schema),
+                                                     use_dictionary=few)
                 writers[unit].write_table(part.cast(writers[unit].schema),
                                           row_group_size=122_880)
     finally:
-        for w in writers.values():
+        for w in [*writers.values(), *journey_writers.values()]:
             w.close()
     for unit in files:
         if unit not in writers:  # no rows at all (build_journeys refuses that before)
@@ -260,6 +279,27 @@ def _ascending(ids: Any, previous: Any) -> bool:
     if previous is not None and pc.less(ids[0], previous).as_py():
         return False
     return len(ids) < 2 or not pc.any(pc.less(ids[1:], ids[:-1])).as_py()
+
+
+def _journey_rows(part: Any, starts: np.ndarray) -> Any:
+    """One row per journey of ``part`` (steps with window columns, in journey order;
+    ``starts`` flags first steps), the columns of :meth:`Journeys.journey_table` without a
+    segment: what its aggregates give, read off the first and last step."""
+    import pyarrow as pa
+
+    last = np.flatnonzero(np.append(starts[1:], True))
+    first = np.flatnonzero(starts)
+    at = pa.array(last)
+    time_us = part["time_us"].to_numpy()
+    return pa.table({
+        "journey_id": part["journey_id"].take(at),
+        "customer_id": part["customer_id"].take(at),
+        "converted": pa.array(part["conversions_so_far"].to_numpy()[last] > 0),
+        "n_steps": part["step"].take(at),
+        "start_us": pa.array(time_us[first]),
+        "end_us": pa.array(time_us[last]),
+        "last_touchpoint": part["touchpoint"].take(at),
+    })
 
 
 def _run_first(starts: np.ndarray) -> np.ndarray:
@@ -366,18 +406,21 @@ def save_journeys(journeys: Journeys, folder: str | os.PathLike[str]) -> Path:
 
 
 def _save_entry(journeys: Journeys, folder: str | os.PathLike[str],
-                write_steps: Any) -> Path:
+                write_steps: Any, write_journeys: Any = None) -> Path:
     """:func:`save_journeys` with the steps file written by ``write_steps(path)``: the
-    steps of ``journeys`` with every window column, in :data:`_STEP_ORDER`."""
+    steps of ``journeys`` with every window column, in :data:`_STEP_ORDER`; and the rows
+    per journey by ``write_journeys(path)`` when given, else grouped from those steps."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.parent / f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp"
     tmp.mkdir()
     try:
         write_steps(tmp / _STEPS)
-        # one row per journey, grouped from the steps just written (no window again)
         written = _with_precomputed(journeys, as_table(tmp / _STEPS, what="journeys steps"))
-        connection().to_parquet(written.journey_table(), tmp / _JOURNEYS)
+        if write_journeys is not None:
+            write_journeys(tmp / _JOURNEYS)
+        else:  # one row per journey, grouped from the steps just written (no window again)
+            connection().to_parquet(written.journey_table(), tmp / _JOURNEYS)
         meta = {
             "format": FORMAT,
             "unit": journeys.unit,
