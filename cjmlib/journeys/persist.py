@@ -271,7 +271,8 @@ def _write_steps_in_one_pass(base: Journeys, files: Mapping[str, Path], *,
                                                      use_dictionary=few)
                 writers[unit].write_table(part.cast(writers[unit].schema),
                                           row_group_size=122_880)
-    finally:
+    finally:  # an open result would block every later query of the connection
+        reader.close()
         for w in [*writers.values(), *journey_writers.values()]:
             w.close()
     for unit in files:

@@ -157,3 +157,22 @@ def test_sessions_are_put_in_the_text_order_of_their_ids():
     assert persist._ascending(ids, None)
     assert not persist._ascending(ids, pa.scalar("c2|~1"))  # after the previous batch's
     assert not persist._ascending(pa.array(["c1|~2", "c1|~10"]), None)
+
+
+def test_a_failed_pass_leaves_no_entry_and_the_engine_usable(tmp_path, monkeypatch):
+    events = tmp_path / "events.parquet"
+    planted_log().to_parquet(events)
+    monkeypatch.setattr(persist, "_PASS_ROWS", 3)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(persist, "_window_columns", broken)
+    with pytest.raises(OSError, match="disk full"):
+        persist.cached_journeys(events, cache_dir=tmp_path / "cache", unit="session",
+                                sessions="inactivity", conversion_touchpoints=["buy"])
+    assert not any((tmp_path / "cache").iterdir())  # no entry, no scratch folder
+    monkeypatch.undo()
+    j = persist.cached_journeys(events, cache_dir=tmp_path / "cache", unit="customer",
+                                conversion_touchpoints=["buy"])
+    assert int(j.summary()["journeys"].iloc[0]) == 4
