@@ -26,7 +26,7 @@ or running sum within runs of consecutive rows (a customer, or a session: runs i
 customer's events), computed with Arrow and numpy as the batches stream by. A session build
 writes the customer journeys of the same options into their own entry too, as 02_journeys
 asks for both. On 500,000 customers (10.8 million events) this cut the two builds of
-02_journeys from 52 to 15 CPU seconds, with identical files; sessions from given session
+02_journeys from about 50 to 15 CPU seconds, with identical files; sessions from given session
 ids, which may interleave, are built by the engine's window functions as before.
 
 Inputs that are not files (a pandas DataFrame, an Ibis table of another engine) and every
