@@ -298,16 +298,14 @@ def run_step(step: str, path: str) -> dict:
 
 
 def _peak_rss_mb(usage: resource.struct_rusage) -> float:
-    """Peak resident set of this process. ``VmHWM`` is per address space, so unlike
-    ``ru_maxrss`` (which Linux carries over from the parent across fork and exec) it is the
-    step's own peak."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return float(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return usage.ru_maxrss / 1024.0
+    """Peak resident set of this process in MB (10^6 bytes), as the run manifest's
+    ``kernel_peak_mb``: ``VmHWM`` (:func:`cjmlib.workflow.memory.peak_mb`) is per address
+    space, so unlike ``ru_maxrss`` (which Linux carries over from the parent across fork and
+    exec, and is the fallback here) it is the step's own peak."""
+    from cjmlib.workflow.memory import peak_mb
+
+    peak = peak_mb(os.getpid())
+    return peak if peak is not None else usage.ru_maxrss * 1024 / 1e6
 
 
 #: DuckDB memory for the 100M-event steps (their target is 16 GB; the analysis notebooks'

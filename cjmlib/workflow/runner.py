@@ -195,7 +195,10 @@ def privacy_check(run_dir: Path, sources: Sequence[Path],
     if say is not None and seconds >= privacy.PROGRESS_EVERY:
         say(f"privacy scan done in {seconds:.1f} s")
     entry = {"passed": scan.passed, "files_scanned": len(scan.files_scanned),
-             "files_skipped": len(scan.files_skipped), "hits": int(scan.hits["count"].sum())
+             "files_skipped": len(scan.files_skipped),
+             # searched while the run went on and unchanged since (see _SearchAhead)
+             "files_searched_ahead": len(scan.files_searched_before),
+             "hits": int(scan.hits["count"].sum())
              if len(scan.hits) else 0,
              "looked_for": {k: int(v) for k, v in
                             personal.summary().set_index("kind")["distinct_values"].items()},

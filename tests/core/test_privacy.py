@@ -126,6 +126,8 @@ def test_files_searched_ahead_are_reused_only_while_unchanged(tmp_path: Path, pe
     again = privacy.scan_outputs(run, personal, searched=ahead)
     pd.testing.assert_frame_equal(again.hits, whole.hits)
     assert again.files_scanned == whole.files_scanned
+    assert again.files_searched_before == whole.files_scanned
+    assert whole.files_searched_before == []
     # a file unchanged since is not searched again (a planted record of hits is believed) ...
     planted = {("email", "text", "p***@planted.org"): 2}
     believed = privacy.scan_outputs(
@@ -137,6 +139,7 @@ def test_files_searched_ahead_are_reused_only_while_unchanged(tmp_path: Path, pe
     clean = (file_sha256(leak), {})
     leak.write_text(f"id,contact\nx,{email}\ny,{email}\n", encoding="utf-8")
     changed = privacy.scan_outputs(run, personal, searched={"leak.csv": clean})
+    assert changed.files_searched_before == []
     assert changed.hits.loc[changed.hits["file"] == "leak.csv", "count"].sum() == 2
 
 

@@ -94,6 +94,10 @@ def test_report_states_pain_point_pilot_effect_and_verdict(run: dict) -> None:
 def test_no_personal_data_in_any_output(run: dict) -> None:
     manifest = json.loads((run["run_dir"] / "manifest.json").read_text())
     assert manifest["privacy_scan"]["passed"] is True
+    scan = manifest["privacy_scan"]
+    # the notebooks' outputs were searched as each finished; what the run writes at its
+    # end (index.html, the last notebook's report when it changed) is searched then
+    assert 0 < scan["files_searched_ahead"] < scan["files_scanned"]
 
 
 def test_new_pilot_data_reruns_only_what_depends_on_it(run: dict) -> None:

@@ -113,6 +113,8 @@ class PrivacyScan:
     files_scanned: list[str]
     files_skipped: list[str]
     personal: PersonalData = field(repr=False)
+    #: files of ``files_scanned`` whose earlier search (``searched``) was still valid
+    files_searched_before: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -186,6 +188,7 @@ def scan_outputs(
     rows: dict[tuple[str, str, str, str], int] = {}
     scanned: list[str] = []
     skipped: list[str] = []
+    before: list[str] = []
     report = _progress(progress)
     paths = sorted(p for p in root.rglob("*") if p.is_file())
     for k, path in enumerate(paths, start=1):
@@ -200,6 +203,7 @@ def scan_outputs(
         earlier = (searched or {}).get(rel)
         if earlier is not None and earlier[0] == file_sha256(path):
             found = earlier[1]
+            before.append(rel)
         else:
             found = search_file(path, personal)
         for (kind, where, value), n in found.items():
@@ -207,7 +211,7 @@ def scan_outputs(
     hits = pd.DataFrame([{"file": f, "kind": k, "where": w, "value": v, "count": n}
                          for (f, k, w, v), n in rows.items()],
                         columns=["file", "kind", "where", "value", "count"])
-    return PrivacyScan(root, hits, scanned, skipped, personal)
+    return PrivacyScan(root, hits, scanned, skipped, personal, before)
 
 
 def scan_run(run_dir: str | os.PathLike[str], raw_dir: str | os.PathLike[str], *,
