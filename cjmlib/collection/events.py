@@ -48,6 +48,7 @@ def assemble_events(con: Any, cfg: SourcesConfig, staged: list[StagedSource], ou
     time and origin, and ``seq`` is counted while the sorted rows stream into the Parquet file.
     """
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     paths = stage_files(staged, "events")
@@ -71,15 +72,23 @@ def assemble_events(con: Any, cfg: SourcesConfig, staged: list[StagedSource], ou
                         THEN 1 ELSE 0 END AS _new
               FROM l WINDOW w AS (PARTITION BY _cix, _sidx ORDER BY {order}))
         SELECT _sidx, _fidx, _row, _item,
-               customer_id || '/' || _source || '/' || sum(_new) OVER (
-                   PARTITION BY _cix, _sidx ORDER BY {order}
-                   ROWS UNBOUNDED PRECEDING) AS d_session_id
+               CAST(sum(_new) OVER (PARTITION BY _cix, _sidx ORDER BY {order}
+                                    ROWS UNBOUNDED PRECEDING) AS BIGINT) AS d_session_no
         FROM g""")
+    # a derived session id reads <customer_id>/<source>/<n>: the events carry n, and the text
+    # is put together after the sort (strings cost the sort most)
     sess_key = ("x._sidx = s._sidx AND x._fidx = s._fidx AND x._row = s._row "
                 "AND x._item = s._item")
-    with_sessions = f"""
-        SELECT s.* REPLACE (coalesce(s.session_id, x.d_session_id) AS session_id)
+    # (session_id computed from both sides, as a bare column list lets the optimizer put the
+    # customers' key map on the probe side of the link, building on the wide events)
+    linked_sessions = f"""
+        SELECT s.* REPLACE (CASE WHEN x.d_session_no IS NULL THEN s.session_id END
+                            AS session_id), x.d_session_no
         FROM ({linked}) s LEFT JOIN _sessions x ON {sess_key}"""
+    with_sessions = f"""
+        SELECT s.* REPLACE (coalesce(s.session_id, s.customer_id || '/' || s._source || '/'
+                                     || s.d_session_no) AS session_id)
+        FROM ({linked_sessions}) s"""
     # 2. near duplicates among the configured touchpoints
     d = cfg.dedupe
     pairs: list[dict[str, Any]] = []
@@ -104,14 +113,18 @@ def assemble_events(con: Any, cfg: SourcesConfig, staged: list[StagedSource], ou
     found = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
     extra_sql = "".join(f", {'e.' + q(n) if n in found else 'NULL'}::{SQL_TYPES[t]} AS {q(n)}"
                         for n, t in extras.items())
+    # channel, touchpoint and stage travel through the sort as ENUM codes, decoded below
+    text = {c: (f"e.{c}::{t}" if t else f"e.{c}") for c, t in _enum_types(con, src).items()}
     reader = con.sql(f"""
-        SELECT NULL::VARCHAR AS customer_id, e.event_time, e.channel, e.touchpoint, e.stage,
-               coalesce(e.session_id, f.f_session_id) AS session_id,
+        SELECT NULL::VARCHAR AS customer_id, e.event_time, {text['channel']} AS channel,
+               {text['touchpoint']} AS touchpoint, {text['stage']} AS stage,
+               coalesce(e.session_id, CASE WHEN e.d_session_no IS NULL THEN f.f_session_id END
+                        ) AS session_id,
                coalesce(e.duration_s, f.f_duration_s) AS duration_s,
                coalesce(e.value, f.f_value) AS value, e._sidx AS source,
-               0::BIGINT AS seq, e.attributes, e._fidx AS raw_file, e._row AS raw_row, e._cix
-               {extra_sql}
-        FROM ({with_sessions}) e ANTI JOIN _near_drop d ON {key}
+               0::BIGINT AS seq, e.attributes, e._fidx AS raw_file, e._row AS raw_row, e._cix,
+               e.d_session_no {extra_sql}
+        FROM ({linked_sessions}) e ANTI JOIN _near_drop d ON {key}
         LEFT JOIN _near_fill f ON {key.replace('d.', 'f.')}
         ORDER BY e._cix, e.event_time, e._sidx, e._fidx, e._row, e._item
         """).to_arrow_reader(1 << 17)
@@ -137,7 +150,16 @@ def assemble_events(con: Any, cfg: SourcesConfig, staged: list[StagedSource], ou
                 cols[at["seq"]] = pa.array(seq, pa.int64())
                 cols[at["source"]] = names.take(pa.array(sidx))
                 cols[at["raw_file"]] = files.take(pa.array(offsets[sidx] + fidx))
-                cols += list(batch.columns[len(_EVENT_OUT) + 1:])
+                for c in ("channel", "touchpoint", "stage"):
+                    if pa.types.is_dictionary(cols[at[c]].type):
+                        cols[at[c]] = cols[at[c]].dictionary_decode()
+                session_no = batch.column(len(_EVENT_OUT) + 1)
+                if session_no.null_count < len(session_no):
+                    derived = pc.binary_join_element_wise(
+                        cols[at["customer_id"]], cols[at["source"]],
+                        pc.cast(session_no, pa.string()), "/")
+                    cols[at["session_id"]] = pc.coalesce(cols[at["session_id"]], derived)
+                cols += list(batch.columns[len(_EVENT_OUT) + 2:])
                 out_batch = pa.RecordBatch.from_arrays(cols, names=list(schema.names))
                 writer.write_batch(out_batch.cast(schema) if out_batch.schema != schema
                                    else out_batch)
@@ -156,6 +178,22 @@ def assemble_events(con: Any, cfg: SourcesConfig, staged: list[StagedSource], ou
                              "tolerance: the row with a value is kept, then the preferred "
                              "source, then the earlier row; its empty session, duration and "
                              "value are filled from the dropped row"}}
+
+
+#: A text column with more distinct values than this travels through the sort as text.
+_MAX_ENUM_VALUES = 4096
+
+
+def _enum_types(con: Any, src: str) -> dict[str, str | None]:
+    """The ENUM type (SQL) of the channel, touchpoint and stage values of the valid events in
+    ``src``, or None for a column of many distinct values (or none at all)."""
+    cols = ("channel", "touchpoint", "stage")
+    row = con.execute("SELECT " + ", ".join(
+        f"list(DISTINCT {c} ORDER BY {c}) FILTER (WHERE {c} IS NOT NULL)" for c in cols)
+        + f" FROM {src} WHERE _reason IS NULL").fetchall()[0]
+    return {c: (f"ENUM({', '.join(lit(v) for v in values)})"
+                if values and len(values) <= _MAX_ENUM_VALUES else None)
+            for c, values in zip(cols, row, strict=True)}
 
 
 def _seq(cix: np.ndarray, last: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
