@@ -114,7 +114,8 @@ def assemble_events(con: Any, cfg: SourcesConfig, staged: list[StagedSource], ou
     extra_sql = "".join(f", {'e.' + q(n) if n in found else 'NULL'}::{SQL_TYPES[t]} AS {q(n)}"
                         for n, t in extras.items())
     # channel, touchpoint and stage travel through the sort as ENUM codes, decoded below
-    text = {c: (f"e.{c}::{t}" if t else f"e.{c}") for c, t in _enum_types(con, src).items()}
+    enums, origin = _sort_codes(con, src)
+    text = {c: (f"e.{c}::{t}" if t else f"e.{c}") for c, t in enums.items()}
     reader = con.sql(f"""
         SELECT NULL::VARCHAR AS customer_id, e.event_time, {text['channel']} AS channel,
                {text['touchpoint']} AS touchpoint, {text['stage']} AS stage,
@@ -126,7 +127,7 @@ def assemble_events(con: Any, cfg: SourcesConfig, staged: list[StagedSource], ou
                e.d_session_no {extra_sql}
         FROM ({linked_sessions}) e ANTI JOIN _near_drop d ON {key}
         LEFT JOIN _near_fill f ON {key.replace('d.', 'f.')}
-        ORDER BY e._cix, e.event_time, e._sidx, e._fidx, e._row, e._item
+        ORDER BY e._cix, e.event_time, {origin}
         """).to_arrow_reader(1 << 17)
     schema = _events_schema(None, extras)
     at = {name: i for i, name in enumerate(_EVENT_OUT)}
@@ -183,17 +184,37 @@ def assemble_events(con: Any, cfg: SourcesConfig, staged: list[StagedSource], ou
 #: A text column with more distinct values than this travels through the sort as text.
 _MAX_ENUM_VALUES = 4096
 
+#: Bits of the one-number origin (source, file, row, item) of an event, lowest part last.
+_ORIGIN_BITS = (("_sidx", 7), ("_fidx", 16), ("_row", 32), ("_item", 8))
 
-def _enum_types(con: Any, src: str) -> dict[str, str | None]:
-    """The ENUM type (SQL) of the channel, touchpoint and stage values of the valid events in
-    ``src``, or None for a column of many distinct values (or none at all)."""
+
+def _sort_codes(con: Any, src: str) -> tuple[dict[str, str | None], str]:
+    """How the valid events of ``src`` go through the sort cheaply.
+
+    Returns the ENUM type (SQL) of each of channel, touchpoint and stage (None for a column of
+    many distinct values, or of none), and the SQL of the ties' order after customer and time:
+    source, file, row and item packed into one BIGINT when each fits its bits of
+    :data:`_ORIGIN_BITS` (the same order as the four columns), else the four columns.
+    """
     cols = ("channel", "touchpoint", "stage")
     row = con.execute("SELECT " + ", ".join(
-        f"list(DISTINCT {c} ORDER BY {c}) FILTER (WHERE {c} IS NOT NULL)" for c in cols)
+        [f"list(DISTINCT {c} ORDER BY {c}) FILTER (WHERE {c} IS NOT NULL)" for c in cols]
+        + [f"min({c}), max({c}), count(*) - count({c})" for c, _ in _ORIGIN_BITS])
         + f" FROM {src} WHERE _reason IS NULL").fetchall()[0]
-    return {c: (f"ENUM({', '.join(lit(v) for v in values)})"
-                if values and len(values) <= _MAX_ENUM_VALUES else None)
-            for c, values in zip(cols, row, strict=True)}
+    enums = {c: (f"ENUM({', '.join(lit(v) for v in values)})"
+                 if values and len(values) <= _MAX_ENUM_VALUES else None)
+             for c, values in zip(cols, row[:len(cols)], strict=True)}
+    bounds = row[len(cols):]
+    fits = all(bounds[3 * k + 2] == 0 and (bounds[3 * k] is None or (
+                   bounds[3 * k] >= 0 and bounds[3 * k + 1] < (1 << bits)))
+               for k, (_, bits) in enumerate(_ORIGIN_BITS))
+    if not fits:
+        return enums, ", ".join(f"e.{c}" for c, _ in _ORIGIN_BITS)
+    parts, shift = [], 0
+    for c, bits in reversed(_ORIGIN_BITS):
+        parts.append(f"(e.{c}::BIGINT << {shift})" if shift else f"e.{c}::BIGINT")
+        shift += bits
+    return enums, " | ".join(reversed(parts))
 
 
 def _seq(cix: np.ndarray, last: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
