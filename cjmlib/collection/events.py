@@ -9,6 +9,7 @@ numbering ``seq`` per customer. It returns the de-duplication statistics of the 
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -139,8 +140,13 @@ def assemble_events(con: Any, cfg: SourcesConfig, staged: list[StagedSource], ou
 
     def write(tmp: Path) -> None:
         nonlocal last
+        # batch k is encoded and written on a thread of its own (pyarrow lets go of the GIL)
+        # while batch k + 1 is read from the sort and completed here; one write at a time,
+        # so the row groups keep their order
         with pq.ParquetWriter(tmp, schema, compression="snappy",
-                              use_dictionary=_DICTIONARY_COLUMNS) as writer:
+                              use_dictionary=_DICTIONARY_COLUMNS) as writer, \
+                ThreadPoolExecutor(1, thread_name_prefix="cjm-events-write") as pool:
+            pending: Future[None] | None = None
             for batch in reader:
                 cols = list(batch.columns[: len(_EVENT_OUT)])
                 cix = batch.column(len(_EVENT_OUT)).to_numpy(zero_copy_only=False)
@@ -162,8 +168,13 @@ def assemble_events(con: Any, cfg: SourcesConfig, staged: list[StagedSource], ou
                     cols[at["session_id"]] = pc.coalesce(cols[at["session_id"]], derived)
                 cols += list(batch.columns[len(_EVENT_OUT) + 2:])
                 out_batch = pa.RecordBatch.from_arrays(cols, names=list(schema.names))
-                writer.write_batch(out_batch.cast(schema) if out_batch.schema != schema
-                                   else out_batch)
+                if out_batch.schema != schema:
+                    out_batch = out_batch.cast(schema)
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(writer.write_batch, out_batch)
+            if pending is not None:
+                pending.result()
             writer.write_table(schema.empty_table())
 
     atomic_write(out / "events.parquet", write)
