@@ -48,3 +48,15 @@ def test_enum_types_list_the_values_and_skip_many(monkeypatch: pytest.MonkeyPatc
                      "stage": None}
     monkeypatch.setattr(events, "_MAX_ENUM_VALUES", 2)
     assert _sort_codes(con, src)[0]["channel"] is None
+
+
+def test_enum_codes_decode_to_the_same_text() -> None:
+    con = duckdb.connect()
+    values = ["A", "a", " a", "é", "it's", "order_confirmation", None]
+    rows = [(v, 0, 0, k + 1, 0) for k, v in enumerate(values)]
+    src = _src(rows)
+    enums, _ = _sort_codes(con, src)
+    got = con.sql(f"SELECT channel::{enums['channel']} FROM {src} ORDER BY _row"
+                  ).to_arrow_table().column(0).combine_chunks()
+    assert got.type.id != got.dictionary_decode().type.id  # travelled as codes
+    assert got.dictionary_decode().to_pylist() == values
