@@ -9,6 +9,7 @@ numbering ``seq`` per customer. It returns the de-duplication statistics of the 
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ def assemble_events(con: Any, cfg: SourcesConfig, staged: list[StagedSource], ou
     time and origin, and ``seq`` is counted while the sorted rows stream into the Parquet file.
     """
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     paths = stage_files(staged, "events")
@@ -71,15 +73,23 @@ def assemble_events(con: Any, cfg: SourcesConfig, staged: list[StagedSource], ou
                         THEN 1 ELSE 0 END AS _new
               FROM l WINDOW w AS (PARTITION BY _cix, _sidx ORDER BY {order}))
         SELECT _sidx, _fidx, _row, _item,
-               customer_id || '/' || _source || '/' || sum(_new) OVER (
-                   PARTITION BY _cix, _sidx ORDER BY {order}
-                   ROWS UNBOUNDED PRECEDING) AS d_session_id
+               CAST(sum(_new) OVER (PARTITION BY _cix, _sidx ORDER BY {order}
+                                    ROWS UNBOUNDED PRECEDING) AS BIGINT) AS d_session_no
         FROM g""")
+    # a derived session id reads <customer_id>/<source>/<n>: the events carry n, and the text
+    # is put together after the sort (strings cost the sort most)
     sess_key = ("x._sidx = s._sidx AND x._fidx = s._fidx AND x._row = s._row "
                 "AND x._item = s._item")
-    with_sessions = f"""
-        SELECT s.* REPLACE (coalesce(s.session_id, x.d_session_id) AS session_id)
+    # (session_id computed from both sides, as a bare column list lets the optimizer put the
+    # customers' key map on the probe side of the link, building on the wide events)
+    linked_sessions = f"""
+        SELECT s.* REPLACE (CASE WHEN x.d_session_no IS NULL THEN s.session_id END
+                            AS session_id), x.d_session_no
         FROM ({linked}) s LEFT JOIN _sessions x ON {sess_key}"""
+    with_sessions = f"""
+        SELECT s.* REPLACE (coalesce(s.session_id, s.customer_id || '/' || s._source || '/'
+                                     || s.d_session_no) AS session_id)
+        FROM ({linked_sessions}) s"""
     # 2. near duplicates among the configured touchpoints
     d = cfg.dedupe
     pairs: list[dict[str, Any]] = []
@@ -104,16 +114,21 @@ def assemble_events(con: Any, cfg: SourcesConfig, staged: list[StagedSource], ou
     found = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
     extra_sql = "".join(f", {'e.' + q(n) if n in found else 'NULL'}::{SQL_TYPES[t]} AS {q(n)}"
                         for n, t in extras.items())
+    # channel, touchpoint and stage travel through the sort as ENUM codes, decoded below
+    enums, origin = _sort_codes(con, src)
+    text = {c: (f"e.{c}::{t}" if t else f"e.{c}") for c, t in enums.items()}
     reader = con.sql(f"""
-        SELECT NULL::VARCHAR AS customer_id, e.event_time, e.channel, e.touchpoint, e.stage,
-               coalesce(e.session_id, f.f_session_id) AS session_id,
+        SELECT NULL::VARCHAR AS customer_id, e.event_time, {text['channel']} AS channel,
+               {text['touchpoint']} AS touchpoint, {text['stage']} AS stage,
+               coalesce(e.session_id, CASE WHEN e.d_session_no IS NULL THEN f.f_session_id END
+                        ) AS session_id,
                coalesce(e.duration_s, f.f_duration_s) AS duration_s,
                coalesce(e.value, f.f_value) AS value, e._sidx AS source,
-               0::BIGINT AS seq, e.attributes, e._fidx AS raw_file, e._row AS raw_row, e._cix
-               {extra_sql}
-        FROM ({with_sessions}) e ANTI JOIN _near_drop d ON {key}
+               0::BIGINT AS seq, e.attributes, e._fidx AS raw_file, e._row AS raw_row, e._cix,
+               e.d_session_no {extra_sql}
+        FROM ({linked_sessions}) e ANTI JOIN _near_drop d ON {key}
         LEFT JOIN _near_fill f ON {key.replace('d.', 'f.')}
-        ORDER BY e._cix, e.event_time, e._sidx, e._fidx, e._row, e._item
+        ORDER BY e._cix, e.event_time, {origin}
         """).to_arrow_reader(1 << 17)
     schema = _events_schema(None, extras)
     at = {name: i for i, name in enumerate(_EVENT_OUT)}
@@ -125,8 +140,13 @@ def assemble_events(con: Any, cfg: SourcesConfig, staged: list[StagedSource], ou
 
     def write(tmp: Path) -> None:
         nonlocal last
+        # batch k is encoded and written on a thread of its own (pyarrow lets go of the GIL)
+        # while batch k + 1 is read from the sort and completed here; one write at a time,
+        # so the row groups keep their order
         with pq.ParquetWriter(tmp, schema, compression="snappy",
-                              use_dictionary=_DICTIONARY_COLUMNS) as writer:
+                              use_dictionary=_DICTIONARY_COLUMNS) as writer, \
+                ThreadPoolExecutor(1, thread_name_prefix="cjm-events-write") as pool:
+            pending: Future[None] | None = None
             for batch in reader:
                 cols = list(batch.columns[: len(_EVENT_OUT)])
                 cix = batch.column(len(_EVENT_OUT)).to_numpy(zero_copy_only=False)
@@ -137,10 +157,24 @@ def assemble_events(con: Any, cfg: SourcesConfig, staged: list[StagedSource], ou
                 cols[at["seq"]] = pa.array(seq, pa.int64())
                 cols[at["source"]] = names.take(pa.array(sidx))
                 cols[at["raw_file"]] = files.take(pa.array(offsets[sidx] + fidx))
-                cols += list(batch.columns[len(_EVENT_OUT) + 1:])
+                for c in ("channel", "touchpoint", "stage"):
+                    if pa.types.is_dictionary(cols[at[c]].type):
+                        cols[at[c]] = cols[at[c]].dictionary_decode()
+                session_no = batch.column(len(_EVENT_OUT) + 1)
+                if session_no.null_count < len(session_no):
+                    derived = pc.binary_join_element_wise(
+                        cols[at["customer_id"]], cols[at["source"]],
+                        pc.cast(session_no, pa.string()), "/")
+                    cols[at["session_id"]] = pc.coalesce(cols[at["session_id"]], derived)
+                cols += list(batch.columns[len(_EVENT_OUT) + 2:])
                 out_batch = pa.RecordBatch.from_arrays(cols, names=list(schema.names))
-                writer.write_batch(out_batch.cast(schema) if out_batch.schema != schema
-                                   else out_batch)
+                if out_batch.schema != schema:
+                    out_batch = out_batch.cast(schema)
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(writer.write_batch, out_batch)
+            if pending is not None:
+                pending.result()
             writer.write_table(schema.empty_table())
 
     atomic_write(out / "events.parquet", write)
@@ -156,6 +190,42 @@ def assemble_events(con: Any, cfg: SourcesConfig, staged: list[StagedSource], ou
                              "tolerance: the row with a value is kept, then the preferred "
                              "source, then the earlier row; its empty session, duration and "
                              "value are filled from the dropped row"}}
+
+
+#: A text column with more distinct values than this travels through the sort as text.
+_MAX_ENUM_VALUES = 4096
+
+#: Bits of the one-number origin (source, file, row, item) of an event, lowest part last.
+_ORIGIN_BITS = (("_sidx", 7), ("_fidx", 16), ("_row", 32), ("_item", 8))
+
+
+def _sort_codes(con: Any, src: str) -> tuple[dict[str, str | None], str]:
+    """How the valid events of ``src`` go through the sort cheaply.
+
+    Returns the ENUM type (SQL) of each of channel, touchpoint and stage (None for a column of
+    many distinct values, or of none), and the SQL of the ties' order after customer and time:
+    source, file, row and item packed into one BIGINT when each fits its bits of
+    :data:`_ORIGIN_BITS` (the same order as the four columns), else the four columns.
+    """
+    cols = ("channel", "touchpoint", "stage")
+    row = con.execute("SELECT " + ", ".join(
+        [f"list(DISTINCT {c} ORDER BY {c}) FILTER (WHERE {c} IS NOT NULL)" for c in cols]
+        + [f"min({c}), max({c}), count(*) - count({c})" for c, _ in _ORIGIN_BITS])
+        + f" FROM {src} WHERE _reason IS NULL").fetchall()[0]
+    enums = {c: (f"ENUM({', '.join(lit(v) for v in values)})"
+                 if values and len(values) <= _MAX_ENUM_VALUES else None)
+             for c, values in zip(cols, row[:len(cols)], strict=True)}
+    bounds = row[len(cols):]
+    fits = all(bounds[3 * k + 2] == 0 and (bounds[3 * k] is None or (
+                   bounds[3 * k] >= 0 and bounds[3 * k + 1] < (1 << bits)))
+               for k, (_, bits) in enumerate(_ORIGIN_BITS))
+    if not fits:
+        return enums, ", ".join(f"e.{c}" for c, _ in _ORIGIN_BITS)
+    parts, shift = [], 0
+    for c, bits in reversed(_ORIGIN_BITS):
+        parts.append(f"(e.{c}::BIGINT << {shift})" if shift else f"e.{c}::BIGINT")
+        shift += bits
+    return enums, " | ".join(reversed(parts))
 
 
 def _seq(cix: np.ndarray, last: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
