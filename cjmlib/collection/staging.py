@@ -262,6 +262,7 @@ def phone_keys(it: IdentifierType, raw: list[str], salt: str, *, workers: int
     import os
     import subprocess
     import sys
+    import tempfile
 
     import cjmlib
 
@@ -274,31 +275,36 @@ def phone_keys(it: IdentifierType, raw: list[str], salt: str, *, workers: int
     procs = []
     try:
         for part in parts[1:]:
+            # stderr to a file: a pipe of it nobody reads while stdout is read would block a
+            # worker that writes more than the pipe holds
+            err_file = tempfile.TemporaryFile()
             proc = subprocess.Popen([sys.executable, "-m", "cjmlib.collection.phone_worker"],
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=env)
-            procs.append((proc, request(it, part, salt)))
+                                    stderr=err_file, env=env)
+            procs.append((proc, request(it, part, salt), err_file))
         # each worker gets its values on a thread of its own, as a pipe holds only 64 kB
         import threading
 
         feeders = [threading.Thread(target=_feed, args=(proc, job), daemon=True)
-                   for proc, job in procs]
+                   for proc, job, _ in procs]
         for t in feeders:
             t.start()
         keys = keys_of(it, parts[0], salt)
-        for (proc, _), t in zip(procs, feeders, strict=True):
+        for (proc, _, err_file), t in zip(procs, feeders, strict=True):
             out = proc.stdout.read() if proc.stdout else b""
             t.join()
-            err = proc.stderr.read() if proc.stderr else b""
             if proc.wait() != 0:
+                err_file.seek(0)
+                err = err_file.read()
                 raise RuntimeError("phone normalisation failed in its worker process: "
                                    + err.decode(errors="replace").strip()[-2000:])
             keys += json.loads(out)
     finally:
-        for proc, _ in procs:
+        for proc, _, err_file in procs:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+            err_file.close()
     if len(keys) != len(raw):
         raise RuntimeError(f"phone normalisation returned {len(keys)} keys for {len(raw)} "
                            "values")

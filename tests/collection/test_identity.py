@@ -75,6 +75,26 @@ def test_phone_keys_from_worker_processes_equal_the_serial_ones(monkeypatch):
     assert staging.phone_keys(phone, raw, "pepper", workers=1) == expected
 
 
+def test_a_worker_writing_much_to_stderr_does_not_block(monkeypatch):
+    """A worker whose stderr fills a pipe (here Python's verbose import trace, hundreds of
+    kB) must not block while its keys are read from stdout."""
+    import threading
+
+    from cjmlib.collection import staging
+
+    phone = IdentifierType("phone", "phone", True, ())
+    raw = ["+44 7700 900123", "07700 900124"] * 4
+    monkeypatch.setattr(staging, "PARALLEL_PHONES", 4)
+    monkeypatch.setenv("PYTHONVERBOSE", "1")
+    result: list = []
+    worker = threading.Thread(target=lambda: result.append(
+        staging.phone_keys(phone, raw, "pepper", workers=2)), daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "phone_keys blocked on a worker's stderr"
+    assert result == [staging.phone_keys(phone, raw, "pepper", workers=1)]
+
+
 def test_python_and_engine_hashes_agree():
     con = duckdb.connect()
     try:
