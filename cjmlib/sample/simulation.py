@@ -43,6 +43,7 @@ from cjmlib.sample.catalogue import (
     STATES,
     Persona,
 )
+from cjmlib.sample.clock import seconds
 from cjmlib.sample.order import sort_rows
 from cjmlib.sample.stories import StoryWalk, schedule_new_customers
 
@@ -211,7 +212,7 @@ def journeys(gen: SampleGenerator, people: pd.DataFrame, email_clicks: pd.DataFr
     hour = np.clip(rng.normal(17, 4, person.size), 0, 23.99)
     day, burst_first = schedule_new_customers(
         gen, person, np.repeat(active["acquired_on"].notna().to_numpy(), counts), day)
-    start = gen.start + pd.to_timedelta(day * 86400 + hour * 3600, unit="s")
+    start = gen.start + seconds(day * 86400 + hour * 3600)
     # organic journeys, then e-mail-click journeys (built column by column: pd.concat checks
     # an all-None column value by value)
     m = len(email_clicks)
@@ -312,7 +313,7 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
     dwell, gap = stories.times(ev, dwell, gap, code)
     prev_dwell = np.where(same_journey, np.r_[0.0, dwell[:-1]], 0.0)
     offset = pd.Series(prev_dwell + gap).groupby(ev["journey_id"]).cumsum().to_numpy()
-    ev["event_time"] = (ev["start"] + pd.to_timedelta(np.round(offset, 3), unit="s")
+    ev["event_time"] = (ev["start"] + seconds(np.round(offset, 3))
                         ).dt.floor("ms")
     ev["duration_s"] = np.where(code == _S["email_click"], np.nan, dwell)
     personas = {x.name: x for x in (*PERSONAS, ANONYMOUS)}
@@ -342,8 +343,8 @@ def campaigns(gen: SampleGenerator, people: pd.DataFrame) -> tuple[pd.DataFrame,
         sent = send + pd.to_timedelta(rng.integers(0, 3600, k), unit="s")
         opened = rng.random(k) < p_open
         clicked = opened & (rng.random(k) < p_click)
-        open_t = sent + pd.to_timedelta(rng.exponential(6 * 3600, k), unit="s")
-        click_t = open_t + pd.to_timedelta(rng.exponential(60, k) + 2, unit="s")
+        open_t = sent + seconds(rng.exponential(6 * 3600, k))
+        click_t = open_t + seconds(rng.exponential(60, k) + 2)
         camp = f"CMP-{send:%Y%m%d}"
         base = {"person_id": subs["person_id"].to_numpy(), "campaign": camp}
         rows.append(pd.DataFrame({**base, "event": "send", "time": sent}))

@@ -32,6 +32,7 @@ import pandas as pd
 
 from cjmlib.core.checks import check_scalar
 from cjmlib.sample.catalogue import APP_SHIFT_WEEK, CONVERSION_TOUCHPOINTS, END, STATES
+from cjmlib.sample.clock import seconds
 from cjmlib.sample.order import sort_rows
 
 if TYPE_CHECKING:
@@ -348,8 +349,7 @@ class StoryWalk:
             gap = gap + pause
         if s.slowdown is not None:
             jid = ev["journey_id"].to_numpy()
-            when = ev["start"] + pd.to_timedelta(
-                pd.Series(pause).groupby(jid).cumsum().to_numpy(), unit="s")
+            when = ev["start"] + seconds(pd.Series(pause).groupby(jid).cumsum().to_numpy())
             # the next event of the same journey is a payment
             to_payment = np.r_[(state[1:] == _S["payment"]) & (jid[1:] == jid[:-1]), False]
             slow = ((state == _S["delivery_options"]) & to_payment
