@@ -62,6 +62,7 @@ from cjmlib.sample.catalogue import (
     PERSONAS,
     PLACEHOLDER_EMAIL,
     PLACEHOLDER_PHONE,
+    STATES,
     TOUCHPOINT_STAGE,
 )
 from cjmlib.sample.exports import (
@@ -79,9 +80,16 @@ from cjmlib.sample.feedback import (
     write_social,
     write_surveys,
 )
-from cjmlib.sample.order import sort_rows
+from cjmlib.sample.order import sort_key, sort_rows
 from cjmlib.sample.pilots import write_ab_pilot, write_store_panel
-from cjmlib.sample.simulation import campaigns, churn, journeys, make_people, walk
+from cjmlib.sample.simulation import (
+    campaigns,
+    churn,
+    journey_events,
+    journeys,
+    make_people,
+    walk,
+)
 from cjmlib.sample.stories import (
     Stories,
     drop_emails_before_joining,
@@ -219,26 +227,32 @@ class SampleGenerator:
         if self.stories is not None:
             emails = drop_emails_before_joining(self, people, emails)
             clicks = emails[emails["event"] == "click"][["person_id", "time", "campaign"]]
-        j = journeys(self, people, clicks)
-        ev = walk(self, j)
-        say(f"journeys: {len(j)}, journey events: {len(ev)}")
-        j, ev, churn_date = churn(self, j, ev, people)
+        walked = journeys(self, people, clicks)
+        ev = walk(self, walked)
+        say(f"journeys: {len(walked)}, journey events: {len(ev)}")
+        j, ev, churn_date = churn(self, walked, ev, people)
         people["churn_date"] = people["person_id"].map(churn_date)
         # an e-mail click whose journey was cut by churn never happened
-        kept_clicks = ev[ev["touchpoint"] == "email_click"]
-        click_key = pd.MultiIndex.from_arrays([kept_clicks["person_id"],
-                                               _instants(kept_clicks["event_time"].dt.floor("s"))])
+        kept_clicks = ev[ev["state"] == STATES.index("email_click")]
+        click_key = pd.MultiIndex.from_arrays([
+            walked["person_id"].to_numpy()[kept_clicks["journey_id"].to_numpy()],
+            _instants(kept_clicks["event_time"].dt.floor("s"))])
         is_click = (emails["event"] == "click").to_numpy()
         clicks = emails[is_click]
         kept = ~is_click
         kept[is_click] = pd.MultiIndex.from_arrays([clicks["person_id"], _instants(clicks["time"])]
                                                    ).isin(click_key)
         emails = emails[kept]
-        ev = sort_rows(ev, ["person_id", "event_time", "journey_id", "step"])
-        ev["order_id"] = None
+        # the events by person and time, sorted as numbers; their text made once, after
+        person = sort_key(walked["person_id"])[ev["journey_id"].to_numpy()]
+        ev = sort_rows(ev.assign(person=person), ["person", "event_time", "journey_id", "step"])
+        ev = journey_events(ev, walked)
+        del walked
+        order_id = np.full(len(ev), None, dtype=object)
         conv = ev["touchpoint"].isin(CONVERSION_TOUCHPOINTS).to_numpy()
-        ev.loc[conv, "order_id"] = [f"O{k:08d}" for k in
-                                    10**7 + rng.choice(9 * 10**7, conv.sum(), replace=False)]
+        order_id[conv] = [f"O{k:08d}" for k in
+                          10**7 + rng.choice(9 * 10**7, conv.sum(), replace=False)]
+        ev["order_id"] = order_id
         switchers = set(j.loc[j["switch"], "person_id"])
         with Background(workers=2) as background:
             self.background = background

@@ -25,15 +25,16 @@ def sort_rows(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         values = df[key]
         if values.hasnans:  # missing keys go last in sort_values: leave those to pandas
             return df.sort_values(keys, kind="stable").reset_index(drop=True)
-        columns.append(_sort_key(values))
+        columns.append(sort_key(values))
     order = np.lexsort(columns[::-1]) if columns else np.arange(len(df))
     out = df.iloc[order]
     out.index = pd.RangeIndex(len(out))  # reset_index(drop=True) without a copy
     return out
 
 
-def _sort_key(values: pd.Series) -> np.ndarray:
-    """Integers (or floats) that order like ``values``."""
+def sort_key(values: pd.Series) -> np.ndarray:
+    """Integers (or floats) that order like ``values`` (no missing values), as
+    :func:`sort_rows` sorts by them."""
     if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(
             values.dtype):
         return pd.DatetimeIndex(values).asi8

@@ -239,7 +239,12 @@ def journeys(gen: SampleGenerator, people: pd.DataFrame, email_clicks: pd.DataFr
 
 
 def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
-    """Simulate every journey at once through its persona's Markov chain."""
+    """Simulate every journey at once through its persona's Markov chain.
+
+    Returns the events in journey and step order with the touchpoints as state numbers
+    (columns journey_id, step, state, event_time, duration_s, value);
+    :func:`journey_events` adds the text columns.
+    """
     rng = gen.rng
     names = [x.name for x in (*PERSONAS, ANONYMOUS)]
     chains, starts = [], []
@@ -284,44 +289,67 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
     app = (j["device"].to_numpy() == "app")[jj]
     # search landings come from a browser; in the app the same visit opens the home screen
     code[app & (code == _S["search_landing"])] = _S["home_page"]
-    ev = pd.DataFrame({"journey_id": jj, "step": step,
-                       # one string object per touchpoint, shared by its events
-                       "touchpoint": np.asarray(STATES, dtype=object)[code]})
-    rows = j[["person_id", "start", "device", "persona"]].iloc[jj]
-    for col in rows.columns:
-        ev[col] = rows[col].array
-    del rows
+    start = _nanoseconds(j["start"])[jj]
     # an event's predecessor in its journey (events are in journey and step order)
     same_journey = np.r_[False, jj[1:] == jj[:-1]]
-    channel = ev["device"].to_numpy().astype(object)
-    for state, name in (("support_call", "call_center"), ("chat", "chat"),
-                        ("email_click", "email"), ("store_purchase", "store")):
-        channel[code == _S[state]] = name
-    ev["channel"] = channel
     # times: dwell, think time, and long gaps around contact-centre contacts
     med = np.asarray([DWELL_MEDIAN_S[x] for x in STATES], dtype=float)[code]
-    dwell = np.round(med * np.exp(rng.normal(0, 0.6, len(ev))), 1)
-    payment_app_shift = ((code == _S["payment"]) & app
-                         & (ev["start"] >= shift_time).to_numpy())
+    dwell = np.round(med * np.exp(rng.normal(0, 0.6, len(jj))), 1)
+    payment_app_shift = (code == _S["payment"]) & app & (start >= shift_time.value)
     dwell[payment_app_shift] *= 1.4
     contact = (code == _S["support_call"]) | (code == _S["chat"])
     back = np.r_[False, contact[:-1]] & same_journey & ~contact
-    gap = rng.exponential(8.0, len(ev))
-    gap = np.where(contact, rng.exponential(20 * 60, len(ev)), gap)
-    gap = np.where(back, rng.exponential(30 * 60, len(ev)), gap)
-    gap[ev["step"].to_numpy() == 0] = 0.0
-    dwell, gap = stories.times(ev, dwell, gap, code)
+    gap = rng.exponential(8.0, len(jj))
+    gap = np.where(contact, rng.exponential(20 * 60, len(jj)), gap)
+    gap = np.where(back, rng.exponential(30 * 60, len(jj)), gap)
+    gap[step == 0] = 0.0
+    dwell, gap = stories.times(jj, step, start, dwell, gap, code)
     prev_dwell = np.where(same_journey, np.r_[0.0, dwell[:-1]], 0.0)
-    offset = pd.Series(prev_dwell + gap).groupby(ev["journey_id"]).cumsum().to_numpy()
-    ev["event_time"] = (ev["start"] + seconds(np.round(offset, 3))
-                        ).dt.floor("ms")
-    ev["duration_s"] = np.where(code == _S["email_click"], np.nan, dwell)
+    offset = pd.Series(prev_dwell + gap).groupby(jj).cumsum().to_numpy()
+    # the start plus the offset (rounded to the microsecond), floored to the millisecond
+    at = start + seconds(np.round(offset, 3)).asi8
+    at -= at % 1_000_000
     personas = {x.name: x for x in (*PERSONAS, ANONYMOUS)}
     basket = j["persona"].map(_attribute(personas, "basket_mean")).to_numpy(dtype=float)[jj]
     conv = np.isin(code, [_S[x] for x in CONVERSION_TOUCHPOINTS])
     value = np.round(rng.gamma(3.0, basket / 3.0), 2)
-    ev["value"] = np.where(conv, value, np.nan)
-    return stories.cut(ev)
+    ev = pd.DataFrame({
+        "journey_id": jj, "step": step, "state": code.astype(np.int16),
+        "event_time": pd.DatetimeIndex(at.view("M8[ns]")).tz_localize("UTC"),
+        "duration_s": np.where(code == _S["email_click"], np.nan, dwell),
+        "value": np.where(conv, value, np.nan)})
+    return stories.cut(ev, lambda rows: journey_events(rows, j))
+
+
+def journey_events(ev: pd.DataFrame, j: pd.DataFrame) -> pd.DataFrame:
+    """The events of :func:`walk` (``ev``: touchpoints as state numbers) with the journeys'
+    columns and the touchpoints and channels as text: journey_id, step, touchpoint,
+    person_id, start, device, persona, channel, event_time, duration_s, value.
+
+    ``j`` is the walk's journeys table (``journey_id`` its row number). The walk, the churn
+    and the sort move only the numbers; the text columns are made once, here.
+    """
+    jid = ev["journey_id"].to_numpy()
+    code = ev["state"].to_numpy()
+    device = j["device"].to_numpy(dtype=object)[jid]
+    channel = device.copy()
+    for state, name in (("support_call", "call_center"), ("chat", "chat"),
+                        ("email_click", "email"), ("store_purchase", "store")):
+        channel[code == _S[state]] = name
+    return pd.DataFrame({
+        "journey_id": jid, "step": ev["step"].to_numpy(),
+        # one string object per touchpoint, shared by its events
+        "touchpoint": np.asarray(STATES, dtype=object)[code],
+        "person_id": j["person_id"].to_numpy(dtype=object)[jid],
+        "start": j["start"].array.take(jid), "device": device,
+        "persona": j["persona"].to_numpy(dtype=object)[jid], "channel": channel,
+        "event_time": ev["event_time"].array, "duration_s": ev["duration_s"].to_numpy(),
+        "value": ev["value"].to_numpy()})
+
+
+def _nanoseconds(times: pd.Series) -> np.ndarray:
+    """Timezone-aware times as nanoseconds since the epoch."""
+    return pd.DatetimeIndex(times).as_unit("ns").asi8
 
 
 # --------------------------------------------------------------------------------------------
@@ -364,9 +392,12 @@ def campaigns(gen: SampleGenerator, people: pd.DataFrame) -> tuple[pd.DataFrame,
 
 def churn(gen: SampleGenerator, j: pd.DataFrame, ev: pd.DataFrame, people: pd.DataFrame
           ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
-    """Customers may churn after a journey; web->call-centre journeys raise the hazard."""
+    """Customers may churn after a journey; web->call-centre journeys raise the hazard.
+
+    ``ev`` are the walk's events (touchpoints as state numbers); returns the journeys and
+    events left and each churned person's churn date."""
     rng = gen.rng
-    called = ev.loc[ev["touchpoint"] == "support_call", "journey_id"].unique()
+    called = ev.loc[ev["state"] == _S["support_call"], "journey_id"].unique()
     j = j.copy()
     j["switch"] = (j["device"] == "web") & j["journey_id"].isin(called)
     reg = set(people.loc[people["kind"] == "registered", "person_id"])

@@ -24,6 +24,7 @@ sample stays reproducible; ``stories=None`` gives the sample without any of them
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -334,36 +335,38 @@ class StoryWalk:
             self.pause_s.append(secs)
         return nxt
 
-    def times(self, ev: pd.DataFrame, dwell: np.ndarray, gap: np.ndarray, state: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray]:
-        """The pauses drawn in the walk; slower delivery steps from the slowdown on (``ev`` in
-        journey and step order, ``state`` its touchpoints as state numbers)."""
+    def times(self, jid: np.ndarray, step: np.ndarray, start: np.ndarray, dwell: np.ndarray,
+              gap: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The pauses drawn in the walk; slower delivery steps from the slowdown on (events in
+        journey and step order: their journeys ``jid``, ``step``, journey ``start`` in
+        nanoseconds since the epoch and touchpoints as state numbers ``state``)."""
         s = self.stories
         if s.open_journeys is None and s.slowdown is None:
             return dwell, gap
-        key = ev["journey_id"].to_numpy().astype(np.int64) * 1000 + ev["step"].to_numpy()
-        pause = np.zeros(len(ev))
+        key = jid.astype(np.int64) * 1000 + step
+        pause = np.zeros(len(jid))
         if self.pause_key:
             pauses = pd.Series(np.concatenate(self.pause_s), index=np.concatenate(self.pause_key))
             pause = pauses.reindex(key).fillna(0.0).to_numpy()
             gap = gap + pause
         if s.slowdown is not None:
-            jid = ev["journey_id"].to_numpy()
-            when = ev["start"] + seconds(pd.Series(pause).groupby(jid).cumsum().to_numpy())
+            when = start + seconds(pd.Series(pause).groupby(jid).cumsum().to_numpy()).asi8
             # the next event of the same journey is a payment
             to_payment = np.r_[(state[1:] == _S["payment"]) & (jid[1:] == jid[:-1]), False]
             slow = ((state == _S["delivery_options"]) & to_payment
-                    & (when >= _day(self.gen, s.slowdown.at)).to_numpy())
+                    & (when >= _day(self.gen, s.slowdown.at).value))
             dwell = dwell.copy()
             dwell[slow] = np.round(dwell[slow] * s.slowdown.factor, 1)
         return dwell, gap
 
-    def cut(self, ev: pd.DataFrame) -> pd.DataFrame:
-        """The export ends at the window's end: later events are kept aside (open journeys)."""
+    def cut(self, ev: pd.DataFrame, events: Callable[[pd.DataFrame], pd.DataFrame]
+            ) -> pd.DataFrame:
+        """The export ends at the window's end: later events are kept aside (open journeys)
+        as ``events`` makes them of their rows of ``ev`` (their text columns)."""
         if self.stories.open_journeys is None:
             return ev
         late = (ev["event_time"] >= self.gen.end).to_numpy()
-        self.gen.after_cutoff = ev[late].reset_index(drop=True)
+        self.gen.after_cutoff = events(ev[late].reset_index(drop=True))
         kept = ev[~late]
         kept.index = pd.RangeIndex(len(kept))  # reset_index(drop=True) without a copy
         return kept
