@@ -80,7 +80,7 @@ from cjmlib.sample.feedback import (
     write_social,
     write_surveys,
 )
-from cjmlib.sample.order import sort_key, sort_rows
+from cjmlib.sample.order import sort_key, sort_rows, stable_order
 from cjmlib.sample.pilots import write_ab_pilot, write_store_panel
 from cjmlib.sample.simulation import (
     campaigns,
@@ -243,10 +243,14 @@ class SampleGenerator:
         kept[is_click] = pd.MultiIndex.from_arrays([clicks["person_id"], _instants(clicks["time"])]
                                                    ).isin(click_key)
         emails = emails[kept]
-        # the events by person and time, sorted as numbers; their text made once, after
-        person = sort_key(walked["person_id"])[ev["journey_id"].to_numpy()]
-        ev = sort_rows(ev.assign(person=person), ["person", "event_time", "journey_id", "step"])
-        ev = journey_events(ev, walked)
+        # the events by person, time, journey and step, sorted as numbers (they are in
+        # journey and step order, so a stable sort by person and time is that order); their
+        # text made once, after
+        jid, step = ev["journey_id"].to_numpy(), ev["step"].to_numpy()
+        if not ((np.diff(jid) > 0) | ((np.diff(jid) == 0) & (np.diff(step) > 0))).all():
+            raise ValueError("the walk's events must be in journey and step order")
+        order = stable_order([sort_key(walked["person_id"])[jid], _instants(ev["event_time"])])
+        ev = journey_events(_renumbered(ev.iloc[order]), walked)
         del walked
         order_id = np.full(len(ev), None, dtype=object)
         conv = ev["touchpoint"].isin(CONVERSION_TOUCHPOINTS).to_numpy()
