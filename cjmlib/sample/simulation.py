@@ -260,7 +260,8 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
     shifted = ((j["device"] == "app") & (j["start"] >= shift_time)).to_numpy()
     chain = j["persona"].map({x: k for k, x in enumerate(names)}).to_numpy() * 2 + shifted
     n = len(j)
-    first = (S0[chain].cumsum(axis=1) < rng.random(n)[:, None]).sum(axis=1)
+    # each chain's start distribution summed once (the rows' own cumsums, as before)
+    first = (S0.cumsum(axis=1)[chain] < rng.random(n)[:, None]).sum(axis=1)
     first = np.where(j["entry"].to_numpy() == "email_click", _S["email_click"], first)
     stories = StoryWalk(gen, j)
     first = stories.first_states(first, j)
