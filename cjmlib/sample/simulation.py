@@ -399,13 +399,17 @@ def churn(gen: SampleGenerator, j: pd.DataFrame, ev: pd.DataFrame, people: pd.Da
     events left and each churned person's churn date."""
     rng = gen.rng
     called = ev.loc[ev["state"] == _S["support_call"], "journey_id"].unique()
-    j = j.copy()
+    if not j["start"].is_monotonic_increasing:
+        raise ValueError("journeys must be numbered in the order they start")
+    j = j.copy(deep=False)  # new columns, shared data
     j["switch"] = (j["device"] == "web") & j["journey_id"].isin(called)
     reg = set(people.loc[people["kind"] == "registered", "person_id"])
     j["registered"] = j["person_id"].isin(reg)
     hazard = np.where(j["switch"], CHURN_HAZARD_SWITCH, CHURN_HAZARD_OTHER)
     j["churn_here"] = j["registered"] & (rng.random(len(j)) < hazard)
-    j = sort_rows(j, ["person_id", "start", "journey_id"])  # unique keys: one order
+    # by person, start and journey (unique keys: one order); journeys are numbered in the
+    # order they start, so by person and journey is the same order
+    j = sort_rows(j, ["person_id", "journey_id"])
     # first churning journey per person; journeys after it never happen
     first_churn = j[j["churn_here"]].groupby("person_id")["start"].min()
     cutoff = j["person_id"].map(first_churn)

@@ -407,7 +407,8 @@ def stories_truth(gen: SampleGenerator, j: pd.DataFrame, ev: pd.DataFrame,
     if s is None:
         return {}
     out: dict[str, Any] = {}
-    ev = sort_rows(ev, ["journey_id", "step"])
+    ev = sort_rows(ev[["journey_id", "step", "touchpoint", "person_id", "channel", "event_time"]],
+                   ["journey_id", "step"])
     by_journey = ev.groupby("journey_id")
     nxt_tp = by_journey["touchpoint"].shift(-1)
     jt = _journey_table(ev, j)
