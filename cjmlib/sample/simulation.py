@@ -414,10 +414,18 @@ def churn(gen: SampleGenerator, j: pd.DataFrame, ev: pd.DataFrame, people: pd.Da
     first_churn = j[j["churn_here"]].groupby("person_id")["start"].min()
     cutoff = j["person_id"].map(first_churn)
     keep = cutoff.isna() | (j["start"] <= cutoff)
+    churn_journey = j[(keep & j["churn_here"] & cutoff.eq(j["start"])).to_numpy()]
     j = _renumbered(j[keep])
-    ev = _renumbered(ev[ev["journey_id"].isin(j["journey_id"])])
-    last_time = ev.groupby("journey_id")["event_time"].max()
-    churn_journey = j[j["churn_here"] & j["person_id"].map(first_churn).eq(j["start"])]
+    # the events of the journeys kept (journey_id is the walk's row number)
+    kept = np.zeros(len(keep), dtype=bool)
+    kept[j["journey_id"].to_numpy()] = True
+    ev = _renumbered(ev[kept[ev["journey_id"].to_numpy()]])
+    # each journey's last event time: the latest of its events, which are contiguous
+    jid = ev["journey_id"].to_numpy()
+    first_row = np.flatnonzero(np.r_[True, jid[1:] != jid[:-1]])
+    last_time = pd.Series(
+        pd.DatetimeIndex(np.maximum.reduceat(_nanoseconds(ev["event_time"]), first_row)
+                         .view("M8[ns]")).tz_localize("UTC"), index=jid[first_row])
     churn_journey = churn_journey.drop_duplicates("person_id")
     churn_date = (churn_journey.set_index("person_id")["journey_id"].map(last_time)
                   + pd.Timedelta(days=1)).dt.normalize()

@@ -345,9 +345,13 @@ class StoryWalk:
             return dwell, gap
         key = jid.astype(np.int64) * 1000 + step
         pause = np.zeros(len(jid))
-        if self.pause_key:
-            pauses = pd.Series(np.concatenate(self.pause_s), index=np.concatenate(self.pause_key))
-            pause = pauses.reindex(key).fillna(0.0).to_numpy()
+        paused_key = np.concatenate(self.pause_key) if self.pause_key else np.zeros(0, np.int64)
+        if paused_key.size:
+            # each paused step's pause (a step pauses at most once: the keys are unique)
+            by_key = np.argsort(paused_key)
+            paused_key, paused_s = paused_key[by_key], np.concatenate(self.pause_s)[by_key]
+            at = np.minimum(np.searchsorted(paused_key, key), paused_key.size - 1)
+            pause = np.where(paused_key[at] == key, paused_s[at], 0.0)
             gap = gap + pause
         if s.slowdown is not None:
             when = start + seconds(pd.Series(pause).groupby(jid).cumsum().to_numpy()).asi8
