@@ -250,13 +250,13 @@ class SampleGenerator:
         if not ((np.diff(jid) > 0) | ((np.diff(jid) == 0) & (np.diff(step) > 0))).all():
             raise ValueError("the walk's events must be in journey and step order")
         order = stable_order([sort_key(walked["person_id"])[jid], _instants(ev["event_time"])])
-        ev = journey_events(_renumbered(ev.iloc[order]), walked)
-        del walked
+        ev = _renumbered(ev.iloc[order])
         order_id = np.full(len(ev), None, dtype=object)
-        conv = ev["touchpoint"].isin(CONVERSION_TOUCHPOINTS).to_numpy()
+        conv = np.isin(ev["state"].to_numpy(), [STATES.index(x) for x in CONVERSION_TOUCHPOINTS])
         order_id[conv] = [f"O{k:08d}" for k in
                           10**7 + rng.choice(9 * 10**7, conv.sum(), replace=False)]
-        ev["order_id"] = order_id
+        ev = journey_events(ev, walked, order_id=order_id)
+        del walked
         switchers = set(j.loc[j["switch"], "person_id"])
         with Background(workers=2) as background:
             self.background = background

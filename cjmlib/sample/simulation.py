@@ -322,10 +322,11 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
     return stories.cut(ev, lambda rows: journey_events(rows, j))
 
 
-def journey_events(ev: pd.DataFrame, j: pd.DataFrame) -> pd.DataFrame:
+def journey_events(ev: pd.DataFrame, j: pd.DataFrame, **more: np.ndarray) -> pd.DataFrame:
     """The events of :func:`walk` (``ev``: touchpoints as state numbers) with the journeys'
     columns and the touchpoints and channels as text: journey_id, step, touchpoint,
-    person_id, start, device, persona, channel, event_time, duration_s, value.
+    person_id, start, device, persona, channel, event_time, duration_s, value, then the
+    columns ``more`` (one value per event).
 
     ``j`` is the walk's journeys table (``journey_id`` its row number). The walk, the churn
     and the sort move only the numbers; the text columns are made once, here.
@@ -345,7 +346,7 @@ def journey_events(ev: pd.DataFrame, j: pd.DataFrame) -> pd.DataFrame:
         "start": j["start"].array.take(jid), "device": device,
         "persona": j["persona"].to_numpy(dtype=object)[jid], "channel": channel,
         "event_time": ev["event_time"].array, "duration_s": ev["duration_s"].to_numpy(),
-        "value": ev["value"].to_numpy()})
+        "value": ev["value"].to_numpy(), **more})
 
 
 def _nanoseconds(times: pd.Series) -> np.ndarray:
