@@ -215,9 +215,12 @@ def plant_new_customers(gen: SampleGenerator, people: pd.DataFrame) -> pd.DataFr
 def drop_emails_before_joining(gen: SampleGenerator, people: pd.DataFrame,
                                emails: pd.DataFrame) -> pd.DataFrame:
     """New customers get campaign e-mails only from the day after they joined."""
-    acquired = emails["person_id"].map(people.set_index("person_id")["acquired_on"])
-    early = acquired.notna() & (emails["time"] < acquired + pd.Timedelta(days=1))
-    return emails[~early.to_numpy()].reset_index(drop=True)
+    new = people[people["acquired_on"].notna()].set_index("person_id")["acquired_on"]
+    rows = np.flatnonzero(emails["person_id"].isin(new.index).to_numpy())
+    acquired = emails["person_id"].iloc[rows].map(new)
+    early = np.zeros(len(emails), dtype=bool)
+    early[rows] = (emails["time"].iloc[rows] < acquired + pd.Timedelta(days=1)).to_numpy()
+    return emails[~early].reset_index(drop=True)
 
 
 def schedule_new_customers(gen: SampleGenerator, person: np.ndarray, is_new: np.ndarray,

@@ -1,10 +1,11 @@
-"""The fast writers of cjmlib.sample.text, sort_rows and seconds give what pandas, numpy and
-json give.
+"""The sample's fast helpers (cjmlib.sample.text, sort_rows, seconds, the CRM phone typing)
+give what pandas, numpy, json and the one-at-a-time code give.
 
 Each check compares with the call the helper replaces (``Series.dt.strftime``,
 ``DataFrame.to_csv``, ``json.dumps``, ``DataFrame.sort_values``, ``np.lexsort``,
-``pd.to_timedelta``) on awkward values: quotes, commas, newlines, missing values, mixed
-objects, non-ASCII text, daylight-saving changes, keys too wide to pack, NaN seconds.
+``pd.to_timedelta``, ``Series.map`` of the per-phone formatter) on awkward values: quotes,
+commas, newlines, missing values, mixed objects, non-ASCII text, daylight-saving changes,
+keys too wide to pack, NaN seconds, placeholders.
 """
 
 from __future__ import annotations
@@ -132,3 +133,12 @@ def test_seconds_is_to_timedelta() -> None:
     got = seconds(values)
     assert np.array_equal(got.asi8, expected.asi8)
     assert got.dtype == expected.dtype and got.isna().sum() == 1
+
+
+def test_crm_phones_are_typed_as_one_at_a_time() -> None:
+    from cjmlib.sample.catalogue import PLACEHOLDER_PHONE
+    from cjmlib.sample.exports import _format_phone_crm, _format_phones_crm
+
+    phones = pd.Series(["+447700900123", None, PLACEHOLDER_PHONE, "+8613800138000",
+                        "+447000000001", "+86138", "+4"], dtype=object)
+    assert _format_phones_crm(phones).tolist() == phones.map(_format_phone_crm).tolist()
