@@ -378,15 +378,10 @@ class SampleGenerator:
         ``loops``, ``stories``), and the truth tables under ``ground_truth/`` but the events
         (:meth:`write_truth_events`) when ``truth_tables``. Draws nothing, so it can run
         beside the writers."""
-        # the touchpoints as numbers for the shifts within journeys: -1 for a missing one
-        # and for none (past a journey's end), as the shifts of the text give NaN for both
-        codes, names = pd.factorize(ev["touchpoint"])
-        number = {name: k for k, name in enumerate(names)}
-        by_journey = pd.Series(codes).groupby(ev["journey_id"].to_numpy())
-        pay = codes == number.get("payment", -2)
-        last = pd.Series(by_journey.shift(-1, fill_value=-1).to_numpy()[pay] == -1)
-        figures = {"pay_exit": round(float(last.mean()), 4),
-                   "loops": int(self.count_loops(ev, codes, number, by_journey)),
+        pay = ev[ev["touchpoint"] == "payment"]
+        nxt = ev.groupby("journey_id")["touchpoint"].shift(-1)
+        figures = {"pay_exit": round(float(nxt.loc[pay.index].isna().mean()), 4),
+                   "loops": int(self.count_loops(ev)),
                    "stories": stories_truth(self, j, ev, people)}
         if truth_tables:
             gt = self.out / "ground_truth"
@@ -401,14 +396,11 @@ class SampleGenerator:
                                                       index=False)
         return figures
 
-    def count_loops(self, ev: pd.DataFrame, codes: np.ndarray, number: dict[str, int],
-                    by_journey: Any) -> int:
-        """Journeys with LOOP[0], LOOP[1], LOOP[0] as consecutive events (``codes``: the
-        touchpoints as the numbers ``number`` gives, ``by_journey`` them by journey)."""
-        first, second = (number.get(name, -2) for name in LOOP)
-        a = by_journey.shift(1, fill_value=-1).to_numpy()
-        b = by_journey.shift(2, fill_value=-1).to_numpy()
-        hit = (b == first) & (a == second) & (codes == first)
+    def count_loops(self, ev: pd.DataFrame) -> int:
+        tp = ev["touchpoint"]
+        g = ev.groupby("journey_id")["touchpoint"]
+        a, b = g.shift(1), g.shift(2)
+        hit = (b == LOOP[0]) & (a == LOOP[1]) & (tp == LOOP[0])
         return int(ev.loc[hit, "journey_id"].nunique())
 
     def truth_after_cutoff(self, j: pd.DataFrame) -> pd.DataFrame:
