@@ -318,7 +318,7 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
         "journey_id": jj, "step": step, "state": code.astype(np.int16),
         "event_time": pd.DatetimeIndex(at.view("M8[ns]")).tz_localize("UTC"),
         "duration_s": np.where(code == _S["email_click"], np.nan, dwell),
-        "value": np.where(conv, value, np.nan)})
+        "value": np.where(conv, value, np.nan)}, copy=False)
     return stories.cut(ev, lambda rows: journey_events(rows, j))
 
 
