@@ -28,7 +28,10 @@ app, contact centre, e-mail), :mod:`cjmlib.sample.feedback` (surveys, social pos
 interviews) and :mod:`cjmlib.sample.pilots` (A/B units, store panel); the stories change the
 walk through :class:`~cjmlib.sample.stories.StoryWalk`. This module holds
 :func:`make_sample` and :class:`SampleGenerator`, which runs the steps in a fixed order: they
-all draw from one random stream, so the order is what makes a seed reproducible. What needs
+all draw from one random stream, so the order is what makes a seed reproducible. The walk,
+the churn and the sort of the journey events move numbers only (touchpoints as state numbers);
+the events' text columns are made once, after the sort
+(:func:`~cjmlib.sample.simulation.journey_events`). What needs
 no more draws (turning a drawn table into its file, the ground truth computed from the
 events) runs in forked child processes beside the next draws (:mod:`cjmlib.sample.background`;
 the big exports draw a row plan, :meth:`SampleGenerator.row_plan`, and build their text in
