@@ -270,12 +270,20 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
     states[:, 0] = first
     cur = first.copy()
     alive = np.ones(n, dtype=bool)
+    # the next state is the number of cumulative probabilities of the row below the draw;
+    # counted one target state at a time: [target, chain * size + state]
+    size = cumulative.shape[2]
+    by_target = np.ascontiguousarray(cumulative.reshape(-1, size).T)
     for step in range(1, max_steps):
         idx = np.flatnonzero(alive)
         if idx.size == 0:
             break
-        cum = cumulative[chain[idx], cur[idx]]
-        nxt = np.minimum((rng.random(idx.size)[:, None] > cum).sum(axis=1), END)
+        row = chain[idx] * size + cur[idx]
+        u = rng.random(idx.size)
+        below = np.zeros(idx.size, dtype=np.intp)
+        for column in by_target:
+            below += u > column[row]
+        nxt = np.minimum(below, END)
         nxt = stories.step(step, idx, cur, nxt)
         cont = nxt != END
         states[idx[cont], step] = nxt[cont]
