@@ -51,7 +51,7 @@ def _write_crm_rows(c: pd.DataFrame, shout: np.ndarray, space: np.ndarray, order
     email = np.where(shout & email.notna() & (email != PLACEHOLDER_EMAIL),
                      email.str.title(), email)
     email = np.where(space & pd.notna(email), pd.Series(email).astype(str) + " ", email)
-    phone = c["phone_e164"].map(_format_phone_crm)
+    phone = _format_phones_crm(c["phone_e164"])
     df = pd.DataFrame({
         "customer_no": c["crm_id"], "first_name": c["first_name"],
         "last_name": c["last_name"], "email": email, "phone": phone,
@@ -352,6 +352,20 @@ def _format_phone_crm(e164: object) -> object:
         return f"+44 {d[:4]} {d[4:]}"
     d = e164[3:]
     return f"+86 {d[:3]} {d[3:7]} {d[7:]}"
+
+
+def _format_phones_crm(e164: pd.Series) -> np.ndarray:
+    """``e164.map(_format_phone_crm)`` column-wise (objects: missing values stay ``None``)."""
+    text = pa.array(e164, type=pa.string(), from_pandas=True)
+    d = pc.utf8_slice_codeunits(text, 3)
+    uk = pc.binary_join_element_wise("+44 ", pc.utf8_slice_codeunits(d, 0, 4), " ",
+                                     pc.utf8_slice_codeunits(d, 4), "")
+    cn = pc.binary_join_element_wise("+86 ", pc.utf8_slice_codeunits(d, 0, 3), " ",
+                                     pc.utf8_slice_codeunits(d, 3, 7), " ",
+                                     pc.utf8_slice_codeunits(d, 7), "")
+    typed = pc.if_else(pc.starts_with(text, "+44"), uk, cn)
+    out = pc.if_else(pc.equal(text, PLACEHOLDER_PHONE), text, typed)
+    return out.to_numpy(zero_copy_only=False)
 
 
 def _format_phone_national(e164: str, rng: np.random.Generator) -> str:

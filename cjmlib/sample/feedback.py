@@ -44,7 +44,11 @@ def write_surveys(gen: SampleGenerator, people: pd.DataFrame, ev: pd.DataFrame) 
     personas = {x.name: x for x in (*PERSONAS, ANONYMOUS)}
     # each journey's last event (e-mail clicks aside), found on row numbers only
     rows = np.flatnonzero((ev["channel"] != "email").to_numpy())
-    rows = pd.Series(rows).groupby(ev["journey_id"].to_numpy()[rows]).tail(1).to_numpy()
+    # groupby(journey).tail(1): the last of each journey's rows, in row order
+    jid = ev["journey_id"].to_numpy()[rows]
+    last_row = np.full(jid.max() + 1 if len(jid) else 0, -1)
+    np.maximum.at(last_row, jid, np.arange(len(rows)))
+    rows = rows[np.sort(last_row[last_row >= 0])]
     last = ev.iloc[rows]
     last = last[last["person_id"].map(info["kind"]) == "registered"]
     ended_at_payment = last["touchpoint"] == PAIN_POINT

@@ -28,7 +28,10 @@ app, contact centre, e-mail), :mod:`cjmlib.sample.feedback` (surveys, social pos
 interviews) and :mod:`cjmlib.sample.pilots` (A/B units, store panel); the stories change the
 walk through :class:`~cjmlib.sample.stories.StoryWalk`. This module holds
 :func:`make_sample` and :class:`SampleGenerator`, which runs the steps in a fixed order: they
-all draw from one random stream, so the order is what makes a seed reproducible. What needs
+all draw from one random stream, so the order is what makes a seed reproducible. The walk,
+the churn and the sort of the journey events move numbers only (touchpoints as state numbers);
+the events' text columns are made once, after the sort
+(:func:`~cjmlib.sample.simulation.journey_events`). What needs
 no more draws (turning a drawn table into its file, the ground truth computed from the
 events) runs in forked child processes beside the next draws (:mod:`cjmlib.sample.background`;
 the big exports draw a row plan, :meth:`SampleGenerator.row_plan`, and build their text in
@@ -62,6 +65,7 @@ from cjmlib.sample.catalogue import (
     PERSONAS,
     PLACEHOLDER_EMAIL,
     PLACEHOLDER_PHONE,
+    STATES,
     TOUCHPOINT_STAGE,
 )
 from cjmlib.sample.exports import (
@@ -79,9 +83,16 @@ from cjmlib.sample.feedback import (
     write_social,
     write_surveys,
 )
-from cjmlib.sample.order import sort_rows
+from cjmlib.sample.order import sort_key, sort_rows, stable_order
 from cjmlib.sample.pilots import write_ab_pilot, write_store_panel
-from cjmlib.sample.simulation import campaigns, churn, journeys, make_people, walk
+from cjmlib.sample.simulation import (
+    campaigns,
+    churn,
+    journey_events,
+    journeys,
+    make_people,
+    walk,
+)
 from cjmlib.sample.stories import (
     Stories,
     drop_emails_before_joining,
@@ -219,26 +230,36 @@ class SampleGenerator:
         if self.stories is not None:
             emails = drop_emails_before_joining(self, people, emails)
             clicks = emails[emails["event"] == "click"][["person_id", "time", "campaign"]]
-        j = journeys(self, people, clicks)
-        ev = walk(self, j)
-        say(f"journeys: {len(j)}, journey events: {len(ev)}")
-        j, ev, churn_date = churn(self, j, ev, people)
+        walked = journeys(self, people, clicks)
+        ev = walk(self, walked)
+        say(f"journeys: {len(walked)}, journey events: {len(ev)}")
+        j, ev, churn_date = churn(self, walked, ev, people)
         people["churn_date"] = people["person_id"].map(churn_date)
         # an e-mail click whose journey was cut by churn never happened
-        kept_clicks = ev[ev["touchpoint"] == "email_click"]
-        click_key = pd.MultiIndex.from_arrays([kept_clicks["person_id"],
-                                               _instants(kept_clicks["event_time"].dt.floor("s"))])
+        kept_clicks = ev[ev["state"] == STATES.index("email_click")]
+        click_key = pd.MultiIndex.from_arrays([
+            walked["person_id"].to_numpy()[kept_clicks["journey_id"].to_numpy()],
+            _instants(kept_clicks["event_time"].dt.floor("s"))])
         is_click = (emails["event"] == "click").to_numpy()
         clicks = emails[is_click]
         kept = ~is_click
         kept[is_click] = pd.MultiIndex.from_arrays([clicks["person_id"], _instants(clicks["time"])]
                                                    ).isin(click_key)
         emails = emails[kept]
-        ev = sort_rows(ev, ["person_id", "event_time", "journey_id", "step"])
-        ev["order_id"] = None
-        conv = ev["touchpoint"].isin(CONVERSION_TOUCHPOINTS).to_numpy()
-        ev.loc[conv, "order_id"] = [f"O{k:08d}" for k in
-                                    10**7 + rng.choice(9 * 10**7, conv.sum(), replace=False)]
+        # the events by person, time, journey and step, sorted as numbers (they are in
+        # journey and step order, so a stable sort by person and time is that order); their
+        # text made once, after
+        jid, step = ev["journey_id"].to_numpy(), ev["step"].to_numpy()
+        if not ((np.diff(jid) > 0) | ((np.diff(jid) == 0) & (np.diff(step) > 0))).all():
+            raise ValueError("the walk's events must be in journey and step order")
+        order = stable_order([sort_key(walked["person_id"])[jid], _instants(ev["event_time"])])
+        ev = _renumbered(ev.iloc[order])
+        order_id = np.full(len(ev), None, dtype=object)
+        conv = np.isin(ev["state"].to_numpy(), [STATES.index(x) for x in CONVERSION_TOUCHPOINTS])
+        order_id[conv] = [f"O{k:08d}" for k in
+                          10**7 + rng.choice(9 * 10**7, conv.sum(), replace=False)]
+        ev = journey_events(ev, walked, order_id=order_id)
+        del walked
         switchers = set(j.loc[j["switch"], "person_id"])
         with Background(workers=2) as background:
             self.background = background

@@ -4,7 +4,8 @@
 sorts millions of events by person id (``P0001234``), time and a few small keys, so
 :func:`sort_rows` turns person ids into their numbers (same order: equal length) and other
 strings into their rank among the distinct values, and sorts with :func:`numpy.lexsort`
-(stable). The result is the one ``sort_values(keys, kind="stable")`` gives.
+(stable), or with one stable argsort when the keys pack into one 64-bit integer
+(:func:`stable_order`). The result is the one ``sort_values(keys, kind="stable")`` gives.
 
 :func:`apply_row_plan` puts a file's clean rows in the order (with the duplicates and
 corrupted copies) the generator drew for them.
@@ -25,15 +26,55 @@ def sort_rows(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         values = df[key]
         if values.hasnans:  # missing keys go last in sort_values: leave those to pandas
             return df.sort_values(keys, kind="stable").reset_index(drop=True)
-        columns.append(_sort_key(values))
-    order = np.lexsort(columns[::-1]) if columns else np.arange(len(df))
+        columns.append(sort_key(values))
+    order = stable_order(columns) if columns else np.arange(len(df))
     out = df.iloc[order]
     out.index = pd.RangeIndex(len(out))  # reset_index(drop=True) without a copy
     return out
 
 
-def _sort_key(values: pd.Series) -> np.ndarray:
-    """Integers (or floats) that order like ``values``."""
+def stable_order(keys: list[np.ndarray]) -> np.ndarray:
+    """``np.lexsort(keys[::-1])``: the row order sorting by ``keys[0]``, then ``keys[1]``, ...
+    (stable). Integer keys that fit into 63 bits together (each less its minimum, divided by
+    the largest step all its values share) are packed into one int64 and sorted with one
+    stable argsort, several times faster than ``lexsort``, fastest on rows nearly in order."""
+    packed = _packed(keys)
+    if packed is None:
+        return np.lexsort(keys[::-1])
+    return np.argsort(packed, kind="stable")
+
+
+def _packed(keys: list[np.ndarray]) -> np.ndarray | None:
+    """One int64 per row ordering like the tuple of ``keys``, or ``None`` if they do not
+    fit (or are not all integers)."""
+    if not keys or len(keys[0]) == 0:
+        return None
+    parts, bits = [], 0
+    for key in keys:
+        if not np.issubdtype(key.dtype, np.integer):
+            return None
+        low, high = int(key.min()), int(key.max())
+        if high >= 2**63 or high - low >= 2**63:
+            return None
+        part = key.astype(np.int64) - low
+        step = int(np.gcd.reduce(part)) if high > low else 1
+        if step > 1:
+            part //= step
+        width = ((high - low) // step).bit_length()
+        bits += width
+        if bits > 63:
+            return None
+        parts.append((part, width))
+    packed = np.zeros(len(keys[0]), dtype=np.int64)
+    for part, width in parts:
+        packed <<= width
+        packed |= part
+    return packed
+
+
+def sort_key(values: pd.Series) -> np.ndarray:
+    """Integers (or floats) that order like ``values`` (no missing values), as
+    :func:`sort_rows` sorts by them."""
     if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(
             values.dtype):
         return pd.DatetimeIndex(values).asi8

@@ -43,6 +43,7 @@ from cjmlib.sample.catalogue import (
     STATES,
     Persona,
 )
+from cjmlib.sample.clock import seconds
 from cjmlib.sample.order import sort_rows
 from cjmlib.sample.stories import StoryWalk, schedule_new_customers
 
@@ -211,7 +212,7 @@ def journeys(gen: SampleGenerator, people: pd.DataFrame, email_clicks: pd.DataFr
     hour = np.clip(rng.normal(17, 4, person.size), 0, 23.99)
     day, burst_first = schedule_new_customers(
         gen, person, np.repeat(active["acquired_on"].notna().to_numpy(), counts), day)
-    start = gen.start + pd.to_timedelta(day * 86400 + hour * 3600, unit="s")
+    start = gen.start + seconds(day * 86400 + hour * 3600)
     # organic journeys, then e-mail-click journeys (built column by column: pd.concat checks
     # an all-None column value by value)
     m = len(email_clicks)
@@ -238,7 +239,12 @@ def journeys(gen: SampleGenerator, people: pd.DataFrame, email_clicks: pd.DataFr
 
 
 def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
-    """Simulate every journey at once through its persona's Markov chain."""
+    """Simulate every journey at once through its persona's Markov chain.
+
+    Returns the events in journey and step order with the touchpoints as state numbers
+    (columns journey_id, step, state, event_time, duration_s, value);
+    :func:`journey_events` adds the text columns.
+    """
     rng = gen.rng
     names = [x.name for x in (*PERSONAS, ANONYMOUS)]
     chains, starts = [], []
@@ -254,7 +260,8 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
     shifted = ((j["device"] == "app") & (j["start"] >= shift_time)).to_numpy()
     chain = j["persona"].map({x: k for k, x in enumerate(names)}).to_numpy() * 2 + shifted
     n = len(j)
-    first = (S0[chain].cumsum(axis=1) < rng.random(n)[:, None]).sum(axis=1)
+    # each chain's start distribution summed once (the rows' own cumsums, as before)
+    first = (S0.cumsum(axis=1)[chain] < rng.random(n)[:, None]).sum(axis=1)
     first = np.where(j["entry"].to_numpy() == "email_click", _S["email_click"], first)
     stories = StoryWalk(gen, j)
     first = stories.first_states(first, j)
@@ -263,12 +270,20 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
     states[:, 0] = first
     cur = first.copy()
     alive = np.ones(n, dtype=bool)
+    # the next state is the number of cumulative probabilities of the row below the draw;
+    # counted one target state at a time: [target, chain * size + state]
+    size = cumulative.shape[2]
+    by_target = np.ascontiguousarray(cumulative.reshape(-1, size).T)
     for step in range(1, max_steps):
         idx = np.flatnonzero(alive)
         if idx.size == 0:
             break
-        cum = cumulative[chain[idx], cur[idx]]
-        nxt = np.minimum((rng.random(idx.size)[:, None] > cum).sum(axis=1), END)
+        row = chain[idx] * size + cur[idx]
+        u = rng.random(idx.size)
+        below = np.zeros(idx.size, dtype=np.intp)
+        for column in by_target:
+            below += u > column[row]
+        nxt = np.minimum(below, END)
         nxt = stories.step(step, idx, cur, nxt)
         cont = nxt != END
         states[idx[cont], step] = nxt[cont]
@@ -283,44 +298,68 @@ def walk(gen: SampleGenerator, j: pd.DataFrame) -> pd.DataFrame:
     app = (j["device"].to_numpy() == "app")[jj]
     # search landings come from a browser; in the app the same visit opens the home screen
     code[app & (code == _S["search_landing"])] = _S["home_page"]
-    ev = pd.DataFrame({"journey_id": jj, "step": step,
-                       # one string object per touchpoint, shared by its events
-                       "touchpoint": np.asarray(STATES, dtype=object)[code]})
-    rows = j[["person_id", "start", "device", "persona"]].iloc[jj]
-    for col in rows.columns:
-        ev[col] = rows[col].array
-    del rows
+    start = _nanoseconds(j["start"])[jj]
     # an event's predecessor in its journey (events are in journey and step order)
     same_journey = np.r_[False, jj[1:] == jj[:-1]]
-    channel = ev["device"].to_numpy().astype(object)
-    for state, name in (("support_call", "call_center"), ("chat", "chat"),
-                        ("email_click", "email"), ("store_purchase", "store")):
-        channel[code == _S[state]] = name
-    ev["channel"] = channel
     # times: dwell, think time, and long gaps around contact-centre contacts
     med = np.asarray([DWELL_MEDIAN_S[x] for x in STATES], dtype=float)[code]
-    dwell = np.round(med * np.exp(rng.normal(0, 0.6, len(ev))), 1)
-    payment_app_shift = ((code == _S["payment"]) & app
-                         & (ev["start"] >= shift_time).to_numpy())
+    dwell = np.round(med * np.exp(rng.normal(0, 0.6, len(jj))), 1)
+    payment_app_shift = (code == _S["payment"]) & app & (start >= shift_time.value)
     dwell[payment_app_shift] *= 1.4
     contact = (code == _S["support_call"]) | (code == _S["chat"])
     back = np.r_[False, contact[:-1]] & same_journey & ~contact
-    gap = rng.exponential(8.0, len(ev))
-    gap = np.where(contact, rng.exponential(20 * 60, len(ev)), gap)
-    gap = np.where(back, rng.exponential(30 * 60, len(ev)), gap)
-    gap[ev["step"].to_numpy() == 0] = 0.0
-    dwell, gap = stories.times(ev, dwell, gap, code)
+    gap = rng.exponential(8.0, len(jj))
+    gap = np.where(contact, rng.exponential(20 * 60, len(jj)), gap)
+    gap = np.where(back, rng.exponential(30 * 60, len(jj)), gap)
+    gap[step == 0] = 0.0
+    dwell, gap = stories.times(jj, step, start, dwell, gap, code)
     prev_dwell = np.where(same_journey, np.r_[0.0, dwell[:-1]], 0.0)
-    offset = pd.Series(prev_dwell + gap).groupby(ev["journey_id"]).cumsum().to_numpy()
-    ev["event_time"] = (ev["start"] + pd.to_timedelta(np.round(offset, 3), unit="s")
-                        ).dt.floor("ms")
-    ev["duration_s"] = np.where(code == _S["email_click"], np.nan, dwell)
+    offset = pd.Series(prev_dwell + gap).groupby(jj).cumsum().to_numpy()
+    # the start plus the offset (rounded to the microsecond), floored to the millisecond
+    at = start + seconds(np.round(offset, 3)).asi8
+    at -= at % 1_000_000
     personas = {x.name: x for x in (*PERSONAS, ANONYMOUS)}
     basket = j["persona"].map(_attribute(personas, "basket_mean")).to_numpy(dtype=float)[jj]
     conv = np.isin(code, [_S[x] for x in CONVERSION_TOUCHPOINTS])
     value = np.round(rng.gamma(3.0, basket / 3.0), 2)
-    ev["value"] = np.where(conv, value, np.nan)
-    return stories.cut(ev)
+    ev = pd.DataFrame({
+        "journey_id": jj, "step": step, "state": code.astype(np.int16),
+        "event_time": pd.DatetimeIndex(at.view("M8[ns]")).tz_localize("UTC"),
+        "duration_s": np.where(code == _S["email_click"], np.nan, dwell),
+        "value": np.where(conv, value, np.nan)}, copy=False)
+    return stories.cut(ev, lambda rows: journey_events(rows, j))
+
+
+def journey_events(ev: pd.DataFrame, j: pd.DataFrame, **more: np.ndarray) -> pd.DataFrame:
+    """The events of :func:`walk` (``ev``: touchpoints as state numbers) with the journeys'
+    columns and the touchpoints and channels as text: journey_id, step, touchpoint,
+    person_id, start, device, persona, channel, event_time, duration_s, value, then the
+    columns ``more`` (one value per event).
+
+    ``j`` is the walk's journeys table (``journey_id`` its row number). The walk, the churn
+    and the sort move only the numbers; the text columns are made once, here.
+    """
+    jid = ev["journey_id"].to_numpy()
+    code = ev["state"].to_numpy()
+    device = j["device"].to_numpy(dtype=object)[jid]
+    channel = device.copy()
+    for state, name in (("support_call", "call_center"), ("chat", "chat"),
+                        ("email_click", "email"), ("store_purchase", "store")):
+        channel[code == _S[state]] = name
+    return pd.DataFrame({
+        "journey_id": jid, "step": ev["step"].to_numpy(),
+        # one string object per touchpoint, shared by its events
+        "touchpoint": np.asarray(STATES, dtype=object)[code],
+        "person_id": j["person_id"].to_numpy(dtype=object)[jid],
+        "start": j["start"].array.take(jid), "device": device,
+        "persona": j["persona"].to_numpy(dtype=object)[jid], "channel": channel,
+        "event_time": ev["event_time"].array, "duration_s": ev["duration_s"].to_numpy(),
+        "value": ev["value"].to_numpy(), **more})
+
+
+def _nanoseconds(times: pd.Series) -> np.ndarray:
+    """Timezone-aware times as nanoseconds since the epoch."""
+    return pd.DatetimeIndex(times).as_unit("ns").asi8
 
 
 # --------------------------------------------------------------------------------------------
@@ -342,8 +381,8 @@ def campaigns(gen: SampleGenerator, people: pd.DataFrame) -> tuple[pd.DataFrame,
         sent = send + pd.to_timedelta(rng.integers(0, 3600, k), unit="s")
         opened = rng.random(k) < p_open
         clicked = opened & (rng.random(k) < p_click)
-        open_t = sent + pd.to_timedelta(rng.exponential(6 * 3600, k), unit="s")
-        click_t = open_t + pd.to_timedelta(rng.exponential(60, k) + 2, unit="s")
+        open_t = sent + seconds(rng.exponential(6 * 3600, k))
+        click_t = open_t + seconds(rng.exponential(60, k) + 2)
         camp = f"CMP-{send:%Y%m%d}"
         base = {"person_id": subs["person_id"].to_numpy(), "campaign": camp}
         rows.append(pd.DataFrame({**base, "event": "send", "time": sent}))
@@ -363,24 +402,39 @@ def campaigns(gen: SampleGenerator, people: pd.DataFrame) -> tuple[pd.DataFrame,
 
 def churn(gen: SampleGenerator, j: pd.DataFrame, ev: pd.DataFrame, people: pd.DataFrame
           ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
-    """Customers may churn after a journey; web->call-centre journeys raise the hazard."""
+    """Customers may churn after a journey; web->call-centre journeys raise the hazard.
+
+    ``ev`` are the walk's events (touchpoints as state numbers); returns the journeys and
+    events left and each churned person's churn date."""
     rng = gen.rng
-    called = ev.loc[ev["touchpoint"] == "support_call", "journey_id"].unique()
-    j = j.copy()
+    called = ev.loc[ev["state"] == _S["support_call"], "journey_id"].unique()
+    if not j["start"].is_monotonic_increasing:
+        raise ValueError("journeys must be numbered in the order they start")
+    j = j.copy(deep=False)  # new columns, shared data
     j["switch"] = (j["device"] == "web") & j["journey_id"].isin(called)
     reg = set(people.loc[people["kind"] == "registered", "person_id"])
     j["registered"] = j["person_id"].isin(reg)
     hazard = np.where(j["switch"], CHURN_HAZARD_SWITCH, CHURN_HAZARD_OTHER)
     j["churn_here"] = j["registered"] & (rng.random(len(j)) < hazard)
-    j = sort_rows(j, ["person_id", "start", "journey_id"])  # unique keys: one order
+    # by person, start and journey (unique keys: one order); journeys are numbered in the
+    # order they start, so by person and journey is the same order
+    j = sort_rows(j, ["person_id", "journey_id"])
     # first churning journey per person; journeys after it never happen
     first_churn = j[j["churn_here"]].groupby("person_id")["start"].min()
     cutoff = j["person_id"].map(first_churn)
     keep = cutoff.isna() | (j["start"] <= cutoff)
+    churn_journey = j[(keep & j["churn_here"] & cutoff.eq(j["start"])).to_numpy()]
     j = _renumbered(j[keep])
-    ev = _renumbered(ev[ev["journey_id"].isin(j["journey_id"])])
-    last_time = ev.groupby("journey_id")["event_time"].max()
-    churn_journey = j[j["churn_here"] & j["person_id"].map(first_churn).eq(j["start"])]
+    # the events of the journeys kept (journey_id is the walk's row number)
+    kept = np.zeros(len(keep), dtype=bool)
+    kept[j["journey_id"].to_numpy()] = True
+    ev = _renumbered(ev[kept[ev["journey_id"].to_numpy()]])
+    # each journey's last event time: the latest of its events, which are contiguous
+    jid = ev["journey_id"].to_numpy()
+    first_row = np.flatnonzero(np.r_[True, jid[1:] != jid[:-1]])
+    last_time = pd.Series(
+        pd.DatetimeIndex(np.maximum.reduceat(_nanoseconds(ev["event_time"]), first_row)
+                         .view("M8[ns]")).tz_localize("UTC"), index=jid[first_row])
     churn_journey = churn_journey.drop_duplicates("person_id")
     churn_date = (churn_journey.set_index("person_id")["journey_id"].map(last_time)
                   + pd.Timedelta(days=1)).dt.normalize()

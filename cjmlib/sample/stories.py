@@ -24,6 +24,7 @@ sample stays reproducible; ``stories=None`` gives the sample without any of them
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ import pandas as pd
 
 from cjmlib.core.checks import check_scalar
 from cjmlib.sample.catalogue import APP_SHIFT_WEEK, CONVERSION_TOUCHPOINTS, END, STATES
+from cjmlib.sample.clock import seconds
 from cjmlib.sample.order import sort_rows
 
 if TYPE_CHECKING:
@@ -213,9 +215,12 @@ def plant_new_customers(gen: SampleGenerator, people: pd.DataFrame) -> pd.DataFr
 def drop_emails_before_joining(gen: SampleGenerator, people: pd.DataFrame,
                                emails: pd.DataFrame) -> pd.DataFrame:
     """New customers get campaign e-mails only from the day after they joined."""
-    acquired = emails["person_id"].map(people.set_index("person_id")["acquired_on"])
-    early = acquired.notna() & (emails["time"] < acquired + pd.Timedelta(days=1))
-    return emails[~early.to_numpy()].reset_index(drop=True)
+    new = people[people["acquired_on"].notna()].set_index("person_id")["acquired_on"]
+    rows = np.flatnonzero(emails["person_id"].isin(new.index).to_numpy())
+    acquired = emails["person_id"].iloc[rows].map(new)
+    early = np.zeros(len(emails), dtype=bool)
+    early[rows] = (emails["time"].iloc[rows] < acquired + pd.Timedelta(days=1)).to_numpy()
+    return emails[~early].reset_index(drop=True)
 
 
 def schedule_new_customers(gen: SampleGenerator, person: np.ndarray, is_new: np.ndarray,
@@ -333,37 +338,42 @@ class StoryWalk:
             self.pause_s.append(secs)
         return nxt
 
-    def times(self, ev: pd.DataFrame, dwell: np.ndarray, gap: np.ndarray, state: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray]:
-        """The pauses drawn in the walk; slower delivery steps from the slowdown on (``ev`` in
-        journey and step order, ``state`` its touchpoints as state numbers)."""
+    def times(self, jid: np.ndarray, step: np.ndarray, start: np.ndarray, dwell: np.ndarray,
+              gap: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The pauses drawn in the walk; slower delivery steps from the slowdown on (events in
+        journey and step order: their journeys ``jid``, ``step``, journey ``start`` in
+        nanoseconds since the epoch and touchpoints as state numbers ``state``)."""
         s = self.stories
         if s.open_journeys is None and s.slowdown is None:
             return dwell, gap
-        key = ev["journey_id"].to_numpy().astype(np.int64) * 1000 + ev["step"].to_numpy()
-        pause = np.zeros(len(ev))
-        if self.pause_key:
-            pauses = pd.Series(np.concatenate(self.pause_s), index=np.concatenate(self.pause_key))
-            pause = pauses.reindex(key).fillna(0.0).to_numpy()
+        key = jid.astype(np.int64) * 1000 + step
+        pause = np.zeros(len(jid))
+        paused_key = np.concatenate(self.pause_key) if self.pause_key else np.zeros(0, np.int64)
+        if paused_key.size:
+            # each paused step's pause (a step pauses at most once: the keys are unique)
+            by_key = np.argsort(paused_key)
+            paused_key, paused_s = paused_key[by_key], np.concatenate(self.pause_s)[by_key]
+            at = np.minimum(np.searchsorted(paused_key, key), paused_key.size - 1)
+            pause = np.where(paused_key[at] == key, paused_s[at], 0.0)
             gap = gap + pause
         if s.slowdown is not None:
-            jid = ev["journey_id"].to_numpy()
-            when = ev["start"] + pd.to_timedelta(
-                pd.Series(pause).groupby(jid).cumsum().to_numpy(), unit="s")
+            when = start + seconds(pd.Series(pause).groupby(jid).cumsum().to_numpy()).asi8
             # the next event of the same journey is a payment
             to_payment = np.r_[(state[1:] == _S["payment"]) & (jid[1:] == jid[:-1]), False]
             slow = ((state == _S["delivery_options"]) & to_payment
-                    & (when >= _day(self.gen, s.slowdown.at)).to_numpy())
+                    & (when >= _day(self.gen, s.slowdown.at).value))
             dwell = dwell.copy()
             dwell[slow] = np.round(dwell[slow] * s.slowdown.factor, 1)
         return dwell, gap
 
-    def cut(self, ev: pd.DataFrame) -> pd.DataFrame:
-        """The export ends at the window's end: later events are kept aside (open journeys)."""
+    def cut(self, ev: pd.DataFrame, events: Callable[[pd.DataFrame], pd.DataFrame]
+            ) -> pd.DataFrame:
+        """The export ends at the window's end: later events are kept aside (open journeys)
+        as ``events`` makes them of their rows of ``ev`` (their text columns)."""
         if self.stories.open_journeys is None:
             return ev
         late = (ev["event_time"] >= self.gen.end).to_numpy()
-        self.gen.after_cutoff = ev[late].reset_index(drop=True)
+        self.gen.after_cutoff = events(ev[late].reset_index(drop=True))
         kept = ev[~late]
         kept.index = pd.RangeIndex(len(kept))  # reset_index(drop=True) without a copy
         return kept
@@ -404,7 +414,8 @@ def stories_truth(gen: SampleGenerator, j: pd.DataFrame, ev: pd.DataFrame,
     if s is None:
         return {}
     out: dict[str, Any] = {}
-    ev = sort_rows(ev, ["journey_id", "step"])
+    ev = sort_rows(ev[["journey_id", "step", "touchpoint", "person_id", "channel", "event_time"]],
+                   ["journey_id", "step"])
     by_journey = ev.groupby("journey_id")
     nxt_tp = by_journey["touchpoint"].shift(-1)
     jt = _journey_table(ev, j)
