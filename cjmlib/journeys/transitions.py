@@ -230,9 +230,18 @@ def path_variants(journeys: Journeys, *, top: int = 10, max_steps: int = 12,
     variants = per_journey.group_by("path").aggregate(
         n_steps=per_journey.n_steps.min(), journeys=per_journey.count(),
         converted=per_journey.converted.sum())
-    total = execute(per_journey.aggregate(journeys=per_journey.count(),
-                                          converted=per_journey.converted.sum()))
-    head = execute(variants.order_by([ibis.desc("journeys"), "path"]).limit(top))
+    total = per_journey.aggregate(path=ibis.null().cast("string"),
+                                  n_steps=ibis.null().cast(variants.n_steps.type()),
+                                  journeys=per_journey.count(),
+                                  converted=per_journey.converted.sum(), _total=True)
+    top_rows = variants.order_by([ibis.desc("journeys"), "path"]).limit(top).mutate(
+        _total=False)
+    # the top variants and the totals in one query, so the per-journey paths are spelled
+    # once (DuckDB materialises a subquery used more than once)
+    both = execute(ibis.union(top_rows, total.select(*top_rows.columns)))
+    total = both[both["_total"]].reset_index(drop=True)
+    head = (both[~both["_total"]].drop(columns="_total")
+            .sort_values(["journeys", "path"], ascending=[False, True]).reset_index(drop=True))
     n_all = int(total["journeys"].iloc[0])
     other = pd.DataFrame({
         "path": ["(other variants)"], "n_steps": [np.nan],
