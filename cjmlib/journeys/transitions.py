@@ -399,7 +399,8 @@ def loop_rates(journeys: Journeys, *, by_channel: bool = False,
                by_segment: bool = False) -> pd.DataFrame:
     """Journeys with an ``A -> B -> A`` loop starting at each touchpoint (any ``B``).
 
-    Returns the grouping columns (segment, ``touchpoint``, ``channel`` when asked) and
+    Returns the grouping columns (segment, ``touchpoint``, ``channel`` when asked; sorted by
+    them) and
     ``loops``: journeys in which the touchpoint (on that channel) was left for another one
     and returned to straight after. The denominators (journeys through the touchpoint) are
     in :func:`cjmlib.journeys.touchpoints.touchpoint_metrics`, which turns this into ``loop_rate``.
@@ -407,12 +408,29 @@ def loop_rates(journeys: Journeys, *, by_channel: bool = False,
     check_journeys(journeys)
     seg = segment_keys(journeys, by_segment)
     keys = [*seg, "touchpoint", *(["channel"] if by_channel else [])]
-    s = journeys.ordered("next_touchpoint", "after_next_touchpoint")
-    hit = s.filter((s.after_next_touchpoint == s.touchpoint)
-                   & (s.next_touchpoint != s.touchpoint))
-    out = execute(hit.group_by(keys).aggregate(loops=hit.journey_id.nunique()))
+    if journeys._kept(journeys.precomputed):  # neighbours computed once: a scan
+        s = journeys.ordered("next_touchpoint", "after_next_touchpoint")
+        hit = s.filter((s.after_next_touchpoint == s.touchpoint)
+                       & (s.next_touchpoint != s.touchpoint))
+        out = execute(hit.group_by(keys).aggregate(loops=hit.journey_id.nunique()))
+    else:
+        # the window carries the touchpoints as integer codes (see Journeys.ordered), named
+        # on the few rows that come back
+        import ibis
+
+        s = journeys.ordered("touchpoint_code")
+        w = ibis.window(group_by="journey_id", order_by=[s.event_time, s.seq])
+        s = s.mutate(_next=s.touchpoint_code.lead().over(w),
+                     _after=s.touchpoint_code.lead(2).over(w))
+        hit = s.filter((s._after == s.touchpoint_code) & (s._next != s.touchpoint_code))
+        coded = ["touchpoint_code" if k == "touchpoint" else k for k in keys]
+        out = execute(hit.group_by(coded).aggregate(loops=hit.journey_id.nunique()))
+        names = np.asarray(journeys.touchpoint_names, dtype=object)
+        out.insert(len(seg), "touchpoint", names[out.pop("touchpoint_code").astype("int64")])
+        out = out[[*keys, "loops"]]
     out["loops"] = out["loops"].astype("int64")
-    return out
+    # sorted: the engine returns groups in no fixed order
+    return out.sort_values(keys).reset_index(drop=True)
 
 
 def transition_matrix(table: pd.DataFrame, *, order: Sequence[str] | None = None
