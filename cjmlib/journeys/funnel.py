@@ -197,16 +197,23 @@ def _sequential(journeys: Journeys, steps: list[str], *, mode: str, window_us: i
     per = first.group_by(["journey_id", *seg]).aggregate(
         customer_id=first.customer_id.max(), _p1=first._pos.min(), e_us=first.time_us.min())
     per = per.mutate(_t1=per.e_us)
+    # Each level reads only the previous level's reached journeys (one reference each), and
+    # the levels are joined to the entries at the end: chaining the joins through the
+    # entries table would reference it twice per level, 2^(K-1) copies of the query.
+    prev = per.select(_jid=per.journey_id, _prev=per._p1, _e=per.e_us)
+    levels = []
     for k in range(2, n + 1):
-        at = f.filter(f.k == k).select(_jid=f.journey_id, _kpos=f._pos, _kus=f.time_us)
-        prev = per.select(_pid=per.journey_id, _prev=per[f"_p{k - 1}"], _e=per.e_us)
-        x = at.join(prev, at._jid == prev._pid)
+        at = f.filter(f.k == k).select(_aid=f.journey_id, _kpos=f._pos, _kus=f.time_us)
+        x = at.join(prev, at._aid == prev._jid)
         hit = x._kpos > x._prev
         if window_us is not None:
             hit = hit & (x._kus - x._e <= window_us)
         x = x.filter(hit)
-        reached = x.group_by("_jid").aggregate(**{f"_p{k}": x._kpos.min(),
-                                                  f"_t{k}": x._kus.min()})
+        reached = x.group_by("_jid").aggregate(_prev=x._kpos.min(), _kus=x._kus.min(),
+                                               _e=x._e.min())
+        levels.append(reached.select("_jid", **{f"_t{k}": reached._kus}))
+        prev = reached.select("_jid", "_prev", "_e")
+    for reached in levels:
         per = per.left_join(reached, per.journey_id == reached._jid).drop("_jid")
     per = per.select("journey_id", "customer_id", *seg, "e_us",
                      **{f"d{k}": per[f"_t{k}"] - per.e_us for k in range(1, n + 1)})

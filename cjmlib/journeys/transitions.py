@@ -230,9 +230,18 @@ def path_variants(journeys: Journeys, *, top: int = 10, max_steps: int = 12,
     variants = per_journey.group_by("path").aggregate(
         n_steps=per_journey.n_steps.min(), journeys=per_journey.count(),
         converted=per_journey.converted.sum())
-    total = execute(per_journey.aggregate(journeys=per_journey.count(),
-                                          converted=per_journey.converted.sum()))
-    head = execute(variants.order_by([ibis.desc("journeys"), "path"]).limit(top))
+    total = per_journey.aggregate(path=ibis.null().cast("string"),
+                                  n_steps=ibis.null().cast(variants.n_steps.type()),
+                                  journeys=per_journey.count(),
+                                  converted=per_journey.converted.sum(), _total=True)
+    top_rows = variants.order_by([ibis.desc("journeys"), "path"]).limit(top).mutate(
+        _total=False)
+    # the top variants and the totals in one query, so the per-journey paths are spelled
+    # once (DuckDB materialises a subquery used more than once)
+    both = execute(ibis.union(top_rows, total.select(*top_rows.columns)))
+    total = both[both["_total"]].reset_index(drop=True)
+    head = (both[~both["_total"]].drop(columns="_total")
+            .sort_values(["journeys", "path"], ascending=[False, True]).reset_index(drop=True))
     n_all = int(total["journeys"].iloc[0])
     other = pd.DataFrame({
         "path": ["(other variants)"], "n_steps": [np.nan],
@@ -390,7 +399,8 @@ def loop_rates(journeys: Journeys, *, by_channel: bool = False,
                by_segment: bool = False) -> pd.DataFrame:
     """Journeys with an ``A -> B -> A`` loop starting at each touchpoint (any ``B``).
 
-    Returns the grouping columns (segment, ``touchpoint``, ``channel`` when asked) and
+    Returns the grouping columns (segment, ``touchpoint``, ``channel`` when asked; sorted by
+    them) and
     ``loops``: journeys in which the touchpoint (on that channel) was left for another one
     and returned to straight after. The denominators (journeys through the touchpoint) are
     in :func:`cjmlib.journeys.touchpoints.touchpoint_metrics`, which turns this into ``loop_rate``.
@@ -398,12 +408,29 @@ def loop_rates(journeys: Journeys, *, by_channel: bool = False,
     check_journeys(journeys)
     seg = segment_keys(journeys, by_segment)
     keys = [*seg, "touchpoint", *(["channel"] if by_channel else [])]
-    s = journeys.ordered("next_touchpoint", "after_next_touchpoint")
-    hit = s.filter((s.after_next_touchpoint == s.touchpoint)
-                   & (s.next_touchpoint != s.touchpoint))
-    out = execute(hit.group_by(keys).aggregate(loops=hit.journey_id.nunique()))
+    if journeys._kept(journeys.precomputed):  # neighbours computed once: a scan
+        s = journeys.ordered("next_touchpoint", "after_next_touchpoint")
+        hit = s.filter((s.after_next_touchpoint == s.touchpoint)
+                       & (s.next_touchpoint != s.touchpoint))
+        out = execute(hit.group_by(keys).aggregate(loops=hit.journey_id.nunique()))
+    else:
+        # the window carries the touchpoints as integer codes (see Journeys.ordered), named
+        # on the few rows that come back
+        import ibis
+
+        s = journeys.ordered("touchpoint_code")
+        w = ibis.window(group_by="journey_id", order_by=[s.event_time, s.seq])
+        s = s.mutate(_next=s.touchpoint_code.lead().over(w),
+                     _after=s.touchpoint_code.lead(2).over(w))
+        hit = s.filter((s._after == s.touchpoint_code) & (s._next != s.touchpoint_code))
+        coded = ["touchpoint_code" if k == "touchpoint" else k for k in keys]
+        out = execute(hit.group_by(coded).aggregate(loops=hit.journey_id.nunique()))
+        names = np.asarray(journeys.touchpoint_names, dtype=object)
+        out.insert(len(seg), "touchpoint", names[out.pop("touchpoint_code").astype("int64")])
+        out = out[[*keys, "loops"]]
     out["loops"] = out["loops"].astype("int64")
-    return out
+    # sorted: the engine returns groups in no fixed order
+    return out.sort_values(keys).reset_index(drop=True)
 
 
 def transition_matrix(table: pd.DataFrame, *, order: Sequence[str] | None = None
