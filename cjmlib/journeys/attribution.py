@@ -70,11 +70,44 @@ def markov_attribution(journeys: Journeys, *, order: int = 1,
     ``(conversion)`` state, so they get no removal effect of their own. ``order`` 1 uses the
     current touchpoint as state; ``order`` 2 or 3 the last two or three touchpoints.
     """
-    import ibis
-
     check_journeys(journeys)
     check_scalar(order, "order", typ=int, ge=1, le=4)
     seg = segment_keys(journeys, by_segment)
+    if order == 1 and not journeys._kept(journeys.precomputed):
+        counts, through, _ = _coded_first_order(journeys, seg)
+    else:
+        counts, through = _chain_counts(journeys, seg, order)
+    return _attribution(counts, through, seg, order)
+
+
+def markov_attribution_and_loops(journeys: Journeys, *, by_channel: bool = False,
+                                 by_segment: bool = False
+                                 ) -> tuple[MarkovAttribution, pd.DataFrame]:
+    """:func:`markov_attribution` of order 1 and
+    :func:`cjmlib.journeys.transitions.loop_rates` together, the same two results: on a
+    log not kept by :mod:`cjmlib.journeys.persist` both come from one ordered pass (one sort
+    of the events instead of two, what the full touchpoint table of a large log spends most
+    on); on kept journeys, whose neighbours are stored, each is a plain scan."""
+    check_journeys(journeys)
+    if journeys._kept(journeys.precomputed):
+        from cjmlib.journeys.transitions import loop_rates
+
+        return (markov_attribution(journeys, by_segment=by_segment),
+                loop_rates(journeys, by_channel=by_channel, by_segment=by_segment))
+    seg = segment_keys(journeys, by_segment)
+    keys = [*seg, "touchpoint", *(["channel"] if by_channel else [])]
+    counts, through, loops = _coded_first_order(journeys, seg, loop_keys=keys)
+    assert loops is not None
+    return _attribution(counts, through, seg, 1), loops
+
+
+def _chain_counts(journeys: Journeys, seg: list[str], order: int
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The chain's transition counts (``source``, ``target``, ``count``) and the journeys
+    through each touchpoint before their first conversion (``touchpoint``, ``journeys``),
+    per segment in ``seg``, from one ordered pass over the touchpoint names."""
+    import ibis
+
     # One ordered pass. Steps before the first conversion are chain states; the step after
     # the last of them is (conversion) when it converts and (null) when the journey ends.
     s = journeys.ordered("prev_touchpoint", "next_touchpoint", "conversions_so_far")
@@ -115,6 +148,94 @@ def markov_attribution(journeys: Journeys, *, order: int = 1,
     counts = both[~is_through][[*seg, "source", "target", "count"]].sort_values(
         [*seg, "source", "target"]).reset_index(drop=True)
     counts["count"] = counts["count"].astype("int64")
+    return counts, through
+
+
+def _coded_first_order(journeys: Journeys, seg: list[str],
+                       loop_keys: list[str] | None = None
+                       ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """:func:`_chain_counts` of order 1 from one ordered pass that carries the touchpoints
+    as integer codes (:meth:`Journeys.ordered`; the engine sorts and compares small integers
+    much faster than strings) and names them on the few rows that come back; with
+    ``loop_keys`` (segment, ``touchpoint``, maybe ``channel``), the loop counts of
+    :func:`cjmlib.journeys.transitions.loop_rates` from the same pass too, so that the full
+    touchpoint table orders a large uncached log once for both."""
+    import ibis
+
+    names = list(journeys.touchpoint_names)
+    converting = [i for i, name in enumerate(names) if name in
+                  set(journeys.conversion_touchpoints)]
+    to_conversion, to_null, from_start = -1, -2, -3  # codes of the chain's other states
+    s = journeys.ordered("touchpoint_code")
+    code = s.touchpoint_code
+    w = ibis.window(group_by="journey_id", order_by=[s.event_time, s.seq])
+    cumulative = ibis.window(group_by="journey_id", order_by=[s.event_time, s.seq],
+                             rows=(None, 0))
+    s = s.mutate(_prev=code.lag().over(w), _next=code.lead().over(w),
+                 _so_far=s.is_conversion.cast("int64").sum().over(cumulative),
+                 **({"_after": code.lead(2).over(w)} if loop_keys else {}))
+    before = s.filter(s._so_far == 0)
+    target = ibis.cases((before._next.isin(converting), to_conversion),
+                        (before._next.isnull(), to_null), else_=before._next)
+    body = before.select(*seg, journey_id=before.journey_id,
+                         source=before.touchpoint_code.cast("int64"),
+                         target=target.cast("int64"))
+    first = s.filter(s._prev.isnull())
+    opening = first.select(*seg, journey_id=first.journey_id,
+                           source=ibis.literal(from_start, type="int64"),
+                           target=ibis.ifelse(first.is_conversion, to_conversion,
+                                              first.touchpoint_code).cast("int64"))
+    pairs = body.union(opening)
+    channel = ibis.null().cast("string")
+    cols = [*seg, "_part", "source", "target", "channel", "count"]
+    parts = [
+        pairs.group_by([*seg, "source", "target"]).aggregate(
+            count=pairs.count(), _part=ibis.literal(0), channel=channel),
+        body.group_by([*seg, "source"]).aggregate(
+            count=body.journey_id.nunique(), _part=ibis.literal(1),
+            target=ibis.null().cast("int64"), channel=channel),
+    ]
+    if loop_keys:
+        hit = s.filter((s._after == s.touchpoint_code) & (s._next != s.touchpoint_code))
+        hit = hit.mutate(source=hit.touchpoint_code.cast("int64"))
+        by = [*seg, "source", *(["channel"] if "channel" in loop_keys else [])]
+        parts.append(hit.group_by(by).aggregate(
+            count=hit.journey_id.nunique(), _part=ibis.literal(2),
+            target=ibis.null().cast("int64"),
+            **({} if "channel" in loop_keys else {"channel": channel})))
+    # one query: the ordered pass runs once (DuckDB materialises a subquery used more than
+    # once)
+    both = execute(ibis.union(*[t.select(*cols) for t in parts]))
+    state = np.asarray([*names, START, NULL, CONVERSION], dtype=object)
+
+    def named(column: pd.Series) -> np.ndarray:
+        return state[column.astype("int64").to_numpy()]  # -1, -2, -3 index from the end
+
+    pair = both[both["_part"] == 0]
+    counts = pd.DataFrame({**{k: pair[k].to_numpy() for k in seg},
+                           "source": named(pair["source"]), "target": named(pair["target"]),
+                           "count": pair["count"].astype("int64").to_numpy()})
+    counts = counts.sort_values([*seg, "source", "target"]).reset_index(drop=True)
+    th = both[both["_part"] == 1]
+    through = pd.DataFrame({**{k: th[k].to_numpy() for k in seg},
+                            "touchpoint": named(th["source"]),
+                            "journeys": th["count"].to_numpy()})
+    loops = None
+    if loop_keys:
+        lp = both[both["_part"] == 2]
+        loops = pd.DataFrame({**{k: lp[k].to_numpy() for k in seg},
+                              "touchpoint": named(lp["source"]),
+                              **({"channel": lp["channel"].to_numpy()}
+                                 if "channel" in loop_keys else {}),
+                              "loops": lp["count"].astype("int64").to_numpy()})
+        loops = loops[[*loop_keys, "loops"]].sort_values(loop_keys).reset_index(drop=True)
+    return counts, through, loops
+
+
+def _attribution(counts: pd.DataFrame, through: pd.DataFrame, seg: list[str], order: int
+                 ) -> MarkovAttribution:
+    """Removal effects, attributed conversions and journeys per touchpoint from the chain's
+    counts (see :func:`markov_attribution`)."""
     groups = [("all", counts, through)] if not seg else [
         (str(k), g, through[through[seg[0]] == k]) for k, g in counts.groupby(seg[0])]
     frames, prob, conv, n = [], {}, {}, {}

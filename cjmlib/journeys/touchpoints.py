@@ -195,7 +195,15 @@ def touchpoint_metrics(
             customers_total=cust["customers_total"].iloc[0])
     out = out.drop(columns=["_ends", "_converted_ends"])
     out = out.merge(tot, on=seg, how="left") if seg else out.assign(**tot.iloc[0].to_dict())
-    if loops:
+    effects: pd.DataFrame | None = None
+    if loops and removal_effects is True:  # both from one ordered pass
+        from cjmlib.journeys.attribution import markov_attribution_and_loops
+
+        chain, rates = markov_attribution_and_loops(journeys, by_channel=by_channel,
+                                                    by_segment=by_segment)
+        effects = chain.removal_effects
+        out = out.merge(rates[[*keys, "loops"]], on=keys, how="left")
+    elif loops:
         from cjmlib.journeys.transitions import loop_rates
 
         rates = loop_rates(journeys, by_channel=by_channel, by_segment=by_segment)
@@ -227,14 +235,12 @@ def touchpoint_metrics(
         out[c] = out[c].astype(float)
 
     out = _join_attitude(out, attitude, seg)
-    if removal_effects is True:
+    if removal_effects is True and effects is None:  # not computed with the loops above
         from cjmlib.journeys.attribution import markov_attribution
 
         effects = markov_attribution(journeys, by_segment=by_segment).removal_effects
-    elif removal_effects is False or removal_effects is None:
-        effects = None
-    else:
-        effects = removal_effects
+    elif removal_effects is not True and removal_effects is not False:
+        effects = removal_effects  # given (None: none)
     if effects is not None:
         missing = [c for c in ("touchpoint", "removal_effect") if c not in effects.columns]
         if missing:

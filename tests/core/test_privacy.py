@@ -217,3 +217,22 @@ def test_personal_data_if_present_reads_a_raw_folder_or_says_none(tmp_path):
                                       "07431 519152\n", encoding="utf-8")
     found = personal_data_if_present(tmp_path)
     assert found is not None and "jo@example.org" in found.emails
+
+
+def test_redaction_needs_no_raw_e_mails(sample_dir: Path, personal, crm) -> None:
+    """``emails=False`` reads the phones, names and regions alone (no search of every byte
+    for addresses), and redacts every text exactly as the full personal data do: e-mail
+    addresses are found by their pattern."""
+    lean = privacy.personal_data(sample_dir, emails=False)
+    assert lean.emails == frozenset() and personal.emails
+    assert (lean.phones, lean.names, lean.cjk_names, lean.regions) == (
+        personal.phones, personal.names, personal.cjk_names, personal.regions)
+    people = crm[crm["email"].notna() & crm["phone"].notna()].head(20)
+    texts = [f"{p.first_name} {p.last_name} wrote from {p.email.upper()}, call {p.phone}"
+             for p in people.itertuples()]
+    texts += [f"mail {p.email} or ring {p.phone} -- {p.last_name}{p.first_name}"
+              for p in people.itertuples()]
+    texts += ["no personal data here, order 2026 was late", "x@y.org and +44 7700 900123"]
+    full = [privacy.redact(t, personal=personal) for t in texts]
+    assert [privacy.redact(t, personal=lean) for t in texts] == full
+    assert all("[e-mail]" in r for r in full[:40])  # the raw addresses were redacted

@@ -118,3 +118,36 @@ def test_sample_chain_agrees_with_matrix_power_and_ranks_checkout_steps(sample_d
     # every online order passes payment: it carries the largest removal effect
     assert top[0] == "payment"
     assert set(top) == {"payment", "cart", "delivery_options", "product_page"}
+
+
+@pytest.mark.parametrize("by_segment", [False, True])
+def test_one_pass_removal_effects_and_loops_equal_the_stored_neighbours(
+        processed_dir, tmp_path, by_segment):
+    """On a log not kept on disk, the chain and the loops come from one ordered pass over
+    touchpoint codes (markov_attribution_and_loops); on kept journeys each is a scan of
+    the stored neighbours (names, computed by another pass). Both give the same tables."""
+    from cjmlib.journeys.attribution import markov_attribution_and_loops
+    from cjmlib.journeys.persist import cached_journeys
+    from cjmlib.journeys.transitions import loop_rates
+
+    events = processed_dir / "events.parquet"
+    customers = pd.read_parquet(processed_dir / "customers.parquet")
+    segment = [c for c in ("segment", "tier", "country") if c in customers.columns][0]
+    options = dict(conversion_touchpoints=["order_confirmation", "store_purchase"],
+                   unit="session", sessions="inactivity",
+                   **({"customers": customers, "segment_col": segment} if by_segment else {}))
+    fresh = build_journeys(events, **options)
+    kept = cached_journeys(events, cache_dir=tmp_path, **options)
+    assert fresh.precomputed is None and kept.precomputed is not None
+    chain, loops = markov_attribution_and_loops(fresh, by_channel=True, by_segment=by_segment)
+    reference = markov_attribution(kept, by_segment=by_segment)
+    pd.testing.assert_frame_equal(chain.removal_effects, reference.removal_effects,
+                                  check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(chain.transition_counts, reference.transition_counts)
+    assert chain.conversions == reference.conversions and chain.journeys == reference.journeys
+    pd.testing.assert_frame_equal(
+        loops, loop_rates(kept, by_channel=True, by_segment=by_segment))
+    assert (loops["loops"] > 0).any()
+    # and the chain alone (no loops asked) is the same one
+    alone = markov_attribution(fresh, by_segment=by_segment)
+    pd.testing.assert_frame_equal(alone.removal_effects, chain.removal_effects)
