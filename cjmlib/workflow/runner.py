@@ -170,14 +170,16 @@ def _failure_message(exc: Exception, notebook: str, executed: Path) -> str:
 def privacy_check(run_dir: Path, sources: Sequence[Path],
                   say: Callable[[str], None] | None = None, *,
                   read: Callable[[], Any] | None = None,
-                  searched: Mapping[str, tuple[str, Any]] | None = None
+                  searched: Callable[[], Mapping[str, tuple[str, Any]]] | None = None
                   ) -> tuple[dict[str, Any], Any]:
     """Scan ``run_dir`` for the personal data of ``sources`` (raw folder, pilot file); the
     manifest entry and the :class:`cjmlib.core.privacy.PrivacyScan`. ``say`` hears how far
     the scan got when it takes more than a few seconds (a large run), and then when it
     ends. ``read``: returns the personal data of ``sources`` already read (see
-    :class:`_ReadAhead`) instead of reading them here; ``searched``: the files searched
-    while the run went on (:class:`_SearchAhead`), searched again only if changed since."""
+    :class:`_ReadAhead`) instead of reading them here; ``searched``: returns the files
+    searched while the run went on (:class:`_SearchAhead`, waited for here, so that the
+    scan's seconds include the search of the last notebook's outputs), searched again only
+    if changed since."""
     from cjmlib.core import privacy
 
     started = time.perf_counter()
@@ -186,11 +188,12 @@ def privacy_check(run_dir: Path, sources: Sequence[Path],
     else:
         present = [p for p in sources if p is not None and p.exists()]
         personal = privacy.personal_data(present, progress=say) if present else None
+    before = searched() if searched is not None else None
     if personal is None or personal.empty:
         return ({"passed": True, "skipped": "no raw data with personal data to look for",
                  "seconds": round(time.perf_counter() - started, 2)}, None)
     scan = privacy.scan_outputs(run_dir, personal, exclude=("privacy_scan.csv",),
-                                progress=say, searched=searched)
+                                progress=say, searched=before)
     seconds = time.perf_counter() - started
     if say is not None and seconds >= privacy.PROGRESS_EVERY:
         say(f"privacy scan done in {seconds:.1f} s")
@@ -562,7 +565,7 @@ def _execute(
         kernel_log.close()
     if search_ahead is not None:
         entry, scan = privacy_check(run_dir, scan_sources, say, read=read_ahead,
-                                    searched=search_ahead.finish())
+                                    searched=search_ahead.finish)
         manifest["privacy_scan"] = entry
         if scan is not None and not scan.passed:
             from cjmlib.core.io import write_table
