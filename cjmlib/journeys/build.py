@@ -131,7 +131,17 @@ class Journeys:
         timeout_us = int(round(self.session_timeout_minutes * 60_000_000))
         if self.unit == "session":
             return timeout_us
-        o = self.ordered("gap_s")
+        if self._kept(self.precomputed):  # stored with the steps
+            o = self.ordered("gap_s")
+        else:
+            # the gaps of a journey are the differences of its sorted times: events at the
+            # same time are 0 apart whatever their seq, so ordering by the time alone gives
+            # the same gaps, and the engine sorts one integer instead of a timestamp and seq
+            import ibis
+
+            s = self.steps
+            w = ibis.window(group_by="journey_id", order_by=s.time_us)
+            o = s.select(gap_s=(s.time_us - s.time_us.lag().over(w)) / 1e6)
         gaps = o.filter(o.gap_s.notnull()).select("gap_s", _all=1)
         # large logs: on DuckDB the gaps go into a table first (see materialized), other
         # engines rank them by sorting

@@ -87,6 +87,27 @@ def test_open_horizon_defaults():
         build_journeys(EXITS, conversion_touchpoints=["buy"], open_horizon="soon")
 
 
+def test_open_horizon_of_customers_with_events_at_the_same_time(tmp_path):
+    """Events at the same time (in any seq order) are 0 apart: the gaps, and so the
+    horizon, are those of pandas on the (time, seq) order, computed fresh and when kept."""
+    from cjmlib.journeys.persist import cached_journeys
+
+    rows = events([("a", "3d", "home"), ("a", "2d", "cart"), ("a", "2d", "buy"),
+                   ("a", "1h", "home"), ("b", "5d", "home"), ("b", "5d", "cart"),
+                   ("b", "4d 12h", "home"), ("c", "2d 6h", "cart"), ("c", "7min", "home"),
+                   ("d", "0min", "home")])
+    rows["seq"] = [5, 1, 0, 9, 3, 2, 8, 4, 6, 7]  # ties put in the other order by seq
+    frame = rows.sort_values(["customer_id", "event_time", "seq"])
+    gaps = frame.groupby("customer_id")["event_time"].diff().dropna().dt.total_seconds()
+    expected = int(np.ceil(np.quantile(gaps, 0.95) * 1e6))
+    fresh = build_journeys(rows, conversion_touchpoints=["buy"])
+    assert fresh.open_horizon_us == expected
+    path = tmp_path / "events.parquet"
+    rows.to_parquet(path)
+    kept = cached_journeys(path, cache_dir=tmp_path / "cache", conversion_touchpoints=["buy"])
+    assert kept.precomputed is not None and kept.open_horizon_us == expected
+
+
 FUNNEL = events([
     ("A", "5d", "view"), ("A", "4d 23h", "cart"), ("A", "4d 22h", "pay"),  # continued
     ("B", "5d", "view"),                                                   # drop-off at cart
