@@ -73,7 +73,7 @@ def markov_attribution(journeys: Journeys, *, order: int = 1,
     check_journeys(journeys)
     check_scalar(order, "order", typ=int, ge=1, le=4)
     seg = segment_keys(journeys, by_segment)
-    if order == 1 and not journeys._kept(journeys.precomputed):
+    if order == 1 and not journeys.is_kept(journeys.precomputed):
         counts, through, _ = _coded_first_order(journeys, seg)
     else:
         counts, through = _chain_counts(journeys, seg, order)
@@ -89,7 +89,7 @@ def markov_attribution_and_loops(journeys: Journeys, *, by_channel: bool = False
     of the events instead of two, what the full touchpoint table of a large log spends most
     on); on kept journeys, whose neighbours are stored, each is a plain scan."""
     check_journeys(journeys)
-    if journeys._kept(journeys.precomputed):
+    if journeys.is_kept(journeys.precomputed):
         from cjmlib.journeys.transitions import loop_rates
 
         return (markov_attribution(journeys, by_segment=by_segment),

@@ -131,7 +131,7 @@ class Journeys:
         timeout_us = int(round(self.session_timeout_minutes * 60_000_000))
         if self.unit == "session":
             return timeout_us
-        if self._kept(self.precomputed):  # stored with the steps
+        if self.is_kept(self.precomputed):  # stored with the steps
             o = self.ordered("gap_s")
         else:
             # the gaps of a journey are the differences of its sorted times: events at the
@@ -170,7 +170,7 @@ class Journeys:
         touchpoint) and ``open`` (see the module docstring)."""
         import ibis
 
-        if self._kept(self.precomputed_journeys):
+        if self.is_kept(self.precomputed_journeys):
             t = self.precomputed_journeys
             pj = t.select("journey_id", "converted", last_us=t.end_us,
                           last_touchpoint=t.last_touchpoint)
@@ -233,7 +233,7 @@ class Journeys:
         import ibis
 
         pre = self.precomputed
-        if self._kept(pre) and set(columns) <= set(pre.columns):
+        if self.is_kept(pre) and set(columns) <= set(pre.columns):
             return pre.select(*self.steps.columns, *columns)  # computed once, when kept
         s = self.steps
         if {"touchpoint_code", "prev_touchpoint_code"} & set(columns):
@@ -261,10 +261,11 @@ class Journeys:
             raise ValueError(f"unknown ordered columns {unknown}; expected any of {list(make)}")
         return s.mutate(**{c: make[c]() for c in columns})
 
-    def _kept(self, table: Any) -> bool:
+    def is_kept(self, table: Any) -> bool:
         """Whether ``table`` (``precomputed`` or ``precomputed_journeys``) describes the
         current ``steps``: kept, and ``steps`` still the plain selection of ``precomputed``
-        (not filtered or extended since)."""
+        (not filtered or extended since). The analyses read stored columns only then (a
+        scan), and compute them otherwise (an ordered pass)."""
         pre = self.precomputed
         return (table is not None and pre is not None
                 and set(self.steps.columns) <= set(pre.columns)
@@ -274,7 +275,7 @@ class Journeys:
         """One row per journey (lazy): ``journey_id``, ``customer_id``, ``converted``,
         ``n_steps``, ``start_us``, ``end_us`` (first and last event, microseconds) and the
         segment column."""
-        if self._kept(self.precomputed_journeys):
+        if self.is_kept(self.precomputed_journeys):
             return self.precomputed_journeys.drop("last_touchpoint")
         return self._journey_aggregate(last_touchpoint=False)
 

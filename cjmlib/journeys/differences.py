@@ -56,7 +56,7 @@ def period_comparison(journeys: Journeys, *, split: Any = None,
         raise ValueError(f"split {at} is outside the observed span {lo} to {hi}")
     at_us = int(at.value // 1000)
     half = lambda start: ibis.ifelse(start < at_us, "before", "after")  # noqa: E731
-    if journeys._kept(journeys.precomputed_journeys):
+    if journeys.is_kept(journeys.precomputed_journeys):
         # kept journeys: each step meets its journey's start, and the window columns kept
         # with the steps stay valid for the steps with the half added
         pre, pj = journeys.precomputed, journeys.precomputed_journeys

@@ -184,7 +184,7 @@ def _sequential(journeys: Journeys, steps: list[str], *, mode: str, window_us: i
 
     del mode  # open funnels are handled by _open
     n = len(steps)
-    if journeys._kept(journeys.precomputed):
+    if journeys.is_kept(journeys.precomputed):
         o = journeys.ordered("step")
         f = o.filter(o.touchpoint.isin(steps))
         f = f.select("journey_id", "customer_id", *seg, "time_us", _pos=f.step,
@@ -234,7 +234,7 @@ def _strict(journeys: Journeys, steps: list[str], *, mode: str, window_us: int |
     import ibis
 
     n = len(steps)
-    if journeys._kept(journeys.precomputed):
+    if journeys.is_kept(journeys.precomputed):
         # kept journeys carry each step's number: a run of consecutive funnel events whose
         # numbers follow each other is a run of consecutive steps, so the window needs only
         # the funnel events, ordered by one integer

@@ -408,7 +408,7 @@ def loop_rates(journeys: Journeys, *, by_channel: bool = False,
     check_journeys(journeys)
     seg = segment_keys(journeys, by_segment)
     keys = [*seg, "touchpoint", *(["channel"] if by_channel else [])]
-    if journeys._kept(journeys.precomputed):  # neighbours computed once: a scan
+    if journeys.is_kept(journeys.precomputed):  # neighbours computed once: a scan
         s = journeys.ordered("next_touchpoint", "after_next_touchpoint")
         hit = s.filter((s.after_next_touchpoint == s.touchpoint)
                        & (s.next_touchpoint != s.touchpoint))
