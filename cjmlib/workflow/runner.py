@@ -29,7 +29,7 @@ Side by side: notebooks that do not read each other's results run at once, up to
 the run-folder files it declares it writes.
 
 Privacy: after the last notebook, every file of the run folder is searched for the e-mails,
-phones and names of the raw data (:mod:`cjmlib.core.privacy`; read on a thread while the
+phones and names of the raw data (:mod:`cjmlib.workflow.scanning`; read on a thread while the
 notebooks execute, and each notebook's outputs searched on a thread once it has finished, so
 that the end searches only the files written or changed since); a hit fails the run
 (``failed_step: privacy_scan``), with the masked hits in ``privacy_scan.csv``, and the files
@@ -47,7 +47,6 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import queue
 import signal
 import socket
 import sys
@@ -108,6 +107,7 @@ from cjmlib.workflow.reuse import (
     run_state,
     snapshot,
 )
+from cjmlib.workflow.scanning import ReadAhead, SearchAhead, privacy_check
 
 NOTEBOOKS: tuple[str, ...] = (
     "01_collect", "02_journeys", "03_voice", "04_pilot_design", "05_pilot_eval", "06_report",
@@ -165,128 +165,6 @@ def _failure_message(exc: Exception, notebook: str, executed: Path) -> str:
                 f"{exc.ename}: {exc.evalue}\n  cell source:\n{source}\n"
                 f"  executed notebook kept at {executed}")
     return f"{notebook} failed: {type(exc).__name__}: {exc}\n  see {executed}"
-
-
-def privacy_check(run_dir: Path, sources: Sequence[Path],
-                  say: Callable[[str], None] | None = None, *,
-                  read: Callable[[], Any] | None = None,
-                  searched: Callable[[], Mapping[str, tuple[str, Any]]] | None = None
-                  ) -> tuple[dict[str, Any], Any]:
-    """Scan ``run_dir`` for the personal data of ``sources`` (raw folder, pilot file); the
-    manifest entry and the :class:`cjmlib.core.privacy.PrivacyScan`. ``say`` hears how far
-    the scan got when it takes more than a few seconds (a large run), and then when it
-    ends. ``read``: returns the personal data of ``sources`` already read (see
-    :class:`_ReadAhead`) instead of reading them here; ``searched``: returns the files
-    searched while the run went on (:class:`_SearchAhead`, waited for here, so that the
-    scan's seconds include the search of the last notebook's outputs), searched again only
-    if changed since."""
-    from cjmlib.core import privacy
-
-    started = time.perf_counter()
-    if read is not None:
-        personal = read()
-    else:
-        present = [p for p in sources if p is not None and p.exists()]
-        personal = privacy.personal_data(present, progress=say) if present else None
-    before = searched() if searched is not None else None
-    if personal is None or personal.empty:
-        return ({"passed": True, "skipped": "no raw data with personal data to look for",
-                 "seconds": round(time.perf_counter() - started, 2)}, None)
-    scan = privacy.scan_outputs(run_dir, personal, exclude=("privacy_scan.csv",),
-                                progress=say, searched=before)
-    seconds = time.perf_counter() - started
-    if say is not None and seconds >= privacy.PROGRESS_EVERY:
-        say(f"privacy scan done in {seconds:.1f} s")
-    entry = {"passed": scan.passed, "files_scanned": len(scan.files_scanned),
-             "files_skipped": len(scan.files_skipped),
-             # searched while the run went on and unchanged since (see _SearchAhead)
-             "files_searched_ahead": len(scan.files_searched_before),
-             "hits": int(scan.hits["count"].sum())
-             if len(scan.hits) else 0,
-             "looked_for": {k: int(v) for k, v in
-                            personal.summary().set_index("kind")["distinct_values"].items()},
-             "seconds": round(seconds, 2)}
-    return entry, scan
-
-
-class _ReadAhead:
-    """The raw data's personal data, read on a thread from the start of the run while the
-    notebooks execute (in other processes), so the scan at the end only searches. Nothing
-    is stored: the values live in the runner's memory, as they would during the scan."""
-
-    def __init__(self, sources: Sequence[Path | None]) -> None:
-        self.present = [p for p in sources if p is not None and p.exists()]
-        self._done = threading.Event()
-        self._value: Any = None
-        self._error: BaseException | None = None
-        threading.Thread(target=self._read, daemon=True, name="privacy-read-ahead").start()
-
-    def _read(self) -> None:
-        from cjmlib.core import privacy
-
-        try:
-            self._value = privacy.personal_data(self.present) if self.present else None
-        except BaseException as exc:  # raised where the scan asks for it
-            self._error = exc
-        finally:
-            self._done.set()
-
-    def __call__(self) -> Any:
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
-class _SearchAhead:
-    """Searches each notebook's outputs for the personal data on a thread as soon as the
-    notebook has finished, while the next ones run, so the scan at the end searches only
-    what came after (or changed since: every file is compared by its sha256). Nothing is
-    stored: the masked hits live in the runner's memory until the scan uses them."""
-
-    def __init__(self, run_dir: Path, read: _ReadAhead) -> None:
-        self.run_dir, self.read = run_dir, read
-        self.searched: dict[str, tuple[str, Any]] = {}
-        self._cancelled = False
-        self._queue: queue.SimpleQueue[list[str] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._search, daemon=True,
-                                        name="privacy-search-ahead")
-        self._thread.start()
-
-    def submit(self, files: Sequence[str]) -> None:
-        """Search these files (relative to the run folder) when their turn comes."""
-        self._queue.put(list(files))
-
-    def _search(self) -> None:
-        from cjmlib.core.privacy import IMAGE_SUFFIXES
-        from cjmlib.core.privacy.scan import search_file
-
-        while (files := self._queue.get()) is not None:
-            try:
-                personal = self.read()
-                if personal is None or personal.empty:
-                    continue
-                for rel in files:
-                    if self._cancelled:
-                        return
-                    path = self.run_dir / rel
-                    if path.suffix.lower() in IMAGE_SUFFIXES or not path.is_file():
-                        continue
-                    digest = file_sha256(path)  # before the search: a later change shows
-                    self.searched[rel] = (digest, search_file(path, personal))
-            except Exception:  # the scan at the end searches the file again and says why
-                continue
-
-    def cancel(self) -> None:
-        """Stop after the file being searched (the run failed or was stopped)."""
-        self._cancelled = True
-        self._queue.put(None)
-
-    def finish(self) -> dict[str, tuple[str, Any]]:
-        """Wait for what was submitted; the files searched, for :func:`scan_outputs`."""
-        self._queue.put(None)
-        self._thread.join()
-        return self.searched
 
 
 def jobs_value(value: Any, where: str) -> int:
@@ -512,8 +390,8 @@ def _execute(
     write_manifest()
     say(f"run folder: {run_dir}")
     scan_sources = [raw_dir, pilot_path.resolve() if pilot_path else None]
-    read_ahead = _ReadAhead(scan_sources) if privacy_scan else None
-    search_ahead = _SearchAhead(run_dir, read_ahead) if read_ahead is not None else None
+    read_ahead = ReadAhead(scan_sources) if privacy_scan else None
+    search_ahead = SearchAhead(run_dir, read_ahead) if read_ahead is not None else None
     (run_dir / NOTEBOOKS_FOLDER).mkdir()
     kernel_log = open(run_dir / NOTEBOOKS_FOLDER / "kernel.log", "w", encoding="utf-8")
     launch = kernel_launch_options(
@@ -607,7 +485,7 @@ class _Context:
     manager: Callable[[PeakWatcher], type]
     skip: set[str]
     order: list[str]
-    search_ahead: _SearchAhead | None = None
+    search_ahead: SearchAhead | None = None
 
     @property
     def total(self) -> int:
@@ -670,7 +548,8 @@ def _prepare(context: _Context, k: int, path: Path, state: Mapping[str, str], co
                     external_outputs=before.get("external_outputs", {}),
                     html=f"{NOTEBOOKS_FOLDER}/{path.stem}.html",
                     seconds=round(time.perf_counter() - started, 2))
-        _search_ahead(context, path.stem, outputs)
+        if context.search_ahead is not None:  # its privacy scan starts now
+            context.search_ahead.submit(path.stem, outputs)
         say(f"{where} reused from {source.name} (inputs and parameters unchanged)")
         return None
     return _Pending(k, path, entry, fingerprint, list(meta.get("writes") or []))
@@ -772,15 +651,9 @@ def _run_one(context: _Context, job: _Pending, *, others: Sequence[str]) -> None
                 html=f"{NOTEBOOKS_FOLDER}/{path.stem}.html", executed_in=run_dir.name,
                 outputs=outputs, fingerprint=job.fingerprint(outputs),
                 external_outputs=external_outputs(context.plan[path.stem]))
-    _search_ahead(context, path.stem, outputs)
+    if context.search_ahead is not None:  # its privacy scan starts now
+        context.search_ahead.submit(path.stem, outputs)
     say(f"{where} done in {seconds:.1f} s")
-
-
-def _search_ahead(context: _Context, stem: str, outputs: Sequence[str]) -> None:
-    """The privacy scan of a finished notebook's outputs starts now (see _SearchAhead)."""
-    if context.search_ahead is not None:
-        context.search_ahead.submit([*outputs, f"{NOTEBOOKS_FOLDER}/{stem}.ipynb",
-                                     f"{NOTEBOOKS_FOLDER}/{stem}.html"])
 
 
 def _write_index(run_dir: Path, manifest: Mapping[str, Any],
