@@ -166,21 +166,17 @@ def _coded_first_order(journeys: Journeys, seg: list[str],
     converting = [i for i, name in enumerate(names) if name in
                   set(journeys.conversion_touchpoints)]
     to_conversion, to_null, from_start = -1, -2, -3  # codes of the chain's other states
-    s = journeys.ordered("touchpoint_code")
-    code = s.touchpoint_code
-    w = ibis.window(group_by="journey_id", order_by=[s.event_time, s.seq])
-    cumulative = ibis.window(group_by="journey_id", order_by=[s.event_time, s.seq],
-                             rows=(None, 0))
-    s = s.mutate(_prev=code.lag().over(w), _next=code.lead().over(w),
-                 _so_far=s.is_conversion.cast("int64").sum().over(cumulative),
-                 **({"_after": code.lead(2).over(w)} if loop_keys else {}))
-    before = s.filter(s._so_far == 0)
-    target = ibis.cases((before._next.isin(converting), to_conversion),
-                        (before._next.isnull(), to_null), else_=before._next)
+    s = journeys.ordered("touchpoint_code", "prev_touchpoint_code", "next_touchpoint_code",
+                         "conversions_so_far",
+                         *(["after_next_touchpoint_code"] if loop_keys else []))
+    before = s.filter(s.conversions_so_far == 0)
+    nxt = before.next_touchpoint_code
+    target = ibis.cases((nxt.isin(converting), to_conversion), (nxt.isnull(), to_null),
+                        else_=nxt)
     body = before.select(*seg, journey_id=before.journey_id,
                          source=before.touchpoint_code.cast("int64"),
                          target=target.cast("int64"))
-    first = s.filter(s._prev.isnull())
+    first = s.filter(s.prev_touchpoint_code.isnull())
     opening = first.select(*seg, journey_id=first.journey_id,
                            source=ibis.literal(from_start, type="int64"),
                            target=ibis.ifelse(first.is_conversion, to_conversion,
@@ -196,7 +192,8 @@ def _coded_first_order(journeys: Journeys, seg: list[str],
             target=ibis.null().cast("int64"), channel=channel),
     ]
     if loop_keys:
-        hit = s.filter((s._after == s.touchpoint_code) & (s._next != s.touchpoint_code))
+        hit = s.filter((s.after_next_touchpoint_code == s.touchpoint_code)
+                       & (s.next_touchpoint_code != s.touchpoint_code))
         hit = hit.mutate(source=hit.touchpoint_code.cast("int64"))
         by = [*seg, "source", *(["channel"] if "channel" in loop_keys else [])]
         parts.append(hit.group_by(by).aggregate(

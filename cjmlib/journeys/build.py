@@ -225,10 +225,12 @@ class Journeys:
         ``gap_s`` (seconds since the previous step), ``next_gap_s`` (seconds to the next),
         ``next_time_us`` (time of the next step, microseconds),
         ``conversions_so_far`` (conversion steps up to and including this one),
-        ``touchpoint_code`` and ``prev_touchpoint_code`` (the touchpoint as its position in
+        ``touchpoint_code``, ``prev_touchpoint_code``, ``next_touchpoint_code`` and
+        ``after_next_touchpoint_code`` (the touchpoint as its position in
         :attr:`touchpoint_names`, an int64: the engine carries and groups small integers
-        much faster than strings, which matters over tens of millions of steps). Neighbours
-        are null where there is none.
+        much faster than strings, which matters over tens of millions of steps; the last
+        two are not kept by :mod:`cjmlib.journeys.persist`). Neighbours are null where there
+        is none.
         """
         import ibis
 
@@ -236,7 +238,7 @@ class Journeys:
         if self.is_kept(pre) and set(columns) <= set(pre.columns):
             return pre.select(*self.steps.columns, *columns)  # computed once, when kept
         s = self.steps
-        if {"touchpoint_code", "prev_touchpoint_code"} & set(columns):
+        if {c for c in columns if c.endswith("touchpoint_code")}:
             # coded before the window, so that the window sorts no touchpoint strings
             s = s.mutate(touchpoint_code=ibis.array(self.touchpoint_names).index(s.touchpoint))
         w = ibis.window(group_by="journey_id", order_by=[s.event_time, s.seq])
@@ -255,6 +257,8 @@ class Journeys:
             "conversions_so_far": lambda: s.is_conversion.cast("int64").sum().over(cumulative),
             "touchpoint_code": lambda: s.touchpoint_code,
             "prev_touchpoint_code": lambda: s.touchpoint_code.lag().over(w),
+            "next_touchpoint_code": lambda: s.touchpoint_code.lead().over(w),
+            "after_next_touchpoint_code": lambda: s.touchpoint_code.lead(2).over(w),
         }
         unknown = [c for c in columns if c not in make]
         if unknown:

@@ -416,13 +416,10 @@ def loop_rates(journeys: Journeys, *, by_channel: bool = False,
     else:
         # the window carries the touchpoints as integer codes (see Journeys.ordered), named
         # on the few rows that come back
-        import ibis
-
-        s = journeys.ordered("touchpoint_code")
-        w = ibis.window(group_by="journey_id", order_by=[s.event_time, s.seq])
-        s = s.mutate(_next=s.touchpoint_code.lead().over(w),
-                     _after=s.touchpoint_code.lead(2).over(w))
-        hit = s.filter((s._after == s.touchpoint_code) & (s._next != s.touchpoint_code))
+        s = journeys.ordered("touchpoint_code", "next_touchpoint_code",
+                             "after_next_touchpoint_code")
+        hit = s.filter((s.after_next_touchpoint_code == s.touchpoint_code)
+                       & (s.next_touchpoint_code != s.touchpoint_code))
         coded = ["touchpoint_code" if k == "touchpoint" else k for k in keys]
         out = execute(hit.group_by(coded).aggregate(loops=hit.journey_id.nunique()))
         names = np.asarray(journeys.touchpoint_names, dtype=object)
